@@ -1,0 +1,106 @@
+"""Django core: database, cache, templates, static files, e-mail."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import env as e
+
+BASE_DIR = e.BASE_DIR
+DEBUG = e.DEBUG
+
+if e.SECRET_KEY_VALUE:
+    SECRET_KEY = e.SECRET_KEY_VALUE
+elif e.IS_PRODUCTION:
+    raise ImproperlyConfigured("SECRET_KEY must be set in production.")
+else:
+    SECRET_KEY = "development-only-secret-key-not-for-production"  # noqa: S105
+
+if e.DATABASE_POOL_MODE == "transaction":
+    # A session-level SET search_path leaks to the next client under transaction pooling.
+    raise ImproperlyConfigured(
+        "DATABASE_POOL_MODE=transaction is not supported: schema-per-tenant routing sets "
+        "search_path per session. Use PgBouncer in session mode or connect directly."
+    )
+
+_db = e.env.db_url_config(e.DATABASE_URL)
+_db["ENGINE"] = "django_tenants.postgresql_backend"
+_db["CONN_MAX_AGE"] = e.DATABASE_CONN_MAX_AGE
+_db["CONN_HEALTH_CHECKS"] = True
+_db["TEST"] = {"NAME": "test_mycrm"}
+DATABASES = {"default": _db}
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = e.REDIS_URL
+VAULT_ADDR = e.VAULT_ADDR
+VAULT_TOKEN = e.VAULT_TOKEN
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": e.REDIS_URL,
+        "KEY_FUNCTION": "tenants.cache.tenant_cache_key",
+        "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+    }
+}
+
+MIDDLEWARE = [
+    "tenants.middleware.TenantRoutingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "iam.middleware.TenantMembershipMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+if e.IS_PRODUCTION:
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tenants.context_processors.tenancy",
+            ],
+        },
+    }
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / ".staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "dist"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if e.IS_PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+_email = e.env.email_url_config(e.EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+DEFAULT_FROM_EMAIL = e.DEFAULT_FROM_EMAIL

@@ -1,0 +1,35 @@
+"""The one module that reads the environment; every other settings module imports from here."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+ENVIRONMENT: str = env.str("MYCRM_ENV", default="development")
+IS_PRODUCTION = ENVIRONMENT == "production"
+DEBUG: bool = env.bool("DEBUG", default=not IS_PRODUCTION)
+
+SECRET_KEY_VALUE: str | None = env.str("SECRET_KEY", default=None)
+DATABASE_URL: str = env.str("DATABASE_URL", default="postgres://localhost/mycrm")
+DATABASE_POOL_MODE: str = env.str("DATABASE_POOL_MODE", default="session")
+DATABASE_CONN_MAX_AGE: int = env.int("DATABASE_CONN_MAX_AGE", default=60)
+REDIS_URL: str = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+VAULT_ADDR: str = env.str("VAULT_ADDR", default="http://127.0.0.1:8200")
+VAULT_TOKEN: str = env.str("VAULT_TOKEN", default="")
+
+BASE_DOMAIN: str = env.str("BASE_DOMAIN", default="localhost")
+PUBLIC_SCHEME: str = env.str("PUBLIC_SCHEME", default="https" if IS_PRODUCTION else "http")
+PUBLIC_PORT: str = env.str("PUBLIC_PORT", default="" if IS_PRODUCTION else "8000")
+SESSION_COOKIE_DOMAIN_VALUE: str | None = env.str("SESSION_COOKIE_DOMAIN", default=None)
+EXTRA_ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=[])
+CSRF_TRUSTED_ORIGINS_VALUE: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+EMAIL_URL: str = env.str("EMAIL_URL", default="consolemail://")
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="MyCRM <no-reply@localhost>")
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+LOG_JSON: bool = env.bool("LOG_JSON", default=IS_PRODUCTION)
+TENANT_HOST_CACHE_SECONDS: float = env.float("TENANT_HOST_CACHE_SECONDS", default=5.0)

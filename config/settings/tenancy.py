@@ -1,0 +1,46 @@
+"""Schema-per-tenant routing with django-tenants."""
+
+from . import env as e
+
+# Our apps come before django_tenants so our create_tenant/delete_tenant commands win.
+SHARED_APPS = [
+    "tenants",
+    "public_site",
+    "django_tenants",
+    "iam",
+    "problems",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "allauth",
+    "allauth.account",
+    "rest_framework",
+    "drf_spectacular",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "crm",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+ROOT_URLCONF = "config.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+
+BASE_DOMAIN = e.BASE_DOMAIN
+PUBLIC_SCHEME = e.PUBLIC_SCHEME
+PUBLIC_PORT = e.PUBLIC_PORT
+TENANT_HOST_CACHE_SECONDS = e.TENANT_HOST_CACHE_SECONDS
+
+ALLOWED_HOSTS = [BASE_DOMAIN, f".{BASE_DOMAIN}", *e.EXTRA_ALLOWED_HOSTS]
+if e.DEBUG or not e.IS_PRODUCTION:
+    ALLOWED_HOSTS += ["testserver", "127.0.0.1"]
+CSRF_TRUSTED_ORIGINS = e.CSRF_TRUSTED_ORIGINS_VALUE or [
+    f"{PUBLIC_SCHEME}://{BASE_DOMAIN}" + (f":{PUBLIC_PORT}" if PUBLIC_PORT else ""),
+    f"{PUBLIC_SCHEME}://*.{BASE_DOMAIN}" + (f":{PUBLIC_PORT}" if PUBLIC_PORT else ""),
+]

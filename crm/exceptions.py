@@ -1,0 +1,7 @@
+from problems.exceptions import DomainError
+
+
+class CompanyNotFound(DomainError):
+    code = "company-not-found"
+    status = 400
+    title = "The company does not exist."

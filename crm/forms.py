@@ -1,0 +1,15 @@
+from django import forms
+
+from .models import Company, Contact
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ("first_name", "last_name", "email", "phone", "title", "company")
+
+
+class CompanyForm(forms.ModelForm):
+    class Meta:
+        model = Company
+        fields = ("name", "domain", "phone")

@@ -1,0 +1,90 @@
+"""CRM records; every table lives in a tenant's own schema.
+
+Users are referred to by id only (no foreign key into `public`), so a tenant schema can be
+moved to another database without dragging shared tables along.
+"""
+
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    owner_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ("name",)
+        indexes = [models.Index(Lower("name"), name="crm_company_name_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    title = models.CharField(max_length=100, blank=True)
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    owner_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Pipeline(models.Model):
+    """A sales process: an ordered list of stages a deal moves through."""
+
+    name = models.CharField(max_length=100)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="crm_pipeline_one_default",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=100)
+    position = models.PositiveSmallIntegerField()
+    probability = models.PositiveSmallIntegerField(help_text="Chance to win, in percent.")
+    is_won = models.BooleanField(default=False)
+    is_lost = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("pipeline", "position")
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "position"], name="crm_stage_position"),
+            models.CheckConstraint(
+                condition=models.Q(probability__lte=100), name="crm_stage_probability_pct"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}: {self.name}"

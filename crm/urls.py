@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+app_name = "crm"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("contacts/", views.contact_list, name="contact_list"),
+    path("contacts/new/", views.contact_edit, name="contact_create"),
+    path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
+    path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
+    path("contacts/<int:pk>/delete/", views.contact_delete, name="contact_delete"),
+    path("companies/", views.company_list, name="company_list"),
+    path("companies/new/", views.company_edit, name="company_create"),
+    path("companies/<int:pk>/", views.company_detail, name="company_detail"),
+    path("companies/<int:pk>/edit/", views.company_edit, name="company_edit"),
+    path("companies/<int:pk>/delete/", views.company_delete, name="company_delete"),
+]

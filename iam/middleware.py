@@ -1,0 +1,53 @@
+"""The wall between tenants for browser sessions: no membership, no entry."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from problems.responses import problem_response, wants_problem_json
+
+from .selectors import membership_get
+
+# Reachable on a tenant host without a membership: sign-in, health, static files. The API
+# is not listed: its own authentication and permission classes apply the same rule.
+_OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
+# Reachable by a signed-in non-member: signing out, health.
+_NON_MEMBER_PREFIXES = ("/accounts/", "/healthz", "/readyz", "/static/")
+
+
+class TenantMembershipMiddleware:
+    """On a tenant host, a signed-in user who is not a member gets 403 on every path.
+
+    The session cookie may span subdomains, so being signed in proves nothing about this
+    tenant; the membership row does. Anonymous visitors of HTML pages go to sign-in.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        tenant = getattr(request, "tenant", None)
+        request.membership = None  # type: ignore[attr-defined]
+        if tenant is None:
+            return self.get_response(request)
+        user = request.user
+        if user.is_authenticated:
+            membership = membership_get(user=user, tenant=tenant)
+            if membership is None and not request.path.startswith(_NON_MEMBER_PREFIXES):
+                return self._forbidden(request)
+            request.membership = membership  # type: ignore[attr-defined]
+        elif not request.path.startswith(_OPEN_PREFIXES) and not request.path.startswith("/api/"):
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        return self.get_response(request)
+
+    def _forbidden(self, request: HttpRequest) -> HttpResponse:
+        if wants_problem_json(request.path, request.headers.get("Accept", "")):
+            return problem_response(
+                status=403,
+                code="not-a-member",
+                title="You are not a member of this organization.",
+            )
+        return render(request, "iam/not_a_member.html", status=403)

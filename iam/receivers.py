@@ -1,0 +1,16 @@
+"""iam's part of provisioning: the owner becomes the new organization's first member."""
+
+from typing import Any
+
+from tenants.models import Tenant
+from tenants.signals import tenant_provisioned
+
+from .models import Role
+from .services import membership_create
+
+
+def _owner_membership(sender: type[Tenant], *, tenant: Tenant, owner: Any, **_: Any) -> None:
+    membership_create(user=owner, tenant=tenant, role=Role.OWNER)
+
+
+tenant_provisioned.connect(_owner_membership, dispatch_uid="iam.owner_membership")

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "iam"
+
+urlpatterns = [
+    path("auth/handoff/", views.handoff, name="handoff"),
+    path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path(
+        "settings/api-tokens/<int:pk>/revoke/",
+        views.api_token_revoke_view,
+        name="api_token_revoke",
+    ),
+]

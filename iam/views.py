@@ -1,0 +1,62 @@
+"""HTML views of identity on tenant hosts: sign-in handoff and personal API tokens."""
+
+from typing import cast
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from .exceptions import HandoffInvalid
+from .models import ApiToken, User
+from .selectors import api_token_list
+from .services import api_token_create, api_token_revoke, handoff_redeem
+
+
+def handoff(request: HttpRequest) -> HttpResponse:
+    """Redeem a one-time sign-in link issued on the public site and open the workspace."""
+    try:
+        user = handoff_redeem(token=request.GET.get("token", ""), tenant=request.tenant)  # type: ignore[attr-defined]
+    except HandoffInvalid as exc:
+        return render(request, "iam/handoff_invalid.html", {"error": exc.detail}, status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("crm:dashboard")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """List the user's tokens for this organization and create new ones."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    created: str | None = None
+    error = ""
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()
+        if not name:
+            error = "Give the token a name, such as the script that will use it."
+        else:
+            _, created = api_token_create(user=request.user, tenant=tenant, name=name)  # type: ignore[arg-type]
+    tokens = api_token_list(user=request.user, tenant=tenant)  # type: ignore[arg-type]
+    return render(
+        request,
+        "iam/api_tokens.html",
+        {"tokens": tokens, "created_token": created, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    token = ApiToken.objects.filter(
+        pk=pk,
+        user=cast(User, request.user),
+        tenant=request.tenant,  # type: ignore[attr-defined]
+    ).first()
+    if token is None:
+        return render(request, "404.html", status=404)
+    api_token_revoke(token=token)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("iam:api_tokens")

@@ -1,0 +1,1 @@
+"""RFC 9457 problem details: the one error format of the API."""

@@ -1,0 +1,13 @@
+from django import forms
+
+
+class SignupForm(forms.Form):
+    organization_name = forms.CharField(max_length=200, label="Organization name")
+    slug = forms.CharField(
+        max_length=40,
+        label="Subdomain",
+        help_text="Lowercase letters, digits and hyphens; 3 to 40 characters.",
+    )
+    full_name = forms.CharField(max_length=200, label="Your name")
+    email = forms.EmailField(label="Work e-mail")
+    password = forms.CharField(widget=forms.PasswordInput, label="Password", strip=False)

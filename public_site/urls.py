@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "public_site"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.signup, name="signup"),
+    path("signup/check-slug/", views.slug_check, name="slug_check"),
+    path("workspaces/", views.workspaces, name="workspaces"),
+    path("workspaces/<slug:slug>/open/", views.workspace_open, name="workspace_open"),
+]

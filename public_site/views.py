@@ -1,0 +1,78 @@
+"""The public site: landing page, sign-up, and the list of a user's workspaces."""
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from iam.selectors import membership_list_for_user
+from iam.services import handoff_url
+from problems.exceptions import DomainError
+from tenants.exceptions import SlugTaken
+from tenants.models import Tenant
+from tenants.services import slug_is_available
+
+from .forms import SignupForm
+from .services import organization_sign_up
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "public_site/home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """Create an organization and its owner, then sign the owner in on the new subdomain."""
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant, user = organization_sign_up(**form.cleaned_data)
+        except DomainError as exc:
+            for field, msgs in exc.field_errors().items():
+                for msg in msgs:
+                    form.add_error(field if field in form.fields else None, msg)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(handoff_url(user=user, tenant=tenant))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "public_site/signup.html",
+        {"form": form, "base_domain": settings.BASE_DOMAIN},
+        status=status,
+    )
+
+
+@require_GET
+def slug_check(request: HttpRequest) -> HttpResponse:
+    """htmx partial: whether the subdomain typed so far can be had."""
+    slug = request.GET.get("slug", "").strip().lower()
+    ok, message = False, ""
+    if slug:
+        try:
+            ok = slug_is_available(slug)
+            message = "Available" if ok else SlugTaken.title
+        except DomainError as exc:
+            message = exc.detail
+    return render(
+        request,
+        "public_site/_slug_status.html",
+        {"slug": slug, "ok": ok, "message": message, "base_domain": settings.BASE_DOMAIN},
+    )
+
+
+@login_required
+def workspaces(request: HttpRequest) -> HttpResponse:
+    memberships = membership_list_for_user(user=request.user)  # type: ignore[arg-type]
+    return render(request, "public_site/workspaces.html", {"memberships": memberships})
+
+
+@login_required
+def workspace_open(request: HttpRequest, slug: str) -> HttpResponse:
+    """Send a member to their workspace, signed in there through a one-time link."""
+    tenant = Tenant.objects.filter(slug=slug, memberships__user=request.user).first()
+    if tenant is None:
+        return render(request, "404.html", status=404)
+    return redirect(handoff_url(user=request.user, tenant=tenant))  # type: ignore[arg-type]

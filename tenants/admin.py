@@ -1,0 +1,43 @@
+"""Operator admin on the public host: organizations and their domains."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Domain, Tenant
+from .services import tenant_restore, tenant_suspend
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "status", "schema_name", "created_at")
+    list_filter = ("status",)
+    search_fields = ("slug", "name")
+    readonly_fields = ("schema_name", "slug", "created_at")
+    inlines = [DomainInline]
+    actions = ["suspend", "restore"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # New organizations go through provisioning (sign-up or `create_tenant`), never a bare row.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        # Deletion drops a schema; it is done with `delete_tenant`, which asks for confirmation.
+        return False
+
+    @admin.action(description="Suspend selected organizations")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            tenant_suspend(tenant=tenant)
+        messages.success(request, f"Suspended {queryset.count()} organization(s).")
+
+    @admin.action(description="Restore selected organizations")
+    def restore(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            tenant_restore(tenant=tenant)
+        messages.success(request, f"Restored {queryset.count()} organization(s).")

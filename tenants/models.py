@@ -1,0 +1,53 @@
+"""Tenants (customer organizations) and the host names that route to them; public schema."""
+
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class Tenant(TenantMixin):
+    """One customer organization, living in its own PostgreSQL schema."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=40, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Provisioning creates the schema itself (fast path); deletion drops it.
+    auto_create_schema = False
+    auto_drop_schema = True
+
+    class Meta:
+        ordering = ("slug",)
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.status == self.Status.SUSPENDED
+
+
+class Domain(DomainMixin):
+    """A host name served by a tenant; exactly one per tenant is primary."""
+
+    class Meta:
+        ordering = ("domain",)
+
+
+class SchemaSnapshot(models.Model):
+    """The DDL of a fully migrated tenant schema, rendered once per migration state.
+
+    Replaying it creates a new tenant schema in one transaction, without running migrations.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    ddl = models.TextField()
+    migrations = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key[:12]

@@ -1,0 +1,124 @@
+"""Every write to tenants: provisioning, suspension, deletion."""
+
+import time
+from typing import Any, Literal
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django_tenants.utils import schema_context
+
+from . import snapshot
+from .exceptions import SlugTaken, TenantNotFound
+from .models import Domain, Tenant
+from .routing import forget_host, tenant_host
+from .signals import tenant_provisioned
+from .slugs import normalize_slug, schema_name_for, validate_slug
+
+log = structlog.get_logger(__name__)
+
+SchemaMethod = Literal["snapshot", "migrations"]
+
+
+def slug_is_available(slug: str) -> bool:
+    """True when the slug is valid, not reserved and not in use (checked again on create)."""
+    slug = validate_slug(normalize_slug(slug))
+    return not Tenant.objects.filter(slug=slug).exists()
+
+
+def provision_tenant(
+    *, slug: str, name: str, owner: Any, method: SchemaMethod = "snapshot"
+) -> Tenant:
+    """Create an organization: schema, tenant row, domain and starter data, all or nothing.
+
+    Validation happens first; then one transaction creates the schema (by replaying the
+    snapshot, or by migrations as the fallback), the rows, and lets receivers of
+    `tenant_provisioned` add the owner membership and default pipeline. Any failure rolls
+    everything back, so a retry with the same slug succeeds.
+    """
+    slug = validate_slug(normalize_slug(slug))
+    name = name.strip() or slug
+    schema = schema_name_for(slug)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise SlugTaken(field="slug")
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    if method == "snapshot":
+        # Built outside the transaction so a first-ever build is committed and shared.
+        snapshot.snapshot_ddl()
+    try:
+        with transaction.atomic():
+            tenant = Tenant(schema_name=schema, slug=slug, name=name)
+            tenant.save()
+            Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
+            if method == "snapshot":
+                snapshot.create_schema_from_snapshot(schema)
+            else:
+                snapshot.create_schema_by_migrations(schema)
+            with schema_context(schema):
+                tenant_provisioned.send(sender=Tenant, tenant=tenant, owner=owner)
+    except IntegrityError as exc:
+        raise SlugTaken(field="slug") from exc
+    except ProgrammingError as exc:
+        if "already exists" in str(exc):
+            raise SlugTaken(field="slug") from exc
+        raise
+    log.info(
+        "tenant.provisioned",
+        tenant=slug,
+        method=method,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return tenant
+
+
+def tenant_get(slug: str) -> Tenant:
+    try:
+        return Tenant.objects.get(slug=normalize_slug(slug))
+    except Tenant.DoesNotExist as exc:
+        raise TenantNotFound(f"No organization with subdomain {slug!r}.") from exc
+
+
+def tenant_suspend(*, tenant: Tenant) -> Tenant:
+    """Suspend the organization: its pages and API answer 423 until it is restored."""
+    tenant.status = Tenant.Status.SUSPENDED
+    tenant.save(update_fields=["status"])
+    _forget_domains(tenant)
+    log.info("tenant.suspended", tenant=tenant.slug)
+    return tenant
+
+
+def tenant_restore(*, tenant: Tenant) -> Tenant:
+    tenant.status = Tenant.Status.ACTIVE
+    tenant.save(update_fields=["status"])
+    _forget_domains(tenant)
+    log.info("tenant.restored", tenant=tenant.slug)
+    return tenant
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete the organization's rows and drop its schema in one transaction."""
+    slug = tenant.slug
+    domains = list(tenant.domains.values_list("domain", flat=True))
+    conn: BaseDatabaseWrapper = connection
+    conn.set_schema_to_public()  # type: ignore[attr-defined]
+    with transaction.atomic():
+        with conn.cursor() as cur:
+            # Deferred FK checks queued in this transaction would block DROP SCHEMA.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        tenant.delete(force_drop=True)
+    for host in domains:
+        forget_host(host)
+    log.info("tenant.deleted", tenant=slug)
+
+
+def _forget_domains(tenant: Tenant) -> None:
+    for host in tenant.domains.values_list("domain", flat=True):
+        forget_host(host)
+
+
+def tenant_url(tenant: Tenant, path: str = "/") -> str:
+    """The canonical absolute URL of a tenant page; never derived from a request's Host."""
+    port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""
+    return f"{settings.PUBLIC_SCHEME}://{tenant_host(tenant.slug)}{port}{path}"

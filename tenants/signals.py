@@ -1,0 +1,8 @@
+"""Signals other packages use to join tenant provisioning without tenants importing them."""
+
+from django.dispatch import Signal
+
+# Sent inside the provisioning transaction with the connection on the new tenant's schema.
+# Receivers create what a new organization starts with (owner membership, default pipeline);
+# if one raises, the whole provisioning rolls back. Arguments: tenant, owner.
+tenant_provisioned = Signal()

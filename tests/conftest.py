@@ -1,0 +1,92 @@
+"""Suite-wide fixtures: a migrated test database with two committed organizations.
+
+Organizations are provisioned once per session from the schema snapshot (the fast path), so
+no test migrates a schema; each test runs in a transaction that is rolled back.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from iam.models import Membership, Role, User
+from tenants.models import Tenant
+from tenants.routing import forget_all_hosts
+
+from .factories import PASSWORD, UserFactory
+
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
+    from tenants.services import provision_tenant
+    from tenants.snapshot import build_snapshot
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        build_snapshot()
+        for slug, name in (("alpha", "Alpha Inc"), ("beta", "Beta GmbH")):
+            owner = UserFactory(email=f"owner@{slug}.test")
+            provision_tenant(slug=slug, name=name, owner=owner)
+            member = UserFactory(email=f"member@{slug}.test")
+            tenant = Tenant.objects.get(slug=slug)
+            Membership.objects.create(user=member, tenant=tenant, role=Role.MEMBER)
+
+
+@pytest.fixture(autouse=True)
+def _schema_is_public_around_each_test() -> Iterator[None]:
+    """A test must start on `public` and may not leave another schema behind for the next."""
+    assert connection.schema_name == "public", connection.schema_name  # type: ignore[attr-defined]
+    forget_all_hosts()
+    yield
+    leaked = connection.schema_name  # type: ignore[attr-defined]
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
+    forget_all_hosts()
+    assert leaked == "public", f"test left the connection on schema {leaked!r}"
+
+
+@pytest.fixture
+def tenant_a(db: None) -> Tenant:
+    return Tenant.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def tenant_b(db: None) -> Tenant:
+    return Tenant.objects.get(slug="beta")
+
+
+@pytest.fixture
+def owner_a(db: None) -> User:
+    return User.objects.get(email="owner@alpha.test")
+
+
+@pytest.fixture
+def member_a(db: None) -> User:
+    return User.objects.get(email="member@alpha.test")
+
+
+@pytest.fixture
+def owner_b(db: None) -> User:
+    return User.objects.get(email="owner@beta.test")
+
+
+def host_of(tenant: Tenant) -> str:
+    return f"{tenant.slug}.{settings.BASE_DOMAIN}"
+
+
+@pytest.fixture
+def client_a(tenant_a: Tenant, member_a: User) -> Client:
+    """A browser session on alpha's host, signed in as a member of alpha."""
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(member_a)
+    return client
+
+
+@pytest.fixture
+def public_client(db: None) -> Client:
+    return Client(HTTP_HOST=settings.BASE_DOMAIN)
+
+
+__all__ = ["PASSWORD", "host_of"]

@@ -1,0 +1,132 @@
+"""The contacts and companies API: CRUD, pagination, problem+json, query counts."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import tenant_context
+
+from crm.models import Contact
+from iam.models import User
+from iam.services import api_token_create
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+from .factories import CompanyFactory, ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(tenant_a: Tenant, member_a: User) -> Client:
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="tests")
+    return Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def test_contact_crud_round_trip(api: Client, tenant_a: Tenant, member_a: User) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Initech")
+    created = api.post(
+        "/api/v1/contacts/",
+        {
+            "first_name": "Peter",
+            "last_name": "Gibbons",
+            "email": "peter@initech.test",
+            "company": company.pk,
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["owner_id"] == member_a.pk
+    assert body["company"] == company.pk
+    pk = body["id"]
+
+    assert api.get(f"/api/v1/contacts/{pk}/").json()["last_name"] == "Gibbons"
+    patched = api.patch(
+        f"/api/v1/contacts/{pk}/", {"title": "Engineer"}, content_type="application/json"
+    )
+    assert patched.status_code == 200
+    assert patched.json()["title"] == "Engineer"
+    assert api.delete(f"/api/v1/contacts/{pk}/").status_code == 204
+    assert api.get(f"/api/v1/contacts/{pk}/").status_code == 404
+    with tenant_context(tenant_a):
+        assert not Contact.objects.filter(pk=pk).exists()
+
+
+def test_company_crud_round_trip(api: Client) -> None:
+    created = api.post("/api/v1/companies/", {"name": "Umbrella"}, content_type="application/json")
+    assert created.status_code == 201
+    pk = created.json()["id"]
+    renamed = api.put(
+        f"/api/v1/companies/{pk}/", {"name": "Umbrella Corp"}, content_type="application/json"
+    )
+    assert renamed.json()["name"] == "Umbrella Corp"
+    assert api.delete(f"/api/v1/companies/{pk}/").status_code == 204
+
+
+def test_invalid_input_gets_problem_json_with_field_errors(api: Client) -> None:
+    response = api.post(
+        "/api/v1/contacts/", {"email": "not-an-email"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/validation-error")
+    assert body["status"] == 400
+    assert set(body["errors"]) == {"first_name", "email"}
+
+
+def test_company_of_another_tenant_cannot_be_linked(api: Client, tenant_b: Tenant) -> None:
+    with tenant_context(tenant_b):
+        other = CompanyFactory(name="Beta-only Co")
+    response = api.post(
+        "/api/v1/contacts/",
+        {"first_name": "X", "company": other.pk + 10_000},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "company" in response.json()["errors"]
+
+
+def test_list_is_cursor_paginated_and_query_count_is_flat(api: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory()
+        ContactFactory.create_batch(30, company=company)
+    api.get("/api/v1/contacts/")  # warm the host cache and the token's last-used stamp
+    with CaptureQueriesContext(connection) as few:
+        first = api.get("/api/v1/contacts/", {"page_size": 5})
+    with CaptureQueriesContext(connection) as many:
+        api.get("/api/v1/contacts/", {"page_size": 30})
+    assert len(many) == len(few) <= 12
+    body = api.get("/api/v1/contacts/").json()
+    assert len(first.json()["results"]) == 5
+    assert len(body["results"]) == 25
+    assert body["next"] and "cursor=" in body["next"]
+    second = api.get(body["next"]).json()
+    ids = {c["id"] for c in body["results"]} | {c["id"] for c in second["results"]}
+    assert len(ids) == len(body["results"]) + len(second["results"]) >= 30
+
+
+def test_search_filters_contacts(api: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        ContactFactory(first_name="Zebediah", last_name="Quill")
+    results = api.get("/api/v1/contacts/", {"search": "zebed"}).json()["results"]
+    assert [r["last_name"] for r in results] == ["Quill"]
+
+
+def test_session_auth_works_for_members(client_a: Client) -> None:
+    assert client_a.get("/api/v1/contacts/").status_code == 200
+
+
+def test_openapi_schema_and_docs_are_served(client_a: Client) -> None:
+    schema = client_a.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert b"/api/v1/contacts/" in schema.content
+    assert client_a.get("/api/docs/").status_code == 200
+
+
+def test_unknown_route_is_problem_json(api: Client) -> None:
+    response = api.get("/api/v1/contacts/999999999/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not-found"

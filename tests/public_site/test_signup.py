@@ -1,0 +1,101 @@
+"""Self-serve sign-up over HTTP: success lands the owner in the new workspace; bad input
+gets field errors and creates nothing."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+from django_tenants.utils import schema_exists
+
+from iam.models import Membership, User
+from tenants.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {
+    "organization_name": "Omega Widgets",
+    "slug": "omega",
+    "full_name": "Olga Owner",
+    "email": "olga@omega.test",
+    "password": "pl3nty-of-Entropy-here",
+}
+
+
+def test_sign_up_creates_the_organization_and_lands_the_owner_on_its_dashboard(
+    public_client: Client,
+) -> None:
+    response = public_client.post("/signup/", GOOD)
+    assert response.status_code == 302
+    target = urlsplit(response["Location"])
+    assert target.hostname == "omega.localhost"
+    assert target.path == "/auth/handoff/"
+
+    tenant = Tenant.objects.get(slug="omega")
+    assert tenant.name == "Omega Widgets"
+    assert schema_exists("t_omega")
+    user = User.objects.get(email="olga@omega.test")
+    assert Membership.objects.get(user=user, tenant=tenant).role == "owner"
+
+    workspace = Client(HTTP_HOST="omega.localhost")
+    landed = workspace.get(f"{target.path}?{target.query}", follow=True)
+    assert landed.status_code == 200
+    assert landed.redirect_chain[-1][0] == "/"
+    assert b"Omega Widgets" in landed.content
+    assert workspace.get("/contacts/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"slug": "alpha"}, "slug", "already taken"),
+        ({"slug": "www"}, "slug", "reserved"),
+        ({"slug": "Bad_Slug!"}, "slug", "lowercase letters"),
+        ({"slug": "ab"}, "slug", "3 to 40"),
+        ({"password": "password"}, "password", "too common"),
+        ({"password": "short"}, "password", "too short"),
+        ({"email": "owner@alpha.test"}, "email", "already exists"),
+        ({"email": "not-an-email"}, "email", "valid email"),
+        ({"organization_name": ""}, "organization_name", "required"),
+    ],
+)
+def test_bad_input_gets_a_field_error_and_creates_nothing(
+    public_client: Client, change: dict[str, str], field: str, message: str
+) -> None:
+    before = (Tenant.objects.count(), User.objects.count(), Membership.objects.count())
+    response = public_client.post("/signup/", {**GOOD, **change})
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert field in errors, errors
+    assert message.lower() in " ".join(errors[field]).lower()
+    assert (Tenant.objects.count(), User.objects.count(), Membership.objects.count()) == before
+    assert not schema_exists("t_omega")
+
+
+def test_several_bad_fields_are_reported_together(public_client: Client) -> None:
+    response = public_client.post(
+        "/signup/", {**GOOD, "slug": "www", "email": "owner@alpha.test", "password": "x"}
+    )
+    assert set(response.context["form"].errors) >= {"slug", "email", "password"}
+
+
+@pytest.mark.parametrize(
+    ("slug", "expected"),
+    [("fresh-name", "available"), ("alpha", "taken"), ("api", "reserved"), ("a", "3 to 40")],
+)
+def test_live_slug_check_tells_availability(
+    public_client: Client, slug: str, expected: str
+) -> None:
+    response = public_client.get("/signup/check-slug/", {"slug": slug}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert expected in response.content.decode().lower()
+
+
+def test_signed_in_user_lists_and_opens_their_workspaces(public_client: Client) -> None:
+    user = User.objects.get(email="owner@alpha.test")
+    public_client.force_login(user)
+    page = public_client.get("/workspaces/")
+    assert b"Alpha Inc" in page.content
+    assert b"Beta GmbH" not in page.content
+    opened = public_client.get("/workspaces/alpha/open/")
+    assert urlsplit(opened["Location"]).hostname == "alpha.localhost"
+    assert public_client.get("/workspaces/beta/open/").status_code == 404

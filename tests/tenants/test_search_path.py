@@ -1,0 +1,80 @@
+"""The connection's real search_path always matches the active tenant (django-tenants #1262).
+
+A stale cached search_path after ROLLBACK TO SAVEPOINT would silently serve another tenant's
+rows; this randomized walk through atomic blocks, savepoints, rollbacks and errors checks
+`SHOW search_path` after every step.
+"""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tenants.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["switch", "atomic_ok", "atomic_rollback", "atomic_error", "query"]),
+        st.sampled_from(["public", "t_alpha", "t_beta"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _actual() -> str:
+    with connection.cursor() as cur:
+        cur.execute("SHOW search_path")
+        return cur.fetchone()[0]
+
+
+def _expected(schema: str) -> str:
+    return "public" if schema == "public" else f"{schema}, public"
+
+
+def _switch(schema: str) -> None:
+    if schema == "public":
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+    else:
+        connection.set_schema(schema)  # type: ignore[attr-defined]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS)
+def test_search_path_matches_active_schema_after_any_sequence(
+    steps: list[tuple[str, str]], tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    try:
+        active = "public"
+        for action, schema in steps:
+            if action == "switch":
+                _switch(schema)
+                active = schema
+            elif action == "query":
+                assert _actual() == _expected(active)
+            elif action == "atomic_ok":
+                with transaction.atomic():
+                    _switch(schema)
+                    assert _actual() == _expected(schema)
+                active = schema
+            elif action == "atomic_rollback":
+                with transaction.atomic():
+                    sid = transaction.savepoint()
+                    _switch(schema)
+                    assert _actual() == _expected(schema)
+                    transaction.savepoint_rollback(sid)
+                active = schema
+            elif action == "atomic_error":
+                with pytest.raises(DatabaseError), transaction.atomic():
+                    _switch(schema)
+                    assert _actual() == _expected(schema)
+                    with connection.cursor() as cur:
+                        cur.execute("SELECT * FROM no_such_table_anywhere")
+                active = schema
+            assert _actual() == _expected(active), (action, schema)
+    finally:
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
