@@ -1,5 +1,7 @@
 """URLs of an organization's host: CRM pages, tenant admin, API and its schema."""
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -7,9 +9,17 @@ from crm.admin import tenant_admin_site
 
 from . import health
 
+
+def public_signup_redirect(request: HttpRequest) -> HttpResponseRedirect:
+    port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""
+    return HttpResponseRedirect(f"{settings.PUBLIC_SCHEME}://{settings.BASE_DOMAIN}{port}/signup/")
+
+
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Accounts are made by organization sign-up on the public site.
+    path("accounts/signup/", public_signup_redirect),
     path("accounts/", include("allauth.urls")),
     path("admin/", tenant_admin_site.urls),
     path("api/v1/", include("crm.api.urls")),

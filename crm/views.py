@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import selectors, services
@@ -37,10 +38,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def contact_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     page = _page(request, selectors.contact_list(search=search))
-    template = (
-        "crm/_contact_rows.html" if request.headers.get("HX-Request") else "crm/contact_list.html"
-    )
-    return render(request, template, {"page": page, "q": search})
+    partial = bool(request.headers.get("HX-Request"))
+    template = "crm/_contact_rows.html" if partial else "crm/contact_list.html"
+    response = render(request, template, {"page": page, "q": search})
+    # The same URL answers with the whole page or only the rows.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

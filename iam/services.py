@@ -13,10 +13,9 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tenants.services import tenant_url
-
-from problems.exceptions import InvalidFields
 
 from .exceptions import EmailInvalid, EmailTaken, HandoffInvalid, NotAMember
 from .models import ApiToken, Membership, Role, User

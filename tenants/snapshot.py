@@ -171,9 +171,9 @@ def render_schema(schema: str) -> tuple[str, list[dict[str, Any]]]:
                 [schema, relname],
             )
             for (col,) in cur.fetchall():
+                sequence = f"pg_get_serial_sequence('{_q(relname)}', '{col}')"
                 statements.append(
-                    f"SELECT setval(pg_get_serial_sequence('{_q(relname)}', '{col}'), "
-                    f"max({_q(col)})) FROM {_q(relname)};"  # noqa: S608
+                    f"SELECT setval({sequence}, max({_q(col)})) FROM {_q(relname)};"  # noqa: S608
                 )
         cur.execute(
             sql.SQL("SELECT app, name FROM {}.django_migrations ORDER BY id").format(

@@ -1,0 +1,43 @@
+// Builds the static assets Django serves from frontend/dist/ (STATICFILES_DIRS):
+//   frontend/src/app.css                  -> frontend/dist/app.css (Tailwind, minified)
+//   node_modules/htmx.org/dist/htmx.min.js -> frontend/dist/htmx.min.js
+// Usage: npm run build            (one-off build)
+//        npm run watch            (rebuild the CSS whenever a template changes)
+import { spawnSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..");
+const dist = join(here, "dist");
+const watch = process.argv.includes("--watch");
+const require = createRequire(join(root, "package.json"));
+
+mkdirSync(dist, { recursive: true });
+
+// htmx: copy the minified build shipped in the npm package.
+const htmxSrc = join(dirname(require.resolve("htmx.org/package.json")), "dist", "htmx.min.js");
+if (!existsSync(htmxSrc)) {
+  console.error(`htmx build not found at ${htmxSrc}; run npm ci first.`);
+  process.exit(1);
+}
+copyFileSync(htmxSrc, join(dist, "htmx.min.js"));
+console.log("copied htmx.min.js -> frontend/dist/htmx.min.js");
+
+// Tailwind: run the CLI from the repo root so paths in app.css resolve the same way.
+const cli = join(dirname(require.resolve("@tailwindcss/cli/package.json")), "dist", "index.mjs");
+const args = [
+  cli,
+  "--input", join(here, "src", "app.css"),
+  "--output", join(dist, "app.css"),
+  ...(watch ? ["--watch"] : ["--minify"]),
+];
+if (watch) {
+  spawn(process.execPath, args, { cwd: root, stdio: "inherit" }).on("exit", (code) => process.exit(code ?? 0));
+} else {
+  const result = spawnSync(process.execPath, args, { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+  console.log("built frontend/dist/app.css");
+}

@@ -1,0 +1,90 @@
+"""HTML pages of the CRM: list, search, create with field errors, edit, delete."""
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from crm.models import Company, Contact
+from tenants.models import Tenant
+
+from .factories import CompanyFactory, ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_member_creates_a_contact_from_the_form(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Vandelay Industries")
+    response = client_a.post(
+        "/contacts/new/",
+        {"first_name": "Art", "last_name": "Vandelay", "email": "art@vandelay.test",
+         "company": company.pk},
+    )
+    assert response.status_code == 302
+    with tenant_context(tenant_a):
+        contact = Contact.objects.get(last_name="Vandelay")
+    assert response["Location"] == f"/contacts/{contact.pk}/"
+    page = client_a.get(response["Location"])
+    assert b"art@vandelay.test" in page.content
+    assert b"Vandelay Industries" in page.content
+
+
+def test_contact_form_shows_field_errors_and_saves_nothing(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    response = client_a.post("/contacts/new/", {"first_name": "", "email": "nope"})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"first_name", "email"}
+    assert b"Enter a valid email address" in response.content
+    with tenant_context(tenant_a):
+        assert not Contact.objects.filter(email="nope").exists()
+
+
+def test_contact_list_search_answers_htmx_with_rows_only(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        ContactFactory(first_name="Kramer", last_name="Cosmo")
+        ContactFactory(first_name="Newman", last_name="Postal")
+    full = client_a.get("/contacts/")
+    assert b"<html" in full.content
+    rows = client_a.get("/contacts/", {"q": "kram"}, HTTP_HX_REQUEST="true")
+    assert b"<html" not in rows.content
+    assert b"Kramer" in rows.content and b"Newman" not in rows.content
+    assert "HX-Request" in rows["Vary"]
+
+
+def test_edit_and_delete_a_contact(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory(first_name="George")
+    edited = client_a.post(
+        f"/contacts/{contact.pk}/edit/", {"first_name": "George", "last_name": "Costanza"}
+    )
+    assert edited.status_code == 302
+    with tenant_context(tenant_a):
+        assert Contact.objects.get(pk=contact.pk).last_name == "Costanza"
+    assert client_a.post(f"/contacts/{contact.pk}/delete/").status_code == 302
+    with tenant_context(tenant_a):
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+
+
+def test_companies_pages(client_a: Client, tenant_a: Tenant) -> None:
+    created = client_a.post("/companies/new/", {"name": "Kramerica"})
+    assert created.status_code == 302
+    with tenant_context(tenant_a):
+        company = Company.objects.get(name="Kramerica")
+        ContactFactory(first_name="Bob", last_name="Sacamano", company=company)
+    assert b"Kramerica" in client_a.get("/companies/").content
+    detail = client_a.get(f"/companies/{company.pk}/")
+    assert b"Sacamano" in detail.content
+    assert client_a.post(f"/companies/{company.pk}/delete/").status_code == 302
+
+
+def test_dashboard_shows_counts_and_the_default_pipeline(client_a: Client) -> None:
+    page = client_a.get("/")
+    assert page.status_code == 200
+    assert b"Lead in" in page.content and b"Negotiation" in page.content
+
+
+def test_signup_on_a_tenant_host_goes_to_the_public_sign_up(tenant_a: Tenant) -> None:
+    response = Client(HTTP_HOST="alpha.localhost").get("/accounts/signup/")
+    assert response.status_code == 302
+    assert response["Location"] == "http://localhost:8000/signup/"
