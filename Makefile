@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEVSTACK_DEV := $(PY) -m devstack run --profile dev --
 DEVSTACK_TEST := $(PY) -m devstack run --profile test --
 
-.PHONY: run test lint bench deps assets migrate clean
+.PHONY: run test lint bench deps assets chromium clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ frontend/dist/.built: node_modules/.installed frontend/src/app.css frontend/buil
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# Browser journeys drive Debian's Chromium through Playwright (no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium (Debian package) for the browser tests..."; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 assets: frontend/dist/.built
 
 ## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve.
@@ -38,7 +46,7 @@ run: deps assets
 	  exec $(PY) manage.py runserver 0.0.0.0:$(PORT)'
 
 ## make test: set up, lint, then the whole pytest suite against real services.
-test: deps assets lint
+test: deps assets chromium lint
 	@$(DEVSTACK_TEST) $(PY) -m pytest $(ARGS)
 
 lint: deps

@@ -26,6 +26,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequ
     from tenants.snapshot import build_snapshot
 
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        assert connection.settings_dict["NAME"].startswith("test_"), "not the test database"
         build_snapshot()
         for slug, name in (("alpha", "Alpha Inc"), ("beta", "Beta GmbH")):
             owner = UserFactory(email=f"owner@{slug}.test")
