@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 DEVSTACK_DEV := $(PY) -m devstack run --profile dev --
 DEVSTACK_TEST := $(PY) -m devstack run --profile test --
 
-.PHONY: run test lint bench deps assets chromium clean
+.PHONY: run test lint bench deps assets chromium clean manage
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ chromium:
 assets: frontend/dist/.built
 
 ## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve.
-run: export PUBLIC_PORT = $(PORT)
+run manage: export PUBLIC_PORT = $(PORT)
 run: deps assets
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
 	  $(PY) manage.py migrate_schemas --executor=standard -v 0; \
@@ -61,3 +61,8 @@ bench: deps assets
 
 clean:
 	rm -rf .devstack/test-* .staticfiles frontend/dist
+
+## make manage ARGS="list_tenants": a manage.py command against the dev services
+## (joins a running `make run`, or starts the services just for the command).
+manage: deps
+	@$(DEVSTACK_DEV) $(PY) manage.py $(ARGS)

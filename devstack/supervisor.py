@@ -40,6 +40,7 @@ _FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _STARTUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _SI_KERNEL = 0x80
 _STATE_FILE = "state.json"
+_ENV_FILE = "env.json"
 
 
 class _Terminated(Exception):
@@ -88,6 +89,16 @@ def run(profile: Profile, command: Sequence[str]) -> int:
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(exist_ok=True)
     lock_fd: int | None = None
+    if profile == "dev" and _dev_lock_held(run_dir):
+        joined = _read_env(run_dir)
+        if joined is not None:
+            say("joining the running dev stack")
+            env.update({k: v for k, v in joined.items() if not env.get(k)})
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+            try:
+                return _run_command(command, env, [], None, profile)
+            finally:
+                _restore_signals(mask)
     if profile == "dev":
         lock_fd = _lock_dev(run_dir)
         if lock_fd is None:
@@ -109,6 +120,7 @@ def run(profile: Profile, command: Sequence[str]) -> int:
             env.update(service.env())
         say(f"ready in {time.monotonic() - began:.1f}s")
         _write_state(run_dir, profile, services, None, command)
+        _write_env(run_dir, {k: v for s in services for k, v in s.env().items()})
         return _run_command(command, env, services, run_dir, profile)
     except ServiceError as exc:
         say(f"error: {exc}")
@@ -124,6 +136,7 @@ def run(profile: Profile, command: Sequence[str]) -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
             (run_dir / _STATE_FILE).unlink(missing_ok=True)
+            (run_dir / _ENV_FILE).unlink(missing_ok=True)
         if lock_fd is not None:
             os.close(lock_fd)
         for sig, handler in handlers.items():
@@ -248,6 +261,22 @@ def _write_state(
     tmp = run_dir / f"{_STATE_FILE}.tmp"
     tmp.write_text(json.dumps(state, indent=2))
     tmp.replace(run_dir / _STATE_FILE)
+
+
+def _write_env(run_dir: Path, values: dict[str, str]) -> None:
+    """Keep the exported URLs (with credentials, mode 600) so other commands can join."""
+    fd = os.open(run_dir / _ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(values, handle)
+
+
+def _read_env(run_dir: Path) -> dict[str, str] | None:
+    """The URLs a running dev supervisor exported, or None if it left none."""
+    try:
+        values: dict[str, str] = json.loads((run_dir / _ENV_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return values
 
 
 def read_state(run_dir: Path) -> dict[str, Any] | None:

@@ -18,6 +18,10 @@ from tenants.routing import forget_all_hosts
 from .factories import PASSWORD, UserFactory
 
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Links the suite asserts on are built for the development defaults, whatever the shell says.
+settings.BASE_DOMAIN = "localhost"
+settings.PUBLIC_SCHEME = "http"
+settings.PUBLIC_PORT = "8000"
 
 
 @pytest.fixture(scope="session")
