@@ -45,6 +45,7 @@ CACHES = {
 
 MIDDLEWARE = [
     "tenants.middleware.TenantRoutingMiddleware",
+    "problems.middleware.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

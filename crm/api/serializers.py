@@ -1,16 +1,17 @@
 from rest_framework import serializers
 
 from crm.models import Company, Contact
+from problems.serializers import StrictModelSerializer
 
 
-class CompanySerializer(serializers.ModelSerializer[Company]):
+class CompanySerializer(StrictModelSerializer):
     class Meta:
         model = Company
         fields = ("id", "name", "domain", "phone", "owner_id", "created_at", "updated_at")
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
 
 
-class ContactSerializer(serializers.ModelSerializer[Contact]):
+class ContactSerializer(StrictModelSerializer):
     company = serializers.PrimaryKeyRelatedField(
         queryset=Company.objects.all(), allow_null=True, required=False
     )

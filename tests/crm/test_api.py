@@ -130,3 +130,24 @@ def test_unknown_route_is_problem_json(api: Client) -> None:
     response = api.get("/api/v1/contacts/999999999/")
     assert response.status_code == 404
     assert response.json()["code"] == "not-found"
+
+
+def test_unmatched_api_url_is_problem_json_not_an_html_page(api: Client) -> None:
+    response = api.get("/api/v1/contacts/not-a-number/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_numbers_are_not_accepted_for_text_fields(api: Client) -> None:
+    response = api.post(
+        "/api/v1/companies/", {"name": "Acme", "phone": 5550100}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"phone": ["Must be a string."]}
+
+
+@pytest.mark.parametrize("page_size", ["0", "101", "ten", "-1"])
+def test_out_of_range_page_size_is_a_400(api: Client, page_size: str) -> None:
+    response = api.get("/api/v1/contacts/", {"page_size": page_size})
+    assert response.status_code == 400
+    assert "page_size" in response.json()["errors"]

@@ -17,8 +17,12 @@ def test_member_creates_a_contact_from_the_form(client_a: Client, tenant_a: Tena
         company = CompanyFactory(name="Vandelay Industries")
     response = client_a.post(
         "/contacts/new/",
-        {"first_name": "Art", "last_name": "Vandelay", "email": "art@vandelay.test",
-         "company": company.pk},
+        {
+            "first_name": "Art",
+            "last_name": "Vandelay",
+            "email": "art@vandelay.test",
+            "company": company.pk,
+        },
     )
     assert response.status_code == 302
     with tenant_context(tenant_a):
@@ -40,7 +44,9 @@ def test_contact_form_shows_field_errors_and_saves_nothing(
         assert not Contact.objects.filter(email="nope").exists()
 
 
-def test_contact_list_search_answers_htmx_with_rows_only(client_a: Client, tenant_a: Tenant) -> None:
+def test_contact_list_search_answers_htmx_with_rows_only(
+    client_a: Client, tenant_a: Tenant
+) -> None:
     with tenant_context(tenant_a):
         ContactFactory(first_name="Kramer", last_name="Cosmo")
         ContactFactory(first_name="Newman", last_name="Postal")

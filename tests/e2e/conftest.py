@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,22 +34,45 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_manage(env: dict[str, str], *args: str) -> str:
+    """Run a manage.py command against the test database; return its standard output."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
 @pytest.fixture(scope="session")
-def live_url(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[str]:
-    """The public site of a development server serving the (committed) test database."""
+def live_env(django_db_setup: None) -> dict[str, str]:
+    """The environment of a process that works on the (committed) test database."""
     db = connection.settings_dict
     database_url = (
         f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}@{db['HOST']}:{db['PORT']}"
         f"/{db['NAME']}"
     )
+    return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="session")
+def live_url(live_env: dict[str, str]) -> Iterator[str]:
+    """The public site of a development server serving the test database."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PUBLIC_PORT": str(port), "DEBUG": "true"}
+    env = {**live_env, "PUBLIC_PORT": str(port), "DEBUG": "true"}
+    # The server's log goes to a file: an unread pipe would fill up and stall the server.
+    log_path = Path(tempfile.mkstemp(prefix="mycrm-live-", suffix=".log")[1])
+    log = log_path.open("wb")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://localhost:{port}"
     try:
@@ -61,12 +85,14 @@ def live_url(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) ->
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
+        log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

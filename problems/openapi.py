@@ -1,0 +1,65 @@
+"""OpenAPI documentation of problem+json errors and of bearer-token authentication."""
+
+from typing import Any, Literal
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["type", "title", "status", "code"],
+}
+
+_ALWAYS = {
+    "401": "Not authenticated, or a token of another organization.",
+    "403": "Not a member of this organization.",
+    "404": "No organization at this host, or no such record.",
+    "423": "The organization is suspended.",
+}
+_WITH_INPUT = {"400": "Invalid fields or parameters; see `errors`."}
+
+
+class ProblemAutoSchema(AutoSchema):
+    """Adds the problem+json error responses every tenant API operation can return."""
+
+    def _get_response_bodies(
+        self, direction: Literal["request", "response"] = "response"
+    ) -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        errors = dict(_ALWAYS)
+        if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
+            errors.update(_WITH_INPUT)
+        for status, description in errors.items():
+            responses.setdefault(
+                status,
+                {
+                    "description": description,
+                    "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+                },
+            )
+        return responses
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "iam.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
+        scheme: dict[str, Any] = build_bearer_security_scheme_object(
+            header_name="Authorization",
+            token_prefix="Bearer",  # noqa: S106 - the scheme's name, not a secret
+        )
+        return scheme
