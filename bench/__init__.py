@@ -1,0 +1,1 @@
+"""Benchmarks, each printing its figure beside its baseline from the same run."""

@@ -1,0 +1,495 @@
+"""Contact list API throughput with schema-per-tenant routing vs the same view on one schema.
+
+Two gunicorn servers (`-w 1`, sync worker) run side by side on throwaway databases of the
+server DATABASE_URL points at:
+
+- tenancy: the project as configured (`config.settings`, database `mycrm_bench_tenancy`),
+  50 organizations provisioned through the fast path, each with its own contacts and Bearer
+  token; every request goes to a random organization's host (`<slug>.localhost`);
+- plain: `bench.plain_settings` (database `mycrm_bench_plain`): the plain PostgreSQL engine,
+  no tenant middleware, CRM tables in `public`, the same `ContactViewSet` behind
+  `bench.plain_urls`; the same users and tokens, one organization's contacts.
+
+A load generator in a separate process keeps a fixed number of keep-alive connections busy
+on `GET /api/v1/contacts/` (25 rows a page) for a bounded time, alternating between the two
+sides round by round; medians of the rounds are reported.
+
+    python bench/routing.py            # full run, rewrites its section of docs/benchmarks.md
+    python bench/routing.py --quick    # smoke run, writes nothing unless --write
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import benchdb, report  # noqa: E402
+
+SIDES = {
+    "tenancy": ("mycrm_bench_tenancy", "config.settings"),
+    "plain": ("mycrm_bench_plain", "bench.plain_settings"),
+}
+PATH = "/api/v1/contacts/"
+PAGE = 25
+TARGET_RATIO = 0.97
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+
+
+# --- data set-up, run in a child process per side with that side's settings ---------------
+
+
+def _contacts(company_ids: list[int], owner_id: int) -> list[Any]:
+    from crm.models import Contact
+
+    return [
+        Contact(
+            first_name=f"First{i}",
+            last_name=f"Last{i}",
+            email=f"person{i}@example.test",
+            phone=f"+1 555 01{i:02d}",
+            title="Buyer" if i % 2 else "Engineer",
+            company_id=company_ids[i % len(company_ids)] if i % 4 else None,
+            owner_id=owner_id,
+        )
+        for i in range(30)
+    ]
+
+
+def _companies() -> list[Any]:
+    from crm.models import Company
+
+    return [Company(name=f"Company {i}", domain=f"c{i}.example.test") for i in range(3)]
+
+
+def _statements(host: str, token: str) -> list[str]:
+    """The SQL one warm request runs (Django test client, so no per-request health check)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST=host, HTTP_AUTHORIZATION=f"Bearer {token}")
+    for _ in range(2):  # warm: host cache, token last_used_at
+        assert client.get(PATH).status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(PATH)
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == PAGE
+    return [q["sql"] for q in ctx.captured_queries]
+
+
+def setup_tenancy(tenants: int) -> dict[str, Any]:
+    """Migrate, then provision organizations with an owner, a token, companies and contacts."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    from crm.models import Company, Contact
+    from iam.models import User
+    from iam.services import api_token_create
+    from tenants.routing import tenant_host
+    from tenants.services import provision_tenant
+    from tenants.snapshot import build_snapshot
+
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    build_snapshot()
+    targets = []
+    for i in range(tenants):
+        user = User.objects.create_user(email=f"user{i}@bench.test", password=None)
+        tenant = provision_tenant(slug=f"org{i:03d}", name=f"Org {i}", owner=user)
+        _, raw = api_token_create(user=user, tenant=tenant, name="bench")
+        with schema_context(tenant.schema_name):
+            companies = Company.objects.bulk_create(_companies())
+            Contact.objects.bulk_create(_contacts([c.pk for c in companies], user.pk))
+        targets.append((tenant_host(tenant.slug), raw))
+    connection.set_schema_to_public()
+    return {"targets": targets, "statements": _statements(*targets[0])}
+
+
+def setup_plain(tenants: int) -> dict[str, Any]:
+    """Migrate one schema; the same users and tokens, one organization's contacts in public."""
+    from django.core.management import call_command
+
+    from crm.models import Company, Contact
+    from iam.models import ApiToken, Membership, Role, User
+    from iam.services import TOKEN_PREFIX, _digest
+    from tenants.models import Tenant
+
+    call_command("migrate", interactive=False, verbosity=0)
+    targets = []
+    users = []
+    for i in range(tenants):
+        user = User.objects.create_user(email=f"user{i}@bench.test", password=None)
+        # Tokens and memberships still name an organization row (a foreign key); the plain
+        # side never looks at it.
+        org = Tenant.objects.create(schema_name=f"t_org{i:03d}", slug=f"org{i:03d}", name="Org")
+        Membership.objects.create(user=user, tenant=org, role=Role.OWNER)
+        raw = f"{TOKEN_PREFIX}bench-plain-{i:03d}-{os.urandom(16).hex()}"
+        ApiToken.objects.create(
+            user=user, tenant=org, name="bench", prefix=raw[:11], digest=_digest(raw)
+        )
+        targets.append(("localhost", raw))
+        users.append(user)
+    companies = Company.objects.bulk_create(_companies())
+    Contact.objects.bulk_create(_contacts([c.pk for c in companies], users[0].pk))
+    return {"targets": targets, "statements": _statements(*targets[0])}
+
+
+def run_setup(side: str, tenants: int, out: str) -> None:
+    import django
+
+    django.setup()
+    data = setup_tenancy(tenants) if side == "tenancy" else setup_plain(tenants)
+    Path(out).write_text(json.dumps(data))
+
+
+# --- load generator, run in a child process -----------------------------------------------
+
+
+def run_load(port: int, targets_file: str, seconds: float, connections: int, seed: int) -> None:
+    """Keep `connections` keep-alive clients busy for `seconds`; print counts and latencies."""
+    targets = [tuple(t) for t in json.loads(Path(targets_file).read_text())]
+    deadline = time.perf_counter() + seconds
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    start = threading.Barrier(connections + 1)
+
+    def client(n: int) -> None:
+        rng = random.Random(seed * 1000 + n)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        start.wait()
+        while time.perf_counter() < deadline:
+            host, token = rng.choice(targets)
+            began = time.perf_counter()
+            try:
+                conn.request(
+                    "GET",
+                    PATH,
+                    headers={
+                        "Host": host,
+                        "Authorization": f"Bearer {token}",
+                        "Accept": "application/json",
+                    },
+                )
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                ok = False
+            if ok:
+                latencies[n].append(time.perf_counter() - began)
+            else:
+                errors[n] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    flat = [x for per in latencies for x in per]
+    print(json.dumps({"elapsed": elapsed, "latencies": flat, "errors": sum(errors)}))
+
+
+# --- orchestration --------------------------------------------------------------------------
+
+
+@dataclass
+class Round:
+    side: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def side_env(side: str, server: str) -> dict[str, str]:
+    database, settings_module = SIDES[side]
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=benchdb.with_database(server, database),
+        DJANGO_SETTINGS_MODULE=settings_module,
+        DEBUG="false",
+        LOG_LEVEL="WARNING",
+        BASE_DOMAIN="localhost",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def wait_ready(port: int, host: str, token: str, proc: subprocess.Popen[bytes]) -> list[str]:
+    """Wait for a full first page; return the field names of its first row."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn on port {port} exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", PATH, headers={"Host": host, "Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            if response.status == 200:
+                results = json.loads(body)["results"]
+                assert len(results) == PAGE, body[:200]
+                return sorted(results[0])
+            raise RuntimeError(f"port {port}: HTTP {response.status}: {body[:300]!r}")
+        except ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn on port {port} did not become ready")
+
+
+def load_round(
+    side: str, port: int, targets_file: str, seconds: float, connections: int, seed: int
+) -> Round:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "_load",
+            str(port),
+            targets_file,
+            str(seconds),
+            str(connections),
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    lat = data["latencies"]
+    return Round(
+        side=side,
+        rps=len(lat) / data["elapsed"],
+        p50_ms=report.percentile(lat, 50) * 1000,
+        p99_ms=report.percentile(lat, 99) * 1000,
+        errors=data["errors"],
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short rounds; writes nothing")
+    parser.add_argument("--write", action="store_true", help="with --quick: write the doc too")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per side")
+    parser.add_argument("--seconds", type=float, default=None, help="length of a round")
+    parser.add_argument("--connections", type=int, default=4, help="concurrent connections")
+    parser.add_argument("--tenants", type=int, default=50)
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench databases")
+    args = parser.parse_args()
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.write_doc = args.write or not args.quick
+    return args
+
+
+def summarize(rounds: list[Round], side: str) -> dict[str, float]:
+    mine = [r for r in rounds if r.side == side]
+    return {
+        "rps": report.median([r.rps for r in mine]),
+        "p50": report.median([r.p50_ms for r in mine]),
+        "p99": report.median([r.p99_ms for r in mine]),
+        "errors": sum(r.errors for r in mine),
+    }
+
+
+def render(
+    args: argparse.Namespace,
+    rounds: list[Round],
+    statements: dict[str, list[str]],
+    facts: dict[str, str],
+    seconds: float,
+) -> str:
+    t, p = summarize(rounds, "tenancy"), summarize(rounds, "plain")
+    ratio = t["rps"] / p["rps"]
+    rows = [
+        [
+            name,
+            f"{s['rps']:,.0f}",
+            f"{s['p50']:.2f}",
+            f"{s['p99']:.2f}",
+            int(s["errors"]),
+            len(statements[name]),
+        ]
+        for name, s in (("tenancy", t), ("plain", p))
+    ]
+    per_round = [
+        [i + 1, f"{a.rps:,.0f}", f"{b.rps:,.0f}", f"{a.rps / b.rps:.3f}"]
+        for i, (a, b) in enumerate(
+            zip(
+                [r for r in rounds if r.side == "tenancy"],
+                [r for r in rounds if r.side == "plain"],
+                strict=True,
+            )
+        )
+    ]
+    quick = " (quick smoke run: short rounds)" if args.quick else ""
+    sql_lines = []
+    for name in ("tenancy", "plain"):
+        sql_lines.append(f"- {name}: {len(statements[name])} statements")
+        sql_lines += [f"  - `{' '.join(s.split())[:110]}`" for s in statements[name]]
+    return "\n".join(
+        [
+            "## Request routing: contact list API with and without tenancy",
+            "",
+            f"- command: `{report.command_line()}` (`make bench` runs it inside the devstack)"
+            + quick,
+            f"- date: {report.today()}; wall time {seconds / 60:.1f} min",
+            *report.machine_facts(facts),
+            f"- `GET {PATH}` ({PAGE} rows a page, cursor pagination) against "
+            f"`gunicorn -w 1` (sync worker) per side, `DEBUG=false`; the load generator is a "
+            f"separate Python process with {args.connections} threads, each on its own "
+            "`http.client` connection (kept alive where the server allows it; the sync worker "
+            "closes after each response, on both sides alike)",
+            f"- tenancy: `config.settings`, {args.tenants} organizations provisioned by the fast "
+            "path, each with 30 contacts, 3 companies and its own Bearer token; every request "
+            "goes to a random organization's host `<slug>.localhost`",
+            "- plain: `bench/plain_settings.py` + `bench/plain_urls.py`: plain PostgreSQL "
+            "engine, no tenant middleware, CRM tables in `public`; the project's "
+            "`ContactViewSet` with only the tenant-schema guard skipped, the token looked up "
+            "without the tenant filter and `IsAuthenticated` in place of the membership "
+            f"permission; the same {args.tenants} users and tokens (random per request), 30 "
+            "contacts and 3 companies",
+            f"- {args.rounds} rounds of {args.seconds:.0f} s per side, alternating (ABBA order), "
+            "after one unmeasured warm-up round per side; figures are medians over rounds",
+            "",
+            report.table(
+                ["target", "measured", "result"],
+                [
+                    [
+                        f"throughput tenancy/plain ≥ {TARGET_RATIO}",
+                        f"{ratio:.3f}",
+                        report.verdict(ratio >= TARGET_RATIO),
+                    ]
+                ],
+            ),
+            "",
+            report.table(
+                ["side", "requests/s", "p50 ms", "p99 ms", "errors", "SQL statements/request"],
+                rows,
+            ),
+            "",
+            report.table(["round", "tenancy req/s", "plain req/s", "ratio"], per_round),
+            "",
+            "SQL a warm request runs (captured with the Django test client; under gunicorn "
+            "both sides also run the connection health check, `SELECT 1`, once per request):",
+            "",
+            *sql_lines,
+        ]
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.perf_counter()
+    server = benchdb.server_url()
+    facts = benchdb.server_facts(server)
+    procs: list[subprocess.Popen[bytes]] = []
+    work = Path(tempfile.mkdtemp(prefix="mycrm-bench-routing-"))
+    try:
+        setups: dict[str, dict[str, Any]] = {}
+        for side, (database, _) in SIDES.items():
+            benchdb.recreate(server, database)
+            out = work / f"{side}.json"
+            subprocess.run(
+                [sys.executable, __file__, "_setup", side, str(args.tenants), str(out)],
+                check=True,
+                env=side_env(side, server),
+                cwd=ROOT,
+            )
+            setups[side] = json.loads(out.read_text())
+            (work / f"{side}-targets.json").write_text(json.dumps(setups[side]["targets"]))
+            print(f"{side}: set up, {len(setups[side]['statements'])} SQL statements/request")
+        ports = {}
+        for side in SIDES:
+            ports[side] = free_port()
+            log = (work / f"{side}-gunicorn.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [str(GUNICORN), "config.wsgi", "-w", "1", "-b", f"127.0.0.1:{ports[side]}"],
+                    env=side_env(side, server),
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        fields = [
+            wait_ready(ports[side], *setups[side]["targets"][0], proc)
+            for proc, side in zip(procs, SIDES, strict=True)
+        ]
+        assert fields[0] == fields[1], f"the two sides serialize differently: {fields}"
+
+        def one(side: str, seconds: float, seed: int) -> Round:
+            targets = str(work / f"{side}-targets.json")
+            r = load_round(side, ports[side], targets, seconds, args.connections, seed)
+            print(
+                f"  {side:8} {r.rps:8,.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
+                flush=True,
+            )
+            return r
+
+        print("warm-up")
+        for side in SIDES:
+            one(side, min(args.seconds, 3.0), 0)
+        rounds: list[Round] = []
+        for i in range(args.rounds):
+            print(f"round {i + 1}/{args.rounds}")
+            order = ["tenancy", "plain"] if i % 2 == 0 else ["plain", "tenancy"]
+            for side in order:
+                rounds.append(one(side, args.seconds, i + 1))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not args.keep_db:
+            for database, _ in SIDES.values():
+                benchdb.drop(server, database)
+            shutil.rmtree(work, ignore_errors=True)
+    statements = {side: setups[side]["statements"] for side in SIDES}
+    body = render(args, rounds, statements, facts, time.perf_counter() - started)
+    print()
+    print(body)
+    if args.write_doc:
+        report.write_section("routing", body)
+        print(f"\nwrote {report.DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_setup":
+        run_setup(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_load":
+        run_load(
+            int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        )
+    else:
+        main()
