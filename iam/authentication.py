@@ -25,6 +25,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = api_token_authenticate(raw=parts[1], tenant=tenant) if tenant else None
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token for this organization.")
+        request._request.membership = token.membership  # type: ignore[attr-defined]
         return token.user, token
 
     def authenticate_header(self, request: Request | HttpRequest) -> str:

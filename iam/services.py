@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from problems.exceptions import InvalidFields
@@ -100,16 +101,35 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 
 
 def api_token_authenticate(*, raw: str, tenant: Tenant) -> ApiToken | None:
-    """The live token matching `raw` for this tenant, or None (any other tenant's is None)."""
+    """The live token matching `raw` for this tenant, or None (any other tenant's is None).
+
+    The token's owner, and their membership of the tenant (as `token.membership`, None when
+    they are no longer a member), come with it in the same query.
+    """
     if not raw.startswith(TOKEN_PREFIX):
         return None
+    memberships = Membership.objects.filter(user=OuterRef("user"), tenant=tenant)
     token = (
         ApiToken.objects.select_related("user")
+        .annotate(
+            membership_pk=Subquery(memberships.values("pk")[:1]),
+            membership_role=Subquery(memberships.values("role")[:1]),
+        )
         .filter(digest=_digest(raw), tenant=tenant, revoked_at__isnull=True)
         .first()
     )
     if token is None or not token.user.is_active:
         return None
+    token.membership = (
+        Membership(
+            pk=token.membership_pk,
+            user=token.user,
+            tenant=tenant,
+            role=token.membership_role,
+        )
+        if token.membership_pk is not None
+        else None
+    )
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
