@@ -1,31 +1,36 @@
 """Serializer fields that take the OpenAPI types at their word."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 from rest_framework import serializers
 
-
-class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of silently converting them."""
-
-    default_error_messages = {"not_a_string": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        value: str = super().to_internal_value(data)
-        return value
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
-class StrictEmailField(serializers.EmailField):
-    default_error_messages = {"not_a_string": "Must be a string."}
+class _StringsOnly:
+    """Refuses numbers and booleans instead of silently converting them to text."""
+
+    default_error_messages: ClassVar[dict[str, StrOrPromise]] = {
+        "not_a_string": "Must be a string."
+    }
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
-            self.fail("not_a_string")
-        value: str = super().to_internal_value(data)
+            self.fail("not_a_string")  # type: ignore[attr-defined]
+        value: str = super().to_internal_value(data)  # type: ignore[misc]
         return value
+
+
+class StrictCharField(_StringsOnly, serializers.CharField):
+    pass
+
+
+class StrictEmailField(_StringsOnly, serializers.EmailField):
+    pass
 
 
 class StrictModelSerializer(serializers.ModelSerializer):
