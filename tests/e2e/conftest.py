@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -59,8 +60,21 @@ def live_env(django_db_setup: None) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
 
 
+def _end_other_sessions(django_db_blocker: Any) -> None:
+    """Let the test database be dropped: end the sessions still attached to it.
+
+    The server's session ends a moment after its process does, and Playwright's sync API
+    runs tests in greenlets whose context holds a Django connection of its own, left idle.
+    """
+    with django_db_blocker.unblock(), connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(scope="session")
-def live_url(live_env: dict[str, str]) -> Iterator[str]:
+def live_url(live_env: dict[str, str], django_db_blocker: Any) -> Iterator[str]:
     """The public site of a development server serving the test database."""
     port = _free_port()
     env = {**live_env, "PUBLIC_PORT": str(port), "DEBUG": "true"}
@@ -93,6 +107,7 @@ def live_url(live_env: dict[str, str]) -> Iterator[str]:
         server.wait(timeout=10)
         log.close()
         log_path.unlink(missing_ok=True)
+        _end_other_sessions(django_db_blocker)
 
 
 @pytest.fixture(scope="session")
