@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import fcntl
@@ -246,7 +247,7 @@ class PortReservation:
         self._sockets.clear()
 
 
-class Service:
+class Service(abc.ABC):
     """A server run as a foreground child process with its files under `<run dir>/<name>/`."""
 
     name: ClassVar[str]
@@ -268,17 +269,17 @@ class Service:
         """Whether data must survive restarts (dev profile)."""
         return self.profile == "dev"
 
+    @abc.abstractmethod
     def start(self) -> None:
         """Launch the server process without waiting for it to serve."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def wait_ready(self, deadline: float) -> None:
         """Block until the server serves requests, or raise ServiceError once `deadline` passes."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def env(self) -> dict[str, str]:
         """Environment variables that point a client at this server."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         """One line saying what runs where."""
