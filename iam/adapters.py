@@ -1,6 +1,5 @@
 """django-allauth adapter: e-mail links use the canonical host, never the request's Host."""
 
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -12,9 +11,6 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_reset_password_from_key_url(self, key: str) -> str:
         url = super().get_reset_password_from_key_url(key)
         return self._canonical(url)
-
-    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
-        return self._canonical(super().get_email_confirmation_url(request, emailconfirmation))
 
     def _canonical(self, url: str) -> str:
         parts = urlsplit(url)
