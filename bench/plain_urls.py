@@ -18,25 +18,28 @@ from rest_framework.routers import DefaultRouter
 
 from crm.api.views import ContactViewSet
 from iam.authentication import BearerTokenAuthentication
-from iam.models import ApiToken
+from iam.models import ApiToken, User
 from iam.services import TOKEN_PREFIX, _digest
 
+_PLAIN_CREDENTIALS_SQL = """
+    SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at
+    FROM iam_apitoken t JOIN iam_user u ON u.id = t.user_id
+    WHERE t.digest = %s AND t.revoked_at IS NULL AND u.is_active
+"""
 
-def token_authenticate(raw: str) -> ApiToken | None:
-    """`iam.services.api_token_authenticate` without the tenant filter."""
+
+def token_authenticate(raw: str) -> User | None:
+    """`iam.services.api_token_authenticate` without the tenant filter and the membership."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=_digest(raw), revoked_at__isnull=True)
-        .first()
-    )
-    if token is None or not token.user.is_active:
+    user = next(iter(User.objects.raw(_PLAIN_CREDENTIALS_SQL, [_digest(raw)])), None)
+    if user is None:
         return None
     now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+    last_used_at = user.__dict__["token_last_used_at"]
+    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=user.__dict__["token_id"]).update(last_used_at=now)
+    return user
 
 
 class PlainBearerAuthentication(BearerTokenAuthentication):
@@ -49,10 +52,10 @@ class PlainBearerAuthentication(BearerTokenAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             return None
-        token = token_authenticate(parts[1])
-        if token is None:
+        user = token_authenticate(parts[1])
+        if user is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        return token.user, token
+        return user, None
 
 
 class PlainContactViewSet(ContactViewSet):

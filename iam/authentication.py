@@ -22,11 +22,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             return None
         tenant = getattr(request._request, "tenant", None)
-        token = api_token_authenticate(raw=parts[1], tenant=tenant) if tenant else None
-        if token is None:
+        credentials = api_token_authenticate(raw=parts[1], tenant=tenant) if tenant else None
+        if credentials is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token for this organization.")
-        request._request.membership = token.membership  # type: ignore[attr-defined]
-        return token.user, token
+        request._request.membership = credentials.membership  # type: ignore[attr-defined]
+        return credentials.user, credentials
 
     def authenticate_header(self, request: Request | HttpRequest) -> str:
         return f'{self.keyword} realm="api"'

@@ -93,9 +93,6 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    # Set by authentication: the owner's membership of the token's tenant, if any.
-    membership: "Membership | None" = None
-
     class Meta:
         ordering = ("-created_at",)
         indexes = [models.Index(fields=["tenant", "user"])]
