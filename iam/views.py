@@ -14,6 +14,8 @@ from .models import ApiToken, User
 from .selectors import api_token_list
 from .services import api_token_create, api_token_revoke, handoff_redeem
 
+_NEW_TOKEN_KEY = "iam.new_api_token"  # noqa: S105 - a session key name
+
 
 def handoff(request: HttpRequest) -> HttpResponse:
     """Redeem a one-time sign-in link issued on the public site and open the workspace."""
@@ -28,16 +30,22 @@ def handoff(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
-    """List the user's tokens for this organization and create new ones."""
+    """List the user's tokens for this organization and create new ones.
+
+    A new token is shown once, on the page the creation redirects to (post/redirect/get), so
+    reloading the page never creates a second one.
+    """
     tenant = request.tenant  # type: ignore[attr-defined]
-    created: str | None = None
     error = ""
     if request.method == "POST":
         name = request.POST.get("name", "").strip()
         if not name:
             error = "Give the token a name, such as the script that will use it."
         else:
-            _, created = api_token_create(user=request.user, tenant=tenant, name=name)  # type: ignore[arg-type]
+            _, raw = api_token_create(user=request.user, tenant=tenant, name=name)  # type: ignore[arg-type]
+            request.session[_NEW_TOKEN_KEY] = raw
+            return redirect("iam:api_tokens")
+    created = request.session.pop(_NEW_TOKEN_KEY, None)
     tokens = api_token_list(user=request.user, tenant=tenant)  # type: ignore[arg-type]
     return render(
         request,
