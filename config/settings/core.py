@@ -22,7 +22,7 @@ if e.DATABASE_POOL_MODE == "transaction":
     )
 
 _db = e.env.db_url_config(e.DATABASE_URL)
-_db["ENGINE"] = "django_tenants.postgresql_backend"
+_db["ENGINE"] = "tenants.db"
 _db["CONN_MAX_AGE"] = e.DATABASE_CONN_MAX_AGE
 _db["CONN_HEALTH_CHECKS"] = True
 _db["TEST"] = {"NAME": "test_mycrm"}

@@ -25,9 +25,16 @@ STEPS = st.lists(
 
 
 def _actual() -> str:
+    """The session's search_path, read both as a plain data statement (which the backend
+    sends in one round trip with its SET) and as a utility statement (sent after its SET)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_setting('search_path')")
+        by_select = cur.fetchone()[0]
     with connection.cursor() as cur:
         cur.execute("SHOW search_path")
-        return cur.fetchone()[0]
+        by_show = cur.fetchone()[0]
+    assert by_select == by_show
+    return by_select
 
 
 def _expected(schema: str) -> str:
@@ -76,5 +83,22 @@ def test_search_path_matches_active_schema_after_any_sequence(
                         cur.execute("SELECT * FROM no_such_table_anywhere")
                 active = schema
             assert _actual() == _expected(active), (action, schema)
+    finally:
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def test_joined_set_reports_the_statement_result_not_the_set(tenant_a: Tenant) -> None:
+    """Row counts and rows come from the data statement, not from the SET sent with it."""
+    connection.set_schema(tenant_a.schema_name)  # type: ignore[attr-defined]
+    try:
+        with connection.cursor() as cur:
+            cur.execute("UPDATE crm_stage SET probability = probability WHERE probability >= 0")
+            assert cur.rowcount == 6
+        with connection.cursor() as cur:
+            cur.execute("SELECT name FROM crm_stage WHERE position = %s", [0])
+            assert cur.fetchall() == [("Lead in",)]
+        with connection.cursor() as cur:
+            cur.execute("SELECT %s || '%%'", ["50"])
+            assert cur.fetchone() == ("50%",)
     finally:
         connection.set_schema_to_public()  # type: ignore[attr-defined]
