@@ -1,5 +1,6 @@
 """The public site: landing page, sign-up, and the list of a user's workspaces."""
 
+from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -26,6 +27,15 @@ def home(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an organization and its owner, then sign the owner in on the new subdomain."""
     form = SignupForm(request.POST or None)
+    if request.method == "POST" and not ratelimit.consume(request, action="signup"):
+        form.is_valid()
+        form.add_error(None, "Too many sign-up attempts from your network; wait a minute.")
+        return render(
+            request,
+            "public_site/signup.html",
+            {"form": form, "base_domain": settings.BASE_DOMAIN},
+            status=429,
+        )
     if request.method == "POST" and form.is_valid():
         try:
             tenant, user = organization_sign_up(**form.cleaned_data)

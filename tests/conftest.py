@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -45,6 +46,7 @@ def _schema_is_public_around_each_test() -> Iterator[None]:
     """A test must start on `public` and may not leave another schema behind for the next."""
     assert connection.schema_name == "public", connection.schema_name  # type: ignore[attr-defined]
     forget_all_hosts()
+    cache.clear()  # rate-limit counters and one-time link nonces live in the (shared) cache
     yield
     leaked = connection.schema_name  # type: ignore[attr-defined]
     connection.set_schema_to_public()  # type: ignore[attr-defined]

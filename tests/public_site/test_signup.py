@@ -1,6 +1,7 @@
 """Self-serve sign-up over HTTP: success lands the owner in the new workspace; bad input
 gets field errors and creates nothing."""
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -99,3 +100,13 @@ def test_signed_in_user_lists_and_opens_their_workspaces(public_client: Client) 
     opened = public_client.get("/workspaces/alpha/open/")
     assert urlsplit(opened["Location"]).hostname == "alpha.localhost"
     assert public_client.get("/workspaces/beta/open/").status_code == 404
+
+
+def test_sign_up_is_rate_limited_per_network(public_client: Client, settings: Any) -> None:
+    settings.ACCOUNT_RATE_LIMITS = {"signup": "3/m/ip"}
+    for _ in range(3):
+        assert public_client.post("/signup/", {**GOOD, "slug": "www"}).status_code == 400
+    limited = public_client.post("/signup/", GOOD)
+    assert limited.status_code == 429
+    assert b"Too many sign-up attempts" in limited.content
+    assert not Tenant.objects.filter(slug="omega").exists()
