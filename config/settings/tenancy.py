@@ -8,6 +8,7 @@ SHARED_APPS = [
     "public_site",
     "django_tenants",
     "iam",
+    "pii",
     "problems",
     "django.contrib.contenttypes",
     "django.contrib.auth",

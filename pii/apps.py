@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PiiConfig(AppConfig):
+    name = "pii"
+    verbose_name = "PII encryption"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,15 @@
+"""Domain errors of PII protection."""
+
+from problems.exceptions import DomainError
+
+
+class KeyServiceUnavailable(DomainError):
+    code = "key-service-unavailable"
+    status = 503
+    title = "Encrypted data cannot be written right now."
+
+
+class CiphertextInvalid(DomainError):
+    code = "ciphertext-invalid"
+    status = 500
+    title = "A stored value could not be decrypted."
