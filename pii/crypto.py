@@ -11,7 +11,6 @@ import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import keys
 from .exceptions import CiphertextInvalid
@@ -27,9 +26,9 @@ def _aad(tenant_id: int, field: str, version: int) -> bytes:
 
 def encrypt(*, tenant_id: int, field: str, value: str) -> str:
     """Encrypt `value` for `field` of `tenant_id` with the tenant's current data key."""
-    version, key = keys.current_key(tenant_id, TenantKey.Purpose.DATA)
+    version, aead = keys.current_cipher(tenant_id, TenantKey.Purpose.DATA)
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, value.encode(), _aad(tenant_id, field, version))
+    sealed = aead.encrypt(nonce, value.encode(), _aad(tenant_id, field, version))
     body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
     return f"{FORMAT}.{version}.{body}"
 
@@ -45,11 +44,11 @@ def decrypt(*, tenant_id: int, field: str, token: str) -> str:
     if fmt != FORMAT or len(raw) <= _NONCE_BYTES:
         raise CiphertextInvalid("The value is not in a known ciphertext format.")
     try:
-        key = keys.key_for_version(tenant_id, TenantKey.Purpose.DATA, version)
+        aead = keys.cipher_for_version(tenant_id, TenantKey.Purpose.DATA, version)
     except TenantKey.DoesNotExist as exc:
         raise CiphertextInvalid("The value's key does not exist for this tenant.") from exc
     try:
-        plain = AESGCM(key).decrypt(
+        plain = aead.decrypt(
             raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _aad(tenant_id, field, version)
         )
     except InvalidTag as exc:

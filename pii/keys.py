@@ -8,13 +8,14 @@ while keys already in memory keep working until they expire.
 import threading
 import time
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from . import vault
 from .models import TenantKey
 
-_cache: dict[tuple[int, str, int], tuple[float, bytes]] = {}
+_cache: dict[tuple[int, str, int], tuple[float, bytes, AESGCM]] = {}
 _current: dict[tuple[int, str], tuple[float, int]] = {}
 _lock = threading.Lock()
 
@@ -26,7 +27,7 @@ def _now() -> float:
 def _remember(tenant_id: int, purpose: str, version: int, key: bytes) -> None:
     expires = _now() + float(settings.PII_KEY_CACHE_SECONDS)
     with _lock:
-        _cache[(tenant_id, purpose, version)] = (expires, key)
+        _cache[(tenant_id, purpose, version)] = (expires, key, AESGCM(key))
 
 
 def _create_first(tenant_id: int, purpose: str) -> TenantKey:
@@ -51,10 +52,20 @@ def _create_first(tenant_id: int, purpose: str) -> TenantKey:
 
 def current_key(tenant_id: int, purpose: str) -> tuple[int, bytes]:
     """The newest version of a tenant's key for `purpose`, created on first use."""
-    with _lock:
-        hit = _current.get((tenant_id, purpose))
+    version, entry = _current_entry(tenant_id, purpose)
+    return version, entry[1]
+
+
+def current_cipher(tenant_id: int, purpose: str) -> tuple[int, AESGCM]:
+    """The newest key version for `purpose` and AES-256-GCM keyed with it."""
+    version, entry = _current_entry(tenant_id, purpose)
+    return version, entry[2]
+
+
+def _current_entry(tenant_id: int, purpose: str) -> tuple[int, tuple[float, bytes, AESGCM]]:
+    hit = _current.get((tenant_id, purpose))  # a dict read is atomic; writes take the lock
     if hit is not None and hit[0] > _now():
-        return hit[1], key_for_version(tenant_id, purpose, hit[1])
+        return hit[1], _entry(tenant_id, purpose, hit[1], None)
     row = (
         TenantKey.objects.filter(tenant_id=tenant_id, purpose=purpose).order_by("-version").first()
     )
@@ -65,22 +76,31 @@ def current_key(tenant_id: int, purpose: str) -> tuple[int, bytes]:
             _now() + float(settings.PII_KEY_CACHE_SECONDS),
             row.version,
         )
-    return row.version, key_for_version(tenant_id, purpose, row.version, row=row)
+    return row.version, _entry(tenant_id, purpose, row.version, row)
 
 
 def key_for_version(
     tenant_id: int, purpose: str, version: int, *, row: TenantKey | None = None
 ) -> bytes:
     """A specific version of a tenant's key, unwrapped through Vault unless cached."""
-    with _lock:
-        hit = _cache.get((tenant_id, purpose, version))
+    return _entry(tenant_id, purpose, version, row)[1]
+
+
+def cipher_for_version(tenant_id: int, purpose: str, version: int) -> AESGCM:
+    """AES-256-GCM keyed with that version of the key (built once per unwrap)."""
+    return _entry(tenant_id, purpose, version, None)[2]
+
+
+def _entry(
+    tenant_id: int, purpose: str, version: int, row: TenantKey | None
+) -> tuple[float, bytes, AESGCM]:
+    hit = _cache.get((tenant_id, purpose, version))  # a dict read is atomic; writes lock
     if hit is not None and hit[0] > _now():
-        return hit[1]
+        return hit
     if row is None:
         row = TenantKey.objects.get(tenant_id=tenant_id, purpose=purpose, version=version)
-    key = vault.data_key_unwrap(row.vault_key, row.wrapped)
-    _remember(tenant_id, purpose, version, key)
-    return key
+    _remember(tenant_id, purpose, version, vault.data_key_unwrap(row.vault_key, row.wrapped))
+    return _cache[(tenant_id, purpose, version)]
 
 
 def forget_all() -> None:
