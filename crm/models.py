@@ -4,8 +4,12 @@ Users are referred to by id only (no foreign key into `public`), so a tenant sch
 moved to another database without dragging shared tables along.
 """
 
+import uuid
+
 from django.db import models
 from django.db.models.functions import Lower
+
+from pii.fields import EncryptedCharField, EncryptedEmailField, normalize_email, normalize_phone
 
 
 class Company(models.Model):
@@ -28,8 +32,14 @@ class Company(models.Model):
 class Contact(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=50, blank=True)
+    # Stored encrypted (pii); exact-match lookups go through the *_index columns.
+    email = EncryptedEmailField(blank=True, blind_index="email_index", normalizer=normalize_email)
+    phone = EncryptedCharField(
+        max_length=50, blank=True, blind_index="phone_index", normalizer=normalize_phone
+    )
+    email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     title = models.CharField(max_length=100, blank=True)
     company = models.ForeignKey(
         Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"

@@ -2,17 +2,22 @@
 
 from django.db.models import Count, Q, QuerySet
 
+from pii.fields import blind_index_for
+
 from .models import Company, Contact, Pipeline
 
 
 def contact_list(*, search: str = "") -> QuerySet[Contact]:
+    """Contacts, newest first; `search` matches names by substring and, since e-mail
+    addresses and phone numbers are encrypted, those only exactly (through blind indexes)."""
     qs = Contact.objects.select_related("company")
     if search:
-        qs = qs.filter(
-            Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
-            | Q(email__icontains=search)
-        )
+        match = Q(first_name__icontains=search) | Q(last_name__icontains=search)
+        if "@" in search:
+            match |= Q(email_index=blind_index_for(Contact, "email", search))
+        if sum(ch.isdigit() for ch in search) >= 5:
+            match |= Q(phone_index=blind_index_for(Contact, "phone", search))
+        qs = qs.filter(match)
     return qs.order_by("-created_at", "-id")
 
 

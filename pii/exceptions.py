@@ -13,3 +13,9 @@ class CiphertextInvalid(DomainError):
     code = "ciphertext-invalid"
     status = 500
     title = "A stored value could not be decrypted."
+
+
+class TenantRequired(DomainError):
+    code = "tenant-required"
+    status = 500
+    title = "Encrypted data was used outside an organization."

@@ -1,0 +1,171 @@
+"""Model fields whose values the database only ever sees encrypted.
+
+A value is sealed in `pre_save` with the tenant's data key, bound to the tenant, the field
+and the row (`pii_row`, a UUID every model with encrypted fields carries), and opened
+lazily on first attribute access. Exact-match lookups go through a blind-index column that
+`pre_save` fills from the normalized plaintext; filtering on the encrypted column itself is
+refused, since it could only ever compare ciphertexts.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection, models
+
+from . import crypto
+from .exceptions import TenantRequired
+
+
+class Sealed:
+    """A ciphertext as stored, with the tenant it was loaded for."""
+
+    __slots__ = ("tenant_id", "token")
+
+    def __init__(self, token: str, tenant_id: int | None) -> None:
+        self.token = token
+        self.tenant_id = tenant_id
+
+    def __repr__(self) -> str:
+        return "<sealed>"
+
+
+def _tenant_id() -> int:
+    tenant = getattr(connection, "tenant", None)
+    pk = getattr(tenant, "pk", None)
+    if pk is None:
+        raise TenantRequired("Encrypted fields are read and written inside a tenant only.")
+    return int(pk)
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalize_phone(value: str) -> str:
+    """Digits with a leading + kept: '+1 (555) 010-0' and '+15550100' index alike."""
+    stripped = value.strip()
+    digits = "".join(ch for ch in stripped if ch.isdigit())
+    return ("+" if stripped.startswith("+") else "") + digits
+
+
+class _OpensOnAccess:
+    """Descriptor: decrypts a loaded ciphertext on first read and keeps the plaintext."""
+
+    def __init__(self, field: "EncryptedMixin") -> None:
+        self.field = field
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        if self.field.attname not in instance.__dict__:  # deferred: load it like Django would
+            instance.refresh_from_db(fields=[self.field.attname])
+        value = instance.__dict__.get(self.field.attname)
+        if isinstance(value, Sealed):
+            value = self.field.open(value, instance)
+            instance.__dict__[self.field.attname] = value
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+class EncryptedMixin:
+    """Shared behaviour of encrypted fields; `blind_index` names a sibling CharField."""
+
+    attname: str
+    name: str
+    model: type[models.Model]
+
+    def __init__(
+        self,
+        *args: Any,
+        blind_index: str | None = None,
+        normalizer: Callable[[str], str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.blind_index = blind_index
+        self.normalizer = normalizer or (lambda value: value)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        if self.blind_index:
+            kwargs["blind_index"] = self.blind_index
+        return name, path, args, kwargs
+
+    def db_type(self, connection: Any) -> str:
+        return "text"
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+        super().contribute_to_class(cls, name, **kwargs)  # type: ignore[misc]
+        setattr(cls, self.attname, _OpensOnAccess(self))
+
+    @property
+    def label(self) -> str:
+        return f"{self.model._meta.label_lower}.{self.name}"
+
+    def open(self, sealed: Sealed, instance: Any) -> str:
+        if not sealed.token.startswith(f"{crypto.FORMAT}."):
+            # Written before the field was encrypted; `manage.py pii_encrypt_existing` seals it.
+            return sealed.token
+        tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
+        return crypto.decrypt(
+            tenant_id=tenant_id, field=f"{self.label}:{instance.pii_row}", token=sealed.token
+        )
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None or value == "":
+            return value
+        return Sealed(value, getattr(getattr(connection, "tenant", None), "pk", None))
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        value = model_instance.__dict__.get(self.attname)
+        if isinstance(value, Sealed) or value is None:
+            return value
+        tenant_id = _tenant_id()
+        if self.blind_index:
+            digest = (
+                crypto.blind_index(
+                    tenant_id=tenant_id, field=self.label, normalized=self.normalizer(value)
+                )
+                if value
+                else ""
+            )
+            setattr(model_instance, self.blind_index, digest)
+        if value == "":
+            return value
+        token = crypto.encrypt(
+            tenant_id=tenant_id, field=f"{self.label}:{model_instance.pii_row}", value=value
+        )
+        return Sealed(token, tenant_id)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is None or value == "":
+            return value
+        if isinstance(value, Sealed):
+            return value.token
+        raise TypeError(
+            f"{self.label} is encrypted: filter on its blind index (blind_index_for), not on it."
+        )
+
+
+class EncryptedTextField(EncryptedMixin, models.TextField):  # type: ignore[misc]
+    pass
+
+
+class EncryptedEmailField(EncryptedMixin, models.EmailField):  # type: ignore[misc]
+    pass
+
+
+class EncryptedCharField(EncryptedMixin, models.CharField):  # type: ignore[misc]
+    pass
+
+
+def blind_index_for(model: type[models.Model], field: str, value: str) -> str:
+    """The blind-index value to filter `model`'s `field` on, in the current tenant."""
+    encrypted = model._meta.get_field(field)
+    if not isinstance(encrypted, EncryptedMixin) or not encrypted.blind_index:
+        raise ValueError(f"{model.__name__}.{field} has no blind index.")
+    return crypto.blind_index(
+        tenant_id=_tenant_id(), field=encrypted.label, normalized=encrypted.normalizer(value)
+    )

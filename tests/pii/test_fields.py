@@ -1,0 +1,93 @@
+"""Encrypted contact fields: the database holds ciphertext only, the ORM and API plaintext."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from crm.models import Contact
+from iam.models import User
+from pii.exceptions import CiphertextInvalid
+from pii.fields import blind_index_for
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+pytestmark = pytest.mark.django_db
+
+EMAIL, PHONE = "grace.hopper@navy.test", "+1 555 0199"
+
+
+def _raw_rows() -> str:
+    with connection.cursor() as cur:
+        cur.execute("SELECT string_agg(c::text, '\n') FROM crm_contact c")
+        return cur.fetchone()[0] or ""
+
+
+def test_database_holds_no_plaintext_of_encrypted_fields(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = Contact.objects.create(first_name="Grace", email=EMAIL, phone=PHONE)
+        raw = _raw_rows()
+        assert "Grace" in raw  # names are not encrypted: the scan does see plaintext columns
+        for secret in (EMAIL, "grace.hopper", "navy.test", PHONE, "5550199"):
+            assert secret not in raw
+        reloaded = Contact.objects.get(pk=contact.pk)
+        assert (reloaded.email, reloaded.phone) == (EMAIL, PHONE)
+
+
+def test_blind_index_finds_contacts_by_normalized_email_and_phone(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = Contact.objects.create(first_name="Grace", email=EMAIL, phone=PHONE)
+        by_email = blind_index_for(Contact, "email", "  Grace.Hopper@NAVY.test ")
+        by_phone = blind_index_for(Contact, "phone", "+1 (555) 0199")
+        assert list(Contact.objects.filter(email_index=by_email)) == [contact]
+        assert list(Contact.objects.filter(phone_index=by_phone)) == [contact]
+
+
+def test_ciphertext_copied_to_another_row_does_not_decrypt(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        source = Contact.objects.create(first_name="Source", email=EMAIL)
+        target = Contact.objects.create(first_name="Target", email="other@navy.test")
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE crm_contact SET email = (SELECT email FROM crm_contact WHERE id = %s) "
+                "WHERE id = %s",
+                [source.pk, target.pk],
+            )
+        with pytest.raises(CiphertextInvalid):
+            _ = Contact.objects.get(pk=target.pk).email
+
+
+def test_filtering_on_the_encrypted_column_is_refused(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a), pytest.raises(TypeError, match="blind index"):
+        list(Contact.objects.filter(email=EMAIL))
+
+
+def test_deferred_encrypted_field_loads_on_access(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = Contact.objects.create(first_name="Grace", email=EMAIL)
+        assert Contact.objects.only("first_name").get(pk=contact.pk).email == EMAIL
+
+
+def test_values_written_before_encryption_stay_readable(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = Contact.objects.create(first_name="Old")
+        with connection.cursor() as cur:
+            cur.execute(
+                "UPDATE crm_contact SET email = %s WHERE id = %s", ["old@x.test", contact.pk]
+            )
+        assert Contact.objects.get(pk=contact.pk).email == "old@x.test"
+
+
+def test_api_reads_writes_and_searches_encrypted_fields(tenant_a: Tenant, member_a: User) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(member_a)
+    created = client.post(
+        "/api/v1/contacts/",
+        {"first_name": "Grace", "email": EMAIL, "phone": PHONE},
+        content_type="application/json",
+    ).json()
+    assert (created["email"], created["phone"]) == (EMAIL, PHONE)
+    found = client.get("/api/v1/contacts/", {"search": EMAIL.upper()}).json()["results"]
+    assert [c["id"] for c in found] == [created["id"]]
+    with tenant_context(tenant_a):
+        assert EMAIL not in _raw_rows()
