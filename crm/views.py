@@ -10,6 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
+from pii.exceptions import KeyServiceUnavailable
+
 from . import selectors, services
 from .forms import CompanyForm, ContactForm
 from .models import Company, Contact
@@ -57,15 +59,26 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=pk) if pk else None
     form = ContactForm(request.POST or None, instance=contact)
-    if request.method == "POST" and form.is_valid():
-        if contact is None:
-            contact = services.contact_create(by=request.user, **form.cleaned_data)
-            messages.success(request, f"Contact {contact.full_name} created.")
-        else:
-            contact = services.contact_update(contact=contact, by=request.user, **form.cleaned_data)
-            messages.success(request, "Changes saved.")
-        return redirect("crm:contact_detail", pk=contact.pk)
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            if contact is None:
+                contact = services.contact_create(by=request.user, **form.cleaned_data)
+                messages.success(request, f"Contact {contact.full_name} created.")
+            else:
+                contact = services.contact_update(
+                    contact=contact, by=request.user, **form.cleaned_data
+                )
+                messages.success(request, "Changes saved.")
+        except KeyServiceUnavailable:
+            form.add_error(
+                None,
+                "Contact details are stored encrypted and the key service is unreachable "
+                "right now, so nothing was saved. Please try again in a moment.",
+            )
+            status = 503
+        else:
+            return redirect("crm:contact_detail", pk=contact.pk)
     return render(
         request, "crm/contact_form.html", {"form": form, "contact": contact}, status=status
     )

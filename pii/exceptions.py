@@ -6,7 +6,7 @@ from problems.exceptions import DomainError
 class KeyServiceUnavailable(DomainError):
     code = "key-service-unavailable"
     status = 503
-    title = "Encrypted data cannot be written right now."
+    title = "Encrypted contact details are unavailable right now."
 
 
 class CiphertextInvalid(DomainError):

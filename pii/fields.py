@@ -15,6 +15,8 @@ from django.db import connection, models
 from . import crypto
 from .exceptions import TenantRequired
 
+FORMAT_PREFIX = f"{crypto.FORMAT}."
+
 
 class Sealed:
     """A ciphertext as stored, with the tenant it was loaded for."""
@@ -73,6 +75,7 @@ class EncryptedMixin:
     """Shared behaviour of encrypted fields; `blind_index` names a sibling CharField."""
 
     attname: str
+    column: str
     name: str
     model: type[models.Model]
 
@@ -105,7 +108,7 @@ class EncryptedMixin:
         return f"{self.model._meta.label_lower}.{self.name}"
 
     def open(self, sealed: Sealed, instance: Any) -> str:
-        if not sealed.token.startswith(f"{crypto.FORMAT}."):
+        if not sealed.token.startswith(FORMAT_PREFIX):
             # Written before the field was encrypted; `manage.py pii_encrypt_existing` seals it.
             return sealed.token
         tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()

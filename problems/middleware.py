@@ -1,9 +1,12 @@
-"""Every error under /api/ is problem+json, including Django's own 404/405/500 pages."""
+"""Errors look the same everywhere: problem+json under /api/ (Django's own 404/405/500 pages
+included), and a clear page for domain errors that escape an HTML view."""
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
+from .exceptions import DomainError
 from .responses import CONTENT_TYPE, problem_response
 
 _TITLES = {
@@ -17,7 +20,8 @@ _TITLES = {
 
 
 class ApiProblemMiddleware:
-    """Replaces HTML error pages on API paths (unmatched URLs, CSRF, crashes) with problems."""
+    """Replaces HTML error pages on API paths with problems, and renders a domain error that
+    escapes a view (a key-service outage while a page decrypts, say) with its own status."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -32,3 +36,20 @@ class ApiProblemMiddleware:
             code, title = _TITLES.get(response.status_code, ("error", "The request failed."))
             return problem_response(status=response.status_code, code=code, title=title)
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DomainError):
+            return None
+        if request.path.startswith("/api/"):
+            return problem_response(
+                status=exception.status,
+                code=exception.code,
+                title=exception.title,
+                detail=exception.detail,
+            )
+        return render(
+            request,
+            "problem.html",
+            {"title": exception.title, "detail": exception.detail},
+            status=exception.status,
+        )
