@@ -13,7 +13,7 @@ from . import snapshot
 from .exceptions import SlugTaken, TenantNotFound
 from .models import Domain, Tenant
 from .routing import forget_host, tenant_host
-from .signals import tenant_provisioned
+from .signals import tenant_deleting, tenant_provisioned
 from .slugs import normalize_slug, schema_name_for, validate_slug
 
 log = structlog.get_logger(__name__)
@@ -98,7 +98,8 @@ def tenant_restore(*, tenant: Tenant) -> Tenant:
 
 
 def tenant_delete(*, tenant: Tenant) -> None:
-    """Delete the organization's rows and drop its schema in one transaction."""
+    """Delete the organization: its keys first (crypto-shredding), then its rows and schema,
+    in one transaction."""
     slug = tenant.slug
     domains = list(tenant.domains.values_list("domain", flat=True))
     conn: BaseDatabaseWrapper = connection
@@ -107,6 +108,7 @@ def tenant_delete(*, tenant: Tenant) -> None:
         with conn.cursor() as cur:
             # Deferred FK checks queued in this transaction would block DROP SCHEMA.
             cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        tenant_deleting.send(sender=Tenant, tenant=tenant)
         tenant.delete(force_drop=True)
     for host in domains:
         forget_host(host)

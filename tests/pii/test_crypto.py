@@ -80,3 +80,17 @@ def test_blind_index_is_stable_per_tenant_and_field_and_differs_across_them(
     index_key = TenantKey.objects.get(tenant=tenant_a, purpose=TenantKey.Purpose.INDEX)
     data_key = TenantKey.objects.filter(tenant=tenant_a, purpose=TenantKey.Purpose.DATA)
     assert index_key.wrapped and not data_key.exists()
+
+
+def test_deleting_a_tenant_shreds_its_keys_so_a_backup_stays_unreadable() -> None:
+    from tenants.services import provision_tenant, tenant_delete
+    from tests.factories import UserFactory
+
+    tenant = provision_tenant(slug="shredded", name="Shredded", owner=UserFactory())
+    backup = crypto.encrypt(tenant_id=tenant.pk, field="email", value="gone@x.test")
+    tenant_id = tenant.pk
+    tenant_delete(tenant=tenant)
+    keys.forget_all()  # what on_commit does once the deletion is committed
+    assert not TenantKey.objects.filter(tenant_id=tenant_id).exists()
+    with pytest.raises(CiphertextInvalid):
+        crypto.decrypt(tenant_id=tenant_id, field="email", token=backup)
