@@ -109,7 +109,7 @@ class EncryptedMixin:
 
     def open(self, sealed: Sealed, instance: Any) -> str:
         if not sealed.token.startswith(FORMAT_PREFIX):
-            # Written before the field was encrypted; `manage.py pii_encrypt_existing` seals it.
+            # Written before the field was encrypted; `manage.py pii_reencrypt` seals it.
             return sealed.token
         tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
         return crypto.decrypt(

@@ -103,6 +103,32 @@ def _entry(
     return _cache[(tenant_id, purpose, version)]
 
 
+def key_add_version(tenant_id: int, purpose: str) -> int:
+    """Store a new version of a tenant's key and make it the current one; returns it."""
+    name = settings.PII_TRANSIT_KEY
+    fresh = vault.data_key_generate(name)
+    with transaction.atomic():
+        latest = (
+            TenantKey.objects.select_for_update()
+            .filter(tenant_id=tenant_id, purpose=purpose)
+            .order_by("-version")
+            .first()
+        )
+        version = (latest.version if latest else 0) + 1
+        TenantKey.objects.create(
+            tenant_id=tenant_id,
+            purpose=purpose,
+            version=version,
+            wrapped=fresh.wrapped,
+            vault_key=name,
+            vault_key_version=fresh.vault_key_version,
+        )
+    _remember(tenant_id, purpose, version, fresh.plaintext)
+    with _lock:
+        _current.pop((tenant_id, purpose), None)
+    return version
+
+
 def forget_all() -> None:
     """Drop every unwrapped key from memory (tests, and after crypto-shredding)."""
     with _lock:

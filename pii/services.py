@@ -1,12 +1,15 @@
-"""Writes of PII protection: sealing values that were stored before encryption."""
+"""Writes of PII protection: key rotation, rewrapping, and (re-)sealing stored values."""
 
 from collections.abc import Iterator
 
 import structlog
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, models, transaction
 
+from . import keys, vault
 from .fields import FORMAT_PREFIX, EncryptedMixin
+from .models import TenantKey
 
 log = structlog.get_logger(__name__)
 
@@ -24,30 +27,36 @@ def encrypted_models() -> list[tuple[type[models.Model], list[EncryptedMixin]]]:
     return found
 
 
-def _plaintext_pks(
-    model: type[models.Model], fields: list[EncryptedMixin], batch_size: int
+def _stale_pks(
+    model: type[models.Model], fields: list[EncryptedMixin], current: str, batch_size: int
 ) -> list[int]:
+    """Rows holding any value that is not sealed with the `current` key prefix."""
     columns = [connection.ops.quote_name(f.column) for f in fields]
     where = " OR ".join(f"({c} <> '' AND {c} NOT LIKE %s)" for c in columns)
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s",  # noqa: S608
-            [f"{FORMAT_PREFIX}%"] * len(columns) + [batch_size],
+            [f"{current}%"] * len(columns) + [batch_size],
         )
         return [row[0] for row in cur.fetchall()]
 
 
-def plaintext_seal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
-    """Encrypt, in the current tenant, every value still stored in plaintext.
+def values_reseal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
+    """Bring every encrypted value of the current tenant under its current data key.
 
-    Works in batches of `batch_size` rows, each batch in its own transaction, and yields
-    (model label, rows sealed so far) after each; since it only ever picks rows that still
-    hold plaintext, an interrupted run simply continues where it stopped.
+    Values still in plaintext (written before encryption) and values sealed with an older
+    key version are (re-)encrypted, in batches of `batch_size` rows, each batch in its own
+    transaction; reads keep working throughout because every value names its key version.
+    Yields (model label, rows done so far) after each batch. Only rows still to do are ever
+    picked, so an interrupted run continues where it stopped.
     """
+    tenant_id = connection.tenant.pk  # type: ignore[attr-defined]
+    version, _ = keys.current_key(tenant_id, TenantKey.Purpose.DATA)
+    current = f"{FORMAT_PREFIX}{version}."
     for model, fields in encrypted_models():
         done = 0
-        while pks := _plaintext_pks(model, fields, batch_size):
+        while pks := _stale_pks(model, fields, current, batch_size):
             with transaction.atomic():
                 for row in model._default_manager.select_for_update().filter(pk__in=pks):
                     update_fields = []
@@ -58,5 +67,61 @@ def plaintext_seal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
                             update_fields.append(field.blind_index)
                     row.save(update_fields=update_fields)
             done += len(pks)
-            log.info("pii.plaintext_sealed", model=model._meta.label, rows=done)
+            log.info("pii.values_resealed", model=model._meta.label, rows=done, key=version)
             yield model._meta.label, done
+
+
+def tenant_key_rotate(*, tenant_id: int) -> int:
+    """Give a tenant a new data-key version; new writes use it at once. Returns it."""
+    version = keys.key_add_version(tenant_id, TenantKey.Purpose.DATA)
+    log.info("pii.tenant_key_rotated", tenant=tenant_id, version=version)
+    return version
+
+
+def vault_key_rotate(*, batch_size: int = 250) -> tuple[int, int]:
+    """Rotate the Transit wrapping key, then rewrap every stored tenant key under the new
+    version (inside Vault: no plaintext key leaves it, no field value is touched).
+    Returns (new Transit key version, keys rewrapped)."""
+    name = settings.PII_TRANSIT_KEY
+    latest = vault.transit_key_rotate(name)
+    return latest, wrapped_keys_rewrap(batch_size=batch_size)
+
+
+def wrapped_keys_rewrap(*, batch_size: int = 250) -> int:
+    """Rewrap every tenant key not yet under the Transit key's latest version (resumable)."""
+    done = 0
+    last_pk = 0
+    name = settings.PII_TRANSIT_KEY
+    while True:
+        batch = list(
+            TenantKey.objects.filter(vault_key=name, pk__gt=last_pk).order_by("pk")[:batch_size]
+        )
+        if not batch:
+            break
+        rewrapped = vault.data_keys_rewrap(name, [row.wrapped for row in batch])
+        for row, (wrapped, version) in zip(batch, rewrapped, strict=True):
+            row.wrapped, row.vault_key_version = wrapped, version
+        TenantKey.objects.bulk_update(batch, ["wrapped", "vault_key_version"])
+        done += len(batch)
+        last_pk = batch[-1].pk
+    log.info("pii.wrapped_keys_rewrapped", keys=done)
+    return done
+
+
+def key_versions_in_use() -> dict[str, list[tuple[str, int, int]]]:
+    """Which key versions still wrap or seal something: Transit versions wrapping tenant keys,
+    and tenant data/index key versions, each with a count."""
+    wrapping = (
+        TenantKey.objects.values_list("vault_key", "vault_key_version")
+        .annotate(n=models.Count("id"))
+        .order_by("vault_key", "vault_key_version")
+    )
+    tenant_keys = (
+        TenantKey.objects.values_list("purpose", "version")
+        .annotate(n=models.Count("id"))
+        .order_by("purpose", "version")
+    )
+    return {
+        "transit": [(k, v, n) for k, v, n in wrapping],
+        "tenant": [(p, v, n) for p, v, n in tenant_keys],
+    }

@@ -70,3 +70,31 @@ def data_key_unwrap(name: str, wrapped: str) -> bytes:
     except (VaultError, RequestException) as exc:
         raise KeyServiceUnavailable(str(exc)) from exc
     return base64.b64decode(response["data"]["plaintext"])
+
+
+def transit_key_rotate(name: str) -> int:
+    """Add a new version to the Transit key; returns the new latest version."""
+    try:
+        transit = client().secrets.transit
+        transit.rotate_key(name=name, mount_point=_mount())
+        return int(transit.read_key(name=name, mount_point=_mount())["data"]["latest_version"])
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+
+
+def data_keys_rewrap(name: str, wrapped: list[str]) -> list[tuple[str, int]]:
+    """Rewrap ciphertexts under the Transit key's latest version, in one call, without the
+    plaintext ever leaving Vault; returns (new ciphertext, key version) in order."""
+    try:
+        response = client().secrets.transit.rewrap_data(
+            name=name,
+            ciphertext="",
+            batch_input=[{"ciphertext": c} for c in wrapped],
+            mount_point=_mount(),
+        )
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+    results = response["data"]["batch_results"]
+    if any("error" in r and r["error"] for r in results):
+        raise KeyServiceUnavailable(f"Vault refused to rewrap: {results}")
+    return [(r["ciphertext"], int(r["ciphertext"].split(":")[1].lstrip("v"))) for r in results]

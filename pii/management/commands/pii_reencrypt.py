@@ -3,14 +3,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django_tenants.utils import tenant_context
 
-from pii.services import plaintext_seal
+from pii.services import values_reseal
 from tenants.models import Tenant
 
 
 class Command(BaseCommand):
     help = (
-        "Encrypt values stored before their fields were encrypted, tenant by tenant, in "
-        "batches. Safe to interrupt and run again: it picks up the rows still in plaintext."
+        "Bring every encrypted value under its tenant's current data key: encrypt values "
+        "stored before encryption and re-encrypt values sealed with older keys, tenant by "
+        "tenant, in batches. Safe to interrupt and run again: it continues where it stopped."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -24,8 +25,8 @@ class Command(BaseCommand):
         for tenant in tenants:
             sealed = 0
             with tenant_context(tenant):
-                for label, done in plaintext_seal(batch_size=options["batch_size"]):
-                    self.stdout.write(f"{tenant.slug}: {label} {done} row(s) encrypted")
+                for label, done in values_reseal(batch_size=options["batch_size"]):
+                    self.stdout.write(f"{tenant.slug}: {label} {done} row(s) re-encrypted")
                     sealed = done
             if not sealed:
-                self.stdout.write(f"{tenant.slug}: nothing left in plaintext")
+                self.stdout.write(f"{tenant.slug}: everything is under the current key")
