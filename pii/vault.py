@@ -1,7 +1,11 @@
 """The Vault (or OpenBao) Transit calls PII protection needs, and nothing else."""
 
 import base64
+import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import hvac
 from django.conf import settings
@@ -18,8 +22,75 @@ class DataKey:
     vault_key_version: int
 
 
+_session: dict[str, Any] = {}
+_session_lock = threading.Lock()
+
+
+def _settings_signature() -> tuple[Any, ...]:
+    return (
+        settings.VAULT_ADDR,
+        settings.VAULT_AUTH_METHOD,
+        settings.VAULT_TOKEN,
+        settings.VAULT_ROLE,
+        settings.VAULT_APPROLE_ROLE_ID,
+        settings.VAULT_APPROLE_SECRET_ID,
+    )
+
+
+def _login(vault: hvac.Client, previous: hvac.Client | None) -> float:
+    """Authenticate `vault` by the configured method; return the token's lifetime in seconds
+    (0 for tokens that do not expire)."""
+    method = settings.VAULT_AUTH_METHOD
+    mount = settings.VAULT_AUTH_MOUNT or method
+    if method == "token":
+        vault.token = settings.VAULT_TOKEN
+        info = vault.auth.token.lookup_self()["data"]
+        if previous is not None and info.get("renewable") and info.get("ttl"):
+            info = vault.auth.token.renew_self()["auth"]
+            return float(info["lease_duration"])
+        return float(info.get("ttl") or 0)
+    if method == "approle":
+        auth = vault.auth.approle.login(
+            role_id=settings.VAULT_APPROLE_ROLE_ID,
+            secret_id=settings.VAULT_APPROLE_SECRET_ID,
+            mount_point=mount,
+        )["auth"]
+    elif method == "kubernetes":
+        jwt = Path(settings.VAULT_K8S_TOKEN_PATH).read_text().strip()
+        auth = vault.auth.kubernetes.login(role=settings.VAULT_ROLE, jwt=jwt, mount_point=mount)[
+            "auth"
+        ]
+    else:
+        raise KeyServiceUnavailable(f"Unknown VAULT_AUTH_METHOD {method!r}.")
+    return float(auth["lease_duration"])
+
+
 def client() -> hvac.Client:
-    return hvac.Client(url=settings.VAULT_ADDR, token=settings.VAULT_TOKEN or None, timeout=5)
+    """An authenticated client, shared by the process; the token is renewed (or the login
+    repeated) once half its lifetime has passed."""
+    signature = _settings_signature()
+    with _session_lock:
+        now = time.monotonic()
+        current = _session.get("client") if _session.get("signature") == signature else None
+        if current is not None and now < _session["renew_at"]:
+            return current
+        vault = current or hvac.Client(url=settings.VAULT_ADDR, timeout=5)
+        try:
+            lifetime = _login(vault, current)
+        except (VaultError, RequestException, OSError) as exc:
+            _session.clear()
+            raise KeyServiceUnavailable(f"Vault login failed: {exc}") from exc
+        _session.update(
+            signature=signature,
+            client=vault,
+            renew_at=now + lifetime / 2 if lifetime else float("inf"),
+        )
+        return vault
+
+
+def forget_session() -> None:
+    with _session_lock:
+        _session.clear()
 
 
 def _mount() -> str:

@@ -15,5 +15,8 @@ def check_production_settings(settings: dict[str, Any]) -> None:
         raise ImproperlyConfigured("DEBUG must be off in production (MYCRM_ENV=production).")
     if settings["BASE_DOMAIN"] in ("localhost", ""):
         raise ImproperlyConfigured("BASE_DOMAIN must name the public domain in production.")
-    if not e.VAULT_TOKEN and not e.env.str("VAULT_AUTH_METHOD", default=""):
-        raise ImproperlyConfigured("Vault credentials are required in production.")
+    if e.VAULT_AUTH_METHOD == "token" and not e.VAULT_TOKEN:
+        raise ImproperlyConfigured(
+            "Vault credentials are required in production: VAULT_TOKEN, or VAULT_AUTH_METHOD="
+            "kubernetes (with VAULT_ROLE) or approle (with VAULT_APPROLE_ROLE_ID/SECRET_ID)."
+        )
