@@ -1,0 +1,186 @@
+"""Cost of PII encryption where users feel it, and of rotating the Vault key.
+
+1. The contact list API (50 rows a page) with the rows' e-mail and phone encrypted vs the
+   same rows stored as plaintext (the values the field reads without decrypting, as before
+   encryption): same view, same process, interleaved rounds.
+2. Rotating the Transit key across 1,000 tenants: every wrapped key is rewrapped in Vault;
+   no field value is rewritten.
+
+    python bench/pii_keys.py            # full run, rewrites its section of docs/benchmarks.md
+    python bench/pii_keys.py --quick    # smoke run, writes nothing unless --write
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import benchdb, report  # noqa: E402
+
+DATABASE = "mycrm_bench_pii_keys"
+ROWS = 50
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts; writes nothing")
+    parser.add_argument("--write", action="store_true", help="with --quick: write the doc too")
+    return parser.parse_args()
+
+
+def setup() -> None:
+    server = os.environ["DATABASE_URL"]
+    os.environ["DATABASE_URL"] = benchdb.recreate(server, DATABASE)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tenants.snapshot import build_snapshot
+
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    build_snapshot()
+
+
+def contact_list_pages(rounds: int, requests_per_round: int) -> dict[str, list[float]]:
+    """Median ms per page of each round, for the encrypted and the plaintext organization."""
+    from django.db import connection
+    from django.test import Client
+    from django_tenants.utils import tenant_context
+
+    from crm.models import Contact
+    from iam.services import api_token_create
+    from tenants.services import provision_tenant
+    from tests.factories import UserFactory
+
+    clients = {}
+    for side in ("encrypted", "plaintext"):
+        owner = UserFactory(email=f"owner@{side}.bench")
+        tenant = provision_tenant(slug=f"bench-{side}", name=side, owner=owner)
+        _, token = api_token_create(user=owner, tenant=tenant, name="bench")
+        with tenant_context(tenant):
+            rows = [
+                Contact.objects.create(
+                    first_name=f"Person {i}",
+                    last_name="Bench",
+                    email=f"person{i}@bench.test",
+                    phone=f"+1 555 01{i:02d}",
+                )
+                for i in range(ROWS)
+            ]
+            if side == "plaintext":
+                with connection.cursor() as cur:
+                    for c in rows:
+                        cur.execute(
+                            "UPDATE crm_contact SET email = %s, phone = %s WHERE id = %s",
+                            [f"person{c.pk}@bench.test", f"+1 555 01{c.pk:02d}", c.pk],
+                        )
+        clients[side] = Client(
+            HTTP_HOST=f"bench-{side}.localhost", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+    results: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
+    for client in clients.values():  # warm-up
+        assert len(client.get(f"/api/v1/contacts/?page_size={ROWS}").json()["results"]) == ROWS
+    for r in range(rounds):
+        order = ("encrypted", "plaintext") if r % 2 == 0 else ("plaintext", "encrypted")
+        for side in order:
+            times = []
+            for _ in range(requests_per_round):
+                started = time.perf_counter()
+                clients[side].get(f"/api/v1/contacts/?page_size={ROWS}")
+                times.append((time.perf_counter() - started) * 1000)
+            results[side].append(report.median(times))
+    return results
+
+
+def vault_rotation(tenants: int) -> tuple[float, int, int]:
+    """Seconds to rotate the Transit key and rewrap every key of `tenants` tenants, with the
+    number of keys rewrapped and of contact rows changed (must be 0)."""
+    from django.db import connection
+
+    from pii import keys
+    from pii.models import TenantKey
+    from pii.services import vault_key_rotate
+    from tenants.models import Tenant
+
+    made = Tenant.objects.bulk_create(
+        Tenant(schema_name=f"t_rot{i:05d}", slug=f"rot{i:05d}", name="Rotation")
+        for i in range(tenants)
+    )
+    for tenant in made:
+        keys.current_key(tenant.pk, TenantKey.Purpose.DATA)
+        keys.current_key(tenant.pk, TenantKey.Purpose.INDEX)
+    with connection.cursor() as cur:
+        cur.execute("SELECT sum(n_tup_upd) FROM pg_stat_user_tables WHERE relname = 'crm_contact'")
+        updates_before = int(cur.fetchone()[0] or 0)
+    started = time.perf_counter()
+    _, rewrapped = vault_key_rotate()
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT sum(n_tup_upd) FROM pg_stat_user_tables WHERE relname = 'crm_contact'")
+        updates_after = int(cur.fetchone()[0] or 0)
+    return seconds, rewrapped, updates_after - updates_before
+
+
+def main() -> None:
+    args = parse_args()
+    rounds, per_round, tenants = (3, 20, 50) if args.quick else (7, 100, 1_000)
+    setup()
+    began = time.perf_counter()
+    pages = contact_list_pages(rounds, per_round)
+    enc, plain = report.median(pages["encrypted"]), report.median(pages["plaintext"])
+    added, slower = enc - plain, enc / plain - 1
+    seconds, rewrapped, rows_changed = vault_rotation(tenants)
+    targets = [
+        ("contact list: ≤ 0.2 ms added per page", f"{added:.3f} ms", report.verdict(added <= 0.2)),
+        ("contact list: ≤ 5% slower", f"{slower * 100:.1f}%", report.verdict(slower <= 0.05)),
+        (
+            f"Vault key rotation across {tenants:,} tenants ≤ 10 s",
+            f"{seconds:.2f} s",
+            report.verdict(seconds <= 10),
+        ),
+        ("rotation rewrites no row", f"{rows_changed} rows", report.verdict(rows_changed == 0)),
+    ]
+    body = "\n".join(
+        [
+            "## PII encryption: contact list overhead and Vault key rotation",
+            "",
+            f"- command: `{report.command_line()}` (`make bench` runs it inside the devstack)",
+            f"- date: {report.today()}; wall time {time.perf_counter() - began:.0f} s",
+            *report.machine_facts(benchdb.server_facts(os.environ["DATABASE_URL"])),
+            f"- contact list: `GET /api/v1/contacts/?page_size={ROWS}` through the Django test "
+            f"client in one process, Bearer token; {ROWS} rows with e-mail and phone (the two "
+            "encrypted contact fields; the target speaks of four) either encrypted or stored "
+            "as plaintext in the same columns (read without decryption); "
+            f"{rounds} interleaved rounds of {per_round} requests, medians",
+            f"- rotation: {tenants:,} tenants with a data and an index key each "
+            f"({rewrapped:,} wrapped keys), `pii.services.vault_key_rotate()` (Transit rotate + "
+            "rewrap in batches of 250 + bulk update)",
+            "",
+            report.table(("target", "measured", "result"), targets),
+            "",
+            report.table(
+                ("contact list", "ms per page (median)", "rounds"),
+                [
+                    ("encrypted", f"{enc:.2f}", " ".join(f"{x:.2f}" for x in pages["encrypted"])),
+                    ("plaintext", f"{plain:.2f}", " ".join(f"{x:.2f}" for x in pages["plaintext"])),
+                ],
+            ),
+        ]
+    )
+    print(body)
+    if not args.quick or args.write:
+        report.write_section("pii-keys", body)
+        print("wrote docs/benchmarks.md")
+    benchdb.drop(benchdb.server_url(), DATABASE)
+
+
+if __name__ == "__main__":
+    main()
