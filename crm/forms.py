@@ -6,7 +6,20 @@ from .models import Company, Contact
 class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
-        fields = ("first_name", "last_name", "email", "phone", "title", "company")
+        fields = (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "title",
+            "company",
+            "address",
+            "birthday",
+        )
+        widgets = {
+            "birthday": forms.DateInput(attrs={"type": "date"}),
+            "address": forms.Textarea(attrs={"rows": 3}),
+        }
 
 
 class CompanyForm(forms.ModelForm):

@@ -9,7 +9,14 @@ import uuid
 from django.db import models
 from django.db.models.functions import Lower
 
-from pii.fields import EncryptedCharField, EncryptedEmailField, normalize_email, normalize_phone
+from pii.fields import (
+    EncryptedCharField,
+    EncryptedDateField,
+    EncryptedEmailField,
+    EncryptedTextField,
+    normalize_email,
+    normalize_phone,
+)
 
 
 class Company(models.Model):
@@ -37,6 +44,8 @@ class Contact(models.Model):
     phone = EncryptedCharField(
         max_length=50, blank=True, blind_index="phone_index", normalizer=normalize_phone
     )
+    address = EncryptedTextField(blank=True, help_text="Postal address.")
+    birthday = EncryptedDateField(null=True, blank=True)
     email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

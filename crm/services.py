@@ -18,7 +18,16 @@ DEFAULT_STAGES = (
     ("Lost", 0, False, True),
 )
 
-CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "title", "company")
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "title",
+    "company",
+    "address",
+    "birthday",
+)
 COMPANY_FIELDS = ("name", "domain", "phone")
 
 

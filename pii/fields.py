@@ -7,6 +7,7 @@ lazily on first attribute access. Exact-match lookups go through a blind-index c
 refused, since it could only ever compare ciphertexts.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -107,13 +108,23 @@ class EncryptedMixin:
     def label(self) -> str:
         return f"{self.model._meta.label_lower}.{self.name}"
 
-    def open(self, sealed: Sealed, instance: Any) -> str:
+    def dump(self, value: Any) -> str:
+        """The text to encrypt for a Python value."""
+        return str(value)
+
+    def load(self, text: str) -> Any:
+        """The Python value of decrypted text."""
+        return text
+
+    def open(self, sealed: Sealed, instance: Any) -> Any:
         if not sealed.token.startswith(FORMAT_PREFIX):
             # Written before the field was encrypted; `manage.py pii_reencrypt` seals it.
-            return sealed.token
+            return self.load(sealed.token)
         tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
-        return crypto.decrypt(
-            tenant_id=tenant_id, field=f"{self.label}:{instance.pii_row}", token=sealed.token
+        return self.load(
+            crypto.decrypt(
+                tenant_id=tenant_id, field=f"{self.label}:{instance.pii_row}", token=sealed.token
+            )
         )
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
@@ -129,7 +140,9 @@ class EncryptedMixin:
         if self.blind_index:
             digest = (
                 crypto.blind_index(
-                    tenant_id=tenant_id, field=self.label, normalized=self.normalizer(value)
+                    tenant_id=tenant_id,
+                    field=self.label,
+                    normalized=self.normalizer(self.dump(value)),
                 )
                 if value
                 else ""
@@ -138,7 +151,9 @@ class EncryptedMixin:
         if value == "":
             return value
         token = crypto.encrypt(
-            tenant_id=tenant_id, field=f"{self.label}:{model_instance.pii_row}", value=value
+            tenant_id=tenant_id,
+            field=f"{self.label}:{model_instance.pii_row}",
+            value=self.dump(value),
         )
         return Sealed(token, tenant_id)
 
@@ -162,6 +177,16 @@ class EncryptedEmailField(EncryptedMixin, models.EmailField):  # type: ignore[mi
 
 class EncryptedCharField(EncryptedMixin, models.CharField):  # type: ignore[misc]
     pass
+
+
+class EncryptedDateField(EncryptedMixin, models.DateField):  # type: ignore[misc]
+    """A date (a birthday, say), stored as its encrypted ISO form."""
+
+    def dump(self, value: Any) -> str:
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+    def load(self, text: str) -> Any:
+        return dt.date.fromisoformat(text)
 
 
 def blind_index_for(model: type[models.Model], field: str, value: str) -> str:

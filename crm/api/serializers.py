@@ -26,6 +26,8 @@ class ContactSerializer(StrictModelSerializer):
             "phone",
             "title",
             "company",
+            "address",
+            "birthday",
             "owner_id",
             "created_at",
             "updated_at",

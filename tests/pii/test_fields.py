@@ -1,5 +1,7 @@
 """Encrypted contact fields: the database holds ciphertext only, the ORM and API plaintext."""
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -25,13 +27,30 @@ def _raw_rows() -> str:
 
 def test_database_holds_no_plaintext_of_encrypted_fields(tenant_a: Tenant) -> None:
     with tenant_context(tenant_a):
-        contact = Contact.objects.create(first_name="Grace", email=EMAIL, phone=PHONE)
+        contact = Contact.objects.create(
+            first_name="Grace",
+            email=EMAIL,
+            phone=PHONE,
+            address="1 Arlington Ridge Rd\nArlington, VA",
+            birthday=dt.date(1906, 12, 9),
+        )
         raw = _raw_rows()
         assert "Grace" in raw  # names are not encrypted: the scan does see plaintext columns
-        for secret in (EMAIL, "grace.hopper", "navy.test", PHONE, "5550199"):
+        for secret in (EMAIL, "grace.hopper", "navy.test", PHONE, "5550199", "Arlington", "1906"):
             assert secret not in raw
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_relation_filepath('crm_contact')")
+            path = cur.fetchone()[0]
+            cur.execute("CHECKPOINT")
+            cur.execute("SELECT pg_read_binary_file(%s)", [path])
+            heap = bytes(cur.fetchone()[0])
+        assert b"Grace" in heap  # the heap file holds the row...
+        for secret in (EMAIL, "Arlington", PHONE):
+            assert secret.encode() not in heap  # ...but no plaintext of encrypted fields
         reloaded = Contact.objects.get(pk=contact.pk)
         assert (reloaded.email, reloaded.phone) == (EMAIL, PHONE)
+        assert reloaded.birthday == dt.date(1906, 12, 9)
+        assert reloaded.address.startswith("1 Arlington")
 
 
 def test_blind_index_finds_contacts_by_normalized_email_and_phone(tenant_a: Tenant) -> None:
