@@ -11,6 +11,7 @@
 """
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -71,6 +72,8 @@ def contact_list_pages(rounds: int, requests_per_round: int) -> dict[str, list[f
                     last_name="Bench",
                     email=f"person{i}@bench.test",
                     phone=f"+1 555 01{i:02d}",
+                    address=f"{i} Main Street\nSpringfield",
+                    birthday=dt.date(1980, 1, 1 + i % 28),
                 )
                 for i in range(ROWS)
             ]
@@ -78,8 +81,15 @@ def contact_list_pages(rounds: int, requests_per_round: int) -> dict[str, list[f
                 with connection.cursor() as cur:
                     for c in rows:
                         cur.execute(
-                            "UPDATE crm_contact SET email = %s, phone = %s WHERE id = %s",
-                            [f"person{c.pk}@bench.test", f"+1 555 01{c.pk:02d}", c.pk],
+                            "UPDATE crm_contact SET email = %s, phone = %s, address = %s, "
+                            "birthday = %s WHERE id = %s",
+                            [
+                                f"person{c.pk}@bench.test",
+                                f"+1 555 01{c.pk:02d}",
+                                f"{c.pk} Main Street\nSpringfield",
+                                dt.date(1980, 1, 1 + c.pk % 28).isoformat(),
+                                c.pk,
+                            ],
                         )
         clients[side] = Client(
             HTTP_HOST=f"bench-{side}.localhost", HTTP_AUTHORIZATION=f"Bearer {token}"
@@ -156,9 +166,9 @@ def main() -> None:
             f"- date: {report.today()}; wall time {time.perf_counter() - began:.0f} s",
             *report.machine_facts(benchdb.server_facts(os.environ["DATABASE_URL"])),
             f"- contact list: `GET /api/v1/contacts/?page_size={ROWS}` through the Django test "
-            f"client in one process, Bearer token; {ROWS} rows with e-mail and phone (the two "
-            "encrypted contact fields; the target speaks of four) either encrypted or stored "
-            "as plaintext in the same columns (read without decryption); "
+            f"client in one process, Bearer token; {ROWS} rows with 4 encrypted fields each "
+            "(e-mail, phone, postal address, birthday), either encrypted or stored as plaintext "
+            "in the same columns (read without decryption); "
             f"{rounds} interleaved rounds of {per_round} requests, medians",
             f"- rotation: {tenants:,} tenants with a data and an index key each "
             f"({rewrapped:,} wrapped keys), `pii.services.vault_key_rotate()` (Transit rotate + "

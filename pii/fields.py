@@ -79,6 +79,7 @@ class EncryptedMixin:
     column: str
     name: str
     model: type[models.Model]
+    label: str
 
     def __init__(
         self,
@@ -103,10 +104,11 @@ class EncryptedMixin:
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, **kwargs)  # type: ignore[misc]
         setattr(cls, self.attname, _OpensOnAccess(self))
+        self.label = f"{cls._meta.label_lower}.{name}"
 
-    @property
-    def label(self) -> str:
-        return f"{self.model._meta.label_lower}.{self.name}"
+    def _bound_to(self, instance: Any) -> str:
+        """The associated-data name of this field in this row."""
+        return f"{self.label}:{instance.pii_row}"
 
     def dump(self, value: Any) -> str:
         """The text to encrypt for a Python value."""
@@ -123,7 +125,7 @@ class EncryptedMixin:
         tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
         return self.load(
             crypto.decrypt(
-                tenant_id=tenant_id, field=f"{self.label}:{instance.pii_row}", token=sealed.token
+                tenant_id=tenant_id, field=self._bound_to(instance), token=sealed.token
             )
         )
 
@@ -152,7 +154,7 @@ class EncryptedMixin:
             return value
         token = crypto.encrypt(
             tenant_id=tenant_id,
-            field=f"{self.label}:{model_instance.pii_row}",
+            field=self._bound_to(model_instance),
             value=self.dump(value),
         )
         return Sealed(token, tenant_id)
