@@ -124,9 +124,7 @@ class EncryptedMixin:
             return self.load(sealed.token)
         tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
         return self.load(
-            crypto.decrypt(
-                tenant_id=tenant_id, field=self._bound_to(instance), token=sealed.token
-            )
+            crypto.decrypt(tenant_id=tenant_id, field=self._bound_to(instance), token=sealed.token)
         )
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
