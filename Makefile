@@ -42,6 +42,7 @@ run: deps assets
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
 	  $(PY) manage.py migrate_schemas --executor=standard -v 0; \
 	  $(PY) manage.py build_tenant_snapshot; \
+	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
 	  exec $(PY) manage.py runserver 0.0.0.0:$(PORT)'
 

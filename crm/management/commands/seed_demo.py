@@ -9,6 +9,7 @@ from crm.models import Company, Contact
 from crm.services import company_create, contact_create
 from iam.models import Role, User
 from iam.services import membership_create, user_create
+from pii.fields import blind_index_for
 from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_url
 
@@ -75,7 +76,8 @@ class Command(BaseCommand):
                 if company is None:
                     company = company_create(by=owner, name=company_name)
                 for first, last, email, phone in people:
-                    if not Contact.objects.filter(email=email).exists():
+                    index = blind_index_for(Contact, "email", email)
+                    if not Contact.objects.filter(email_index=index).exists():
                         contact_create(
                             by=owner,
                             first_name=first,
