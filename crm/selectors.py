@@ -7,9 +7,10 @@ from pii.fields import blind_index_for
 from .models import Company, Contact, Pipeline
 
 
-def contact_list(*, search: str = "") -> QuerySet[Contact]:
+def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
     """Contacts, newest first; `search` matches names by substring and, since e-mail
-    addresses and phone numbers are encrypted, those only exactly (through blind indexes)."""
+    addresses and phone numbers are encrypted, those only exactly (through blind indexes),
+    as do the `email` and `phone` filters (case, spaces and punctuation don't matter)."""
     qs = Contact.objects.select_related("company")
     if search:
         match = Q(first_name__icontains=search) | Q(last_name__icontains=search)
@@ -18,6 +19,10 @@ def contact_list(*, search: str = "") -> QuerySet[Contact]:
         if sum(ch.isdigit() for ch in search) >= 5:
             match |= Q(phone_index=blind_index_for(Contact, "phone", search))
         qs = qs.filter(match)
+    if email:
+        qs = qs.filter(email_index=blind_index_for(Contact, "email", email))
+    if phone:
+        qs = qs.filter(phone_index=blind_index_for(Contact, "phone", phone))
     return qs.order_by("-created_at", "-id")
 
 

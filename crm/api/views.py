@@ -13,14 +13,28 @@ from iam.api.base import TenantViewSet
 from .serializers import CompanySerializer, ContactSerializer
 
 _search = OpenApiParameter("search", str, description="Case-insensitive text to look for.")
+_contact_filters = [
+    OpenApiParameter(
+        "search",
+        str,
+        description="Names by substring; an e-mail address or phone number exactly.",
+    ),
+    OpenApiParameter("email", str, description="Exact e-mail address (case-insensitive)."),
+    OpenApiParameter("phone", str, description="Exact phone number (spaces and dashes ignored)."),
+]
 
 
-@extend_schema_view(list=extend_schema(parameters=[_search]))
+@extend_schema_view(list=extend_schema(parameters=_contact_filters))
 class ContactViewSet(TenantViewSet):
     serializer_class = ContactSerializer
 
     def get_queryset(self) -> QuerySet[Contact]:
-        return selectors.contact_list(search=self.request.query_params.get("search", ""))
+        params = self.request.query_params
+        return selectors.contact_list(
+            search=params.get("search", ""),
+            email=params.get("email", ""),
+            phone=params.get("phone", ""),
+        )
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.contact_create(

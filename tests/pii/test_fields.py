@@ -110,3 +110,22 @@ def test_api_reads_writes_and_searches_encrypted_fields(tenant_a: Tenant, member
     assert [c["id"] for c in found] == [created["id"]]
     with tenant_context(tenant_a):
         assert EMAIL not in _raw_rows()
+
+
+def test_api_filters_contacts_by_exact_email_and_phone(tenant_a: Tenant, member_a: User) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(member_a)
+    for first, email, phone in (
+        ("Ada", "ada@x.test", "+44 20 7946 0000"),
+        ("Bob", "bob@x.test", ""),
+    ):
+        client.post(
+            "/api/v1/contacts/",
+            {"first_name": first, "email": email, "phone": phone},
+            content_type="application/json",
+        )
+    by_email = client.get("/api/v1/contacts/", {"email": " ADA@x.test"}).json()["results"]
+    by_phone = client.get("/api/v1/contacts/", {"phone": "+44 (20) 7946-0000"}).json()["results"]
+    assert [c["first_name"] for c in by_email] == ["Ada"]
+    assert [c["first_name"] for c in by_phone] == ["Ada"]
+    assert client.get("/api/v1/contacts/", {"email": "nobody@x.test"}).json()["results"] == []
