@@ -2,11 +2,12 @@
 
 from . import env as e
 
-# Our apps come before django_tenants so our create_tenant/delete_tenant commands win.
+# Our apps come before django_tenants so our create_tenant/delete_tenant commands win, and
+# django_tenants comes after the admin so its admin templates (which expect a tenant object
+# on every request, the public site included) do not replace the admin's own.
 SHARED_APPS = [
     "tenants",
     "public_site",
-    "django_tenants",
     "iam",
     "pii",
     "problems",
@@ -16,6 +17,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.admin",
+    "django_tenants",
     "allauth",
     "allauth.account",
     "rest_framework",

@@ -1,0 +1,44 @@
+"""Operator console for keys: which versions exist, and the rotations that are quick to run."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import TenantKey
+from .services import tenant_key_rotate, vault_key_rotate
+
+
+@admin.register(TenantKey)
+class TenantKeyAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "purpose", "version", "vault_key", "vault_key_version", "created_at")
+    list_filter = ("purpose", "vault_key_version")
+    search_fields = ("tenant__slug",)
+    ordering = ("tenant__slug", "purpose", "-version")
+    actions = ["rotate_vault_key", "rotate_tenant_data_keys"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are made through Vault, never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: TenantKey | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TenantKey | None = None) -> bool:
+        return False  # deleting a key destroys data; only tenant deletion does it
+
+    @admin.action(description="Rotate the Vault key and rewrap every tenant key")
+    def rotate_vault_key(self, request: HttpRequest, queryset: QuerySet[TenantKey]) -> None:
+        version, count = vault_key_rotate()
+        messages.success(
+            request, f"Transit key now at version {version}; rewrapped {count} tenant key(s)."
+        )
+
+    @admin.action(description="Give the selected keys' organizations a new data key")
+    def rotate_tenant_data_keys(self, request: HttpRequest, queryset: QuerySet[TenantKey]) -> None:
+        tenants = {key.tenant for key in queryset.select_related("tenant")}
+        for tenant in sorted(tenants, key=lambda t: t.slug):
+            version = tenant_key_rotate(tenant_id=tenant.pk)
+            messages.success(
+                request,
+                f"{tenant.slug}: data key version {version} is used for new writes. Re-encrypt "
+                f"older values with `manage.py pii_reencrypt --tenant {tenant.slug}`.",
+            )
