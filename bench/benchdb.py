@@ -56,3 +56,21 @@ def server_facts(url: str) -> dict[str, str]:
             row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(setting))).fetchone()
             facts[setting] = str(row[0]) if row else "?"
     return facts
+
+
+def django_on_fresh_database(name: str, *, with_snapshot: bool = False) -> None:
+    """Point this process's Django at a fresh database `name` on the DATABASE_URL server,
+    set Django up and migrate the public schema (and render the tenant snapshot)."""
+    os.environ["DATABASE_URL"] = recreate(os.environ["DATABASE_URL"], name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    if with_snapshot:
+        from tenants.snapshot import build_snapshot
+
+        build_snapshot()

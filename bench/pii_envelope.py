@@ -26,26 +26,14 @@ BATCH = 250
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small counts; writes nothing")
-    parser.add_argument("--write", action="store_true", help="with --quick: write the doc too")
-    return parser.parse_args()
+    return report.quick_or_full_arguments(__doc__).parse_args()
 
 
 def setup() -> int:
     """A bench database with the public schema and one tenant row; returns the tenant id."""
-    server = os.environ["DATABASE_URL"]
-    os.environ["DATABASE_URL"] = benchdb.recreate(server, DATABASE)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    benchdb.django_on_fresh_database(DATABASE)
     from tenants.models import Tenant
 
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
     return int(Tenant.objects.create(schema_name="t_bench", slug="bench", name="Bench").pk)
 
 

@@ -1,5 +1,6 @@
 """Shared reporting: percentiles, Markdown tables, machine facts and docs/benchmarks.md sections."""
 
+import argparse
 import datetime as dt
 import math
 import os
@@ -94,3 +95,11 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+def quick_or_full_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The --quick / --write options every benchmark shares."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts; writes nothing")
+    parser.add_argument("--write", action="store_true", help="with --quick: write the doc too")
+    return parser

@@ -1,21 +1,13 @@
 from django import forms
 
 from .models import Company, Contact
+from .services import COMPANY_FIELDS, CONTACT_FIELDS
 
 
 class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
-        fields = (
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "title",
-            "company",
-            "address",
-            "birthday",
-        )
+        fields = CONTACT_FIELDS
         widgets = {
             "birthday": forms.DateInput(attrs={"type": "date"}),
             "address": forms.Textarea(attrs={"rows": 3}),
@@ -25,4 +17,4 @@ class ContactForm(forms.ModelForm):
 class CompanyForm(forms.ModelForm):
     class Meta:
         model = Company
-        fields = ("name", "domain", "phone")
+        fields = COMPANY_FIELDS
