@@ -1,6 +1,7 @@
 """HTML pages of the CRM: list, search, create with field errors, edit, delete."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -96,3 +97,22 @@ def test_signup_on_a_tenant_host_goes_to_the_public_sign_up(tenant_a: Tenant) ->
     response = Client(HTTP_HOST="alpha.localhost").get("/accounts/signup/")
     assert response.status_code == 302
     assert response["Location"] == "http://localhost:8000/signup/"
+
+
+def test_contact_form_takes_birthday_and_address_and_stores_them_encrypted(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    response = client_a.post(
+        "/contacts/new/",
+        {"first_name": "Marie", "birthday": "1867-11-07", "address": "36 Quai de Béthune\nParis"},
+    )
+    assert response.status_code == 302
+    page = client_a.get(response["Location"])
+    assert "Quai de Béthune" in page.content.decode()
+    with tenant_context(tenant_a):
+        contact = Contact.objects.get(first_name="Marie")
+        assert str(contact.birthday) == "1867-11-07"
+        with connection.cursor() as cur:
+            cur.execute("SELECT address, birthday FROM crm_contact WHERE id = %s", [contact.pk])
+            stored = cur.fetchone()
+        assert all(value.startswith("v1.") for value in stored)
