@@ -36,7 +36,8 @@ chromium:
 
 assets: frontend/dist/.built
 
-## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve.
+## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve
+## (with a Celery worker beside the development server).
 run manage: export PUBLIC_PORT = $(PORT)
 run: deps assets
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
@@ -44,6 +45,8 @@ run: deps assets
 	  $(PY) manage.py build_tenant_snapshot; \
 	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
+	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo \
+	    --loglevel WARNING --without-gossip --without-mingle & \
 	  exec $(PY) manage.py runserver 0.0.0.0:$(PORT)'
 
 ## make test: set up, lint, then the whole pytest suite against real services.

@@ -1,16 +1,28 @@
 """Operator console for keys: which versions exist, and the rotations that are quick to run."""
 
+from functools import partial
+
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .models import TenantKey
 from .services import tenant_key_rotate, vault_key_rotate
+from .tasks import reencryption_progress, tenant_reencrypt
 
 
 @admin.register(TenantKey)
 class TenantKeyAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "purpose", "version", "vault_key", "vault_key_version", "created_at")
+    list_display = (
+        "tenant",
+        "purpose",
+        "version",
+        "vault_key",
+        "vault_key_version",
+        "created_at",
+        "reencryption",
+    )
     list_filter = ("purpose", "vault_key_version")
     search_fields = ("tenant__slug",)
     ordering = ("tenant__slug", "purpose", "-version")
@@ -25,6 +37,15 @@ class TenantKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: TenantKey | None = None) -> bool:
         return False  # deleting a key destroys data; only tenant deletion does it
 
+    @admin.display(description="Re-encryption")
+    def reencryption(self, key: TenantKey) -> str:
+        if key.purpose != TenantKey.Purpose.DATA:
+            return ""
+        progress = reencryption_progress(key.tenant)
+        if not progress:
+            return "—"
+        return f"{progress['state']}: {progress['rows']} row(s)"
+
     @admin.action(description="Rotate the Vault key and rewrap every tenant key")
     def rotate_vault_key(self, request: HttpRequest, queryset: QuerySet[TenantKey]) -> None:
         version, count = vault_key_rotate()
@@ -37,8 +58,9 @@ class TenantKeyAdmin(admin.ModelAdmin):
         tenants = {key.tenant for key in queryset.select_related("tenant")}
         for tenant in sorted(tenants, key=lambda t: t.slug):
             version = tenant_key_rotate(tenant_id=tenant.pk)
+            transaction.on_commit(partial(tenant_reencrypt.delay, tenant.pk))
             messages.success(
                 request,
-                f"{tenant.slug}: data key version {version} is used for new writes. Re-encrypt "
-                f"older values with `manage.py pii_reencrypt --tenant {tenant.slug}`.",
+                f"{tenant.slug}: data key version {version} is used for new writes; older "
+                "values are being re-encrypted in the background (progress in this list).",
             )
