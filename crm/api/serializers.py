@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from crm.models import Company, Contact
+from crm.services import CONTACT_FIELDS
 from problems.serializers import StrictModelSerializer
 
 
@@ -18,18 +19,5 @@ class ContactSerializer(StrictModelSerializer):
 
     class Meta:
         model = Contact
-        fields = (
-            "id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "title",
-            "company",
-            "address",
-            "birthday",
-            "owner_id",
-            "created_at",
-            "updated_at",
-        )
+        fields = ("id", *CONTACT_FIELDS, "owner_id", "created_at", "updated_at")
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
