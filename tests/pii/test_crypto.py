@@ -54,14 +54,19 @@ def test_only_the_wrapped_key_is_stored_and_vault_unwraps_it(tenant_a: Tenant) -
 
 
 def test_cached_keys_keep_reads_working_while_vault_is_unreachable(
-    tenant_a: Tenant, tenant_b: Tenant, settings: object
+    tenant_a: Tenant, settings: object
 ) -> None:
+    from tenants.services import provision_tenant
+    from tests.factories import UserFactory
+
+    # A brand-new organization: it has no key yet, whatever other tests committed.
+    keyless = provision_tenant(slug="keyless", name="Keyless", owner=UserFactory())
     token = crypto.encrypt(tenant_id=tenant_a.pk, field="email", value="ana@acme.test")
     settings.VAULT_ADDR = "http://127.0.0.1:9"  # type: ignore[attr-defined]
     assert crypto.decrypt(tenant_id=tenant_a.pk, field="email", token=token) == "ana@acme.test"
     with pytest.raises(KeyServiceUnavailable):
-        crypto.encrypt(tenant_id=tenant_b.pk, field="email", value="needs a new key")
-    assert not TenantKey.objects.filter(tenant=tenant_b).exists()
+        crypto.encrypt(tenant_id=keyless.pk, field="email", value="needs a new key")
+    assert not TenantKey.objects.filter(tenant=keyless).exists()
 
 
 def test_blind_index_is_stable_per_tenant_and_field_and_differs_across_them(
