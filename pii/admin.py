@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from .models import TenantKey
 from .services import tenant_key_rotate, vault_key_rotate
-from .tasks import reencryption_progress, tenant_reencrypt
+from .tasks import reencryption_progress, reencryption_queue
 
 
 @admin.register(TenantKey)
@@ -58,7 +58,7 @@ class TenantKeyAdmin(admin.ModelAdmin):
         tenants = {key.tenant for key in queryset.select_related("tenant")}
         for tenant in sorted(tenants, key=lambda t: t.slug):
             version = tenant_key_rotate(tenant_id=tenant.pk)
-            transaction.on_commit(partial(tenant_reencrypt.delay, tenant.pk))
+            transaction.on_commit(partial(reencryption_queue, tenant))
             messages.success(
                 request,
                 f"{tenant.slug}: data key version {version} is used for new writes; older "

@@ -29,3 +29,9 @@ class ProvisioningFailed(DomainError):
     code = "provisioning-failed"
     status = 500
     title = "The organization could not be created."
+
+
+class TaskTenantMissing(DomainError):
+    code = "task-tenant-missing"
+    status = 500
+    title = "A background task ran without its organization."

@@ -7,7 +7,10 @@ import pytest
 from django.core.cache import cache
 from django_tenants.utils import tenant_context
 
+from config.celery import app as celery_app
 from pii.tasks import PROGRESS_KEY, tenant_reencrypt
+from tenants.celery import SCHEMA_HEADER
+from tenants.exceptions import TaskTenantMissing
 from tenants.models import Tenant
 
 from .conftest import ROOT
@@ -38,8 +41,13 @@ def test_worker_process_runs_a_tenant_task(live_env: dict[str, str], tenant_b: T
         stderr=subprocess.PIPE,
     )
     try:
-        result = tenant_reencrypt.delay(tenant_b.pk)
+        with tenant_context(tenant_b):
+            result = tenant_reencrypt.delay()
         assert result.get(timeout=60) == 0
+        # A message that names no organization is refused by the worker before it runs.
+        orphan = celery_app.send_task(tenant_reencrypt.name, headers={SCHEMA_HEADER: "public"})
+        with pytest.raises(TaskTenantMissing):
+            orphan.get(timeout=60)
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -9,7 +9,7 @@ from crm.models import Contact
 from iam.models import User
 from pii.models import TenantKey
 from pii.services import tenant_key_rotate
-from pii.tasks import reencryption_progress, tenant_reencrypt
+from pii.tasks import reencryption_progress, reencryption_queue, tenant_reencrypt
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,8 @@ def test_task_reencrypts_under_the_new_key_and_reports_progress(tenant_a: Tenant
         for i in range(3):
             Contact.objects.create(first_name=f"T{i}", email=f"t{i}@x.test")
     tenant_key_rotate(tenant_id=tenant_a.pk)
-    assert tenant_reencrypt.apply(args=[tenant_a.pk]).get() == 3
+    with tenant_context(tenant_a):
+        assert tenant_reencrypt.apply().get() == 3
     with tenant_context(tenant_a):
         assert _versions() == {"2"}
     assert reencryption_progress(tenant_a) == {"state": "finished", "rows": 3}
@@ -47,8 +48,9 @@ def test_operator_action_starts_background_reencryption(
             {"action": "rotate_tenant_data_keys", "_selected_action": [key.pk]},
         )
     [queue_it] = callbacks  # the task is queued once the rotation has committed
-    assert queue_it.func == tenant_reencrypt.delay and queue_it.args == (tenant_a.pk,)
-    tenant_reencrypt.apply(args=queue_it.args)  # what a worker then does
+    assert queue_it.func == reencryption_queue and queue_it.args == (tenant_a,)
+    with tenant_context(tenant_a):
+        tenant_reencrypt.apply()  # what a worker then does with the queued message
     assert reencryption_progress(tenant_a) == {"state": "finished", "rows": 1}
     listing = client.get("/admin/pii/tenantkey/")
     assert b"finished: 1 row(s)" in listing.content
