@@ -1,5 +1,8 @@
 """Envelope encryption against the real OpenBao Transit engine of the devstack."""
 
+import base64
+import os
+
 import pytest
 from django.db import connection
 
@@ -99,3 +102,27 @@ def test_deleting_a_tenant_shreds_its_keys_so_a_backup_stays_unreadable() -> Non
     assert not TenantKey.objects.filter(tenant_id=tenant_id).exists()
     with pytest.raises(CiphertextInvalid):
         crypto.decrypt(tenant_id=tenant_id, field="email", token=backup)
+
+
+def test_values_are_base64url_of_nonce_ciphertext_and_tag(tenant_a: Tenant) -> None:
+    """The stored form stays `v1.<version>.<base64url without padding>` of 12 + n + 16 bytes."""
+    token = crypto.encrypt(tenant_id=tenant_a.pk, field="email", value="ana@acme.test")
+    body = token.split(".", 2)[2]
+    assert "=" not in body and "+" not in body and "/" not in body
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    assert len(raw) == 12 + len("ana@acme.test") + 16
+
+
+def test_a_forked_process_never_reuses_its_parents_nonces(tenant_a: Tenant) -> None:
+    crypto.encrypt(tenant_id=tenant_a.pk, field="email", value="warm the nonce block")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report the next nonce it would use, then leave at once
+        os.write(write_end, crypto._nonces.take())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    child_nonce = os.read(read_end, 64)
+    os.close(read_end)
+    assert len(child_nonce) == 12
+    assert crypto._nonces.take() != child_nonce
