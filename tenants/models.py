@@ -51,3 +51,22 @@ class SchemaSnapshot(models.Model):
 
     def __str__(self) -> str:
         return self.key[:12]
+
+
+class SpareSchema(models.Model):
+    """A ready-made tenant schema waiting in the warm pool; not a tenant (no row, no domain).
+
+    Provisioning renames one to the new organization's schema instead of replaying the
+    snapshot. `snapshot_key` names the snapshot it was replayed from: a spare made from any
+    other snapshot is stale (migrations changed since) and is dropped, never claimed.
+    """
+
+    schema_name = models.CharField(max_length=63, unique=True)
+    snapshot_key = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.schema_name

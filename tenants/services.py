@@ -9,12 +9,13 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django_tenants.utils import schema_context
 
-from . import snapshot
+from . import pool, snapshot
 from .exceptions import SlugTaken, TenantNotFound
 from .models import Domain, Tenant
 from .routing import forget_host, tenant_host
 from .signals import tenant_deleting, tenant_provisioned
 from .slugs import normalize_slug, schema_name_for, validate_slug
+from .tasks import spare_schemas_refill
 
 log = structlog.get_logger(__name__)
 
@@ -32,10 +33,11 @@ def provision_tenant(
 ) -> Tenant:
     """Create an organization: schema, tenant row, domain and starter data, all or nothing.
 
-    Validation happens first; then one transaction creates the schema (by replaying the
-    snapshot, or by migrations as the fallback), the rows, and lets receivers of
-    `tenant_provisioned` add the owner membership and default pipeline. Any failure rolls
-    everything back, so a retry with the same slug succeeds.
+    Validation happens first; then one transaction creates the rows and the schema (by
+    renaming a spare from the warm pool, else by replaying the snapshot; or by migrations as
+    the fallback), and lets receivers of `tenant_provisioned` add the owner membership and
+    default pipeline. Any failure rolls everything back (a claimed spare returns to the
+    pool), so a retry with the same slug succeeds.
     """
     slug = validate_slug(normalize_slug(slug))
     name = name.strip() or slug
@@ -44,6 +46,7 @@ def provision_tenant(
         raise SlugTaken(field="slug")
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     started = time.perf_counter()
+    made_by: str = method
     if method == "snapshot":
         # Built outside the transaction so a first-ever build is committed and shared.
         snapshot.snapshot_ddl()
@@ -52,10 +55,16 @@ def provision_tenant(
             tenant = Tenant(schema_name=schema, slug=slug, name=name)
             tenant.save()
             Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
-            if method == "snapshot":
-                snapshot.create_schema_from_snapshot(schema)
-            else:
+            if method == "migrations":
                 snapshot.create_schema_by_migrations(schema)
+            elif pool.spare_schema_claim(schema):
+                made_by = "pool"
+            else:
+                snapshot.create_schema_from_snapshot(schema)
+            if method == "snapshot" and pool.pool_is_enabled():
+                # Top the pool up again once this is committed; a broker outage must not
+                # turn a committed sign-up into an error, hence robust.
+                transaction.on_commit(spare_schemas_refill.delay, robust=True)
             with schema_context(schema):
                 tenant_provisioned.send(sender=Tenant, tenant=tenant, owner=owner)
     except IntegrityError as exc:
@@ -67,7 +76,7 @@ def provision_tenant(
     log.info(
         "tenant.provisioned",
         tenant=slug,
-        method=method,
+        method=made_by,
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return tenant

@@ -4,6 +4,7 @@ Organizations are provisioned once per session from the schema snapshot (the fas
 no test migrates a schema; each test runs in a transaction that is rolled back.
 """
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,10 @@ settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 settings.BASE_DOMAIN = "localhost"
 settings.PUBLIC_SCHEME = "http"
 settings.PUBLIC_PORT = "8000"
+# The warm pool of spare schemas is off unless a test turns it on (tests/tenants/test_pool.py),
+# here and in the server and worker processes the suite starts.
+settings.TENANT_SPARE_SCHEMAS = 0
+os.environ["TENANT_SPARE_SCHEMAS"] = "0"
 
 
 @pytest.fixture(scope="session")

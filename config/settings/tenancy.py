@@ -1,5 +1,7 @@
 """Schema-per-tenant routing with django-tenants."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from . import env as e
 
 # Our apps come before django_tenants so our create_tenant/delete_tenant commands win, and
@@ -39,6 +41,10 @@ BASE_DOMAIN = e.BASE_DOMAIN
 PUBLIC_SCHEME = e.PUBLIC_SCHEME
 PUBLIC_PORT = e.PUBLIC_PORT
 TENANT_HOST_CACHE_SECONDS = e.TENANT_HOST_CACHE_SECONDS
+# Spare schemas kept ready for sign-ups (tenants/pool.py); 0 turns the warm pool off.
+TENANT_SPARE_SCHEMAS = e.TENANT_SPARE_SCHEMAS
+if TENANT_SPARE_SCHEMAS < 0:
+    raise ImproperlyConfigured("TENANT_SPARE_SCHEMAS must be 0 (no pool) or a positive count.")
 
 ALLOWED_HOSTS = [BASE_DOMAIN, f".{BASE_DOMAIN}", *e.EXTRA_ALLOWED_HOSTS]
 if e.DEBUG or not e.IS_PRODUCTION:
