@@ -20,4 +20,5 @@ MIDDLEWARE = [
         "iam.middleware.TenantMembershipMiddleware",
     )
 ]
+MIDDLEWARE.append("bench.plain_urls.EncryptionTenantMiddleware")
 ROOT_URLCONF = "bench.plain_urls"

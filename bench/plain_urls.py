@@ -3,12 +3,16 @@
 `PlainContactViewSet` is `ContactViewSet` with the three things that need a tenant swapped:
 the tenant-schema guard of `TenantViewSet.initial` is skipped, the Bearer token is looked up
 by digest without the tenant filter, and the permission is "authenticated" instead of "member
-of this tenant" (there is no tenant to be a member of). Serializer, selector, pagination,
-renderer and exception handling are the project's own.
+of this tenant" (there is no tenant to be a member of). Encrypted contact fields are
+decrypted with the first organization's keys (`EncryptionTenantMiddleware`). Serializer,
+selector, pagination, renderer and exception handling are the project's own.
 """
 
+from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils import timezone
 from rest_framework import authentication, exceptions, viewsets
@@ -20,6 +24,7 @@ from crm.api.views import ContactViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.models import ApiToken, User
 from iam.services import TOKEN_PREFIX, _digest
+from tenants.models import Tenant
 
 _PLAIN_CREDENTIALS_SQL = """
     SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at
@@ -56,6 +61,21 @@ class PlainBearerAuthentication(BearerTokenAuthentication):
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         return user, None
+
+
+class EncryptionTenantMiddleware:
+    """Encrypted fields need an organization for their keys; on the plain side it is always
+    the first one (`org000`), so both sides decrypt the same values with a cached key."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+        self.tenant: Tenant | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.tenant is None:
+            self.tenant = Tenant.objects.get(slug="org000")
+        connection.tenant = self.tenant  # type: ignore[attr-defined]
+        return self.get_response(request)
 
 
 class PlainContactViewSet(ContactViewSet):

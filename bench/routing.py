@@ -96,7 +96,7 @@ def setup_tenancy(tenants: int) -> dict[str, Any]:
     """Migrate, then provision organizations with an owner, a token, companies and contacts."""
     from django.core.management import call_command
     from django.db import connection
-    from django_tenants.utils import schema_context
+    from django_tenants.utils import tenant_context
 
     from crm.models import Company, Contact
     from iam.models import User
@@ -112,7 +112,7 @@ def setup_tenancy(tenants: int) -> dict[str, Any]:
         user = User.objects.create_user(email=f"user{i}@bench.test", password=None)
         tenant = provision_tenant(slug=f"org{i:03d}", name=f"Org {i}", owner=user)
         _, raw = api_token_create(user=user, tenant=tenant, name="bench")
-        with schema_context(tenant.schema_name):
+        with tenant_context(tenant):
             companies = Company.objects.bulk_create(_companies())
             Contact.objects.bulk_create(_contacts([c.pk for c in companies], user.pk))
         targets.append((tenant_host(tenant.slug), raw))
@@ -123,6 +123,7 @@ def setup_tenancy(tenants: int) -> dict[str, Any]:
 def setup_plain(tenants: int) -> dict[str, Any]:
     """Migrate one schema; the same users and tokens, one organization's contacts in public."""
     from django.core.management import call_command
+    from django.db import connection
 
     from crm.models import Company, Contact
     from iam.models import ApiToken, Membership, Role, User
@@ -144,6 +145,9 @@ def setup_plain(tenants: int) -> dict[str, Any]:
         )
         targets.append(("localhost", raw))
         users.append(user)
+    # Contacts are encrypted with the first organization's keys, as on the tenancy side; the
+    # plain server decrypts them under that organization too (`bench.plain_urls`).
+    connection.tenant = Tenant.objects.get(slug="org000")  # type: ignore[attr-defined]
     companies = Company.objects.bulk_create(_companies())
     Contact.objects.bulk_create(_contacts([c.pk for c in companies], users[0].pk))
     return {"targets": targets, "statements": _statements(*targets[0])}
