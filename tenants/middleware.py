@@ -33,8 +33,8 @@ class TenantRoutingMiddleware:
             connection.set_schema_to_public()  # type: ignore[attr-defined]
 
     def _route(self, request: HttpRequest) -> HttpResponse:
-        host = request.get_host().rsplit(":", 1)[0] if request.get_host() else ""
-        match = resolve_host(host)
+        host = request.get_host()
+        match = resolve_host(host.rsplit(":", 1)[0] if host else "")
         request.tenant = match.tenant  # type: ignore[attr-defined]
         if match.is_public:
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF

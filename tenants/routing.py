@@ -44,8 +44,7 @@ def resolve_host(host: str) -> HostMatch:
     ttl = settings.TENANT_HOST_CACHE_SECONDS
     now = time.monotonic()
     if ttl > 0:
-        with _lock:
-            hit = _cache.get(host)
+        hit = _cache.get(host)  # a dict read is atomic; writes take the lock
         if hit is not None and hit[0] > now:
             return hit[1]
     domain = Domain.objects.select_related("tenant").filter(domain=host).first()
