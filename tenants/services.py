@@ -15,7 +15,7 @@ from .models import Domain, Tenant
 from .routing import forget_host, tenant_host
 from .signals import tenant_deleting, tenant_provisioned
 from .slugs import normalize_slug, schema_name_for, validate_slug
-from .tasks import spare_schemas_refill
+from .tasks import spare_schemas_refill_queue
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,11 @@ def provision_tenant(
         with transaction.atomic():
             tenant = Tenant(schema_name=schema, slug=slug, name=name)
             tenant.save()
-            Domain.objects.create(domain=tenant_host(slug), tenant=tenant, is_primary=True)
+            # One INSERT: DomainMixin.save would first demote the tenant's other primary
+            # domains, and a tenant created a statement ago has none.
+            Domain.objects.bulk_create(
+                [Domain(domain=tenant_host(slug), tenant=tenant, is_primary=True)]
+            )
             if method == "migrations":
                 snapshot.create_schema_by_migrations(schema)
             elif pool.spare_schema_claim(schema):
@@ -64,7 +68,7 @@ def provision_tenant(
             if method == "snapshot" and pool.pool_is_enabled():
                 # Top the pool up again once this is committed; a broker outage must not
                 # turn a committed sign-up into an error, hence robust.
-                transaction.on_commit(spare_schemas_refill.delay, robust=True)
+                transaction.on_commit(spare_schemas_refill_queue, robust=True)
             with schema_context(schema):
                 tenant_provisioned.send(sender=Tenant, tenant=tenant, owner=owner)
     except IntegrityError as exc:

@@ -1,6 +1,7 @@
 """The warm pool of spare schemas: sign-up renames a spare, the refill keeps the pool full and
 fresh, and a spare is never a tenant."""
 
+import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -8,6 +9,8 @@ from io import StringIO
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.test import Client
@@ -21,6 +24,7 @@ from tenants.routing import resolve_host
 from tenants.services import provision_tenant, tenant_delete
 from tenants.signals import tenant_provisioned
 from tenants.tasks import spare_schemas_refill as refill_task
+from tenants.tasks import spare_schemas_refill_queue
 from tests.factories import UserFactory
 from tests.tenants.test_snapshot import describe
 
@@ -57,7 +61,14 @@ def test_provisioning_renames_the_oldest_spare_and_queues_a_refill(
     assert Membership.objects.get(tenant=tenant, user=owner).role == Role.OWNER
     with tenant_context(tenant):
         assert Pipeline.objects.get(is_default=True).stages.count() == 6
-    assert callbacks == [refill_task.delay]  # queued once the sign-up has committed
+    assert callbacks == [spare_schemas_refill_queue]  # queued once the sign-up has committed
+    broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    queued = broker.llen("celery")
+    spare_schemas_refill_queue()
+    assert broker.llen("celery") == queued + 1
+    message = json.loads(broker.lindex("celery", 0) or b"{}")
+    assert message["headers"]["task"] == "tenants.tasks.spare_schemas_refill"
+    assert message["headers"]["_schema_name"] == "public"
     assert refill_task.apply().get() == {"made": 1, "dropped": 0, "ready": 2}  # what a worker does
     assert spare_schemas_ready() == 2
 
@@ -105,7 +116,7 @@ def test_an_empty_pool_falls_back_to_the_snapshot_replay(
     assert schema_exists(tenant.schema_name)
     with tenant_context(tenant):
         assert Pipeline.objects.filter(is_default=True).exists()
-    assert callbacks == [refill_task.delay]  # the empty pool gets filled after the sign-up
+    assert callbacks == [spare_schemas_refill_queue]  # the empty pool gets filled after the sign-up
     assert spare_schemas_ready() == 0
 
 
