@@ -1,14 +1,18 @@
-"""Provisioning time of a new organization: snapshot replay vs django-tenants' clone vs migrations.
+"""Provisioning time of a new organization: warm pool vs snapshot replay vs django-tenants'
+clone vs migrations.
 
 Runs Django in-process against its own throwaway database (`mycrm_bench_provision` on the
 server DATABASE_URL points at). At each level of existing tenants (filler organizations made
-through the fast path, so they are real schemas) it provisions organizations by the three
+by the snapshot replay, so they are real schemas) it provisions organizations by the four
 methods in a shuffled, interleaved order, deleting each one right after it is measured so the
 tenant count stays at the level. Every method is a full `provision_tenant` (rows, domain, owner
 membership, default pipeline); only the schema step differs:
 
-- fast path: `provision_tenant(method="snapshot")`, replaying the DDL snapshot;
-- clone: the same call with `tenants.snapshot.create_schema_from_snapshot` swapped for
+- fast path: `provision_tenant(method="snapshot")` with a warm pool, renaming a spare schema
+  (one spare is made before each sample, not timed, as the deletion after it is not);
+- snapshot replay: the same call with the pool empty (TENANT_SPARE_SCHEMAS=0), replaying the
+  DDL snapshot;
+- clone: the replay call with `tenants.snapshot.create_schema_from_snapshot` swapped for
   `django_tenants.clone.CloneSchema().clone_schema()` from a migrated base schema;
 - migrations: `provision_tenant(method="migrations")`.
 
@@ -36,9 +40,10 @@ from bench import benchdb, report  # noqa: E402
 
 DATABASE = "mycrm_bench_provision"
 CLONE_BASE = "_bench_clone_base"
-METHODS = ("snapshot", "clone", "migrations")
+METHODS = ("pool", "snapshot", "clone", "migrations")
 LABELS = {
-    "snapshot": "fast path (snapshot replay)",
+    "pool": "fast path (warm pool: rename a spare)",
+    "snapshot": "snapshot replay (pool empty)",
     "clone": "django-tenants clone_schema",
     "migrations": "migrations",
 }
@@ -71,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--write", action="store_true", help="with --quick: write the doc too")
     parser.add_argument("--levels", type=str, default=None, help="e.g. 0,1000,5000")
     parser.add_argument("--fast-samples", type=int, default=None)
+    parser.add_argument("--replay-samples", type=int, default=None)
     parser.add_argument("--clone-samples", type=int, default=None)
     parser.add_argument("--migrations-samples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=20240601)
@@ -82,6 +88,7 @@ def parse_args() -> argparse.Namespace:
     quick = args.quick
     args.levels = [int(x) for x in (args.levels or ("0,50" if quick else "0,1000,5000")).split(",")]
     args.fast_samples = args.fast_samples or (10 if quick else 200)
+    args.replay_samples = args.replay_samples or (10 if quick else 200)
     args.clone_samples = args.clone_samples or (3 if quick else 20)
     args.migrations_samples = args.migrations_samples or (3 if quick else 20)
     args.write_doc = args.write or not quick
@@ -94,6 +101,9 @@ def setup_django(url: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["DEBUG"] = "false"  # no connection.queries bookkeeping
     os.environ["LOG_LEVEL"] = "WARNING"  # no per-provisioning log line
+    # The pool is turned on only around fast-path samples (`pool_size`); filler and the other
+    # methods never claim a spare.
+    os.environ["TENANT_SPARE_SCHEMAS"] = "0"
     import django
 
     django.setup()
@@ -121,9 +131,39 @@ def clone_from_base(schema: str) -> None:
 
 
 @contextlib.contextmanager
+def pool_size(size: int) -> Iterator[None]:
+    """Turn the warm pool on with `size` spares for the duration, then off again."""
+    from django.conf import settings
+
+    settings.TENANT_SPARE_SCHEMAS = size
+    try:
+        yield
+    finally:
+        settings.TENANT_SPARE_SCHEMAS = 0
+
+
+@contextlib.contextmanager
 def schema_step(method: str, clock: dict[str, float]) -> Iterator[None]:
     """Swap in the schema step for `method`, timing it into clock["schema"]."""
-    from tenants import snapshot
+    from tenants import pool, snapshot
+
+    if method == "pool":
+        claim = pool.spare_schema_claim
+
+        def timed_claim(schema: str) -> bool:
+            started = time.perf_counter()
+            claimed = claim(schema)
+            clock["schema"] = time.perf_counter() - started
+            if not claimed:
+                raise RuntimeError("fast-path sample found no spare schema to claim")
+            return claimed
+
+        pool.spare_schema_claim = timed_claim  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            pool.spare_schema_claim = claim  # type: ignore[assignment]
+        return
 
     def timed(fn: Callable[[str], None]) -> Callable[[str], None]:
         def run(schema: str) -> None:
@@ -145,11 +185,19 @@ def schema_step(method: str, clock: dict[str, float]) -> Iterator[None]:
 
 
 def provision(method: str, slug: str, owner: Any) -> tuple[Any, float, float]:
-    """Provision one organization by `method`; return (tenant, total s, schema-step s)."""
+    """Provision one organization by `method`; return (tenant, total s, schema-step s).
+
+    For the fast path one spare is made first (not timed); the sample fails if it was not
+    the spare that became the schema.
+    """
+    from tenants.pool import spare_schemas_ready, spare_schemas_refill
     from tenants.services import provision_tenant
 
     clock = {"schema": float("nan")}
-    with schema_step(method, clock):
+    size = 1 if method == "pool" else 0
+    if size:
+        spare_schemas_refill(size=size)
+    with pool_size(size), schema_step(method, clock):
         started = time.perf_counter()
         tenant = provision_tenant(
             slug=slug,
@@ -158,6 +206,7 @@ def provision(method: str, slug: str, owner: Any) -> tuple[Any, float, float]:
             method="migrations" if method == "migrations" else "snapshot",
         )
         total = time.perf_counter() - started
+    assert not size or spare_schemas_ready() == 0, "the spare was not claimed"
     return tenant, total, clock["schema"]
 
 
@@ -196,7 +245,7 @@ def check_equivalence(owner: Any) -> dict[str, str]:
         tenant_delete(tenant=tenant)
     reference = signatures["migrations"]
     verdicts = {}
-    for method in ("snapshot", "clone"):
+    for method in ("pool", "snapshot", "clone"):
         missing = sorted({str(x[1]).split(" ", 1)[-1] for x in reference - signatures[method]})
         extra = sorted({str(x[1]).split(" ", 1)[-1] for x in signatures[method] - reference})
         verdicts[method] = (
@@ -306,7 +355,7 @@ def ms(seconds: float) -> str:
 def results_table(levels: list[Level]) -> str:
     rows = []
     for lvl in levels:
-        fast_p50 = report.median(lvl.samples["snapshot"].total)
+        fast_p50 = report.median(lvl.samples["pool"].total)
         for method in METHODS:
             s = lvl.samples[method]
             p50 = report.median(s.total)
@@ -319,7 +368,7 @@ def results_table(levels: list[Level]) -> str:
                     ms(report.percentile(s.total, 95)),
                     ms(report.percentile(s.total, 99)),
                     ms(report.median(s.schema)),
-                    "1×" if method == "snapshot" else f"{p50 / fast_p50:,.1f}×",
+                    "1×" if method == "pool" else f"{p50 / fast_p50:,.1f}×",
                 ]
             )
     headers = [
@@ -338,9 +387,9 @@ def results_table(levels: list[Level]) -> str:
 def targets(levels: list[Level]) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for the top level against the zero level."""
     top, bottom = levels[-1], levels[0]
-    fast = top.samples["snapshot"].total
+    fast = top.samples["pool"].total
     p99 = report.percentile(fast, 99) * 1000
-    flat = report.median(fast) / report.median(bottom.samples["snapshot"].total)
+    flat = report.median(fast) / report.median(bottom.samples["pool"].total)
     vs_mig = report.median(top.samples["migrations"].total) / report.median(fast)
     vs_clone = report.median(top.samples["clone"].total) / report.median(fast)
     n = f"{top.tenants:,}"
@@ -390,21 +439,26 @@ def render(
             + quick,
             f"- date: {report.today()}; wall time {seconds / 60:.1f} min",
             *report.machine_facts(facts),
-            f"- samples per level: fast path {args.fast_samples}, clone {args.clone_samples}, "
-            f"migrations {args.migrations_samples}; methods interleaved in a shuffled order, "
+            f"- samples per level: fast path {args.fast_samples}, snapshot replay "
+            f"{args.replay_samples}, clone {args.clone_samples}, migrations "
+            f"{args.migrations_samples}; methods interleaved in a shuffled order, "
             "each organization deleted right after it is measured so the count stays at the "
             "level; one unmeasured warm-up per method and level",
             "- every method is a full `provision_tenant` (tenant row, domain, schema, owner "
             "membership, default pipeline) in one transaction; only the schema step differs. "
+            "Fast path = the warm pool: a spare schema (made by the snapshot replay just before "
+            "the sample, not timed) is claimed with `FOR UPDATE SKIP LOCKED` and renamed, and "
+            "the refill task is queued to Redis on commit (timed). Snapshot replay = the same "
+            "call with the pool empty. "
             "Clone = `django_tenants.clone.CloneSchema().clone_schema()` from a migrated base "
             "schema, swapped in for `create_schema_from_snapshot`. Existing tenants are real "
-            f"schemas made by the fast path ({args.fill_workers} processes, not measured); "
+            f"schemas made by the snapshot replay ({args.fill_workers} processes, not measured); "
             "after adding them the system catalogs and public tables are `VACUUM ANALYZE`d "
             "and the connection reopened, so every level is measured settled, as autovacuum "
             "would leave it.",
             "- schema made by each method compared with the one migrations make (relations, "
-            f"column counts, constraint names, starter rows): fast path {same['snapshot']}; "
-            f"clone {same['clone']}",
+            f"column counts, constraint names, starter rows): fast path {same['pool']}; "
+            f"snapshot replay {same['snapshot']}; clone {same['clone']}",
             "- percentiles interpolate linearly between samples: with fewer than 100 samples "
             "p99 lies between the two slowest, i.e. it is close to the maximum",
             "",
@@ -412,9 +466,10 @@ def render(
             "",
             results_table(levels),
             "",
-            "`schema step` is the schema-creating call alone (`create_schema_from_snapshot`, "
-            "the clone, or `create_schema_by_migrations`); the rest of each provisioning is "
-            "the rows, the domain, the membership and the default pipeline.",
+            "`schema step` is the schema-creating call alone (`spare_schema_claim`, "
+            "`create_schema_from_snapshot`, the clone, or `create_schema_by_migrations`); the "
+            "rest of each provisioning is the rows, the domain, the membership, the default "
+            "pipeline and the commit.",
             "",
             report.table(
                 ["existing tenants", "time to add filler tenants", "pg_class rows", "database"],
@@ -439,7 +494,8 @@ def main() -> None:
         for method, verdict in same.items():
             print(f"{method} schema vs migrated schema: {verdict}", flush=True)
         counts = {
-            "snapshot": args.fast_samples,
+            "pool": args.fast_samples,
+            "snapshot": args.replay_samples,
             "clone": args.clone_samples,
             "migrations": args.migrations_samples,
         }
