@@ -43,6 +43,7 @@ run: deps assets
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
 	  $(PY) manage.py migrate_schemas --executor=standard -v 0; \
 	  $(PY) manage.py build_tenant_snapshot; \
+	  $(PY) manage.py refill_spare_schemas; \
 	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
 	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo \
