@@ -71,6 +71,14 @@ def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) ->
     return membership
 
 
+def membership_create_owner_of_new_tenant(*, user: User, tenant: Tenant) -> Membership:
+    """The first membership of an organization being provisioned: one INSERT, since a tenant
+    created in this transaction cannot have members yet."""
+    membership = Membership.objects.create(user=user, tenant=tenant, role=Role.OWNER)
+    log.info("membership.created", tenant=tenant.slug, user=user.pk, role=Role.OWNER)
+    return membership
+
+
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
