@@ -2,19 +2,18 @@
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Company, Contact, Pipeline, Stage
-
-_ADMIN_ROLES = ("owner", "admin")
+from . import selectors, services
+from .forms import CustomValuesModelForm, with_custom_fields
+from .models import Company, Contact, CustomField, Pipeline, Stage
+from .permissions import is_tenant_admin
 
 
 def _is_tenant_admin(request: HttpRequest) -> bool:
-    membership = getattr(request, "membership", None)
-    return bool(
-        request.user.is_active and membership is not None and membership.role in _ADMIN_ROLES
-    )
+    return request.user.is_active and is_tenant_admin(getattr(request, "membership", None))
 
 
 class TenantAdminSite(admin.AdminSite):
@@ -54,14 +53,59 @@ class TenantModelAdmin(TenantAdminPermissions, admin.ModelAdmin):
 tenant_admin_site = TenantAdminSite(name="tenant_admin")
 
 
+class CustomValuesAdmin(TenantModelAdmin):
+    """Shows a record's custom field values with it (sensitive ones decrypted) and saves them
+    through the same rules as the forms and the API."""
+
+    form: type[CustomValuesModelForm]
+
+    def _custom_fields(self, request: HttpRequest) -> list[CustomField]:
+        cache: dict[str, list[CustomField]] = request.__dict__.setdefault("_custom_fields", {})
+        entity = self.form.entity
+        if entity not in cache:
+            cache[entity] = list(selectors.custom_field_list(entity=entity))
+        return cache[entity]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        kwargs.setdefault("form", with_custom_fields(self.form, self._custom_fields(request)))
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # The admin's change view runs in a transaction, as custom_values_assign needs.
+        services.custom_values_assign(
+            record=obj, values=form.cleaned_data.get("custom", {}), creating=not change
+        )
+        super().save_model(request, obj, form, change)
+
+
+class ContactAdminForm(CustomValuesModelForm):
+    entity = CustomField.Entity.CONTACT
+
+    class Meta:
+        model = Contact
+        fields = "__all__"
+
+
+class CompanyAdminForm(CustomValuesModelForm):
+    entity = CustomField.Entity.COMPANY
+
+    class Meta:
+        model = Company
+        fields = "__all__"
+
+
 @admin.register(Contact, site=tenant_admin_site)
-class ContactAdmin(TenantModelAdmin):
+class ContactAdmin(CustomValuesAdmin):
+    form = ContactAdminForm
     list_display = ("first_name", "last_name", "email", "company", "created_at")
     search_fields = ("first_name", "last_name", "email")
 
 
 @admin.register(Company, site=tenant_admin_site)
-class CompanyAdmin(TenantModelAdmin):
+class CompanyAdmin(CustomValuesAdmin):
+    form = CompanyAdminForm
     list_display = ("name", "domain", "created_at")
     search_fields = ("name", "domain")
 

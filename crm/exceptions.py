@@ -5,3 +5,15 @@ class CompanyNotFound(DomainError):
     code = "company-not-found"
     status = 400
     title = "The company does not exist."
+
+
+class CustomFieldKeyTaken(DomainError):
+    code = "custom-field-key-taken"
+    status = 409
+    title = "A custom field with this key already exists."
+
+
+class CustomFieldLimitReached(DomainError):
+    code = "custom-field-limit-reached"
+    status = 409
+    title = "There are as many custom fields as an organization can have."

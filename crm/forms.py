@@ -1,10 +1,129 @@
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 
-from .models import Company, Contact
+from problems.exceptions import InvalidFields
+
+from . import selectors, services
+from .models import Company, Contact, CustomField
 from .services import COMPANY_FIELDS, CONTACT_FIELDS
 
+PREFIX = "custom_"
 
-class ContactForm(forms.ModelForm):
+
+def custom_form_field(definition: CustomField) -> forms.Field:
+    """The form field a custom field is typed into: the right widget for its type, and its
+    label, requirement and a note when its values are stored encrypted."""
+    kind = definition.type
+    options: dict[str, Any] = {
+        "label": definition.label,
+        "required": definition.required,
+        "help_text": "Stored encrypted." if definition.sensitive else "",
+    }
+    field: forms.Field
+    if kind == CustomField.Type.LONG_TEXT:
+        field = forms.CharField(
+            max_length=services.LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 3}), **options
+        )
+    elif kind == CustomField.Type.NUMBER:
+        field = forms.DecimalField(widget=forms.NumberInput(attrs={"step": "any"}), **options)
+    elif kind == CustomField.Type.DATE:
+        field = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **options)
+    elif kind == CustomField.Type.EMAIL:
+        field = forms.EmailField(**options)
+    elif kind == CustomField.Type.PHONE:
+        field = forms.CharField(
+            max_length=50, widget=forms.TextInput(attrs={"type": "tel"}), **options
+        )
+    elif kind == CustomField.Type.URL:
+        field = forms.URLField(
+            max_length=services.URL_MAX,
+            assume_scheme="https",
+            widget=forms.URLInput(attrs={"placeholder": "https://"}),
+            **options,
+        )
+    elif kind == CustomField.Type.BOOLEAN:
+        field = forms.BooleanField(**{**options, "required": False})
+    elif kind == CustomField.Type.CHOICE:
+        choices = [("", "—"), *((o, o) for o in definition.options)]
+        field = forms.ChoiceField(choices=choices, **options)
+    else:
+        field = forms.CharField(max_length=services.TEXT_MAX, **options)
+    return field
+
+
+class CustomValuesModelForm(forms.ModelForm):
+    """A record's form with a field per custom field of its entity (`custom_<key>`, after the
+    record's own fields); their values are gathered into `cleaned_data["custom"]`, checked by
+    the same rules as the API (`services.custom_values_clean`)."""
+
+    entity: str
+    instance: Contact | Company
+    # Definitions a subclass was made for (see `with_custom_fields`); else loaded per form.
+    preset_custom_fields: Sequence[CustomField] | None = None
+
+    def __init__(
+        self, *args: Any, custom_fields: Sequence[CustomField] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if custom_fields is None:
+            custom_fields = self.preset_custom_fields
+        if custom_fields is None:
+            custom_fields = list(selectors.custom_field_list(entity=self.entity))
+        self.custom_fields = list(custom_fields)
+        stored = (
+            selectors.custom_values_of(self.instance, self.custom_fields)
+            if self.instance.pk
+            else {}
+        )
+        for definition in self.custom_fields:
+            name = PREFIX + definition.key
+            self.fields[name] = custom_form_field(definition)
+            if stored.get(definition.key) is not None:
+                self.initial.setdefault(name, stored[definition.key])
+
+    def own_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not name.startswith(PREFIX)]
+
+    def custom_bound_fields(self) -> list[forms.BoundField]:
+        return [self[PREFIX + d.key] for d in self.custom_fields]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        values = {
+            d.key: cleaned[PREFIX + d.key] for d in self.custom_fields if PREFIX + d.key in cleaned
+        }
+        try:
+            services.custom_values_clean(
+                definitions=self.custom_fields, values=values, creating=False
+            )
+        except InvalidFields as exc:
+            self.add_custom_errors(exc)
+        cleaned["custom"] = values
+        return cleaned
+
+    def add_custom_errors(self, exc: InvalidFields) -> None:
+        """Show errors keyed `custom.<key>` (from the services) next to their fields."""
+        for key, messages in exc.field_errors().items():
+            name = PREFIX + key.removeprefix("custom.")
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)
+
+
+def with_custom_fields(
+    form: type[CustomValuesModelForm], definitions: Sequence[CustomField]
+) -> type[CustomValuesModelForm]:
+    """A subclass of `form` that declares the custom fields as class attributes, for code that
+    lists a form class's fields before making a form (the Django admin)."""
+    attrs: dict[str, Any] = {PREFIX + d.key: custom_form_field(d) for d in definitions}
+    attrs["preset_custom_fields"] = tuple(definitions)
+    return type(form.__name__, (form,), attrs)
+
+
+class ContactForm(CustomValuesModelForm):
+    entity = CustomField.Entity.CONTACT
+
     class Meta:
         model = Contact
         fields = CONTACT_FIELDS
@@ -14,7 +133,89 @@ class ContactForm(forms.ModelForm):
         }
 
 
-class CompanyForm(forms.ModelForm):
+class CompanyForm(CustomValuesModelForm):
+    entity = CustomField.Entity.COMPANY
+
     class Meta:
         model = Company
         fields = COMPANY_FIELDS
+
+
+class CustomFieldForm(forms.Form):
+    """A custom field definition; entity, key and type can only be chosen when creating."""
+
+    entity = forms.ChoiceField(label="Used on", choices=CustomField.Entity.choices)
+    label = forms.CharField(max_length=100, help_text="What people see, e.g. “Industry”.")
+    key = forms.CharField(
+        max_length=50,
+        required=False,
+        help_text=(
+            "Name of the value in the API: lowercase letters, digits and underscores. Leave "
+            "empty to make it from the label. It can't be changed later."
+        ),
+    )
+    type = forms.ChoiceField(choices=CustomField.Type.choices)
+    options = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="For a single choice: one option per line.",
+    )
+    sensitive = forms.BooleanField(
+        required=False,
+        label="Sensitive: store the values encrypted",
+        help_text=(
+            "Like e-mail addresses and birthdays. Changing this later re-encrypts or decrypts "
+            "the values already stored."
+        ),
+    )
+    required = forms.BooleanField(required=False, label="Required: new records must have a value")
+    position = forms.IntegerField(
+        min_value=0,
+        max_value=32767,
+        required=False,
+        help_text="Order on forms and pages, smallest first. Empty: after the others.",
+    )
+
+    def __init__(self, *args: Any, field: CustomField | None = None, **kwargs: Any) -> None:
+        if field is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "entity": field.entity,
+                    "label": field.label,
+                    "key": field.key,
+                    "type": field.type,
+                    "options": "\n".join(field.options),
+                    "sensitive": field.sensitive,
+                    "required": field.required,
+                    "position": field.position,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        self.field = field
+        if field is not None:
+            for name in ("entity", "key", "type"):
+                self.fields[name].disabled = True
+                self.fields[name].required = False
+            self.fields["key"].help_text = "Name of the value in the API; fixed."
+
+    def clean_options(self) -> list[str]:
+        text: str = self.cleaned_data.get("options") or ""
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def changes(self) -> dict[str, Any]:
+        """The cleaned values as keyword arguments of the create or update service."""
+        data = dict(self.cleaned_data)
+        if self.field is not None:
+            for name in ("entity", "key", "type"):
+                data.pop(name, None)
+            if self.field.type != CustomField.Type.CHOICE:
+                data.pop("options", None)
+            if data.get("position") is None:
+                data.pop("position", None)
+        return data
+
+    def add_service_errors(self, exc: InvalidFields) -> None:
+        for name, messages in exc.field_errors().items():
+            for message in messages:
+                self.add_error(name if name in self.fields else None, message)

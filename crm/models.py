@@ -14,15 +14,70 @@ from pii.fields import (
     EncryptedDateField,
     EncryptedEmailField,
     EncryptedTextField,
+    SealedJSONField,
     normalize_email,
     normalize_phone,
 )
+
+
+class CustomField(models.Model):
+    """A field an organization adds to its contacts or companies (a custom property).
+
+    Values live on the records themselves: in `custom` (JSON, by key) or, for a field marked
+    sensitive, only encrypted in `custom_sealed`. The key names the value there, so it never
+    changes once created; neither do the entity and the type, which existing values follow.
+    """
+
+    class Entity(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        COMPANY = "company", "Company"
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        LONG_TEXT = "long_text", "Long text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        EMAIL = "email", "E-mail address"
+        PHONE = "phone", "Phone number"
+        URL = "url", "Web address"
+        BOOLEAN = "boolean", "Yes / no"
+        CHOICE = "choice", "Single choice"
+
+    entity = models.CharField(max_length=16, choices=Entity.choices)
+    key = models.CharField(max_length=50, help_text="Name of the value in the API; fixed.")
+    label = models.CharField(max_length=100)
+    type = models.CharField(max_length=16, choices=Type.choices)
+    options = models.JSONField(default=list, blank=True, help_text="Choices of a single choice.")
+    sensitive = models.BooleanField(
+        default=False, help_text="Values are stored encrypted, like e-mail addresses."
+    )
+    required = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("entity", "position", "id")
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "key"], name="crm_customfield_key_unique"),
+            models.CheckConstraint(
+                condition=models.Q(key__regex=r"^[a-z][a-z0-9_]{0,49}$"),
+                name="crm_customfield_key_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_display()}: {self.label}"
 
 
 class Company(models.Model):
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=253, blank=True)
     phone = models.CharField(max_length=50, blank=True)
+    # Custom field values by key: plain, and (sensitive fields) encrypted per value.
+    custom = models.JSONField(default=dict, blank=True, editable=False)
+    custom_sealed = SealedJSONField(default=dict, blank=True, editable=False)
+    pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -49,6 +104,8 @@ class Contact(models.Model):
     email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    custom = models.JSONField(default=dict, blank=True, editable=False)
+    custom_sealed = SealedJSONField(default=dict, blank=True, editable=False)
     title = models.CharField(max_length=100, blank=True)
     company = models.ForeignKey(
         Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"

@@ -1,10 +1,14 @@
 """Reads of CRM records, from the current tenant's schema."""
 
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from pii.fields import blind_index_for
 
-from .models import Company, Contact, Pipeline
+from .models import Company, Contact, CustomField, Pipeline
 
 
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
@@ -39,3 +43,34 @@ def pipeline_default() -> Pipeline | None:
 
 def dashboard_counts() -> dict[str, int]:
     return {"contacts": Contact.objects.count(), "companies": Company.objects.count()}
+
+
+def custom_field_list(*, entity: str | None = None) -> QuerySet[CustomField]:
+    """Custom field definitions, of one entity or all, in display order."""
+    qs = CustomField.objects.all()
+    if entity:
+        qs = qs.filter(entity=entity)
+    return qs.order_by("entity", "position", "id")
+
+
+def custom_values_of(
+    record: Contact | Company, definitions: Sequence[CustomField]
+) -> dict[str, Any]:
+    """Every defined custom value of a record by key (None where it has none), sensitive ones
+    decrypted; `definitions` are the record's entity's (from `custom_field_list`)."""
+    sealed = record.custom_sealed if any(d.sensitive for d in definitions) else {}
+    return {d.key: (sealed if d.sensitive else record.custom).get(d.key) for d in definitions}
+
+
+def custom_values_shown(
+    record: Contact | Company, definitions: Sequence[CustomField]
+) -> list[tuple[CustomField, Any]]:
+    """(definition, value) pairs for a record's page, in display order; dates as dates."""
+    values = custom_values_of(record, definitions)
+    shown = []
+    for definition in definitions:
+        value = values[definition.key]
+        if definition.type == CustomField.Type.DATE and isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        shown.append((definition, value))
+    return shown

@@ -1,11 +1,24 @@
 """Every write to CRM records. Callers pass the acting user; the tenant is the connection's."""
 
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import structlog
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Cast
+from django.utils.text import slugify
 
-from .models import Company, Contact, Pipeline, Stage
+from problems.exceptions import InvalidFields
+
+from .exceptions import CustomFieldKeyTaken, CustomFieldLimitReached
+from .models import Company, Contact, CustomField, Pipeline, Stage
 
 log = structlog.get_logger(__name__)
 
@@ -42,18 +55,24 @@ def pipeline_create_default() -> Pipeline:
 
 
 def contact_create(*, by: Any, **data: Any) -> Contact:
+    """A new contact; `custom` maps custom field keys to values (see `custom_values_assign`)."""
     fields = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
     with transaction.atomic():
-        contact = Contact.objects.create(owner_id=getattr(by, "pk", None), **fields)
+        contact = Contact(owner_id=getattr(by, "pk", None), **fields)
+        custom_values_assign(record=contact, values=data.get("custom") or {}, creating=True)
+        contact.save(force_insert=True)
     log.info("contact.created", contact=contact.pk, by=getattr(by, "pk", None))
     return contact
 
 
 def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
+    """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in CONTACT_FIELDS]
     for key in fields:
         setattr(contact, key, data[key])
     with transaction.atomic():
+        if "custom" in data:
+            fields += custom_values_assign(record=contact, values=data["custom"], creating=False)
         contact.save(update_fields=[*fields, "updated_at"])
     log.info("contact.updated", contact=contact.pk, by=getattr(by, "pk", None), fields=fields)
     return contact
@@ -66,17 +85,25 @@ def contact_delete(*, contact: Contact, by: Any) -> None:
 
 
 def company_create(*, by: Any, **data: Any) -> Company:
+    """A new company; `custom` maps custom field keys to values (see `custom_values_assign`)."""
     fields = {k: v for k, v in data.items() if k in COMPANY_FIELDS}
-    company = Company.objects.create(owner_id=getattr(by, "pk", None), **fields)
+    with transaction.atomic():
+        company = Company(owner_id=getattr(by, "pk", None), **fields)
+        custom_values_assign(record=company, values=data.get("custom") or {}, creating=True)
+        company.save(force_insert=True)
     log.info("company.created", company=company.pk, by=getattr(by, "pk", None))
     return company
 
 
 def company_update(*, company: Company, by: Any, **data: Any) -> Company:
+    """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in COMPANY_FIELDS]
     for key in fields:
         setattr(company, key, data[key])
-    company.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        if "custom" in data:
+            fields += custom_values_assign(record=company, values=data["custom"], creating=False)
+        company.save(update_fields=[*fields, "updated_at"])
     log.info("company.updated", company=company.pk, by=getattr(by, "pk", None), fields=fields)
     return company
 
@@ -85,3 +112,385 @@ def company_delete(*, company: Company, by: Any) -> None:
     pk = company.pk
     company.delete()
     log.info("company.deleted", company=pk, by=getattr(by, "pk", None))
+
+
+# Custom fields ---------------------------------------------------------------------------
+
+CUSTOM_FIELDS_PER_ENTITY = 100
+CUSTOM_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
+CUSTOM_OPTIONS_MAX = 100
+TEXT_MAX, LONG_TEXT_MAX, OPTION_MAX, URL_MAX = 255, 10_000, 100, 2_000
+
+Record = Contact | Company
+_MODELS: dict[str, type[Contact] | type[Company]] = {
+    CustomField.Entity.CONTACT: Contact,
+    CustomField.Entity.COMPANY: Company,
+}
+_KEY = re.compile(CUSTOM_KEY_PATTERN)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
+_validate_url = URLValidator(schemes=["http", "https"])
+# The largest integer a JSON number keeps exactly in every common client (2**53).
+_EXACT_INT = 2**53
+
+
+def entity_of(record: Record) -> str:
+    """The custom-field entity a record belongs to."""
+    return CustomField.Entity.CONTACT if isinstance(record, Contact) else CustomField.Entity.COMPANY
+
+
+def custom_value_clean(field: CustomField, value: Any) -> Any:
+    """The stored form of `value` for `field` (None: no value), or ValueError with a message
+    for the person who typed it. Text is trimmed; dates are ISO strings; numbers JSON numbers."""
+    if value is None or value == "":
+        return None
+    kind = field.type
+    if kind == CustomField.Type.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError("Must be true or false.")
+        return value
+    if kind == CustomField.Type.NUMBER:
+        return _number_clean(value)
+    if kind == CustomField.Type.DATE and isinstance(value, dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError("Must be a string.")
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    text = value.strip()
+    if not text:
+        return None
+    limit = LONG_TEXT_MAX if kind == CustomField.Type.LONG_TEXT else TEXT_MAX
+    if kind == CustomField.Type.URL:
+        limit = URL_MAX
+    if len(text) > limit:
+        raise ValueError(f"Ensure this value has at most {limit} characters.")
+    if kind == CustomField.Type.DATE:
+        try:
+            if not _DATE.match(text):
+                raise ValueError
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError("Enter a valid date as YYYY-MM-DD.") from None
+    if kind == CustomField.Type.EMAIL:
+        try:
+            validate_email(text)
+        except ValidationError:
+            raise ValueError("Enter a valid e-mail address.") from None
+    elif kind == CustomField.Type.PHONE:
+        if len(text) > 50 or not _PHONE.match(text) or sum(c.isdigit() for c in text) < 3:
+            raise ValueError(
+                "Enter a phone number: digits, with spaces, + ( ) - . allowed (at most 50)."
+            )
+    elif kind == CustomField.Type.URL:
+        try:
+            _validate_url(text)
+        except ValidationError:
+            raise ValueError("Enter a web address starting with http:// or https://.") from None
+    elif kind == CustomField.Type.CHOICE and text not in field.options:
+        raise ValueError(f"Choose one of: {', '.join(field.options)}.")
+    return text
+
+
+def _number_clean(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("Must be a number.")
+    try:
+        number = Decimal(str(value))
+        if not number.is_finite() or not math.isfinite(float(number)):
+            raise InvalidOperation
+    except (InvalidOperation, OverflowError):
+        raise ValueError("Must be a finite number.") from None
+    if number == number.to_integral_value() and abs(number) < _EXACT_INT:
+        return int(number)
+    return float(number)
+
+
+def custom_values_clean(
+    *, definitions: Sequence[CustomField], values: Any, creating: bool
+) -> dict[str, Any]:
+    """Validate custom values by key against the entity's definitions: unknown keys, values
+    of the wrong type, and missing or cleared required values are errors, reported together
+    as InvalidFields keyed `custom.<key>`. Returns key -> stored value (None: remove it)."""
+    if not isinstance(values, Mapping):
+        raise InvalidFields({"custom": ["Give an object of values by custom field key."]})
+    by_key = {d.key: d for d in definitions}
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for key, raw in values.items():
+        field = by_key.get(key)
+        if field is None:
+            errors[f"custom.{key}"] = ["There is no custom field with this key."]
+            continue
+        try:
+            cleaned[key] = custom_value_clean(field, raw)
+        except ValueError as exc:
+            errors[f"custom.{key}"] = [str(exc)]
+            continue
+        if field.required and cleaned[key] is None:
+            errors[f"custom.{key}"] = ["This field is required."]
+    if creating:
+        for field in definitions:
+            if field.required and field.key not in values:
+                errors[f"custom.{field.key}"] = ["This field is required."]
+    if errors:
+        raise InvalidFields(errors)
+    return cleaned
+
+
+def _definitions_for_write(entity: str) -> list[CustomField]:
+    """The entity's definitions, share-locked until the transaction ends: a change of a
+    field's sensitivity locks it for update, so it can't interleave with this write (which
+    could otherwise put a value of a field just marked sensitive into plain storage)."""
+    table = connection.ops.quote_name(CustomField._meta.db_table)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT id FROM {table} WHERE entity = %s FOR SHARE", [entity])  # noqa: S608
+    return list(CustomField.objects.filter(entity=entity).order_by("position", "id"))
+
+
+def custom_values_assign(*, record: Record, values: Any, creating: bool) -> list[str]:
+    """Validate `values` (custom field key -> value; None or "" removes one) and set them on
+    the unsaved record: plain ones in `custom`, sensitive ones in `custom_sealed`, which
+    encrypts them when the record is saved. Returns the fields to save. Call it inside the
+    transaction that saves the record."""
+    definitions = _definitions_for_write(entity_of(record))
+    cleaned = custom_values_clean(definitions=definitions, values=values, creating=creating)
+    sensitive = {d.key for d in definitions if d.sensitive}
+    plain = dict(record.custom)
+    sealed = dict(record.custom_sealed) if sensitive & cleaned.keys() else None
+    for key, value in cleaned.items():
+        target = sealed if key in sensitive and sealed is not None else plain
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    record.custom = plain
+    if sealed is None:
+        return ["custom"]
+    record.custom_sealed = sealed
+    return ["custom", "custom_sealed"]
+
+
+def _custom_key_from_label(label: str) -> str:
+    key = slugify(label).replace("-", "_")[:50].strip("_")
+    if key and not key[0].isalpha():
+        key = f"f_{key}"[:50].strip("_")
+    return key
+
+
+def _custom_options_clean(kind: str, options: Any, errors: dict[str, list[str]]) -> list[str]:
+    if kind != CustomField.Type.CHOICE:
+        if options:
+            errors["options"] = ["Only single-choice fields have options."]
+        return []
+    if not isinstance(options, list | tuple) or not all(isinstance(o, str) for o in options):
+        errors["options"] = ["Give the options as a list of strings."]
+        return []
+    cleaned = [o.strip() for o in options if o.strip()]
+    seen: set[str] = set()
+    for option in cleaned:
+        if len(option) > OPTION_MAX or "\x00" in option:
+            errors["options"] = [f"Each option is at most {OPTION_MAX} characters of text."]
+        elif option.casefold() in seen:
+            errors["options"] = [f"“{option}” is there twice."]
+        seen.add(option.casefold())
+    if not cleaned:
+        errors["options"] = ["Give at least one option."]
+    elif len(cleaned) > CUSTOM_OPTIONS_MAX:
+        errors["options"] = [f"Give at most {CUSTOM_OPTIONS_MAX} options."]
+    return cleaned
+
+
+def _custom_label_clean(label: Any, errors: dict[str, list[str]]) -> str:
+    text = label.strip() if isinstance(label, str) else ""
+    if not text or "\x00" in text:
+        errors["label"] = ["Give the field a name."]
+    elif len(text) > 100:
+        errors["label"] = ["Ensure this value has at most 100 characters."]
+    return text
+
+
+def _custom_position_check(position: Any, errors: dict[str, list[str]]) -> None:
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 32767:
+        errors["position"] = ["Give a whole number from 0 to 32767."]
+
+
+def custom_field_create(
+    *,
+    by: Any,
+    entity: str,
+    label: str,
+    type: str,
+    key: str = "",
+    options: Iterable[str] | None = None,
+    sensitive: bool = False,
+    required: bool = False,
+    position: int | None = None,
+) -> CustomField:
+    """Define a custom field of contacts or companies. The key defaults to one made from the
+    label; it must be unique for the entity (else CustomFieldKeyTaken, 409)."""
+    errors: dict[str, list[str]] = {}
+    if entity not in CustomField.Entity.values:
+        errors["entity"] = [f"Choose one of: {', '.join(CustomField.Entity.values)}."]
+    if type not in CustomField.Type.values:
+        errors["type"] = [f"Choose one of: {', '.join(CustomField.Type.values)}."]
+    label = _custom_label_clean(label, errors)
+    key = (key or "").strip() or _custom_key_from_label(label)
+    if "label" not in errors and not _KEY.match(key):
+        errors["key"] = [
+            "Use 1 to 50 lowercase letters, digits and underscores, starting with a letter."
+        ]
+    cleaned_options = _custom_options_clean(type, list(options or []), errors)
+    if required and type == CustomField.Type.BOOLEAN:
+        errors["required"] = ["A yes/no field always has an answer, so it can't be required."]
+    if position is not None:
+        _custom_position_check(position, errors)
+    if errors:
+        raise InvalidFields(errors)
+    with transaction.atomic():
+        existing = CustomField.objects.select_for_update().filter(entity=entity)
+        positions = [f.position for f in existing]
+        if len(positions) >= CUSTOM_FIELDS_PER_ENTITY:
+            raise CustomFieldLimitReached(
+                f"An organization can define up to {CUSTOM_FIELDS_PER_ENTITY} custom fields "
+                f"for each of contacts and companies."
+            )
+        try:
+            with transaction.atomic():
+                field = CustomField.objects.create(
+                    entity=entity,
+                    key=key,
+                    label=label,
+                    type=type,
+                    options=cleaned_options,
+                    sensitive=sensitive,
+                    required=required,
+                    position=position if position is not None else max(positions, default=-1) + 1,
+                )
+        except IntegrityError:
+            raise CustomFieldKeyTaken(
+                f"A {entity} field with the key “{key}” already exists; choose another key.",
+                field="key",
+            ) from None
+    log.info(
+        "custom_field.created",
+        field=field.pk,
+        entity=entity,
+        key=key,
+        sensitive=sensitive,
+        by=getattr(by, "pk", None),
+    )
+    return field
+
+
+_CUSTOM_FIXED = ("entity", "key", "type")
+_CUSTOM_CHANGEABLE = ("label", "options", "sensitive", "required", "position")
+
+
+def custom_field_update(*, field: CustomField, by: Any, **changes: Any) -> CustomField:
+    """Change a definition's label, options, flags or position; its entity, key and type are
+    fixed. Marking it sensitive encrypts its existing values, unmarking decrypts them into
+    plain storage, and values no longer among a choice's options are removed, all in the
+    same transaction."""
+    errors: dict[str, list[str]] = {}
+    for name in _CUSTOM_FIXED:
+        if name in changes and changes[name] != getattr(field, name):
+            errors[name] = [f"The {name} of a custom field can't be changed once it exists."]
+    data = {k: v for k, v in changes.items() if k in _CUSTOM_CHANGEABLE}
+    if "label" in data:
+        data["label"] = _custom_label_clean(data["label"], errors)
+    if "options" in data:
+        data["options"] = _custom_options_clean(field.type, data["options"], errors)
+    if "position" in data:
+        _custom_position_check(data["position"], errors)
+    if data.get("required") and field.type == CustomField.Type.BOOLEAN:
+        errors["required"] = ["A yes/no field always has an answer, so it can't be required."]
+    if errors:
+        raise InvalidFields(errors)
+    with transaction.atomic():
+        locked = CustomField.objects.select_for_update().get(pk=field.pk)
+        was_sensitive, old_options = locked.sensitive, list(locked.options)
+        for name, value in data.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*data, "updated_at"])
+        removed = set(old_options) - set(locked.options)
+        moved = _custom_values_rewrite(
+            locked,
+            allowed=set(locked.options) if removed else None,
+            rewrite_all=locked.sensitive != was_sensitive,
+        )
+    for name in data:
+        setattr(field, name, getattr(locked, name))
+    field.updated_at = locked.updated_at
+    log.info(
+        "custom_field.updated",
+        field=field.pk,
+        fields=sorted(data),
+        sensitive=locked.sensitive,
+        records_rewritten=moved,
+        by=getattr(by, "pk", None),
+    )
+    return field
+
+
+def _records_holding(field: CustomField) -> models.QuerySet[Any]:
+    model = _MODELS[field.entity]
+    return model.objects.filter(
+        Q(custom__has_key=field.key) | Q(custom_sealed__has_key=field.key)
+    ).order_by("pk")
+
+
+def _custom_values_rewrite(
+    field: CustomField, *, allowed: set[str] | None, rewrite_all: bool, batch_size: int = 500
+) -> int:
+    """Store every value of `field` where its sensitivity says (sealed or plain), dropping
+    values not in `allowed` (when given). Rows are locked and rewritten in batches inside
+    the caller's transaction. Returns the number of records rewritten."""
+    if not rewrite_all and allowed is None:
+        return 0
+    key, done, last = field.key, 0, 0
+    while batch := list(
+        _records_holding(field).filter(pk__gt=last).select_for_update()[:batch_size]
+    ):
+        for record in batch:
+            plain, sealed = dict(record.custom), dict(record.custom_sealed)
+            value = plain.pop(key) if key in plain else sealed.pop(key, None)
+            if allowed is not None and value not in allowed:
+                value = None
+            if value is not None:
+                (sealed if field.sensitive else plain)[key] = value
+            if plain == record.custom and sealed == record.custom_sealed:
+                continue
+            record.custom, record.custom_sealed = plain, sealed
+            record.save(update_fields=["custom", "custom_sealed"])
+            done += 1
+        last = batch[-1].pk
+    return done
+
+
+class _JSONWithout(models.Func):
+    """`jsonb - key`: the object without that key (values are left as stored)."""
+
+    arg_joiner = " - "
+    template = "(%(expressions)s)"
+    output_field = models.JSONField()
+
+
+def custom_field_delete(*, field: CustomField, by: Any) -> None:
+    """Delete a definition and its values from every record, in one transaction."""
+    key = field.key
+    with transaction.atomic():
+        locked = CustomField.objects.select_for_update().get(pk=field.pk)
+        key_text = Cast(models.Value(key), models.TextField())
+        cleared = _records_holding(locked).update(
+            custom=_JSONWithout(F("custom"), key_text),
+            custom_sealed=_JSONWithout(F("custom_sealed"), key_text),
+        )
+        locked.delete()
+    log.info(
+        "custom_field.deleted",
+        field=field.pk,
+        key=key,
+        records_cleared=cleared,
+        by=getattr(by, "pk", None),
+    )

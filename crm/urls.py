@@ -16,4 +16,14 @@ urlpatterns = [
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("companies/<int:pk>/edit/", views.company_edit, name="company_edit"),
     path("companies/<int:pk>/delete/", views.company_delete, name="company_delete"),
+    path("settings/custom-fields/", views.custom_field_list, name="custom_field_list"),
+    path("settings/custom-fields/new/", views.custom_field_edit, name="custom_field_create"),
+    path(
+        "settings/custom-fields/<int:pk>/edit/", views.custom_field_edit, name="custom_field_edit"
+    ),
+    path(
+        "settings/custom-fields/<int:pk>/delete/",
+        views.custom_field_delete,
+        name="custom_field_delete",
+    ),
 ]

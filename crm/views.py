@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,12 +12,18 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pii.exceptions import KeyServiceUnavailable
+from problems.exceptions import DomainError, InvalidFields
 
 from . import selectors, services
-from .forms import CompanyForm, ContactForm
-from .models import Company, Contact
+from .forms import CompanyForm, ContactForm, CustomFieldForm
+from .models import Company, Contact, CustomField
+from .permissions import is_tenant_admin
 
 PAGE_SIZE = 25
+_KEY_SERVICE_DOWN = (
+    "Some of these details are stored encrypted and the key service is unreachable right now, "
+    "so nothing was saved. Please try again in a moment."
+)
 
 
 def _page(request: HttpRequest, qs: Any) -> Any:
@@ -51,7 +58,12 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("company"), pk=pk)
-    return render(request, "crm/contact_detail.html", {"contact": contact})
+    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
+    return render(
+        request,
+        "crm/contact_detail.html",
+        {"contact": contact, "custom_values": selectors.custom_values_shown(contact, definitions)},
+    )
 
 
 @login_required
@@ -71,12 +83,10 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 )
                 messages.success(request, "Changes saved.")
         except KeyServiceUnavailable:
-            form.add_error(
-                None,
-                "Contact details are stored encrypted and the key service is unreachable "
-                "right now, so nothing was saved. Please try again in a moment.",
-            )
+            form.add_error(None, _KEY_SERVICE_DOWN)
             status = 503
+        except InvalidFields as exc:  # a custom field changed since the form was shown
+            form.add_custom_errors(exc)
         else:
             return redirect("crm:contact_detail", pk=contact.pk)
     return render(
@@ -104,7 +114,16 @@ def company_list(request: HttpRequest) -> HttpResponse:
 def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     company = get_object_or_404(Company, pk=pk)
     contacts = company.contacts.order_by("first_name", "last_name")[:100]
-    return render(request, "crm/company_detail.html", {"company": company, "contacts": contacts})
+    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.COMPANY))
+    return render(
+        request,
+        "crm/company_detail.html",
+        {
+            "company": company,
+            "contacts": contacts,
+            "custom_values": selectors.custom_values_shown(company, definitions),
+        },
+    )
 
 
 @login_required
@@ -112,15 +131,24 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     company = get_object_or_404(Company, pk=pk) if pk else None
     form = CompanyForm(request.POST or None, instance=company)
-    if request.method == "POST" and form.is_valid():
-        if company is None:
-            company = services.company_create(by=request.user, **form.cleaned_data)
-            messages.success(request, f"Company {company.name} created.")
-        else:
-            company = services.company_update(company=company, by=request.user, **form.cleaned_data)
-            messages.success(request, "Changes saved.")
-        return redirect("crm:company_detail", pk=company.pk)
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            if company is None:
+                company = services.company_create(by=request.user, **form.cleaned_data)
+                messages.success(request, f"Company {company.name} created.")
+            else:
+                company = services.company_update(
+                    company=company, by=request.user, **form.cleaned_data
+                )
+                messages.success(request, "Changes saved.")
+        except KeyServiceUnavailable:
+            form.add_error(None, _KEY_SERVICE_DOWN)
+            status = 503
+        except InvalidFields as exc:
+            form.add_custom_errors(exc)
+        else:
+            return redirect("crm:company_detail", pk=company.pk)
     return render(
         request, "crm/company_form.html", {"form": form, "company": company}, status=status
     )
@@ -133,3 +161,68 @@ def company_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.company_delete(company=company, by=request.user)
     messages.success(request, f"Company {company.name} deleted.")
     return redirect("crm:company_list")
+
+
+def _require_tenant_admin(request: HttpRequest) -> None:
+    if not is_tenant_admin(getattr(request, "membership", None)):
+        raise PermissionDenied("Only owners and admins manage custom fields.")
+
+
+@login_required
+def custom_field_list(request: HttpRequest) -> HttpResponse:
+    """The organization's custom fields, contacts' and companies', for owners and admins."""
+    _require_tenant_admin(request)
+    fields = list(selectors.custom_field_list())
+    sections = [
+        (entity, label, [f for f in fields if f.entity == entity])
+        for entity, label in (
+            (CustomField.Entity.CONTACT, "Contact fields"),
+            (CustomField.Entity.COMPANY, "Company fields"),
+        )
+    ]
+    return render(request, "crm/custom_field_list.html", {"sections": sections})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    _require_tenant_admin(request)
+    field = get_object_or_404(CustomField, pk=pk) if pk else None
+    entity = request.GET.get("entity", CustomField.Entity.CONTACT)
+    initial = {"entity": entity} if entity in CustomField.Entity.values else None
+    form = CustomFieldForm(request.POST or None, field=field, initial=initial)
+    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            if field is None:
+                field = services.custom_field_create(by=request.user, **form.changes())
+                messages.success(request, f"Field “{field.label}” added.")
+            else:
+                field = services.custom_field_update(field=field, by=request.user, **form.changes())
+                messages.success(request, f"Field “{field.label}” saved.")
+        except InvalidFields as exc:
+            form.add_service_errors(exc)
+        except KeyServiceUnavailable:
+            form.add_error(None, _KEY_SERVICE_DOWN)
+            status = 503
+        except DomainError as exc:  # a taken key, or the limit of fields
+            form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+            status = exc.status
+        else:
+            return redirect("crm:custom_field_list")
+    return render(
+        request, "crm/custom_field_form.html", {"form": form, "field": field}, status=status
+    )
+
+
+@login_required
+@require_POST
+def custom_field_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a definition and its values; htmx gets an empty answer that removes the row."""
+    _require_tenant_admin(request)
+    field = get_object_or_404(CustomField, pk=pk)
+    services.custom_field_delete(field=field, by=request.user)
+    if request.headers.get("HX-Request"):
+        return HttpResponse("")
+    messages.success(request, f"Field “{field.label}” and its values deleted.")
+    return redirect("crm:custom_field_list")

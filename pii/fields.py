@@ -8,6 +8,7 @@ refused, since it could only ever compare ciphertexts.
 """
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -197,3 +198,112 @@ def blind_index_for(model: type[models.Model], field: str, value: str) -> str:
     return crypto.blind_index(
         tenant_id=_tenant_id(), field=encrypted.label, normalized=encrypted.normalizer(value)
     )
+
+
+class SealedMap:
+    """A stored JSON object of ciphertexts, by key, with the tenant it was loaded for."""
+
+    __slots__ = ("tenant_id", "tokens")
+
+    def __init__(self, tokens: dict[str, Any], tenant_id: int | None) -> None:
+        self.tokens = tokens
+        self.tenant_id = tenant_id
+
+    def __repr__(self) -> str:
+        return f"<sealed {sorted(self.tokens)}>"
+
+
+class _OpensMapOnAccess:
+    """Descriptor: opens every value of a loaded SealedMap on first read, keeps the dict."""
+
+    def __init__(self, field: "SealedJSONField") -> None:
+        self.field = field
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        if self.field.attname not in instance.__dict__:
+            instance.refresh_from_db(fields=[self.field.attname])
+        value = instance.__dict__.get(self.field.attname)
+        if isinstance(value, SealedMap):
+            value = self.field.open(value, instance)
+            instance.__dict__[self.field.attname] = value
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+class SealedJSONField(models.JSONField):
+    """A JSON object whose keys are stored in the clear and every value encrypted.
+
+    For values under keys that are not known in advance, such as user-defined fields marked
+    sensitive. In Python it is a plain dict of JSON values; in the table, a dict of the same
+    keys to ciphertexts, each sealed in `pre_save` with `<model>.<field>.<key>:<pii_row>` as
+    its field name, so a value moved to another key, row or tenant does not decrypt. Values
+    open on first attribute access. Filtering on it is refused except for key lookups
+    (`has_key`), since the values could only ever compare as ciphertexts.
+    """
+
+    column: str
+    label: str
+
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = False
+    ) -> None:
+        super().contribute_to_class(cls, name, private_only=private_only)
+        setattr(cls, self.attname, _OpensMapOnAccess(self))
+        self.label = f"{cls._meta.label_lower}.{name}"
+
+    def bound_to(self, instance: Any, key: str) -> str:
+        """The associated-data name of the value under `key` in this row."""
+        return f"{self.label}.{key}:{instance.pii_row}"
+
+    def open(self, sealed: SealedMap, instance: Any) -> dict[str, Any]:
+        tenant_id = sealed.tenant_id if sealed.tenant_id is not None else _tenant_id()
+        opened: dict[str, Any] = {}
+        for key, token in sealed.tokens.items():
+            if not isinstance(token, str) or not token.startswith(FORMAT_PREFIX):
+                # Stored in the clear by other means; `manage.py pii_reencrypt` seals it.
+                opened[key] = token
+                continue
+            text = crypto.decrypt(
+                tenant_id=tenant_id, field=self.bound_to(instance, key), token=token
+            )
+            opened[key] = json.loads(text)
+        return opened
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        loaded = super().from_db_value(value, expression, connection)
+        if not isinstance(loaded, dict) or not loaded:
+            return loaded
+        return SealedMap(loaded, getattr(getattr(connection, "tenant", None), "pk", None))
+
+    def pre_save(self, model_instance: Any, add: bool) -> Any:
+        value = model_instance.__dict__.get(self.attname)
+        if isinstance(value, SealedMap) or not value:
+            return value
+        if not isinstance(value, dict):
+            raise TypeError(f"{self.label} holds a JSON object, not {type(value).__name__}.")
+        tenant_id = _tenant_id()
+        tokens = {
+            key: crypto.encrypt(
+                tenant_id=tenant_id,
+                field=self.bound_to(model_instance, key),
+                value=json.dumps(item, ensure_ascii=False, separators=(",", ":")),
+            )
+            for key, item in value.items()
+        }
+        return SealedMap(tokens, tenant_id)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if isinstance(value, SealedMap):
+            return super().get_db_prep_value(value.tokens, connection, prepared)
+        if hasattr(value, "as_sql"):
+            return value
+        if value is None or value == {}:
+            return super().get_db_prep_value(value, connection, prepared)
+        raise TypeError(
+            f"{self.label} is encrypted: only its keys can be filtered on (has_key), "
+            "and values are sealed when the row is saved."
+        )

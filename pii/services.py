@@ -1,43 +1,56 @@
 """Writes of PII protection: key rotation, rewrapping, and (re-)sealing stored values."""
 
+import re
 from collections.abc import Iterator
 
 import structlog
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
+from django_tenants.utils import get_public_schema_name
 
 from . import keys, vault
-from .fields import FORMAT_PREFIX, EncryptedMixin
+from .fields import FORMAT_PREFIX, EncryptedMixin, SealedJSONField
 from .models import TenantKey
 
 log = structlog.get_logger(__name__)
 
+# A column holding one ciphertext, or a JSON object of ciphertexts (SealedJSONField).
+EncryptedField = EncryptedMixin | SealedJSONField
 
-def encrypted_models() -> list[tuple[type[models.Model], list[EncryptedMixin]]]:
+
+def encrypted_models() -> list[tuple[type[models.Model], list[EncryptedField]]]:
     """Every model with encrypted fields, with those fields."""
-    found: list[tuple[type[models.Model], list[EncryptedMixin]]] = []
+    found: list[tuple[type[models.Model], list[EncryptedField]]] = []
     for model in apps.get_models():
-        fields: list[EncryptedMixin] = []
+        fields: list[EncryptedField] = []
         for field in model._meta.concrete_fields:
-            if isinstance(field, EncryptedMixin):
+            if isinstance(field, EncryptedMixin | SealedJSONField):
                 fields.append(field)
         if fields:
             found.append((model, fields))
     return found
 
 
+def _stale_condition(field: EncryptedField) -> str:
+    """SQL true for a row holding a value of `field` that does not start with the one
+    parameter (the current key's prefix)."""
+    column = connection.ops.quote_name(field.column)
+    if isinstance(field, SealedJSONField):
+        return f"EXISTS (SELECT 1 FROM jsonb_each_text({column}) v WHERE v.value NOT LIKE %s)"  # noqa: S608
+    return f"({column} <> '' AND {column} NOT LIKE %s)"
+
+
 def _stale_pks(
-    model: type[models.Model], fields: list[EncryptedMixin], current: str, batch_size: int
+    model: type[models.Model], fields: list[EncryptedField], current: str, batch_size: int
 ) -> list[int]:
     """Rows holding any value that is not sealed with the `current` key prefix."""
-    columns = [connection.ops.quote_name(f.column) for f in fields]
-    where = " OR ".join(f"({c} <> '' AND {c} NOT LIKE %s)" for c in columns)
+    where = " OR ".join(_stale_condition(f) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cur:
         cur.execute(
             f"SELECT id FROM {table} WHERE {where} ORDER BY id LIMIT %s",  # noqa: S608
-            [f"{current}%"] * len(columns) + [batch_size],
+            [f"{current}%"] * len(fields) + [batch_size],
         )
         return [row[0] for row in cur.fetchall()]
 
@@ -63,7 +76,7 @@ def values_reseal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
                     for field in fields:
                         setattr(row, field.attname, getattr(row, field.attname))
                         update_fields.append(field.attname)
-                        if field.blind_index:
+                        if isinstance(field, EncryptedMixin) and field.blind_index:
                             update_fields.append(field.blind_index)
                     row.save(update_fields=update_fields)
             done += len(pks)
@@ -108,9 +121,33 @@ def wrapped_keys_rewrap(*, batch_size: int = 250) -> int:
     return done
 
 
+def value_key_versions() -> list[tuple[str, int, int]]:
+    """How many values of the current tenant each data-key version seals, per field (a
+    SealedJSONField counts each value under each key)."""
+    sealed = rf"^{re.escape(FORMAT_PREFIX)}[0-9]+\."
+    counts: list[tuple[str, int, int]] = []
+    with connection.cursor() as cur:
+        for model, fields in encrypted_models():
+            table = connection.ops.quote_name(model._meta.db_table)
+            for field in fields:
+                column = connection.ops.quote_name(field.column)
+                if isinstance(field, SealedJSONField):
+                    source = f"SELECT v.value AS token FROM {table}, jsonb_each_text({column}) v"  # noqa: S608
+                else:
+                    source = f"SELECT {column} AS token FROM {table}"  # noqa: S608
+                cur.execute(
+                    f"SELECT split_part(token, '.', 2)::int, count(*) FROM ({source}) AS s "  # noqa: S608
+                    "WHERE token ~ %s GROUP BY 1 ORDER BY 1",
+                    [sealed],
+                )
+                counts.extend((field.label, version, n) for version, n in cur.fetchall())
+    return counts
+
+
 def key_versions_in_use() -> dict[str, list[tuple[str, int, int]]]:
     """Which key versions still wrap or seal something: Transit versions wrapping tenant keys,
-    and tenant data/index key versions, each with a count."""
+    and tenant data/index key versions, each with a count; inside a tenant also the values
+    each of its data-key versions seals, per field (`value_key_versions`)."""
     wrapping = (
         TenantKey.objects.values_list("vault_key", "vault_key_version")
         .annotate(n=models.Count("id"))
@@ -121,7 +158,9 @@ def key_versions_in_use() -> dict[str, list[tuple[str, int, int]]]:
         .annotate(n=models.Count("id"))
         .order_by("purpose", "version")
     )
+    in_tenant = connection.schema_name != get_public_schema_name()  # type: ignore[attr-defined]
     return {
         "transit": [(k, v, n) for k, v, n in wrapping],
         "tenant": [(p, v, n) for p, v, n in tenant_keys],
+        "values": value_key_versions() if in_tenant else [],
     }

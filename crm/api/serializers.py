@@ -1,14 +1,52 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from crm.models import Company, Contact
-from crm.services import CONTACT_FIELDS
-from problems.serializers import StrictModelSerializer
+from crm import selectors
+from crm.models import Company, Contact, CustomField
+from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
+from problems.serializers import StrictCharField, StrictModelSerializer
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": (
+            "Custom field values by key (see /api/v1/custom-fields/). Reads list every "
+            "field, null where the record has no value. Writes change only the keys given; "
+            "null or an empty string removes a value. Unknown keys and values of the wrong "
+            "type are errors (`custom.<key>`)."
+        ),
+    }
+)
+class CustomValuesField(serializers.Field):
+    """A record's custom field values by key, sensitive ones decrypted for the member."""
+
+    default_error_messages = {"not_an_object": "Give an object of values by custom field key."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(source="*", required=False, **kwargs)
+        self._definitions: list[CustomField] | None = None
+
+    def to_representation(self, value: Contact | Company) -> dict[str, Any]:
+        if self._definitions is None:  # once per response, not once per record
+            self._definitions = list(selectors.custom_field_list(entity=entity_of(value)))
+        return selectors.custom_values_of(value, self._definitions)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return {"custom": data}
 
 
 class CompanySerializer(StrictModelSerializer):
+    custom = CustomValuesField()
+
     class Meta:
         model = Company
-        fields = ("id", "name", "domain", "phone", "owner_id", "created_at", "updated_at")
+        fields = ("id", "name", "domain", "phone", "custom", "owner_id", "created_at", "updated_at")
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
 
 
@@ -16,8 +54,67 @@ class ContactSerializer(StrictModelSerializer):
     company = serializers.PrimaryKeyRelatedField(
         queryset=Company.objects.all(), allow_null=True, required=False
     )
+    custom = CustomValuesField()
 
     class Meta:
         model = Contact
-        fields = ("id", *CONTACT_FIELDS, "owner_id", "created_at", "updated_at")
+        fields = ("id", *CONTACT_FIELDS, "custom", "owner_id", "created_at", "updated_at")
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
+
+
+class CustomFieldSerializer(StrictModelSerializer):
+    key: serializers.CharField = serializers.RegexField(
+        CUSTOM_KEY_PATTERN,
+        max_length=50,
+        required=False,
+        help_text=(
+            "Name of the value in `custom`: lowercase letters, digits and underscores. Made "
+            "from the label when left out; fixed once created."
+        ),
+    )
+    # A serializer is a field with a `label` of its own; the metaclass takes this one away.
+    label = serializers.RegexField(r"\S", max_length=100, help_text="Name shown to people.")  # type: ignore[assignment]
+    options = serializers.ListField(
+        child=StrictCharField(max_length=100),
+        max_length=100,
+        required=False,
+        help_text="The choices of a `choice` field (required for it); empty for other types.",
+    )
+
+    class Meta:
+        model = CustomField
+        fields = (
+            "id",
+            "entity",
+            "key",
+            "label",
+            "type",
+            "options",
+            "sensitive",
+            "required",
+            "position",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields: tuple[str, ...] = ("id", "created_at", "updated_at")
+        # A taken key is the service's 409, and a key left out is made from the label.
+        validators: list[Any] = []
+        extra_kwargs = {
+            "sensitive": {
+                "help_text": (
+                    "Values are stored encrypted. Changing it re-encrypts or decrypts the "
+                    "values already stored."
+                )
+            },
+            "required": {"help_text": "New records must have a value; it can't be removed."},
+            "position": {"help_text": "Order in forms and pages, smallest first."},
+        }
+
+
+class CustomFieldUpdateSerializer(CustomFieldSerializer):
+    """Entity, key and type are fixed once a field exists (values depend on them)."""
+
+    key = serializers.CharField(read_only=True)
+
+    class Meta(CustomFieldSerializer.Meta):
+        read_only_fields = ("id", "entity", "type", "created_at", "updated_at")

@@ -1,10 +1,11 @@
 from rest_framework.routers import DefaultRouter
 
-from .views import CompanyViewSet, ContactViewSet
+from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("companies", CompanyViewSet, basename="company")
+router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 
 urlpatterns = router.urls

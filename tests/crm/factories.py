@@ -1,6 +1,6 @@
 import factory
 
-from crm.models import Company, Contact
+from crm.models import Company, Contact, CustomField
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -19,3 +19,14 @@ class ContactFactory(factory.django.DjangoModelFactory):
     last_name = factory.Faker("last_name")
     email = factory.Faker("email")
     phone = factory.Faker("phone_number")
+
+
+class CustomFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomField
+
+    entity = CustomField.Entity.CONTACT
+    label = factory.Sequence(lambda n: f"Field {n}")
+    key = factory.Sequence(lambda n: f"field_{n}")
+    type = CustomField.Type.TEXT
+    position = factory.Sequence(lambda n: n)
