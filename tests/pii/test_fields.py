@@ -7,7 +7,8 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from crm.models import Contact
+from crm.models import Company, Contact
+from crm.services import company_create, custom_field_create
 from iam.models import User
 from pii.exceptions import CiphertextInvalid
 from pii.fields import blind_index_for
@@ -17,12 +18,24 @@ from tests.conftest import host_of
 pytestmark = pytest.mark.django_db
 
 EMAIL, PHONE = "grace.hopper@navy.test", "+1 555 0199"
+# The value of a custom field marked sensitive, and of one that is not.
+SERVICE_NUMBER, NICKNAME = "NAVY-0000-1906", "Amazing Grace"
 
 
-def _raw_rows() -> str:
+def _raw_rows(table: str = "crm_contact") -> str:
     with connection.cursor() as cur:
-        cur.execute("SELECT string_agg(c::text, '\n') FROM crm_contact c")
+        cur.execute(f"SELECT string_agg(c::text, '\n') FROM {table} c")
         return cur.fetchone()[0] or ""
+
+
+def _heap(table: str) -> bytes:
+    """The table's heap file as PostgreSQL wrote it to disk."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_relation_filepath(%s)", [table])
+        path = cur.fetchone()[0]
+        cur.execute("CHECKPOINT")
+        cur.execute("SELECT pg_read_binary_file(%s)", [path])
+        return bytes(cur.fetchone()[0])
 
 
 def test_database_holds_no_plaintext_of_encrypted_fields(tenant_a: Tenant) -> None:
@@ -33,24 +46,50 @@ def test_database_holds_no_plaintext_of_encrypted_fields(tenant_a: Tenant) -> No
             phone=PHONE,
             address="1 Arlington Ridge Rd\nArlington, VA",
             birthday=dt.date(1906, 12, 9),
+            custom={"nickname": NICKNAME},
+            custom_sealed={"service_number": SERVICE_NUMBER},
         )
         raw = _raw_rows()
         assert "Grace" in raw  # names are not encrypted: the scan does see plaintext columns
-        for secret in (EMAIL, "grace.hopper", "navy.test", PHONE, "5550199", "Arlington", "1906"):
+        assert NICKNAME in raw  # nor are custom fields not marked sensitive
+        for secret in (
+            EMAIL,
+            "grace.hopper",
+            "navy.test",
+            PHONE,
+            "5550199",
+            "Arlington",
+            "1906",
+            SERVICE_NUMBER,
+            "NAVY-0000",
+        ):
             assert secret not in raw
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_relation_filepath('crm_contact')")
-            path = cur.fetchone()[0]
-            cur.execute("CHECKPOINT")
-            cur.execute("SELECT pg_read_binary_file(%s)", [path])
-            heap = bytes(cur.fetchone()[0])
+        heap = _heap("crm_contact")
         assert b"Grace" in heap  # the heap file holds the row...
-        for secret in (EMAIL, "Arlington", PHONE):
+        assert NICKNAME.encode() in heap
+        for secret in (EMAIL, "Arlington", PHONE, SERVICE_NUMBER):
             assert secret.encode() not in heap  # ...but no plaintext of encrypted fields
         reloaded = Contact.objects.get(pk=contact.pk)
         assert (reloaded.email, reloaded.phone) == (EMAIL, PHONE)
         assert reloaded.birthday == dt.date(1906, 12, 9)
         assert reloaded.address.startswith("1 Arlington")
+        assert reloaded.custom_sealed == {"service_number": SERVICE_NUMBER}
+
+
+def test_sensitive_custom_values_of_companies_are_not_in_the_heap(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        custom_field_create(by=None, entity="company", label="Tax ID", type="text", sensitive=True)
+        custom_field_create(by=None, entity="company", label="Motto", type="text")
+        company = company_create(
+            by=None, name="Eckert-Mauchly", custom={"tax_id": SERVICE_NUMBER, "motto": NICKNAME}
+        )
+        raw = _raw_rows("crm_company")
+        assert "Eckert-Mauchly" in raw and NICKNAME in raw
+        assert SERVICE_NUMBER not in raw and "0000-1906" not in raw
+        heap = _heap("crm_company")
+        assert b"Eckert-Mauchly" in heap and NICKNAME.encode() in heap
+        assert SERVICE_NUMBER.encode() not in heap
+        assert Company.objects.get(pk=company.pk).custom_sealed == {"tax_id": SERVICE_NUMBER}
 
 
 def test_blind_index_finds_contacts_by_normalized_email_and_phone(tenant_a: Tenant) -> None:
