@@ -1,0 +1,1 @@
+"""Stand-ins for external systems that can't run here, faked at their HTTP boundary only."""
