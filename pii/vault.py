@@ -30,6 +30,8 @@ def _settings_signature() -> tuple[Any, ...]:
     return (
         settings.VAULT_ADDR,
         settings.VAULT_AUTH_METHOD,
+        settings.VAULT_AUTH_MOUNT,
+        settings.VAULT_K8S_TOKEN_PATH,
         settings.VAULT_TOKEN,
         settings.VAULT_ROLE,
         settings.VAULT_APPROLE_ROLE_ID,
