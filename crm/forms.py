@@ -171,7 +171,7 @@ class CustomFieldForm(forms.Form):
     required = forms.BooleanField(required=False, label="Required: new records must have a value")
     position = forms.IntegerField(
         min_value=0,
-        max_value=32767,
+        max_value=services.POSITION_MAX,
         required=False,
         help_text="Order on forms and pages, smallest first. Empty: after the others.",
     )

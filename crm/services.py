@@ -120,6 +120,7 @@ CUSTOM_FIELDS_PER_ENTITY = 100
 CUSTOM_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
 CUSTOM_OPTIONS_MAX = 100
 TEXT_MAX, LONG_TEXT_MAX, OPTION_MAX, URL_MAX = 255, 10_000, 100, 2_000
+POSITION_MAX = 32767  # the column is a smallint
 
 Record = Contact | Company
 _MODELS: dict[str, type[Contact] | type[Company]] = {
@@ -311,8 +312,14 @@ def _custom_label_clean(label: Any, errors: dict[str, list[str]]) -> str:
 
 
 def _custom_position_check(position: Any, errors: dict[str, list[str]]) -> None:
-    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= 32767:
-        errors["position"] = ["Give a whole number from 0 to 32767."]
+    whole = isinstance(position, int) and not isinstance(position, bool)
+    if not whole or not 0 <= position <= POSITION_MAX:
+        errors["position"] = [f"Give a whole number from 0 to {POSITION_MAX}."]
+
+
+def _next_position(taken: list[int]) -> int:
+    """After the last field, as far as the column goes."""
+    return min(max(taken, default=-1) + 1, POSITION_MAX)
 
 
 def custom_field_create(
@@ -365,7 +372,7 @@ def custom_field_create(
                     options=cleaned_options,
                     sensitive=sensitive,
                     required=required,
-                    position=position if position is not None else max(positions, default=-1) + 1,
+                    position=position if position is not None else _next_position(positions),
                 )
         except IntegrityError:
             raise CustomFieldKeyTaken(

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -62,8 +63,49 @@ class ContactSerializer(StrictModelSerializer):
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON true and false, not the strings and numbers DRF would read as booleans."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictRegexField(serializers.RegexField):
+    """Only JSON strings, not numbers DRF would turn into text."""
+
+    default_error_messages = {
+        **serializers.RegexField.default_error_messages,
+        "not_a_string": "Must be a string.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        value: str = super().to_internal_value(data)
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only JSON integers, not numeric strings or booleans."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CustomFieldSerializer(StrictModelSerializer):
-    key: serializers.CharField = serializers.RegexField(
+    """A custom field of contacts or companies; its values are in their `custom`."""
+
+    serializer_field_mapping = {
+        **StrictModelSerializer.serializer_field_mapping,
+        models.BooleanField: StrictBooleanField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+    }
+
+    key: serializers.CharField = StrictRegexField(
         CUSTOM_KEY_PATTERN,
         max_length=50,
         required=False,
@@ -73,7 +115,7 @@ class CustomFieldSerializer(StrictModelSerializer):
         ),
     )
     # A serializer is a field with a `label` of its own; the metaclass takes this one away.
-    label = serializers.RegexField(r"\S", max_length=100, help_text="Name shown to people.")  # type: ignore[assignment]
+    label = StrictRegexField(r"\S", max_length=100, help_text="Name shown to people.")  # type: ignore[assignment]
     options = serializers.ListField(
         child=StrictCharField(max_length=100),
         max_length=100,

@@ -4,7 +4,12 @@ selectors."""
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import BaseSerializer
 
@@ -13,6 +18,7 @@ from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
 from iam.api.base import TenantViewSet
 from iam.permissions import IsTenantMember
+from problems.openapi import PROBLEM_SCHEMA
 
 from .serializers import (
     CompanySerializer,
@@ -95,7 +101,17 @@ _admins_only = "Owners and admins only; members get 403."
         parameters=[_entity],
         description="Every custom field definition, in display order (not paginated).",
     ),
-    create=extend_schema(description=f"Define a custom field. {_admins_only}"),
+    create=extend_schema(
+        description=f"Define a custom field. {_admins_only}",
+        responses={
+            201: CustomFieldSerializer,
+            (409, "application/problem+json"): OpenApiResponse(
+                PROBLEM_SCHEMA,
+                description="The key is taken for this entity, or the entity has as many "
+                "fields as allowed.",
+            ),
+        },
+    ),
     update=extend_schema(
         description=f"Change a definition; entity, key and type are fixed. {_admins_only}"
     ),
@@ -121,8 +137,8 @@ class CustomFieldViewSet(TenantViewSet):
         return CustomFieldSerializer
 
     def get_queryset(self) -> QuerySet[CustomField]:
-        entity = self.request.query_params.get("entity", "")
-        if entity and entity not in CustomField.Entity.values:
+        entity = self.request.query_params.get("entity")
+        if entity is not None and entity not in CustomField.Entity.values:
             raise ValidationError(
                 {"entity": [f"Choose one of: {', '.join(CustomField.Entity.values)}."]}
             )

@@ -184,6 +184,46 @@ def test_invalid_definitions_are_problem_json_with_field_errors(
     assert field in response.json()["errors"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"sensitive": "true"},
+        {"required": 1},
+        {"position": "3"},
+        {"position": -1},
+        {"label": 7},
+        {"key": 7},
+        {"options": "Gold"},
+    ],
+)
+def test_definition_fields_take_json_types_at_their_word(
+    owner_api: Client, body: dict[str, Any]
+) -> None:
+    response = _post(
+        owner_api,
+        "/api/v1/custom-fields/",
+        {"entity": "contact", "label": "Thing", "type": "text", **body},
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == list(body)
+
+
+def test_listing_by_an_unknown_entity_is_a_400(owner_api: Client) -> None:
+    for entity in ("", "deal"):
+        response = owner_api.get("/api/v1/custom-fields/", {"entity": entity})
+        assert response.status_code == 400
+        assert "entity" in response.json()["errors"]
+
+
+def test_new_fields_go_last_even_after_the_highest_position(owner_api: Client) -> None:
+    base = {"entity": "contact", "type": "text"}
+    last = _post(owner_api, "/api/v1/custom-fields/", {**base, "label": "A", "position": 32767})
+    after = _post(owner_api, "/api/v1/custom-fields/", {**base, "label": "B"})
+    assert (last.status_code, after.status_code) == (201, 201)
+    assert after.json()["position"] == 32767
+    assert [f["label"] for f in owner_api.get("/api/v1/custom-fields/").json()] == ["A", "B"]
+
+
 def test_member_reads_definitions_but_cannot_manage_them(
     member_api: Client, tenant_a: Tenant
 ) -> None:
