@@ -5,9 +5,11 @@ ciphertext, and nothing of one organization visible from another."""
 import json
 import re
 from collections.abc import Iterator
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -786,6 +788,10 @@ def test_key_rotation_reencrypts_sensitive_custom_values(tenant_a: Tenant) -> No
         assert Company.objects.get(pk=company.pk).custom_sealed == {"tax_id": "T1"}
         assert list(values_reseal()) == []  # nothing left to do
     assert json.loads(_stored(tenant_a, Contact, contacts[0].pk)[1])["passport"].startswith("v1.2.")
+    out = StringIO()
+    call_command("pii_key_report", tenant="alpha", stdout=out)
+    assert "crm.contact.custom_sealed v2: 3 value(s)" in out.getvalue()
+    assert "crm.company.custom_sealed v2: 1 value(s)" in out.getvalue()
 
 
 # Isolation ---------------------------------------------------------------------------------

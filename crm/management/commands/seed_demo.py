@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from crm.models import Company, Contact
-from crm.services import company_create, contact_create
+from crm.models import Company, Contact, CustomField
+from crm.services import company_create, contact_create, custom_field_create
 from iam.models import Role, User
 from iam.services import membership_create, user_create
 from pii.fields import blind_index_for
@@ -15,7 +15,7 @@ from tenants.services import provision_tenant, tenant_url
 
 DEMO_PASSWORD = "demo-Passw0rd!"  # noqa: S105 - published demo login, development only
 
-DEMO = {
+DEMO: dict[str, dict[str, Any]] = {
     "acme": {
         "name": "Acme Inc",
         "owner": ("ana@acme.test", "Ana Alvarez"),
@@ -26,6 +26,22 @@ DEMO = {
                 ("Gavin", "Belson", "gavin@hooli.test", "+1 555 0102"),
                 ("Jared", "Dunn", "jared@hooli.test", "+1 555 0103"),
             ],
+        },
+        # Custom fields: (entity, label, type, sensitive, options); values by company name or
+        # contact e-mail, given when the record is first created.
+        "custom_fields": [
+            ("company", "Industry", "choice", False, ["Software", "Pharmaceuticals", "Consulting"]),
+            ("contact", "LinkedIn profile", "url", False, []),
+            ("contact", "Passport number", "text", True, []),
+        ],
+        "custom": {
+            "Initech": {"industry": "Software"},
+            "Umbrella": {"industry": "Pharmaceuticals"},
+            "Hooli": {"industry": "Software"},
+            "peter@initech.test": {
+                "linkedin_profile": "https://www.linkedin.com/in/peter-gibbons-demo",
+                "passport_number": "X1234567",
+            },
         },
     },
     "globex": {
@@ -54,7 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  Public site and sign-up:  {public}/")
         for slug, spec in DEMO.items():
             url = tenant_url(Tenant.objects.get(slug=slug))
-            email = spec["owner"][0]  # type: ignore[index]
+            email = spec["owner"][0]
             self.stdout.write(f"  {spec['name']:<20} {url}  ({email} / {DEMO_PASSWORD})")
         self.stdout.write(f"  A plain member of Acme:   sam@acme.test / {DEMO_PASSWORD}")
         acme = Tenant.objects.get(slug="acme")
@@ -70,11 +86,24 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=slug).first()
         if tenant is None:
             tenant = provision_tenant(slug=slug, name=spec["name"], owner=owner)
+        custom = spec.get("custom", {})
         with tenant_context(tenant):
+            for entity, label, kind, sensitive, options in spec.get("custom_fields", []):
+                if not CustomField.objects.filter(entity=entity, label=label).exists():
+                    custom_field_create(
+                        by=owner,
+                        entity=entity,
+                        label=label,
+                        type=kind,
+                        sensitive=sensitive,
+                        options=options,
+                    )
             for company_name, people in spec["companies"].items():
                 company = Company.objects.filter(name=company_name).first()
                 if company is None:
-                    company = company_create(by=owner, name=company_name)
+                    company = company_create(
+                        by=owner, name=company_name, custom=custom.get(company_name, {})
+                    )
                 for first, last, email, phone in people:
                     index = blind_index_for(Contact, "email", email)
                     if not Contact.objects.filter(email_index=index).exists():
@@ -85,4 +114,5 @@ class Command(BaseCommand):
                             email=email,
                             phone=phone,
                             company=company,
+                            custom=custom.get(email, {}),
                         )
