@@ -3,7 +3,7 @@
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -329,7 +329,7 @@ def custom_field_create(
     label: str,
     type: str,
     key: str = "",
-    options: Iterable[str] | None = None,
+    options: Sequence[str] | None = None,
     sensitive: bool = False,
     required: bool = False,
     position: int | None = None,
@@ -343,11 +343,11 @@ def custom_field_create(
         errors["type"] = [f"Choose one of: {', '.join(CustomField.Type.values)}."]
     label = _custom_label_clean(label, errors)
     key = (key or "").strip() or _custom_key_from_label(label)
-    if "label" not in errors and not _KEY.match(key):
+    if "label" not in errors and not _KEY.fullmatch(key):
         errors["key"] = [
             "Use 1 to 50 lowercase letters, digits and underscores, starting with a letter."
         ]
-    cleaned_options = _custom_options_clean(type, list(options or []), errors)
+    cleaned_options = _custom_options_clean(type, options or [], errors)
     if required and type == CustomField.Type.BOOLEAN:
         errors["required"] = ["A yes/no field always has an answer, so it can't be required."]
     if position is not None:

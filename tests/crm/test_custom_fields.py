@@ -4,13 +4,15 @@ ciphertext, and nothing of one organization visible from another."""
 
 import json
 import re
-from collections.abc import Iterator
+import threading
+import uuid
+from collections.abc import Callable, Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
@@ -833,3 +835,80 @@ def test_custom_values_of_a_are_invisible_from_b(
     assert rejected.json()["errors"] == {
         "custom.passport": ["There is no custom field with this key."]
     }
+
+
+# Concurrency -------------------------------------------------------------------------------
+
+
+def _in_thread(work: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
+    """Start `work` on its own (autocommitting) database connection."""
+
+    def body() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    return thread
+
+
+def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave(
+    tenant_a: Tenant,
+) -> None:
+    """A record write that read the field as plain holds it until it commits; marking the
+    field sensitive waits, then seals the value that write stored in the clear."""
+    key = f"race_{uuid.uuid4().hex[:8]}"
+    errors: list[BaseException] = []
+    ids: dict[str, int] = {}
+    writing, may_commit = threading.Event(), threading.Event()
+    toggled = threading.Event()
+
+    def setup() -> None:
+        with tenant_context(tenant_a):
+            ids["field"] = services.custom_field_create(
+                by=None, entity="contact", label="Race", key=key, type="text"
+            ).pk
+            ids["contact"] = services.contact_create(by=None, first_name="Racer").pk
+
+    def write() -> None:
+        with tenant_context(tenant_a), transaction.atomic():
+            contact = Contact.objects.get(pk=ids["contact"])
+            fields = services.custom_values_assign(
+                record=contact, values={key: "in the clear?"}, creating=False
+            )
+            writing.set()
+            assert may_commit.wait(timeout=20)
+            contact.save(update_fields=fields)
+
+    def toggle() -> None:
+        with tenant_context(tenant_a):
+            field = CustomField.objects.get(pk=ids["field"])
+            services.custom_field_update(field=field, by=None, sensitive=True)
+        toggled.set()
+
+    def cleanup() -> None:
+        with tenant_context(tenant_a):
+            Contact.objects.filter(pk=ids.get("contact")).delete()
+            CustomField.objects.filter(key=key).delete()
+
+    _in_thread(setup, errors).join(timeout=30)
+    try:
+        assert not errors
+        writer = _in_thread(write, errors)
+        assert writing.wait(timeout=20)
+        toggler = _in_thread(toggle, errors)
+        assert not toggled.wait(timeout=1)  # blocked behind the write in flight
+        may_commit.set()
+        writer.join(timeout=30)
+        toggler.join(timeout=30)
+        assert not errors and toggled.is_set()
+        plain, sealed = _stored(tenant_a, Contact, ids["contact"])
+        assert key not in json.loads(plain)
+        assert "in the clear?" not in sealed and key in json.loads(sealed)
+    finally:
+        may_commit.set()
+        _in_thread(cleanup, []).join(timeout=30)
