@@ -178,19 +178,16 @@ class CustomFieldForm(forms.Form):
 
     def __init__(self, *args: Any, field: CustomField | None = None, **kwargs: Any) -> None:
         if field is not None:
-            kwargs.setdefault(
-                "initial",
-                {
-                    "entity": field.entity,
-                    "label": field.label,
-                    "key": field.key,
-                    "type": field.type,
-                    "options": "\n".join(field.options),
-                    "sensitive": field.sensitive,
-                    "required": field.required,
-                    "position": field.position,
-                },
-            )
+            kwargs["initial"] = {
+                "entity": field.entity,
+                "label": field.label,
+                "key": field.key,
+                "type": field.type,
+                "options": "\n".join(field.options),
+                "sensitive": field.sensitive,
+                "required": field.required,
+                "position": field.position,
+            }
         super().__init__(*args, **kwargs)
         self.field = field
         if field is not None:
@@ -206,11 +203,12 @@ class CustomFieldForm(forms.Form):
     def changes(self) -> dict[str, Any]:
         """The cleaned values as keyword arguments of the create or update service."""
         data = dict(self.cleaned_data)
+        kind = self.field.type if self.field is not None else data.get("type")
+        if kind != CustomField.Type.CHOICE:
+            data.pop("options", None)  # hidden on the page unless the type is a single choice
         if self.field is not None:
             for name in ("entity", "key", "type"):
                 data.pop(name, None)
-            if self.field.type != CustomField.Type.CHOICE:
-                data.pop("options", None)
             if data.get("position") is None:
                 data.pop("position", None)
         return data

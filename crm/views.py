@@ -188,8 +188,8 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
 def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     _require_tenant_admin(request)
     field = get_object_or_404(CustomField, pk=pk) if pk else None
-    entity = request.GET.get("entity", CustomField.Entity.CONTACT)
-    initial = {"entity": entity} if entity in CustomField.Entity.values else None
+    entity = request.GET.get("entity", "")
+    initial = {"entity": entity} if field is None and entity in CustomField.Entity.values else {}
     form = CustomFieldForm(request.POST or None, field=field, initial=initial)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():

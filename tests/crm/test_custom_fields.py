@@ -290,6 +290,11 @@ def test_owner_manages_fields_on_the_settings_page(owner_web: Client, tenant_a: 
     listing = owner_web.get("/settings/custom-fields/").content.decode()
     assert "Tier" in listing and "Single choice" in listing
 
+    edit_page = owner_web.get(f"/settings/custom-fields/{field.pk}/edit/")
+    assert edit_page.status_code == 200
+    assert edit_page.context["form"]["label"].value() == "Tier"
+    assert edit_page.context["form"]["options"].value() == "Gold\nSilver"
+    assert 'value="tier"' in edit_page.content.decode()  # shown, but not editable
     edited = owner_web.post(
         f"/settings/custom-fields/{field.pk}/edit/",
         {
@@ -313,6 +318,18 @@ def test_owner_manages_fields_on_the_settings_page(owner_web: Client, tenant_a: 
     assert removed.status_code == 200 and removed.content == b""  # htmx swaps the row out
     with tenant_context(tenant_a):
         assert not CustomField.objects.filter(pk=field.pk).exists()
+
+
+def test_options_typed_before_switching_away_from_a_single_choice_are_dropped(
+    owner_web: Client, tenant_a: Tenant
+) -> None:
+    created = owner_web.post(
+        "/settings/custom-fields/new/",
+        {"entity": "contact", "label": "Nickname", "type": "text", "options": "A\nB"},
+    )
+    assert created.status_code == 302
+    with tenant_context(tenant_a):
+        assert CustomField.objects.get(key="nickname").options == []
 
 
 def test_settings_form_shows_errors_next_to_fields(owner_web: Client, tenant_a: Tenant) -> None:
