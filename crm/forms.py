@@ -192,8 +192,7 @@ class CustomFieldForm(forms.Form):
         self.field = field
         if field is not None:
             for name in ("entity", "key", "type"):
-                self.fields[name].disabled = True
-                self.fields[name].required = False
+                self.fields[name].disabled = True  # its value comes from `initial`
             self.fields["key"].help_text = "Name of the value in the API; fixed."
 
     def clean_options(self) -> list[str]:
