@@ -26,7 +26,9 @@ from pii.exceptions import CiphertextInvalid
 from pii.services import key_versions_in_use, tenant_key_rotate, values_reseal
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
+from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
+from tests.factories import UserFactory
 
 from .factories import CustomFieldFactory
 
@@ -873,44 +875,47 @@ def _in_thread(work: Callable[[], None], errors: list[BaseException]) -> threadi
     return thread
 
 
-def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave(
-    tenant_a: Tenant,
-) -> None:
+def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -> None:
     """A record write that read the field as plain holds it until it commits; marking the
-    field sensitive waits, then seals the value that write stored in the clear."""
-    key = f"race_{uuid.uuid4().hex[:8]}"
+    field sensitive waits, then seals the value that write stored in the clear.
+
+    Both sides commit, on connections of their own, so this runs in an organization made
+    for it and deleted afterwards (keys included)."""
+    slug = f"race-{uuid.uuid4().hex[:6]}"
     errors: list[BaseException] = []
-    ids: dict[str, int] = {}
+    made: dict[str, Any] = {}
     writing, may_commit = threading.Event(), threading.Event()
     toggled = threading.Event()
 
     def setup() -> None:
-        with tenant_context(tenant_a):
-            ids["field"] = services.custom_field_create(
-                by=None, entity="contact", label="Race", key=key, type="text"
+        owner = UserFactory(email=f"owner@{slug}.test")
+        tenant = made["tenant"] = provision_tenant(slug=slug, name="Race", owner=owner)
+        with tenant_context(tenant):
+            made["field"] = services.custom_field_create(
+                by=None, entity="contact", label="Race", key="race", type="text"
             ).pk
-            ids["contact"] = services.contact_create(by=None, first_name="Racer").pk
+            made["contact"] = services.contact_create(by=None, first_name="Racer").pk
 
     def write() -> None:
-        with tenant_context(tenant_a), transaction.atomic():
-            contact = Contact.objects.get(pk=ids["contact"])
+        with tenant_context(made["tenant"]), transaction.atomic():
+            contact = Contact.objects.get(pk=made["contact"])
             fields = services.custom_values_assign(
-                record=contact, values={key: "in the clear?"}, creating=False
+                record=contact, values={"race": "in the clear?"}, creating=False
             )
             writing.set()
             assert may_commit.wait(timeout=20)
             contact.save(update_fields=fields)
 
     def toggle() -> None:
-        with tenant_context(tenant_a):
-            field = CustomField.objects.get(pk=ids["field"])
+        with tenant_context(made["tenant"]):
+            field = CustomField.objects.get(pk=made["field"])
             services.custom_field_update(field=field, by=None, sensitive=True)
         toggled.set()
 
     def cleanup() -> None:
-        with tenant_context(tenant_a):
-            Contact.objects.filter(pk=ids.get("contact")).delete()
-            CustomField.objects.filter(key=key).delete()
+        for tenant in Tenant.objects.filter(slug=slug):
+            tenant_delete(tenant=tenant)
+        User.objects.filter(email=f"owner@{slug}.test").delete()
 
     _in_thread(setup, errors).join(timeout=30)
     try:
@@ -923,9 +928,18 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave(
         writer.join(timeout=30)
         toggler.join(timeout=30)
         assert not errors and toggled.is_set()
-        plain, sealed = _stored(tenant_a, Contact, ids["contact"])
-        assert key not in json.loads(plain)
-        assert "in the clear?" not in sealed and key in json.loads(sealed)
+        # Read on a connection of its own: a lock held by this test's transaction would
+        # keep the organization's schema from being dropped afterwards.
+        stored: list[tuple[str, str]] = []
+        reader = _in_thread(
+            lambda: stored.append(_stored(made["tenant"], Contact, made["contact"])), errors
+        )
+        reader.join(timeout=30)
+        plain, sealed = stored[0]
+        assert "race" not in json.loads(plain)
+        assert "in the clear?" not in sealed and "race" in json.loads(sealed)
     finally:
         may_commit.set()
-        _in_thread(cleanup, []).join(timeout=30)
+        cleaner = _in_thread(cleanup, errors)
+        cleaner.join(timeout=30)
+    assert not cleaner.is_alive() and not errors
