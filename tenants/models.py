@@ -57,8 +57,9 @@ class SpareSchema(models.Model):
     """A ready-made tenant schema waiting in the warm pool; not a tenant (no row, no domain).
 
     Provisioning renames one to the new organization's schema instead of replaying the
-    snapshot. `snapshot_key` names the snapshot it was replayed from: a spare made from any
-    other snapshot is stale (migrations changed since) and is dropped, never claimed.
+    snapshot. `snapshot_key` is `pool.spare_key()` when it was made: the snapshot it was
+    replayed from and the starter-data receivers that filled it. A spare made under any other
+    key is stale (migrations or starter data changed since) and is dropped, never claimed.
     """
 
     schema_name = models.CharField(max_length=63, unique=True)

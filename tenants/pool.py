@@ -8,6 +8,7 @@ migrate them, a spare whose snapshot key is not the current one is stale: it is 
 and the refill drops it and makes a fresh one.
 """
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+from django_tenants.utils import schema_context
 
 from . import snapshot
 from .models import SpareSchema
+from .signals import spare_schema_prepared
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +58,14 @@ class RefillReport:
     ready: int
 
 
+def spare_key() -> str:
+    """What a usable spare is made from: the current snapshot and the current set of
+    `spare_schema_prepared` receivers (by dispatch_uid)."""
+    uids = sorted(str(receiver[0][0]) for receiver in spare_schema_prepared.receivers)
+    material = "|".join([snapshot.snapshot_key(), *uids])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 def pool_is_enabled() -> bool:
     return settings.TENANT_SPARE_SCHEMAS > 0
 
@@ -71,7 +82,7 @@ def spare_schema_claim(schema: str) -> bool:
     if not connection.in_atomic_block:
         raise RuntimeError("A spare schema is claimed inside the provisioning transaction.")
     with connection.cursor() as cur:
-        cur.execute(_CLAIM_SQL, [snapshot.snapshot_key()])
+        cur.execute(_CLAIM_SQL, [spare_key()])
         row = cur.fetchone()
         if row is None:
             return False
@@ -83,7 +94,7 @@ def spare_schema_claim(schema: str) -> bool:
 
 def spare_schemas_ready() -> int:
     """How many spares could be claimed now (made from the current snapshot)."""
-    return SpareSchema.objects.filter(snapshot_key=snapshot.snapshot_key()).count()
+    return SpareSchema.objects.filter(snapshot_key=spare_key()).count()
 
 
 def spare_schemas_refill(*, size: int | None = None) -> RefillReport:
@@ -97,7 +108,7 @@ def spare_schemas_refill(*, size: int | None = None) -> RefillReport:
     if size < 0:
         raise ValueError("The pool size is 0 (no pool) or a positive count.")
     started = time.perf_counter()
-    key = snapshot.snapshot_key()
+    key = spare_key()
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     if size > 0:
         # Built outside the loop's transactions so a first-ever build is committed and shared.
@@ -146,6 +157,8 @@ def _drop_one(*, key: str, size: int) -> bool:
         if spare is None:
             return False
         with connection.cursor() as cur:
+            # Deferred FK checks queued in this transaction would block DROP SCHEMA.
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cur.execute(f"DROP SCHEMA IF EXISTS {_q(spare.schema_name)} CASCADE")
         stale = spare.snapshot_key != key
         spare.delete()
@@ -162,6 +175,8 @@ def _make_one(*, key: str, size: int) -> bool:
         name = SPARE_PREFIX + secrets.token_hex(8)
         SpareSchema.objects.create(schema_name=name, snapshot_key=key)
         snapshot.create_schema_from_snapshot(name)
+        with schema_context(name):
+            spare_schema_prepared.send(sender=SpareSchema, schema_name=name)
     return True
 
 

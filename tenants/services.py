@@ -42,8 +42,6 @@ def provision_tenant(
     slug = validate_slug(normalize_slug(slug))
     name = name.strip() or slug
     schema = schema_name_for(slug)
-    if Tenant.objects.filter(slug=slug).exists():
-        raise SlugTaken(field="slug")
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     started = time.perf_counter()
     made_by: str = method
@@ -52,8 +50,12 @@ def provision_tenant(
         snapshot.snapshot_ddl()
     try:
         with transaction.atomic():
-            tenant = Tenant(schema_name=schema, slug=slug, name=name)
-            tenant.save()
+            # One INSERT: TenantMixin.save would first look for a schema name differing only
+            # in case; ours come from lower-cased slugs, and the unique constraints on slug and
+            # schema_name (IntegrityError -> SlugTaken below) are the real check.
+            [tenant] = Tenant.objects.bulk_create(
+                [Tenant(schema_name=schema, slug=slug, name=name)]
+            )
             # One INSERT: DomainMixin.save would first demote the tenant's other primary
             # domains, and a tenant created a statement ago has none.
             Domain.objects.bulk_create(
@@ -70,7 +72,9 @@ def provision_tenant(
                 # turn a committed sign-up into an error, hence robust.
                 transaction.on_commit(spare_schemas_refill_queue, robust=True)
             with schema_context(schema):
-                tenant_provisioned.send(sender=Tenant, tenant=tenant, owner=owner)
+                tenant_provisioned.send(
+                    sender=Tenant, tenant=tenant, owner=owner, from_spare=made_by == "pool"
+                )
     except IntegrityError as exc:
         raise SlugTaken(field="slug") from exc
     except ProgrammingError as exc:

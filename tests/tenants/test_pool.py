@@ -14,15 +14,20 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.test import Client
-from django_tenants.utils import schema_exists, tenant_context
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from crm.models import Contact, Pipeline
 from iam.models import Membership, Role, User
 from tenants.models import Domain, SpareSchema, Tenant
-from tenants.pool import spare_schema_claim, spare_schemas_ready, spare_schemas_refill
+from tenants.pool import (
+    spare_key,
+    spare_schema_claim,
+    spare_schemas_ready,
+    spare_schemas_refill,
+)
 from tenants.routing import resolve_host
 from tenants.services import provision_tenant, tenant_delete
-from tenants.signals import tenant_provisioned
+from tenants.signals import spare_schema_prepared, tenant_provisioned
 from tenants.tasks import spare_schemas_refill as refill_task
 from tenants.tasks import spare_schemas_refill_queue
 from tests.factories import UserFactory
@@ -85,6 +90,8 @@ def test_claimed_schema_is_identical_to_a_migrated_one_and_keeps_no_trace_of_its
     with transaction.atomic():
         assert spare_schema_claim("cmp_claimed")
     create_schema_by_migrations("cmp_pool_migrated")
+    with schema_context("cmp_pool_migrated"):  # the starter rows the pool adds to spares
+        spare_schema_prepared.send(sender=SpareSchema, schema_name="cmp_pool_migrated")
     _public()
     migrated, claimed = describe("cmp_pool_migrated"), describe("cmp_claimed")
     assert ("crm_contact", "BASE TABLE") in migrated["tables"]
@@ -141,6 +148,7 @@ def test_a_stale_spare_is_never_claimed_and_the_refill_replaces_it(
 
 def test_a_spare_row_without_its_schema_is_skipped_and_cleared(pool_of_two: list[str]) -> None:
     with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the spares' starter rows, same transaction
         cur.execute(f'DROP SCHEMA "{pool_of_two[0]}" CASCADE')
     tenant = provision_tenant(slug="pool-skip", name="Skip", owner=UserFactory())
     assert schema_exists(tenant.schema_name)
@@ -316,3 +324,24 @@ def test_two_concurrent_provisionings_claim_different_spares(settings: SettingsW
             spare_schemas_refill(size=0)
 
         _in_own_connection(cleanup)
+
+
+def test_new_starter_data_makes_older_spares_stale(pool_of_two: list[str]) -> None:
+    """Spares hold the starter rows of the receivers present when they were made; another
+    receiver (or a renamed uid) changes the key, so those spares are never claimed."""
+    before = spare_key()
+
+    def _extra(**_: object) -> None:
+        """Adds nothing: what matters here is only that a receiver joined."""
+
+    spare_schema_prepared.connect(_extra, dispatch_uid="test.extra_starter.v1")
+    try:
+        assert spare_key() != before
+        assert spare_schemas_ready() == 0
+        tenant = provision_tenant(slug="pool-starter", name="Starter", owner=UserFactory())
+        assert all(schema_exists(name) for name in pool_of_two)  # made by the replay instead
+        with tenant_context(tenant):
+            assert Pipeline.objects.get(is_default=True).stages.count() == 6
+    finally:
+        spare_schema_prepared.disconnect(dispatch_uid="test.extra_starter.v1")
+    assert spare_key() == before
