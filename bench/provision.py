@@ -447,9 +447,10 @@ def render(
             "- every method is a full `provision_tenant` (tenant row, domain, schema, owner "
             "membership, default pipeline) in one transaction; only the schema step differs. "
             "Fast path = the warm pool: a spare schema (made by the snapshot replay just before "
-            "the sample, not timed) is claimed with `FOR UPDATE SKIP LOCKED` and renamed, and "
-            "the refill task is queued to Redis on commit (timed). Snapshot replay = the same "
-            "call with the pool empty. "
+            "the sample, with the default pipeline the pool puts into every spare, not timed) is "
+            "claimed with `FOR UPDATE SKIP LOCKED` and renamed, and the refill task is queued to "
+            "Redis on commit (timed). Snapshot replay = the same call with the pool empty (it "
+            "creates the pipeline itself, timed). "
             "Clone = `django_tenants.clone.CloneSchema().clone_schema()` from a migrated base "
             "schema, swapped in for `create_schema_from_snapshot`. Existing tenants are real "
             f"schemas made by the snapshot replay ({args.fill_workers} processes, not measured); "
@@ -469,7 +470,7 @@ def render(
             "`schema step` is the schema-creating call alone (`spare_schema_claim`, "
             "`create_schema_from_snapshot`, the clone, or `create_schema_by_migrations`); the "
             "rest of each provisioning is the rows, the domain, the membership, the default "
-            "pipeline and the commit.",
+            "pipeline (not for the warm pool: its spares hold it already) and the commit.",
             "",
             report.table(
                 ["existing tenants", "time to add filler tenants", "pg_class rows", "database"],
