@@ -17,3 +17,9 @@ class CustomFieldLimitReached(DomainError):
     code = "custom-field-limit-reached"
     status = 409
     title = "There are as many custom fields as an organization can have."
+
+
+class ContactEmailTaken(DomainError):
+    code = "contact-email-taken"
+    status = 409
+    title = "Another contact already has this e-mail address."

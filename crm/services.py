@@ -15,9 +15,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Cast
 from django.utils.text import slugify
 
+from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 
-from .exceptions import CustomFieldKeyTaken, CustomFieldLimitReached
+from .exceptions import ContactEmailTaken, CustomFieldKeyTaken, CustomFieldLimitReached
 from .models import Company, Contact, CustomField, Pipeline, Stage
 
 log = structlog.get_logger(__name__)
@@ -54,11 +55,36 @@ def pipeline_create_default() -> Pipeline:
     return pipeline
 
 
+def _email_is_free(contact: Contact) -> None:
+    """Duplicate detection: no two contacts of an organization share an e-mail address.
+
+    Addresses are compared by their blind index (case and surrounding spaces ignored), since
+    the column itself only holds ciphertext. A transaction-scoped advisory lock on the index
+    value makes two concurrent writes of the same address take turns, so the check cannot be
+    raced; contacts that shared an address before this rule keep it until one is edited.
+    """
+    email = (contact.email or "").strip()
+    if not email:
+        return
+    index = blind_index_for(Contact, "email", email)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"email:{index}"])
+    taken = Contact.objects.filter(email_index=index).exclude(pk=contact.pk).first()
+    if taken is not None:
+        raise ContactEmailTaken(
+            f"{taken.full_name} already has the e-mail address {email}.",
+            field="email",
+            contact=taken.pk,
+        )
+
+
 def contact_create(*, by: Any, **data: Any) -> Contact:
-    """A new contact; `custom` maps custom field keys to values (see `custom_values_assign`)."""
+    """A new contact; `custom` maps custom field keys to values (see `custom_values_assign`).
+    Raises ContactEmailTaken when another contact has the same e-mail address."""
     fields = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
     with transaction.atomic():
         contact = Contact(owner_id=getattr(by, "pk", None), **fields)
+        _email_is_free(contact)
         custom_values_assign(record=contact, values=data.get("custom") or {}, creating=True)
         contact.save(force_insert=True)
     log.info("contact.created", contact=contact.pk, by=getattr(by, "pk", None))
@@ -71,6 +97,8 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
     for key in fields:
         setattr(contact, key, data[key])
     with transaction.atomic():
+        if "email" in fields:
+            _email_is_free(contact)
         if "custom" in data:
             fields += custom_values_assign(record=contact, values=data["custom"], creating=False)
         contact.save(update_fields=[*fields, "updated_at"])

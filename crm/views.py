@@ -15,6 +15,7 @@ from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 
 from . import selectors, services
+from .exceptions import ContactEmailTaken
 from .forms import CompanyForm, ContactForm, CustomFieldForm
 from .models import Company, Contact, CustomField
 from .permissions import is_tenant_admin
@@ -87,6 +88,9 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             status = 503
         except InvalidFields as exc:  # a custom field changed since the form was shown
             form.add_custom_errors(exc)
+        except ContactEmailTaken as exc:
+            form.add_error("email", exc.detail)
+            status = 409
         else:
             return redirect("crm:contact_detail", pk=contact.pk)
     return render(

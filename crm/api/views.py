@@ -39,7 +39,21 @@ _contact_filters = [
 ]
 
 
-@extend_schema_view(list=extend_schema(parameters=_contact_filters))
+_email_taken = {
+    (409, "application/problem+json"): OpenApiResponse(
+        PROBLEM_SCHEMA,
+        description="Another contact of the organization has this e-mail address "
+        "(`code` contact-email-taken; `contact` is its id).",
+    )
+}
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=_contact_filters),
+    create=extend_schema(responses={201: ContactSerializer, **_email_taken}),
+    update=extend_schema(responses={200: ContactSerializer, **_email_taken}),
+    partial_update=extend_schema(responses={200: ContactSerializer, **_email_taken}),
+)
 class ContactViewSet(TenantViewSet):
     serializer_class = ContactSerializer
 
