@@ -1,11 +1,13 @@
 """A visitor signs an organization up in a real browser, lands in its workspace, adds a
 contact, and cannot reach another organization's data."""
 
+import json
 import re
 import uuid
 from typing import Any
 
 import pytest
+from django.db import connection
 from django_tenants.utils import tenant_context
 
 from crm.models import Contact
@@ -79,3 +81,59 @@ def test_live_slug_check_reports_taken_and_reserved(live_url: str, browser: Any)
     page.fill("input[name=slug]", "admin")
     page.wait_for_selector("#slug-status :text('reserved')")
     page.close()
+
+
+def test_owner_adds_a_sensitive_custom_field_and_a_duplicate_is_caught(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    """In the browser: a new owner defines a sensitive field, a contact gets a value that only
+    ciphertext holds in the database, and a second contact with the same e-mail is refused."""
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_url}/signup/")
+    page.fill("input[name=organization_name]", "Secret Keepers")
+    page.fill("input[name=slug]", slug)
+    page.wait_for_selector("#slug-status :text('is available')")
+    page.fill("input[name=full_name]", "Kim Keeper")
+    page.fill("input[name=email]", f"owner@{slug}.test")
+    page.fill("input[name=password]", "a-Long-passphrase-42")
+    page.click("form:has(input[name=slug]) button[type=submit]")
+    page.wait_for_url(f"{host}/")
+
+    page.click("nav >> text=Custom fields")
+    page.wait_for_url(f"{host}/settings/custom-fields/")
+    page.goto(f"{host}/settings/custom-fields/new/?entity=contact")
+    page.fill("input[name=label]", "Passport number")
+    page.fill("input[name=key]", "passport")
+    page.select_option("select[name=type]", "text")
+    page.check("input[name=sensitive]")
+    page.click("form:has(input[name=label]) button[type=submit]")
+    page.wait_for_url(f"{host}/settings/custom-fields/")
+    assert "Passport number" in page.content()
+
+    page.goto(f"{host}/contacts/new/")
+    page.fill("input[name=first_name]", "Mata")
+    page.fill("input[name=email]", "mata@hari.test")
+    page.fill("input[name=custom_passport]", "NL-77-4410")
+    page.click("form:has(input[name=first_name]) button[type=submit]")
+    page.wait_for_url(re.compile(rf"{re.escape(host)}/contacts/\d+/"))
+    assert "NL-77-4410" in page.content()
+
+    page.goto(f"{host}/contacts/new/")
+    page.fill("input[name=first_name]", "Copy")
+    page.fill("input[name=email]", "MATA@hari.test")
+    page.click("form:has(input[name=first_name]) button[type=submit]")
+    page.wait_for_selector("text=already has the e-mail address")
+    assert "/contacts/new/" in page.url
+
+    tenant = Tenant.objects.get(slug=slug)
+    with tenant_context(tenant):
+        assert list(Contact.objects.values_list("first_name", flat=True)) == ["Mata"]
+        with connection.cursor() as cur:
+            cur.execute("SELECT email, custom::text, custom_sealed::text FROM crm_contact")
+            email, plain, sealed = cur.fetchone()
+    assert email.startswith("v1.") and "mata" not in email
+    assert "NL-77-4410" not in plain + sealed and json.loads(sealed)["passport"].startswith("v1.")
+    context.close()
