@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.decorators import ratelimit as rate_limited
 
 from iam.selectors import membership_list_for_user
 from iam.services import handoff_url
@@ -55,12 +56,20 @@ def signup(request: HttpRequest) -> HttpResponse:
     )
 
 
+SLUG_CHECK_RATE = "60/m"
+
+
 @require_GET
+@rate_limited(key="ip", rate=SLUG_CHECK_RATE, group="public_site.slug_check", block=False)
 def slug_check(request: HttpRequest) -> HttpResponse:
-    """htmx partial: whether the subdomain typed so far can be had."""
+    """htmx partial: whether the subdomain typed so far can be had (60 checks a minute per
+    client address; the form still checks on submit)."""
     slug = request.GET.get("slug", "").strip().lower()
     ok, message = False, ""
-    if slug:
+    status = 200
+    if getattr(request, "limited", False):
+        message, status = "Too many checks from your network; wait a minute.", 429
+    elif slug:
         try:
             ok = slug_is_available(slug)
             message = "Available" if ok else SlugTaken.title
@@ -70,7 +79,13 @@ def slug_check(request: HttpRequest) -> HttpResponse:
         request,
         "public_site/_slug_status.html",
         {"slug": slug, "ok": ok, "message": message, "base_domain": settings.BASE_DOMAIN},
+        status=status,
     )
+
+
+def too_many_requests(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """What a rate-limited view that blocks outright answers."""
+    return HttpResponse("Too many requests; wait a minute.", status=429, content_type="text/plain")
 
 
 @login_required

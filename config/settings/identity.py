@@ -29,6 +29,11 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
+# Rate limits count per client address: allauth's and django-ratelimit's (the live subdomain
+# check) both take it from X-Forwarded-For behind TRUSTED_PROXY_COUNT proxies.
+ALLAUTH_TRUSTED_PROXY_COUNT = e.TRUSTED_PROXY_COUNT
+RATELIMIT_IP_META_KEY = "allauth.core.internal.httpkit.get_client_ip"
+RATELIMIT_VIEW = "public_site.views.too_many_requests"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = e.PUBLIC_SCHEME
 ACCOUNT_ADAPTER = "iam.adapters.AccountAdapter"
 

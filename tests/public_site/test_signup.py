@@ -110,3 +110,15 @@ def test_sign_up_is_rate_limited_per_network(public_client: Client, settings: An
     assert limited.status_code == 429
     assert b"Too many sign-up attempts" in limited.content
     assert not Tenant.objects.filter(slug="omega").exists()
+
+
+def test_live_slug_check_is_rate_limited_per_client_address(public_client: Client) -> None:
+    """60 checks a minute per address; the 61st gets a 429 with a message htmx shows."""
+    for _ in range(60):
+        ok = public_client.get("/signup/check-slug/", {"slug": "free-one"}, HTTP_HX_REQUEST="true")
+        assert ok.status_code == 200
+    limited = public_client.get("/signup/check-slug/", {"slug": "free-one"}, HTTP_HX_REQUEST="true")
+    assert limited.status_code == 429
+    assert "Too many checks" in limited.content.decode()
+    other = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9")
+    assert other.get("/signup/check-slug/", {"slug": "free-one"}).status_code == 200
