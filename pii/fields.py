@@ -45,11 +45,11 @@ def _row_text(instance: Any) -> str:
     """`str(instance.pii_row)`, remembered on the instance: a list page opens several fields
     per row, and formatting a UUID costs more than the rest of building the associated data."""
     row = instance.pii_row
-    cached = instance.__dict__.get("_pii_row_text")
+    cached: tuple[Any, str] | None = instance.__dict__.get("_pii_row_text")
     if cached is None or cached[0] is not row:
         cached = (row, str(row))
         instance.__dict__["_pii_row_text"] = cached
-    return str(cached[1])
+    return cached[1]
 
 
 def normalize_email(value: str) -> str:

@@ -23,6 +23,7 @@ from django_tenants.utils import schema_context
 from . import snapshot
 from .models import SpareSchema
 from .signals import spare_schema_prepared
+from .snapshot import quote_identifier as _q
 
 log = structlog.get_logger(__name__)
 
@@ -178,7 +179,3 @@ def _make_one(*, key: str, size: int) -> bool:
         with schema_context(name):
             spare_schema_prepared.send(sender=SpareSchema, schema_name=name)
     return True
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

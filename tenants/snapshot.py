@@ -45,8 +45,12 @@ def snapshot_key() -> str:
     return digest
 
 
-def _q(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """A PostgreSQL identifier (schema, table, column) quoted for SQL text."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_q = quote_identifier
 
 
 def render_schema(schema: str) -> tuple[str, list[dict[str, Any]]]:

@@ -6,13 +6,13 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
@@ -29,6 +29,7 @@ from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
 from tests.factories import UserFactory
+from tests.support.connections import start_on_own_connection
 
 from .factories import CustomFieldFactory
 
@@ -859,22 +860,6 @@ def test_custom_values_of_a_are_invisible_from_b(
 # Concurrency -------------------------------------------------------------------------------
 
 
-def _in_thread(work: Callable[[], None], errors: list[BaseException]) -> threading.Thread:
-    """Start `work` on its own (autocommitting) database connection."""
-
-    def body() -> None:
-        try:
-            work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread
-
-
 def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -> None:
     """A record write that read the field as plain holds it until it commits; marking the
     field sensitive waits, then seals the value that write stored in the clear.
@@ -917,12 +902,12 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
             tenant_delete(tenant=tenant)
         User.objects.filter(email=f"owner@{slug}.test").delete()
 
-    _in_thread(setup, errors).join(timeout=30)
+    start_on_own_connection(setup, errors).join(timeout=30)
     try:
         assert not errors
-        writer = _in_thread(write, errors)
+        writer = start_on_own_connection(write, errors)
         assert writing.wait(timeout=20)
-        toggler = _in_thread(toggle, errors)
+        toggler = start_on_own_connection(toggle, errors)
         assert not toggled.wait(timeout=1)  # blocked behind the write in flight
         may_commit.set()
         writer.join(timeout=30)
@@ -931,7 +916,7 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
         # Read on a connection of its own: a lock held by this test's transaction would
         # keep the organization's schema from being dropped afterwards.
         stored: list[tuple[str, str]] = []
-        reader = _in_thread(
+        reader = start_on_own_connection(
             lambda: stored.append(_stored(made["tenant"], Contact, made["contact"])), errors
         )
         reader.join(timeout=30)
@@ -940,6 +925,6 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
         assert "in the clear?" not in sealed and "race" in json.loads(sealed)
     finally:
         may_commit.set()
-        cleaner = _in_thread(cleanup, errors)
+        cleaner = start_on_own_connection(cleanup, errors)
         cleaner.join(timeout=30)
     assert not cleaner.is_alive() and not errors

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.test import Client
 from django_tenants.utils import tenant_context
 
@@ -19,6 +19,7 @@ from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
 from tests.factories import UserFactory
+from tests.support.connections import start_on_own_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -103,20 +104,11 @@ def test_two_writes_of_one_address_at_once_make_one_contact() -> None:
     made: dict[str, Any] = {}
     outcomes: dict[str, str] = {}
     errors: list[BaseException] = []
+
+    def on_own(work: Any) -> threading.Thread:
+        return start_on_own_connection(work, errors)
+
     inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
-
-    def run(work: Any) -> threading.Thread:
-        def body() -> None:
-            try:
-                work()
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the test
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=body)
-        thread.start()
-        return thread
 
     def setup() -> None:
         owner = UserFactory(email=f"owner@{slug}.test")
@@ -149,21 +141,21 @@ def test_two_writes_of_one_address_at_once_make_one_contact() -> None:
             tenant_delete(tenant=tenant)
         User.objects.filter(email=f"owner@{slug}.test").delete()
 
-    run(setup).join(timeout=30)
+    on_own(setup).join(timeout=30)
     try:
         assert not errors
-        writer = run(first)
+        writer = on_own(first)
         assert inserted.wait(timeout=20)
-        checker = run(second)
+        checker = on_own(second)
         assert not second_done.wait(timeout=1)  # waits behind the first writer's lock
         may_commit.set()
         writer.join(timeout=30)
         checker.join(timeout=30)
-        run(count).join(timeout=30)
+        on_own(count).join(timeout=30)
         assert not errors
         assert outcomes == {"first": "created", "second": "taken"}
         assert made["count"] == 2  # the warm-up contact and the first writer's
     finally:
         may_commit.set()
-        run(cleanup).join(timeout=30)
+        on_own(cleanup).join(timeout=30)
     assert not errors

@@ -19,6 +19,20 @@ from tenants.models import Tenant
 pytestmark = pytest.mark.django_db
 
 
+def _sign_up(page: Any, live_url: str, slug: str, organization: str) -> None:
+    """Sign `organization` up at `slug` as owner@<slug>.test and land in its workspace."""
+    port = live_url.rsplit(":", 1)[1]
+    page.goto(f"{live_url}/signup/")
+    page.fill("input[name=organization_name]", organization)
+    page.fill("input[name=slug]", slug)
+    page.wait_for_selector("#slug-status :text('is available')")
+    page.fill("input[name=full_name]", "Jo Owner")
+    page.fill("input[name=email]", f"owner@{slug}.test")
+    page.fill("input[name=password]", "a-Long-passphrase-42")
+    page.click("form:has(input[name=slug]) button[type=submit]")
+    page.wait_for_url(f"http://{slug}.localhost:{port}/")
+
+
 @pytest.fixture
 def slug() -> str:
     return f"e2e-{uuid.uuid4().hex[:8]}"
@@ -30,15 +44,7 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
     port = live_url.rsplit(":", 1)[1]
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{live_url}/signup/")
-    page.fill("input[name=organization_name]", "Journey Test Org")
-    page.fill("input[name=slug]", slug)
-    page.wait_for_selector("#slug-status :text('is available')")
-    page.fill("input[name=full_name]", "Jo Journey")
-    page.fill("input[name=email]", f"owner@{slug}.test")
-    page.fill("input[name=password]", "a-Long-passphrase-42")
-    page.click("form:has(input[name=slug]) button[type=submit]")
-    page.wait_for_url(f"http://{slug}.localhost:{port}/")
+    _sign_up(page, live_url, slug, "Journey Test Org")
     assert "Journey Test Org" in page.content()
 
     page.goto(f"http://{slug}.localhost:{port}/contacts/new/")
@@ -92,15 +98,7 @@ def test_owner_adds_a_sensitive_custom_field_and_a_duplicate_is_caught(
     host = f"http://{slug}.localhost:{port}"
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{live_url}/signup/")
-    page.fill("input[name=organization_name]", "Secret Keepers")
-    page.fill("input[name=slug]", slug)
-    page.wait_for_selector("#slug-status :text('is available')")
-    page.fill("input[name=full_name]", "Kim Keeper")
-    page.fill("input[name=email]", f"owner@{slug}.test")
-    page.fill("input[name=password]", "a-Long-passphrase-42")
-    page.click("form:has(input[name=slug]) button[type=submit]")
-    page.wait_for_url(f"{host}/")
+    _sign_up(page, live_url, slug, "Secret Keepers")
 
     page.click("nav >> text=Custom fields")
     page.wait_for_url(f"{host}/settings/custom-fields/")

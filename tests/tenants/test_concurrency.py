@@ -3,7 +3,6 @@ nothing half-made is left behind."""
 
 import threading
 import uuid
-from collections.abc import Callable
 
 import pytest
 from django.db import connections
@@ -14,27 +13,9 @@ from tenants.exceptions import SlugTaken
 from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_delete
 from tests.factories import UserFactory
+from tests.support.connections import run_on_own_connection
 
 pytestmark = pytest.mark.django_db
-
-
-def _in_own_connection(work: Callable[[], None]) -> None:
-    """Run `work` in a thread, i.e. on its own autocommitting database connection."""
-    errors: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join(timeout=60)
-    if errors:
-        raise errors[0]
 
 
 def test_racing_provisionings_of_one_slug_make_exactly_one_tenant() -> None:
@@ -72,4 +53,4 @@ def test_racing_provisionings_of_one_slug_make_exactly_one_tenant() -> None:
                 tenant_delete(tenant=tenant)
             User.objects.filter(email__in=emails).delete()
 
-        _in_own_connection(cleanup)
+        run_on_own_connection(cleanup)

@@ -31,6 +31,7 @@ from tenants.signals import spare_schema_prepared, tenant_provisioned
 from tenants.tasks import spare_schemas_refill as refill_task
 from tenants.tasks import spare_schemas_refill_queue
 from tests.factories import UserFactory
+from tests.support.connections import run_on_own_connection
 from tests.tenants.test_snapshot import describe
 
 pytestmark = pytest.mark.django_db
@@ -251,25 +252,6 @@ def test_the_refill_task_runs_in_public_and_a_claimed_spare_holds_no_other_tenan
         assert Pipeline.objects.count() == 1
 
 
-def _in_own_connection(work: Callable[[], None]) -> None:
-    """Run `work` in a thread, i.e. on its own autocommitting database connection."""
-    errors: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            work()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-
-
 def test_two_concurrent_provisionings_claim_different_spares(settings: SettingsWrapper) -> None:
     """Both sign-ups hold their claimed spare at the same moment (a barrier inside the
     transaction), so a claim that waited for the other's lock would deadlock the barrier."""
@@ -283,7 +265,7 @@ def test_two_concurrent_provisionings_claim_different_spares(settings: SettingsW
         spare_schemas_refill()
         spares.extend(SpareSchema.objects.values_list("schema_name", flat=True))
 
-    _in_own_connection(fill)
+    run_on_own_connection(fill)
     barrier = threading.Barrier(len(slugs))
     outcomes: dict[str, str] = {}
 
@@ -323,7 +305,7 @@ def test_two_concurrent_provisionings_claim_different_spares(settings: SettingsW
             User.objects.filter(email__in=[f"{s}@pool.test" for s in slugs]).delete()
             spare_schemas_refill(size=0)
 
-        _in_own_connection(cleanup)
+        run_on_own_connection(cleanup)
 
 
 def test_new_starter_data_makes_older_spares_stale(pool_of_two: list[str]) -> None:
