@@ -23,3 +23,9 @@ class ContactEmailTaken(DomainError):
     code = "contact-email-taken"
     status = 409
     title = "Another contact already has this e-mail address."
+
+
+class ImportKeyReused(DomainError):
+    code = "idempotency-key-reused"
+    status = 409
+    title = "This idempotency key belongs to another import."

@@ -6,7 +6,7 @@ from django import forms
 from problems.exceptions import InvalidFields
 
 from . import selectors, services
-from .models import Company, Contact, CustomField
+from .models import Company, Contact, ContactImport, CustomField
 from .services import COMPANY_FIELDS, CONTACT_FIELDS
 
 PREFIX = "custom_"
@@ -216,3 +216,22 @@ class CustomFieldForm(forms.Form):
         for name, messages in exc.field_errors().items():
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
+
+
+class ContactImportForm(forms.Form):
+    """Upload of a CSV file of contacts. The hidden key makes a resubmitted form (a refresh,
+    a double click) return the first import's result instead of importing twice."""
+
+    file = forms.FileField(
+        label="CSV file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        help_text="UTF-8, with the column names in the first row; up to 5,000 contacts.",
+    )
+    on_duplicate = forms.ChoiceField(
+        label="When a contact already exists (same e-mail address, or same phone number)",
+        choices=ContactImport.OnDuplicate.choices,
+        initial=ContactImport.OnDuplicate.SKIP,
+        widget=forms.RadioSelect,
+    )
+    dry_run = forms.BooleanField(required=False, label="Only check the file; import nothing")
+    idempotency_key = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)

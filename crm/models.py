@@ -164,3 +164,38 @@ class Stage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline}: {self.name}"
+
+
+class ContactImport(models.Model):
+    """One import of a CSV file of contacts: what it did, for the people who ran it and so a
+    retried request (same idempotency key) gets the same answer instead of a second import.
+    Holds row numbers and counts only, never the file's personal data."""
+
+    class OnDuplicate(models.TextChoices):
+        SKIP = "skip", "Skip the row, keep the contact as it is"
+        UPDATE = "update", "Update the contact with the row's values"
+
+    filename = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the file and the options.")
+    on_duplicate = models.CharField(max_length=8, choices=OnDuplicate.choices)
+    rows = models.PositiveIntegerField(default=0)
+    contacts_created = models.PositiveIntegerField(default=0)
+    contacts_updated = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
+    companies_created = models.PositiveIntegerField(default=0)
+    # {"skipped": [{"row", "reason", "contact" | "duplicate_of_row"}], "columns", "ignored_columns"}
+    report = models.JSONField(default=dict, blank=True)
+    by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    # Not stored: how this answer came about (a dry run is never saved; a replay is an
+    # earlier import returned for a retried request).
+    dry_run = False
+    replayed = False
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return self.filename or f"Import {self.pk}"

@@ -8,7 +8,7 @@ from django.db.models import Count, Q, QuerySet
 
 from pii.fields import blind_index_for
 
-from .models import Company, Contact, CustomField, Pipeline
+from .models import Company, Contact, ContactImport, CustomField, Pipeline
 
 
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
@@ -74,3 +74,8 @@ def custom_values_shown(
             value = dt.date.fromisoformat(value)
         shown.append((definition, value))
     return shown
+
+
+def contact_import_list() -> QuerySet[ContactImport]:
+    """Imports of contacts, the latest first (dry runs are not kept)."""
+    return ContactImport.objects.order_by("-created_at", "-id")

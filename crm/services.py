@@ -1,25 +1,34 @@
 """Every write to CRM records. Callers pass the acting user; the tenant is the connection's."""
 
 import datetime as dt
+import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.utils.text import slugify
 
 from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 
-from .exceptions import ContactEmailTaken, CustomFieldKeyTaken, CustomFieldLimitReached
-from .models import Company, Contact, CustomField, Pipeline, Stage
+from .exceptions import (
+    ContactEmailTaken,
+    CustomFieldKeyTaken,
+    CustomFieldLimitReached,
+    ImportKeyReused,
+)
+from .models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
+
+if TYPE_CHECKING:
+    from .imports import ImportFile, ImportRow
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +41,7 @@ DEFAULT_STAGES = (
     ("Lost", 0, False, True),
 )
 
-CONTACT_FIELDS = (
+CONTACT_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
     "email",
@@ -55,20 +64,31 @@ def pipeline_create_default() -> Pipeline:
     return pipeline
 
 
+def _email_locks(indexes: Iterable[str]) -> None:
+    """Transaction-scoped advisory locks on the buckets (first two hex digits, so 256 at most)
+    of e-mail blind-index values, taken in order: writers of one address take turns, and an
+    import of thousands of addresses neither exhausts the lock table nor deadlocks another."""
+    with connection.cursor() as cur:
+        for bucket in sorted({index[:2] for index in indexes if index}):
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"crm.contact.email:{bucket}"],
+            )
+
+
 def _email_is_free(contact: Contact) -> None:
     """Duplicate detection: no two contacts of an organization share an e-mail address.
 
     Addresses are compared by their blind index (case and surrounding spaces ignored), since
     the column itself only holds ciphertext. A transaction-scoped advisory lock on the index
-    value makes two concurrent writes of the same address take turns, so the check cannot be
-    raced; contacts that shared an address before this rule keep it until one is edited.
+    value's bucket makes two concurrent writes of the same address take turns, so the check
+    cannot be raced; contacts that shared an address before this rule keep it until one is edited.
     """
     email = (contact.email or "").strip()
     if not email:
         return
     index = blind_index_for(Contact, "email", email)
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"email:{index}"])
+    _email_locks([index])
     taken = Contact.objects.filter(email_index=index).exclude(pk=contact.pk).first()
     if taken is not None:
         raise ContactEmailTaken(
@@ -277,12 +297,20 @@ def _definitions_for_write(entity: str) -> list[CustomField]:
     return list(CustomField.objects.filter(entity=entity).order_by("position", "id"))
 
 
-def custom_values_assign(*, record: Record, values: Any, creating: bool) -> list[str]:
+def custom_values_assign(
+    *,
+    record: Record,
+    values: Any,
+    creating: bool,
+    definitions: Sequence[CustomField] | None = None,
+) -> list[str]:
     """Validate `values` (custom field key -> value; None or "" removes one) and set them on
     the unsaved record: plain ones in `custom`, sensitive ones in `custom_sealed`, which
     encrypts them when the record is saved. Returns the fields to save. Call it inside the
-    transaction that saves the record."""
-    definitions = _definitions_for_write(entity_of(record))
+    transaction that saves the record, which has share-locked `definitions` if it gives them
+    (`_definitions_for_write`)."""
+    if definitions is None:
+        definitions = _definitions_for_write(entity_of(record))
     cleaned = custom_values_clean(definitions=definitions, values=values, creating=creating)
     sensitive = {d.key for d in definitions if d.sensitive}
     plain = dict(record.custom)
@@ -528,4 +556,231 @@ def custom_field_delete(*, field: CustomField, by: Any) -> None:
         key=key,
         records_cleared=cleared,
         by=getattr(by, "pk", None),
+    )
+
+
+# Contact import --------------------------------------------------------------------------
+
+
+def _import_claim(key: str, digest: str) -> ContactImport | None:
+    """Claim an idempotency key for this transaction's import; return the earlier import when
+    the key was used (waiting for one still running), or ImportKeyReused if that import was
+    of another file or with other options."""
+    try:
+        with transaction.atomic():
+            ContactImport.objects.create(idempotency_key=key, digest=digest, on_duplicate="")
+        return None
+    except IntegrityError:
+        earlier = ContactImport.objects.get(idempotency_key=key)
+    if earlier.digest != digest:
+        raise ImportKeyReused(
+            "This idempotency key was used for another file or other options; "
+            "send a new key for a new import."
+        )
+    earlier.replayed = True
+    return earlier
+
+
+def _rows_indexed(rows: "Sequence[ImportRow]") -> dict[int, tuple[str, str]]:
+    """Row number -> (e-mail, phone) blind-index values ("" where the row has none)."""
+    return {
+        row.number: (
+            blind_index_for(Contact, "email", row.values["email"]) if row.values["email"] else "",
+            blind_index_for(Contact, "phone", row.values["phone"]) if row.values["phone"] else "",
+        )
+        for row in rows
+    }
+
+
+def _contacts_by_index(column: str, values: set[str]) -> dict[str, Contact]:
+    """The oldest contact per blind-index value of `column`, for the values given."""
+    found: dict[str, Contact] = {}
+    chunk = sorted(values)
+    for start in range(0, len(chunk), 1000):
+        for contact in Contact.objects.filter(**{f"{column}__in": chunk[start : start + 1000]}):
+            index = getattr(contact, column)
+            if index not in found or contact.pk < found[index].pk:
+                found[index] = contact
+    return found
+
+
+def _companies_for_import(
+    rows: "Sequence[ImportRow]", *, by: Any, errors: dict[str, list[str]]
+) -> tuple[dict[str, Company], int]:
+    """The companies the rows name, by lowercased name: existing ones (case-insensitive
+    match), and new ones made for names not found. Returns them and how many were made."""
+    wanted: dict[str, tuple[str, list[int]]] = {}
+    for row in rows:
+        if row.company_name:
+            entry = wanted.setdefault(row.company_name.lower(), (row.company_name, []))
+            entry[1].append(row.number)
+    if not wanted:
+        return {}, 0
+    found: dict[str, Company] = {}
+    for company in (
+        Company.objects.annotate(lowered=Lower("name"))
+        .filter(lowered__in=list(wanted))
+        .order_by("id")
+    ):
+        found.setdefault(company.name.lower(), company)
+    made = 0
+    for lowered, (name, numbers) in wanted.items():
+        if lowered in found:
+            continue
+        try:
+            found[lowered] = company_create(by=by, name=name)
+            made += 1
+        except InvalidFields:
+            for number in numbers:
+                errors[f"rows.{number}.company"] = [
+                    f"There is no company “{name}” yet, and a new company needs values for "
+                    "its required fields; add it first."
+                ]
+    return found, made
+
+
+def contact_import(
+    *,
+    by: Any,
+    content: bytes,
+    filename: str = "",
+    on_duplicate: str = ContactImport.OnDuplicate.SKIP,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+) -> ContactImport:
+    """Import the contacts of a CSV file (read by `crm.imports`), all or nothing.
+
+    A row is a duplicate when its e-mail address, or for a row without one its phone number,
+    matches an earlier row or an existing contact (through the blind indexes). Duplicates of
+    earlier rows are skipped; duplicates of existing contacts are skipped or, with
+    `on_duplicate="update"`, fill that contact's fields with the row's non-empty values.
+    Companies are matched by name and made when missing. Any bad row fails the whole import
+    (InvalidFields, `rows.<n>.<field>`). A dry run reports the same and keeps nothing. With
+    an idempotency key, a retry of the same request returns the first import's result.
+    """
+    if on_duplicate not in ContactImport.OnDuplicate.values:
+        raise InvalidFields(
+            {"on_duplicate": [f"Choose one of: {', '.join(ContactImport.OnDuplicate.values)}."]}
+        )
+    from .imports import contact_import_read  # the import's form is built on these services
+
+    digest = hashlib.sha256(content + b"\x00" + on_duplicate.encode()).hexdigest()
+    with transaction.atomic():
+        if idempotency_key and not dry_run:
+            earlier = _import_claim(idempotency_key, digest)
+            if earlier is not None:
+                return earlier
+        definitions = _definitions_for_write(CustomField.Entity.CONTACT)
+        file = contact_import_read(content, definitions=definitions)
+        if not file.rows:
+            raise InvalidFields({"file": ["The file has no contacts below its headings."]})
+        result = _contact_rows_import(file, definitions=definitions, by=by, mode=on_duplicate)
+        result.filename = filename[:255]
+        result.digest = digest
+        result.on_duplicate = on_duplicate
+        result.by_id = getattr(by, "pk", None)
+        if dry_run:
+            transaction.set_rollback(True)
+        elif idempotency_key:
+            claimed = ContactImport.objects.get(idempotency_key=idempotency_key)
+            result.pk, result.created_at = claimed.pk, claimed.created_at
+            result.idempotency_key = idempotency_key
+            result.save(force_update=True)
+        else:
+            result.save(force_insert=True)
+    result.dry_run = dry_run
+    log.info(
+        "contact.imported",
+        contact_import=result.pk,
+        dry_run=dry_run,
+        rows=result.rows,
+        created=result.contacts_created,
+        updated=result.contacts_updated,
+        skipped=result.rows_skipped,
+        companies_created=result.companies_created,
+        by=getattr(by, "pk", None),
+    )
+    return result
+
+
+def _contact_rows_import(
+    file: "ImportFile", *, definitions: Sequence[CustomField], by: Any, mode: str
+) -> ContactImport:
+    """The import itself, inside `contact_import`'s transaction; the returned record is not
+    saved yet."""
+    rows = file.rows
+    indexes = _rows_indexed(rows)
+    _email_locks(e for e, _ in indexes.values())
+    by_email = _contacts_by_index("email_index", {e for e, _ in indexes.values() if e})
+    by_phone = _contacts_by_index("phone_index", {p for e, p in indexes.values() if p and not e})
+    seen_email: dict[str, int] = {}
+    seen_phone: dict[str, int] = {}
+    updated_by: dict[int, int] = {}  # contact id -> the row that updated it
+    skipped: list[dict[str, Any]] = []
+    creating: list[ImportRow] = []
+    updating: list[tuple[ImportRow, Contact]] = []
+    for row in rows:
+        email, phone = indexes[row.number]
+        earlier = seen_email.get(email) if email else seen_phone.get(phone) if phone else None
+        match = by_email.get(email) if email else by_phone.get(phone) if phone else None
+        if earlier is None and match is not None and match.pk in updated_by:
+            earlier = updated_by[match.pk]
+        if earlier is not None:
+            skipped.append({"row": row.number, "reason": "duplicate-row", "of_row": earlier})
+            continue
+        if email:
+            seen_email[email] = row.number
+        if phone:
+            seen_phone.setdefault(phone, row.number)
+        if match is None:
+            creating.append(row)
+        elif mode == ContactImport.OnDuplicate.SKIP:
+            skipped.append({"row": row.number, "reason": "existing-contact", "contact": match.pk})
+        else:
+            updated_by[match.pk] = row.number
+            updating.append((row, match))
+
+    errors: dict[str, list[str]] = {}
+    companies, companies_made = _companies_for_import(
+        [*creating, *(row for row, _ in updating)], by=by, errors=errors
+    )
+    owner_id = getattr(by, "pk", None)
+    new: list[Contact] = []
+    for row in creating:
+        contact = Contact(
+            owner_id=owner_id, company=companies.get(row.company_name.lower()), **row.values
+        )
+        try:
+            custom_values_assign(
+                record=contact, values=row.custom, creating=True, definitions=definitions
+            )
+        except InvalidFields as exc:
+            errors.update({f"rows.{row.number}.{k}": v for k, v in exc.field_errors().items()})
+        new.append(contact)
+    if errors:
+        raise InvalidFields(errors)
+    Contact.objects.bulk_create(new, batch_size=500)
+    for row, contact in updating:
+        fields = [k for k, v in row.values.items() if v not in ("", None) and k != "email"]
+        for key in fields:
+            setattr(contact, key, row.values[key])
+        if row.company_name:
+            contact.company = companies[row.company_name.lower()]
+            fields.append("company")
+        if row.custom:
+            fields += custom_values_assign(
+                record=contact, values=row.custom, creating=False, definitions=definitions
+            )
+        contact.save(update_fields=[*fields, "updated_at"])
+    return ContactImport(
+        rows=len(rows),
+        contacts_created=len(new),
+        contacts_updated=len(updating),
+        rows_skipped=len(skipped),
+        companies_created=companies_made,
+        report={
+            "skipped": skipped,
+            "columns": file.columns,
+            "ignored_columns": file.ignored_columns,
+        },
     )

@@ -1,5 +1,6 @@
 """HTML pages of the CRM on a tenant host (the membership middleware has already run)."""
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -14,9 +15,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 
-from . import selectors, services
-from .exceptions import ContactEmailTaken
-from .forms import CompanyForm, ContactForm, CustomFieldForm
+from . import imports, selectors, services
+from .exceptions import ContactEmailTaken, ImportKeyReused
+from .forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
 from .models import Company, Contact, CustomField
 from .permissions import is_tenant_admin
 
@@ -105,6 +106,74 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.contact_delete(contact=contact, by=request.user)
     messages.success(request, f"Contact {contact.full_name} deleted.")
     return redirect("crm:contact_list")
+
+
+_CONTACT_COLUMNS = [(f.name, f) for f in Contact._meta.get_fields() if hasattr(f, "verbose_name")]
+
+
+def _import_row_errors(
+    errors: dict[str, list[str]], definitions: list[CustomField]
+) -> list[tuple[int, str, list[str]]]:
+    """(row, column name, messages) for the `rows.<n>.<field>` errors of an import."""
+    labels = {name: str(field.verbose_name).capitalize() for name, field in _CONTACT_COLUMNS}
+    labels |= {"company": "Company", "row": "Row"}
+    labels |= {f"custom.{d.key}": d.label for d in definitions}
+    found = []
+    for key, notes in errors.items():
+        if key.startswith("rows."):
+            _, number, column = key.split(".", 2)
+            found.append((int(number), labels.get(column, column), notes))
+    return sorted(found, key=lambda item: item[0])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_import(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV file of contacts; show what was imported, skipped, or must be fixed."""
+    form = ContactImportForm(
+        request.POST or None, request.FILES or None, initial={"idempotency_key": uuid.uuid4().hex}
+    )
+    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
+    result, row_errors, status = None, [], 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = services.contact_import(
+                    by=request.user,
+                    content=upload.read(imports.MAX_BYTES + 1),
+                    filename=upload.name or "",
+                    on_duplicate=form.cleaned_data["on_duplicate"],
+                    dry_run=form.cleaned_data["dry_run"],
+                    idempotency_key=form.cleaned_data["idempotency_key"] or None,
+                )
+                status = 200
+            except InvalidFields as exc:
+                errors = exc.field_errors()
+                for name in ("file", "on_duplicate"):
+                    for message in errors.get(name, []):
+                        form.add_error(name, message)
+                row_errors = _import_row_errors(errors, definitions)
+            except KeyServiceUnavailable:
+                form.add_error(None, _KEY_SERVICE_DOWN)
+                status = 503
+            except ImportKeyReused:
+                form.add_error(None, "This form was already used for an import; start again.")
+                status = 409
+    return render(
+        request,
+        "crm/contact_import.html",
+        {
+            "form": form,
+            "result": result,
+            "row_errors": row_errors,
+            "definitions": definitions,
+            "headings": imports.HEADINGS,
+            "recent": selectors.contact_import_list()[:5],
+        },
+        status=status,
+    )
 
 
 @login_required

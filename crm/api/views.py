@@ -10,18 +10,25 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from crm import selectors, services
+from crm import imports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
 from iam.api.base import TenantViewSet
 from iam.permissions import IsTenantMember
+from problems.exceptions import InvalidFields
 from problems.openapi import PROBLEM_SCHEMA
 
 from .serializers import (
     CompanySerializer,
+    ContactImportRequestSerializer,
+    ContactImportSerializer,
     ContactSerializer,
     CustomFieldSerializer,
     CustomFieldUpdateSerializer,
@@ -38,6 +45,17 @@ _contact_filters = [
     OpenApiParameter("phone", str, description="Exact phone number (spaces and dashes ignored)."),
 ]
 
+
+_idempotency_key = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (at most 100 characters, e.g. a UUID): a retry with the same key "
+        "gets the first request's result instead of importing again."
+    ),
+)
 
 _email_taken = {
     (409, "application/problem+json"): OpenApiResponse(
@@ -79,6 +97,56 @@ class ContactViewSet(TenantViewSet):
 
     def perform_destroy(self, instance: Contact) -> None:
         services.contact_delete(contact=instance, by=self.request.user)
+
+    @extend_schema(
+        operation_id="contacts_import",
+        request={"multipart/form-data": ContactImportRequestSerializer},
+        parameters=[_idempotency_key],
+        responses={
+            201: ContactImportSerializer,
+            200: OpenApiResponse(
+                ContactImportSerializer, description="A dry run, or a retry's earlier result."
+            ),
+            (400, "application/problem+json"): OpenApiResponse(
+                PROBLEM_SCHEMA,
+                description="The file can't be imported; nothing was. `errors` names the file "
+                "(`file`) or each bad cell (`rows.<n>.<field>`, rows numbered as in a "
+                "spreadsheet, the headings being row 1).",
+            ),
+            (409, "application/problem+json"): OpenApiResponse(
+                PROBLEM_SCHEMA,
+                description="The idempotency key was used for another file or other options.",
+            ),
+        },
+        description=(
+            "Import contacts from a CSV file, all or nothing. Duplicates (same e-mail address, "
+            "or without one the same phone number, as an earlier row or an existing contact) "
+            "are skipped or, with `on_duplicate=update`, update the existing contact. Companies "
+            "are matched by name and made when missing."
+        ),
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_file(self, request: Request) -> Response:
+        params = ContactImportRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["file"]
+        if upload.size > imports.MAX_BYTES:
+            raise InvalidFields(
+                {"file": [f"The file is larger than {imports.MAX_BYTES // 2**20} MB; split it."]}
+            )
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 100:
+            raise InvalidFields({"Idempotency-Key": ["Use at most 100 characters."]})
+        result = services.contact_import(
+            by=request.user,
+            content=upload.read(),
+            filename=upload.name or "",
+            on_duplicate=params.validated_data["on_duplicate"],
+            dry_run=params.validated_data["dry_run"],
+            idempotency_key=key or None,
+        )
+        fresh = not (result.dry_run or result.replayed)
+        return Response(ContactImportSerializer(result).data, status=201 if fresh else 200)
 
 
 @extend_schema_view(list=extend_schema(parameters=[_search]))

@@ -135,3 +135,48 @@ def test_owner_adds_a_sensitive_custom_field_and_a_duplicate_is_caught(
     assert email.startswith("v1.") and "mata" not in email
     assert "NL-77-4410" not in plain + sealed and json.loads(sealed)["passport"].startswith("v1.")
     context.close()
+
+
+def test_a_member_imports_a_spreadsheet_fixes_a_row_and_sees_the_duplicates_skipped(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    """In the browser: a CSV upload with a bad row imports nothing and names the row; the
+    fixed file imports, its duplicate rows are skipped, and the contacts are listed."""
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Spreadsheet Lovers")
+
+    def upload(text: str) -> None:
+        page.goto(f"{host}/contacts/")
+        page.click("text=Import")
+        page.wait_for_url(f"{host}/contacts/import/")
+        page.set_input_files(
+            "input[name=file]",
+            {"name": "people.csv", "mimeType": "text/csv", "buffer": text.encode()},
+        )
+        page.click("form:has(input[name=file]) button[type=submit]")
+
+    upload("Name;E-mail;Company\nAda Lovelace;ada@engine.test;Engines\nGrace Hopper;grace@;\n")
+    page.wait_for_selector("[data-testid=row-errors]")
+    assert "Row 3, Email" in page.inner_text("[data-testid=row-errors]")
+    tenant = Tenant.objects.get(slug=slug)
+    with tenant_context(tenant):
+        assert not Contact.objects.exists()
+
+    upload(
+        "Name;E-mail;Company\nAda Lovelace;ada@engine.test;Engines\n"
+        "Grace Hopper;grace@cobol.test;\nAda again; ADA@engine.test ;\n"
+    )
+    page.wait_for_selector("[data-testid=import-counts]")
+    assert page.inner_text("[data-count=created]") == "2"
+    assert page.inner_text("[data-count=skipped]") == "1"
+    assert "Same contact as row 2" in page.content()
+    page.click("text=See contacts")
+    page.wait_for_url(f"{host}/contacts/")
+    rows = page.inner_text("#contact-rows")
+    assert "Ada Lovelace" in rows and "Grace Hopper" in rows and "Engines" in rows
+    with tenant_context(tenant):
+        assert Contact.objects.count() == 2
+    context.close()

@@ -1,0 +1,209 @@
+"""Reading a CSV file of contacts for import.
+
+Columns are recognised by their headings (common spellings of the contact's own fields, and
+custom fields by key or label); every row is checked by the rules of the contact form; rows
+are numbered as a spreadsheet shows them (the headings are row 1). Nothing here writes:
+`services.contact_import` decides what becomes of the rows.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+
+from problems.exceptions import InvalidFields
+
+from .forms import PREFIX, ContactForm
+from .models import CustomField
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 5_000
+MAX_ERRORS = 100  # listed; a file with more is reported as having more
+
+# Headings of the contact's own columns, compared after `_heading` (case, spaces, - and _).
+HEADINGS: dict[str, tuple[str, ...]] = {
+    "first_name": ("first name", "firstname", "given name", "forename"),
+    "last_name": ("last name", "lastname", "surname", "family name"),
+    "full_name": ("name", "full name", "contact name", "contact"),
+    "email": ("email", "e mail", "email address", "e mail address", "mail"),
+    "phone": ("phone", "phone number", "telephone", "tel", "mobile", "mobile phone", "cell"),
+    "title": ("title", "job title", "position", "role"),
+    "company_name": ("company", "company name", "organization", "organisation", "account"),
+    "address": ("address", "postal address", "mailing address", "street address"),
+    "birthday": ("birthday", "date of birth", "birth date", "dob"),
+}
+_YES = {"yes", "y", "true", "1", "x", "on"}
+_NO = {"no", "n", "false", "0", "off", ""}
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
+def _heading(text: str) -> str:
+    return _SEPARATORS.sub(" ", text.strip().lower()).strip()
+
+
+@dataclass
+class ImportRow:
+    """A valid row: the contact's own values, its custom values by key, and the company it
+    names (by name; found or made when imported)."""
+
+    number: int
+    values: dict[str, Any]
+    custom: dict[str, Any]
+    company_name: str
+
+
+@dataclass
+class ImportFile:
+    rows: list[ImportRow] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # heading -> what it fills
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+class ContactImportRowForm(ContactForm):
+    """A row of the file is held to the contact form's rules; the company is given by name."""
+
+    company_name = forms.CharField(max_length=200, required=False)
+
+    class Meta(ContactForm.Meta):
+        fields = tuple(f for f in ContactForm.Meta.fields if f != "company")
+
+
+def _decode(content: bytes) -> str:
+    if not content.strip():
+        raise InvalidFields({"file": ["The file is empty."]})
+    if len(content) > MAX_BYTES:
+        raise InvalidFields(
+            {"file": [f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."]}
+        )
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidFields(
+            {"file": ["The file is not UTF-8 text. Save it as “CSV UTF-8” and try again."]}
+        ) from None
+    if "\x00" in text:
+        raise InvalidFields({"file": ["The file is not a CSV text file."]})
+    return text
+
+
+def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    first_line = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def _map_columns(
+    headings: list[str], definitions: Sequence[CustomField]
+) -> tuple[dict[int, str], ImportFile]:
+    """Column index -> form field name, and the file's column report."""
+    known = {_heading(alias): name for name, aliases in HEADINGS.items() for alias in aliases}
+    for d in definitions:  # a custom field's own key or label, unless a contact field has it
+        known.setdefault(_heading(d.key), PREFIX + d.key)
+        known.setdefault(_heading(d.label), PREFIX + d.key)
+    by_index: dict[int, str] = {}
+    report = ImportFile()
+    taken: set[str] = set()
+    for i, heading in enumerate(headings):
+        name = known.get(_heading(heading))
+        if name is None or name in taken:
+            if heading.strip():
+                report.ignored_columns.append(heading.strip())
+            continue
+        taken.add(name)
+        by_index[i] = name
+        report.columns[heading.strip()] = name.removeprefix(PREFIX)
+    if not taken & {"first_name", "last_name", "full_name", "email", "phone"}:
+        raise InvalidFields(
+            {
+                "file": [
+                    "The first row must name the columns; none was recognised as a name, "
+                    "e-mail or phone column (e.g. “First name”, “Last name”, “Email”, “Phone”)."
+                ]
+            }
+        )
+    return by_index, report
+
+
+def _form_data(
+    cells: dict[str, str], definitions: Sequence[CustomField]
+) -> tuple[dict[str, Any], dict[str, list[str]], set[str]]:
+    """The row as form data: a full name split when first and last are not given, yes/no
+    cells read as checkbox values. Returns the data, errors found on the way, and the keys
+    of the custom fields the row gives a value (an empty cell gives none, not "no")."""
+    data: dict[str, Any] = {k: v.strip() for k, v in cells.items()}
+    given = {k.removeprefix(PREFIX) for k, v in data.items() if k.startswith(PREFIX) and v}
+    errors: dict[str, list[str]] = {}
+    full = data.pop("full_name", "")
+    if full and not data.get("first_name") and not data.get("last_name"):
+        first, _, last = full.partition(" ")
+        data["first_name"], data["last_name"] = first, last.strip()
+    for d in definitions:
+        name = PREFIX + d.key
+        if d.type == CustomField.Type.BOOLEAN and name in data:
+            answer = data[name].lower()
+            if answer in _YES:
+                data[name] = "on"
+            elif answer in _NO:
+                del data[name]
+            else:
+                errors[name] = ["Write yes or no."]
+                del data[name]
+    return data, errors, given
+
+
+def contact_import_read(content: bytes, *, definitions: Sequence[CustomField]) -> ImportFile:
+    """The file's valid rows, or InvalidFields: `file` for the file as a whole, or
+    `rows.<n>.<field>` for each bad cell (custom fields as `rows.<n>.custom.<key>`)."""
+    text = _decode(content)
+    reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
+    try:
+        headings = next(reader)
+        by_index, report = _map_columns(headings, definitions)
+        errors: dict[str, list[str]] = {}
+        bad_rows = 0
+        for number, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue  # blank lines, as spreadsheets leave at the end
+            if len(report.rows) + bad_rows >= MAX_ROWS:
+                raise InvalidFields(
+                    {"file": [f"The file has more than {MAX_ROWS:,} contacts; split it."]}
+                )
+            given = {name: cells[i] for i, name in by_index.items() if i < len(cells)}
+            data, row_errors, custom_given = _form_data(given, definitions)
+            form = ContactImportRowForm(data, custom_fields=definitions)
+            if form.is_valid() and not row_errors:
+                cleaned = form.cleaned_data
+                report.rows.append(
+                    ImportRow(
+                        number=number,
+                        values={k: cleaned[k] for k in ContactImportRowForm.Meta.fields},
+                        custom={k: v for k, v in cleaned["custom"].items() if k in custom_given},
+                        company_name=cleaned["company_name"].strip(),
+                    )
+                )
+                continue
+            bad_rows += 1
+            found: dict[str, list[str]] = {k: [str(m) for m in v] for k, v in form.errors.items()}
+            for name, messages in {**found, **row_errors}.items():
+                if len(errors) < MAX_ERRORS:
+                    where = name
+                    if name.startswith(PREFIX):
+                        where = "custom." + name.removeprefix(PREFIX)
+                    elif name == "company_name":
+                        where = "company"
+                    elif name == "__all__":
+                        where = "row"
+                    errors[f"rows.{number}.{where}"] = messages
+    except csv.Error as exc:
+        raise InvalidFields({"file": [f"The file is not valid CSV: {exc}."]}) from None
+    if errors:
+        if bad_rows > len({k.split(".")[1] for k in errors}):
+            errors["file"] = [f"{bad_rows:,} rows need attention; the first are listed."]
+        raise InvalidFields(errors)
+    return report

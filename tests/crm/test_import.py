@@ -1,0 +1,401 @@
+"""Importing contacts from CSV: columns by heading, row errors, duplicates found through the
+blind indexes (in the file and among existing contacts), all or nothing, retries, races and
+organizations kept apart."""
+
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.test import Client
+from django_tenants.utils import tenant_context
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crm import services
+from crm.imports import MAX_ROWS
+from crm.models import Company, Contact, ContactImport
+from iam.models import User
+from iam.services import api_token_create
+from pii.fields import blind_index_for
+from problems.exceptions import InvalidFields
+from tenants.models import Tenant
+from tenants.services import provision_tenant, tenant_delete
+from tests.conftest import host_of
+from tests.factories import UserFactory
+from tests.support.connections import start_on_own_connection
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/contacts/import/"
+
+
+@pytest.fixture
+def api(tenant_a: Tenant, member_a: User) -> Client:
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="tests")
+    return Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def _upload(api: Client, text: str | bytes, **fields: Any) -> Any:
+    content = text.encode() if isinstance(text, str) else text
+    headers = {}
+    if "key" in fields:
+        headers["Idempotency-Key"] = fields.pop("key")
+    body = {"file": SimpleUploadedFile("people.csv", content, "text/csv"), **fields}
+    return api.post(URL, body, headers=headers)
+
+
+def _emails(tenant: Tenant) -> list[str]:
+    with tenant_context(tenant):
+        return sorted(c.email for c in Contact.objects.all())
+
+
+def test_rows_become_contacts_whatever_the_headings_spelling_and_separator(
+    api: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    text = (
+        "\ufeffE-Mail Address;Given name;SURNAME;Mobile;Job title;Company;Date of birth;Notes\n"
+        "ada@engine.test;Ada;Lovelace;+44 20 7946 0000;Analyst;Analytical Engines;1815-12-10;x\n"
+        "grace@cobol.test;Grace;Hopper;;Rear Admiral;analytical engines;;y\n"
+    )
+    response = _upload(api, text)
+    assert response.status_code == 201, response.content
+    result = response.json()
+    assert (result["rows"], result["contacts_created"], result["rows_skipped"]) == (2, 2, 0)
+    assert result["companies_created"] == 1  # matched by name, case aside
+    assert result["report"]["ignored_columns"] == ["Notes"]
+    assert result["report"]["columns"]["E-Mail Address"] == "email"
+    with tenant_context(tenant_a):
+        ada = Contact.objects.get(email_index=blind_index_for(Contact, "email", "ADA@engine.test"))
+        assert (ada.first_name, ada.last_name, ada.title) == ("Ada", "Lovelace", "Analyst")
+        assert ada.phone == "+44 20 7946 0000"
+        assert ada.birthday.isoformat() == "1815-12-10"
+        assert ada.owner_id == member_a.pk
+        assert Company.objects.get().contacts.count() == 2
+        with connection.cursor() as cur:  # the database holds ciphertext only
+            cur.execute("SELECT email, phone FROM crm_contact WHERE id = %s", [ada.pk])
+            email, phone = cur.fetchone()
+        assert email.startswith("v1.") and "ada@" not in email
+        assert phone.startswith("v1.") and "7946" not in phone
+        assert ContactImport.objects.get().contacts_created == 2
+
+
+def test_a_name_column_is_split_into_first_and_last_name(api: Client, tenant_a: Tenant) -> None:
+    response = _upload(api, "Name,Email\nAlan Mathison Turing,alan@bletchley.test\n")
+    assert response.status_code == 201, response.content
+    with tenant_context(tenant_a):
+        alan = Contact.objects.get()
+    assert (alan.first_name, alan.last_name) == ("Alan", "Mathison Turing")
+
+
+def test_duplicates_within_the_file_are_found_by_address_and_by_phone(
+    api: Client, tenant_a: Tenant
+) -> None:
+    text = (
+        "first name,email,phone\n"
+        "Ada,ada@engine.test,+1 555 0100\n"
+        "Ada again, ADA@Engine.TEST ,\n"  # same address: case and spaces aside
+        "Phone twin,,+1 (555) 0100\n"  # no address: same phone as row 2
+        "Different,,+1 555 0199\n"
+    )
+    result = _upload(api, text).json()
+    assert (result["contacts_created"], result["rows_skipped"]) == (2, 2)
+    assert result["report"]["skipped"] == [
+        {"row": 3, "reason": "duplicate-row", "of_row": 2},
+        {"row": 4, "reason": "duplicate-row", "of_row": 2},
+    ]
+    assert _emails(tenant_a) == ["", "ada@engine.test"]
+
+
+def test_existing_contacts_are_skipped_or_updated(api: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        ada = services.contact_create(
+            by=None, first_name="Ada", last_name="L", email="ada@engine.test", title="Analyst"
+        )
+        bob = services.contact_create(by=None, first_name="Bob", phone="+1 555 0101")
+    text = "first name,last name,email,phone,title\nAda,,Ada@Engine.test,,Countess\nRobert,,,+15550101,\n"
+    skipped = _upload(api, text).json()
+    assert skipped["report"]["skipped"] == [
+        {"row": 2, "reason": "existing-contact", "contact": ada.pk},
+        {"row": 3, "reason": "existing-contact", "contact": bob.pk},
+    ]
+    updated = _upload(api, text, on_duplicate="update").json()
+    assert (updated["contacts_created"], updated["contacts_updated"]) == (0, 2)
+    with tenant_context(tenant_a):
+        ada.refresh_from_db()
+        bob.refresh_from_db()
+        assert Contact.objects.count() == 2
+    assert (ada.last_name, ada.title, ada.email) == ("L", "Countess", "ada@engine.test")
+    assert bob.first_name == "Robert"
+
+
+def test_a_bad_row_fails_the_whole_import_and_names_each_bad_cell(
+    api: Client, tenant_a: Tenant
+) -> None:
+    text = (
+        "first name,email,birthday,company\n"
+        "Ada,ada@engine.test,1815-12-10,New Company\n"
+        ",not-an-address,10th of December,\n"
+        "Grace,grace@cobol.test,,\n"
+    )
+    response = _upload(api, text)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert set(errors) == {"rows.3.first_name", "rows.3.email", "rows.3.birthday"}
+    with tenant_context(tenant_a):
+        assert not Contact.objects.exists()
+        assert not Company.objects.exists()  # the company of row 2 was not kept either
+        assert not ContactImport.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty."),
+        (b"first name\n", "The file has no contacts below its headings."),
+        ("Vorname,Straße\nÄnne,Hauptstr\n".encode(), "none was recognised"),
+        ("first name,email\nJosé,j@x.test\n".encode("latin-1"), "not UTF-8"),
+        (b"first name\x00,email\n", "not a CSV text file"),
+    ],
+)
+def test_a_file_that_cant_be_read_gets_a_file_error(
+    api: Client, content: bytes, message: str
+) -> None:
+    response = _upload(api, content)
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["file"][0]
+
+
+def test_a_file_with_too_many_rows_is_refused(api: Client, tenant_a: Tenant) -> None:
+    rows = "".join(f"P{i}\n" for i in range(MAX_ROWS + 1))
+    response = _upload(api, "first name\n" + rows)
+    assert response.status_code == 400
+    assert "more than 5,000" in response.json()["errors"]["file"][0]
+    assert _emails(tenant_a) == []
+
+
+def test_custom_fields_by_key_or_label_typed_and_sensitive_ones_sealed(
+    api: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        for label, kind, sensitive in (
+            ("Passport number", "text", True),
+            ("Seats", "number", False),
+            ("Newsletter", "boolean", False),
+        ):
+            services.custom_field_create(
+                by=None, entity="contact", label=label, type=kind, sensitive=sensitive
+            )
+    text = "first name,passport number,seats,Newsletter\nAda,P-123,12,yes\nBob,,3.5,no\n"
+    response = _upload(api, text)
+    assert response.status_code == 201, response.content
+    with tenant_context(tenant_a):
+        ada, bob = Contact.objects.order_by("first_name")
+        assert ada.custom == {"seats": 12, "newsletter": True}
+        assert ada.custom_sealed == {"passport_number": "P-123"}
+        with connection.cursor() as cur:
+            cur.execute("SELECT custom_sealed::text FROM crm_contact WHERE id = %s", [ada.pk])
+            assert "P-123" not in cur.fetchone()[0]
+        assert bob.custom == {"seats": 3.5, "newsletter": False}
+        assert "passport_number" not in bob.custom_sealed  # an empty cell is no value
+
+
+def test_custom_values_of_the_wrong_type_and_missing_required_ones_are_row_errors(
+    api: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        services.custom_field_create(by=None, entity="contact", label="Seats", type="number")
+        services.custom_field_create(
+            by=None, entity="contact", label="Region", type="choice", options=["EU", "US"]
+        )
+        services.custom_field_create(
+            by=None, entity="contact", label="Source", type="text", required=True
+        )
+    text = "first name,seats,region,source\nAda,many,EU,web\nBob,2,Mars,\n"
+    errors = _upload(api, text).json()["errors"]
+    assert set(errors) == {"rows.2.custom.seats", "rows.3.custom.region", "rows.3.custom.source"}
+
+
+def test_a_retry_with_the_same_key_returns_the_first_result_and_imports_nothing_more(
+    api: Client, tenant_a: Tenant
+) -> None:
+    text = "first name\nNo address\n"  # rows without e-mail or phone are not duplicates
+    first = _upload(api, text, key="import-1")
+    again = _upload(api, text, key="import-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["replayed"] is True
+    assert again.json()["id"] == first.json()["id"]
+    with tenant_context(tenant_a):
+        assert Contact.objects.count() == 1
+    other = _upload(api, "first name\nSomeone else\n", key="import-1")
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency-key-reused"
+
+
+def test_a_dry_run_reports_and_keeps_nothing(api: Client, tenant_a: Tenant) -> None:
+    text = "first name,email,company\nAda,ada@engine.test,Engines\n"
+    response = _upload(api, text, dry_run="true")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["dry_run"], body["id"], body["contacts_created"]) == (True, None, 1)
+    assert body["companies_created"] == 1
+    with tenant_context(tenant_a):
+        assert not Contact.objects.exists()
+        assert not Company.objects.exists()
+        assert not ContactImport.objects.exists()
+
+
+def test_an_import_in_one_organization_neither_sees_nor_touches_another(
+    api: Client, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    with tenant_context(tenant_b):
+        services.contact_create(by=None, first_name="Ada B", email="ada@engine.test")
+    result = _upload(api, "first name,email\nAda A,ada@engine.test\n").json()
+    assert (result["contacts_created"], result["rows_skipped"]) == (1, 0)
+    with tenant_context(tenant_b):
+        assert [c.first_name for c in Contact.objects.all()] == ["Ada B"]
+        assert not ContactImport.objects.exists()
+    with tenant_context(tenant_a):
+        assert [c.first_name for c in Contact.objects.all()] == ["Ada A"]
+
+
+def test_a_token_of_one_organization_cannot_import_into_another(
+    tenant_a: Tenant, tenant_b: Tenant, member_a: User
+) -> None:
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="tests")
+    at_b = Client(HTTP_HOST=host_of(tenant_b), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert _upload(at_b, "first name\nIntruder\n").status_code == 401
+    with tenant_context(tenant_b):
+        assert not Contact.objects.filter(first_name="Intruder").exists()
+
+
+def test_the_import_page_imports_and_lists_the_rows_to_fix(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    page = client_a.get("/contacts/import/")
+    assert page.status_code == 200
+    key = page.context["form"].initial["idempotency_key"]
+
+    def post(text: str, **extra: Any) -> Any:
+        upload = SimpleUploadedFile("team.csv", text.encode(), "text/csv")
+        data = {"file": upload, "on_duplicate": "skip", "idempotency_key": key, **extra}
+        return client_a.post("/contacts/import/", data)
+
+    bad = post("first name,email\nAda,nope\n")
+    assert bad.status_code == 400
+    assert bad.context["row_errors"] == [(2, "Email", ["Enter a valid email address."])]
+    assert b"Row 2, Email" in bad.content
+    good = post("first name,email\nAda,ada@engine.test\nAda,ada@engine.test\n")
+    assert good.status_code == 200
+    assert good.context["result"].contacts_created == 1
+    assert b"Same contact as row 2" in good.content
+    resubmitted = post("first name,email\nAda,ada@engine.test\nAda,ada@engine.test\n")
+    assert resubmitted.context["result"].replayed is True
+    with tenant_context(tenant_a):
+        assert Contact.objects.count() == 1
+    assert b"team.csv" in client_a.get("/contacts/import/").content  # under recent imports
+
+
+def test_a_signed_in_non_member_gets_403_on_the_import_page(
+    tenant_b: Tenant, member_a: User
+) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_b))
+    client.force_login(member_a)
+    assert client.get("/contacts/import/").status_code == 403
+    upload = SimpleUploadedFile("x.csv", b"first name\nX\n", "text/csv")
+    assert client.post("/contacts/import/", {"file": upload}).status_code == 403
+
+
+_names = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
+_mailboxes = st.sampled_from(["ada", "bob", "cy", "dee"])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(_names, _mailboxes, st.booleans()), min_size=1, max_size=12))
+def test_any_file_imports_each_address_once_and_again_imports_nothing(
+    tenant_a: Tenant, rows: list[tuple[str, str, bool]]
+) -> None:
+    text = "first name,email\n" + "".join(
+        f"{name},{' ' + box.upper() if shout else box}@x.test\n" for name, box, shout in rows
+    )
+    with tenant_context(tenant_a):
+        Contact.objects.all().delete()
+        first = services.contact_import(by=None, content=text.encode())
+        again = services.contact_import(by=None, content=text.encode())
+        distinct = {box for _, box, _ in rows}
+        assert first.contacts_created == Contact.objects.count() == len(distinct)
+        assert first.rows_skipped == len(rows) - len(distinct)
+        assert again.contacts_created == 0
+        assert again.rows_skipped == len(rows)
+
+
+def test_two_imports_of_one_address_at_once_make_one_contact() -> None:
+    """The first import holds its transaction open after inserting; the second, importing
+    the same address meanwhile, waits for it and then skips the row as an existing contact.
+    Both commit on connections of their own, in an organization made for the test."""
+    slug = f"imp-{uuid.uuid4().hex[:6]}"
+    made: dict[str, Any] = {}
+    errors: list[BaseException] = []
+    inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
+
+    def setup() -> None:
+        owner = UserFactory(email=f"owner@{slug}.test")
+        made["tenant"] = provision_tenant(slug=slug, name="Imports", owner=owner)
+        with tenant_context(made["tenant"]):  # the keys exist before the race starts
+            services.contact_create(by=None, first_name="Warm", email="warm@race.test")
+
+    def first() -> None:
+        with tenant_context(made["tenant"]), transaction.atomic():
+            made["first"] = services.contact_import(
+                by=None, content=b"first name,email\nOne,same@race.test\n"
+            )
+            inserted.set()
+            assert may_commit.wait(timeout=20)
+
+    def second() -> None:
+        with tenant_context(made["tenant"]):
+            made["second"] = services.contact_import(
+                by=None, content=b"first name,email\nTwo,SAME@race.test\nThree,three@race.test\n"
+            )
+        second_done.set()
+
+    def count() -> None:
+        with tenant_context(made["tenant"]):
+            made["count"] = Contact.objects.count()
+
+    def cleanup() -> None:
+        for tenant in Tenant.objects.filter(slug=slug):
+            tenant_delete(tenant=tenant)
+        User.objects.filter(email=f"owner@{slug}.test").delete()
+
+    start_on_own_connection(setup, errors).join(timeout=30)
+    try:
+        assert not errors
+        writer = start_on_own_connection(first, errors)
+        assert inserted.wait(timeout=20)
+        importer = start_on_own_connection(second, errors)
+        assert not second_done.wait(timeout=1)  # waits behind the first import's lock
+        may_commit.set()
+        writer.join(timeout=30)
+        importer.join(timeout=30)
+        start_on_own_connection(count, errors).join(timeout=30)
+        assert not errors
+        assert made["first"].contacts_created == 1
+        assert (made["second"].contacts_created, made["second"].rows_skipped) == (1, 1)
+        assert made["second"].report["skipped"][0]["reason"] == "existing-contact"
+        assert made["count"] == 3  # warm-up, One and Three
+    finally:
+        may_commit.set()
+        start_on_own_connection(cleanup, errors).join(timeout=30)
+    assert not errors
+
+
+def test_the_service_refuses_an_unknown_duplicate_rule(tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a), pytest.raises(InvalidFields) as caught:
+        services.contact_import(by=None, content=b"first name\nA\n", on_duplicate="merge")
+    assert "on_duplicate" in caught.value.field_errors()
