@@ -39,6 +39,8 @@ HEADINGS: dict[str, tuple[str, ...]] = {
 _YES = {"yes", "y", "true", "1", "x", "on"}
 _NO = {"no", "n", "false", "0", "off", ""}
 _SEPARATORS = re.compile(r"[\s_\-]+")
+# How the answer names what a column fills (the API's field names).
+_COLUMN_NAMES = {"company_name": "company", "full_name": "name"}
 
 
 def _heading(text: str) -> str:
@@ -59,7 +61,8 @@ class ImportRow:
 @dataclass
 class ImportFile:
     rows: list[ImportRow] = field(default_factory=list)
-    columns: dict[str, str] = field(default_factory=dict)  # heading -> what it fills
+    # heading -> what it fills: a contact field, "name" (first and last), or custom.<key>
+    columns: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
 
 
@@ -117,7 +120,9 @@ def _map_columns(
             continue
         taken.add(name)
         by_index[i] = name
-        report.columns[heading.strip()] = name.removeprefix(PREFIX)
+        report.columns[heading.strip()] = _COLUMN_NAMES.get(name) or name.replace(
+            PREFIX, "custom.", 1
+        )
     if not taken & {"first_name", "last_name", "full_name", "email", "phone"}:
         raise InvalidFields(
             {

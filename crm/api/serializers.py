@@ -197,8 +197,8 @@ class ContactImportSerializer(serializers.ModelSerializer[ContactImport]):
         help_text=(
             "`skipped`: the rows not imported, each with its `row` number (the headings are "
             "row 1), `reason` (`duplicate-row` with `of_row`, or `existing-contact` with "
-            "`contact`, its id); `columns`: what each recognised heading fills; "
-            "`ignored_columns`: headings not recognised."
+            "`contact`, its id); `columns`: what each recognised heading fills (a contact "
+            "field, `name`, or `custom.<key>`); `ignored_columns`: headings not recognised."
         ),
     )
 

@@ -67,6 +67,7 @@ def test_rows_become_contacts_whatever_the_headings_spelling_and_separator(
     assert result["companies_created"] == 1  # matched by name, case aside
     assert result["report"]["ignored_columns"] == ["Notes"]
     assert result["report"]["columns"]["E-Mail Address"] == "email"
+    assert result["report"]["columns"]["Company"] == "company"
     with tenant_context(tenant_a):
         ada = Contact.objects.get(email_index=blind_index_for(Contact, "email", "ADA@engine.test"))
         assert (ada.first_name, ada.last_name, ada.title) == ("Ada", "Lovelace", "Analyst")
