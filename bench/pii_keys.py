@@ -35,7 +35,8 @@ def setup() -> None:
 
 
 def contact_list_pages(rounds: int, requests_per_round: int) -> dict[str, list[float]]:
-    """Median ms per page of each round, for the encrypted and the plaintext organization."""
+    """Median ms per page of each round, for the encrypted and the plaintext organization,
+    and (`added`) the median per round of the difference between paired requests."""
     from django.db import connection
     from django.test import Client
     from django_tenants.utils import tenant_context
@@ -79,19 +80,61 @@ def contact_list_pages(rounds: int, requests_per_round: int) -> dict[str, list[f
         clients[side] = Client(
             HTTP_HOST=f"bench-{side}.localhost", HTTP_AUTHORIZATION=f"Bearer {token}"
         )
-    results: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
+    results: dict[str, list[float]] = {"encrypted": [], "plaintext": [], "added": []}
     for client in clients.values():  # warm-up
         assert len(client.get(f"/api/v1/contacts/?page_size={ROWS}").json()["results"]) == ROWS
-    for r in range(rounds):
-        order = ("encrypted", "plaintext") if r % 2 == 0 else ("plaintext", "encrypted")
-        for side in order:
-            times = []
-            for _ in range(requests_per_round):
+    # Requests alternate one by one (which side goes first alternating too), so a change in
+    # the machine's speed during a round hits both sides alike; `added` is the median of the
+    # paired differences.
+    for _ in range(rounds):
+        times: dict[str, list[float]] = {"encrypted": [], "plaintext": []}
+        for i in range(requests_per_round):
+            for side in ("encrypted", "plaintext") if i % 2 == 0 else ("plaintext", "encrypted"):
                 started = time.perf_counter()
                 clients[side].get(f"/api/v1/contacts/?page_size={ROWS}")
-                times.append((time.perf_counter() - started) * 1000)
-            results[side].append(report.median(times))
+                times[side].append((time.perf_counter() - started) * 1000)
+        for side, measured in times.items():
+            results[side].append(report.median(measured))
+        results["added"].append(
+            report.median(
+                [e - p for e, p in zip(times["encrypted"], times["plaintext"], strict=True)]
+            )
+        )
     return results
+
+
+def decryption_floor(values: int) -> tuple[float, float]:
+    """Milliseconds to decrypt `values` typical field values (best of 7 runs), with nothing
+    around it: by the AES-256-GCM call alone (a ready key object), and by
+    `pii.crypto.decrypt` (the stored text: parse, base64, cached key, associated data). The
+    first is the least that encrypting each value separately can add to a page; the second
+    what this format's decryption adds before Django and DRF handle a value."""
+    import timeit
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from django_tenants.utils import tenant_context
+
+    from pii import crypto
+    from tenants.models import Tenant
+
+    aead = AESGCM(os.urandom(32))
+    nonce = os.urandom(12)
+    aad = b"mycrm/v1/1/crm.contact.email:0f6c2a8e-4b1d-4c6e-9a57-3d2e1f0b9c84/1"
+    sealed = aead.encrypt(nonce, b"person17@bench.test", aad)
+    tenant = Tenant.objects.get(slug="bench-encrypted")
+    field = "crm.contact.email:0f6c2a8e-4b1d-4c6e-9a57-3d2e1f0b9c84"
+    with tenant_context(tenant):
+        token = crypto.encrypt(tenant_id=tenant.pk, field=field, value="person17@bench.test")
+
+        def by_format() -> str:
+            return crypto.decrypt(tenant_id=tenant.pk, field=field, token=token)
+
+        by_format()  # the key is in the cache, as on a page
+        runs = {
+            "aes": timeit.repeat(lambda: aead.decrypt(nonce, sealed, aad), number=20_000, repeat=7),
+            "format": timeit.repeat(by_format, number=20_000, repeat=7),
+        }
+    return tuple(min(r) / 20_000 * values * 1000 for r in runs.values())  # type: ignore[return-value]
 
 
 def vault_rotation(tenants: int) -> tuple[float, int, int]:
@@ -131,7 +174,9 @@ def main() -> None:
     began = time.perf_counter()
     pages = contact_list_pages(rounds, per_round)
     enc, plain = report.median(pages["encrypted"]), report.median(pages["plaintext"])
-    added, slower = enc - plain, enc / plain - 1
+    added = report.median(pages["added"])
+    slower = added / plain
+    aes_only, by_format = decryption_floor(ROWS * 4)
     seconds, rewrapped, rows_changed = vault_rotation(tenants)
     targets = [
         ("contact list: ≤ 0.2 ms added per page", f"{added:.3f} ms", report.verdict(added <= 0.2)),
@@ -154,18 +199,37 @@ def main() -> None:
             f"client in one process, Bearer token; {ROWS} rows with 4 encrypted fields each "
             "(e-mail, phone, postal address, birthday), either encrypted or stored as plaintext "
             "in the same columns (read without decryption); "
-            f"{rounds} interleaved rounds of {per_round} requests, medians",
+            f"{rounds} rounds of {per_round} requests per side, the two sides alternating "
+            "request by request; *added* is the median over rounds of each round's median "
+            "difference between paired requests, *slower* is that over the plaintext median",
             f"- rotation: {tenants:,} tenants with a data and an index key each "
             f"({rewrapped:,} wrapped keys), `pii.services.vault_key_rotate()` (Transit rotate + "
             "rewrap in batches of 250 + bulk update)",
             "",
             report.table(("target", "measured", "result"), targets),
             "",
+            f"Decrypting the page's {ROWS * 4} values with nothing around it (best of 7 runs, "
+            f"key cached): the AES-256-GCM call alone takes {aes_only:.3f} ms, and "
+            f"`pii.crypto.decrypt` (parse, base64, associated data, AES-GCM) {by_format:.3f} ms. "
+            + (
+                "The second is already more than the 0.2 ms the target allows, before the "
+                "model fields, DRF and the longer ciphertext rows add their part. The AES-GCM "
+                f"call alone leaves {(0.2 - aes_only) / (ROWS * 4) * 1000:.2f} µs a value for "
+                "everything else; the rest of `pii.crypto.decrypt` (splitting the text, "
+                "base64, key lookup, associated data: a few tenths of a µs each in CPython) "
+                f"takes {(by_format - aes_only) / (ROWS * 4) * 1000:.2f} µs. Meeting the target "
+                "would take another format (one ciphertext per row instead of per value, "
+                "which the per-value associated data rules out) or decryption outside Python."
+                if by_format > 0.2 and aes_only < 0.2
+                else "Both are measured as they are; compare them with the 0.2 ms target."
+            ),
+            "",
             report.table(
                 ("contact list", "ms per page (median)", "rounds"),
                 [
                     ("encrypted", f"{enc:.2f}", " ".join(f"{x:.2f}" for x in pages["encrypted"])),
                     ("plaintext", f"{plain:.2f}", " ".join(f"{x:.2f}" for x in pages["plaintext"])),
+                    ("added", f"{added:.2f}", " ".join(f"{x:.2f}" for x in pages["added"])),
                 ],
             ),
         ]
