@@ -24,20 +24,74 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5_000
 MAX_ERRORS = 100  # listed; a file with more is reported as having more
 
-# Headings of the contact's own columns, compared after `_heading` (case, spaces, - and _).
+# Headings of the contact's own columns, compared after `_heading` (case, spaces, - and _),
+# in order of preference: where a file has several columns for one field (Outlook's "Title"
+# and "Job Title", say), the one with the earlier heading here fills it. They cover the
+# exports of the common address books and CRMs (Google, Outlook, HubSpot and the like).
 HEADINGS: dict[str, tuple[str, ...]] = {
     "first_name": ("first name", "firstname", "given name", "forename"),
     "last_name": ("last name", "lastname", "surname", "family name"),
-    "full_name": ("name", "full name", "contact name", "contact"),
-    "email": ("email", "e mail", "email address", "e mail address", "mail"),
-    "phone": ("phone", "phone number", "telephone", "tel", "mobile", "mobile phone", "cell"),
-    "title": ("title", "job title", "position", "role"),
-    "company_name": ("company", "company name", "organization", "organisation", "account"),
-    "address": ("address", "postal address", "mailing address", "street address"),
+    "full_name": ("full name", "name", "contact name", "display name", "contact"),
+    "email": (
+        "email",
+        "email address",
+        "e mail",
+        "e mail address",
+        "primary email",
+        "work email",
+        "e mail 1 value",
+        "email 1 value",
+        "mail",
+    ),
+    "phone": (
+        "phone",
+        "phone number",
+        "mobile",
+        "mobile phone",
+        "mobile number",
+        "cell",
+        "cell phone",
+        "business phone",
+        "work phone",
+        "primary phone",
+        "phone 1 value",
+        "telephone",
+        "tel",
+        "home phone",
+    ),
+    "title": (
+        "job title",
+        "title",
+        "position",
+        "organization title",
+        "organization 1 title",
+        "role",
+    ),
+    "company_name": (
+        "company",
+        "company name",
+        "organization",
+        "organisation",
+        "organization name",
+        "organization 1 name",
+        "account",
+        "account name",
+    ),
+    "address": (
+        "address",
+        "postal address",
+        "mailing address",
+        "street address",
+        "business address",
+        "home address",
+        "address 1 formatted",
+    ),
     "birthday": ("birthday", "date of birth", "birth date", "dob"),
 }
 _YES = {"yes", "y", "true", "1", "x", "on"}
 _NO = {"no", "n", "false", "0", "off", ""}
+# What Outlook writes for a birthday nobody entered.
+_NO_DATE = {"0/0/00", "0/0/0000", "00/00/0000"}
 _SEPARATORS = re.compile(r"[\s_\-]+")
 # How the answer names what a column fills (the API's field names).
 _COLUMN_NAMES = {"company_name": "company", "full_name": "name"}
@@ -105,24 +159,29 @@ def _map_columns(
     headings: list[str], definitions: Sequence[CustomField]
 ) -> tuple[dict[int, str], ImportFile]:
     """Column index -> form field name, and the file's column report."""
-    known = {_heading(alias): name for name, aliases in HEADINGS.items() for alias in aliases}
+    known = {
+        _heading(alias): (name, rank)
+        for name, aliases in HEADINGS.items()
+        for rank, alias in enumerate(aliases)
+    }
     for d in definitions:  # a custom field's own key or label, unless a contact field has it
-        known.setdefault(_heading(d.key), PREFIX + d.key)
-        known.setdefault(_heading(d.label), PREFIX + d.key)
-    by_index: dict[int, str] = {}
-    report = ImportFile()
-    taken: set[str] = set()
+        known.setdefault(_heading(d.key), (PREFIX + d.key, 0))
+        known.setdefault(_heading(d.label), (PREFIX + d.key, 0))
+    best: dict[str, tuple[int, int]] = {}  # field -> (rank, column index)
     for i, heading in enumerate(headings):
-        name = known.get(_heading(heading))
-        if name is None or name in taken:
-            if heading.strip():
-                report.ignored_columns.append(heading.strip())
-            continue
-        taken.add(name)
-        by_index[i] = name
-        report.columns[heading.strip()] = _COLUMN_NAMES.get(name) or name.replace(
-            PREFIX, "custom.", 1
-        )
+        match = known.get(_heading(heading))
+        if match is not None and (match[0] not in best or match[1] < best[match[0]][0]):
+            best[match[0]] = (match[1], i)
+    by_index = {i: name for name, (_, i) in best.items()}
+    report = ImportFile()
+    for i, heading in enumerate(headings):
+        if i in by_index:
+            name = by_index[i]
+            shown = _COLUMN_NAMES.get(name) or name.replace(PREFIX, "custom.", 1)
+            report.columns[heading.strip()] = shown
+        elif heading.strip():
+            report.ignored_columns.append(heading.strip())
+    taken = set(best)
     if not taken & {"first_name", "last_name", "full_name", "email", "phone"}:
         raise InvalidFields(
             {
@@ -144,6 +203,8 @@ def _form_data(
     data: dict[str, Any] = {k: v.strip() for k, v in cells.items()}
     given = {k.removeprefix(PREFIX) for k, v in data.items() if k.startswith(PREFIX) and v}
     errors: dict[str, list[str]] = {}
+    if data.get("birthday") in _NO_DATE:
+        data["birthday"] = ""
     full = data.pop("full_name", "")
     if full and not data.get("first_name") and not data.get("last_name"):
         first, _, last = full.partition(" ")

@@ -400,3 +400,30 @@ def test_the_service_refuses_an_unknown_duplicate_rule(tenant_a: Tenant) -> None
     with tenant_context(tenant_a), pytest.raises(InvalidFields) as caught:
         services.contact_import(by=None, content=b"first name\nA\n", on_duplicate="merge")
     assert "on_duplicate" in caught.value.field_errors()
+
+
+@pytest.mark.parametrize(
+    ("headings", "row"),
+    [
+        (  # Outlook: a "Title" (Mr, Dr) before the "Job Title"; several phones; 0/0/00
+            "First Name,Middle Name,Last Name,Title,E-mail Address,Home Phone,Business Phone,"
+            "Mobile Phone,Job Title,Company,Birthday",
+            "Ada,,Lovelace,Dr.,ada@engine.test,+44 1,+44 2,+44 3,Analyst,Engines,0/0/00",
+        ),
+        (  # Google Contacts
+            "First Name,Last Name,Organization Name,Organization Title,E-mail 1 - Label,"
+            "E-mail 1 - Value,Phone 1 - Label,Phone 1 - Value",
+            "Ada,Lovelace,Engines,Analyst,* Work,ada@engine.test,Mobile,+44 3",
+        ),
+    ],
+)
+def test_address_book_exports_import_as_they_are(
+    api: Client, tenant_a: Tenant, headings: str, row: str
+) -> None:
+    response = _upload(api, f"{headings}\n{row}\n")
+    assert response.status_code == 201, response.content
+    with tenant_context(tenant_a):
+        ada = Contact.objects.select_related("company").get()
+    assert (ada.first_name, ada.last_name, ada.email) == ("Ada", "Lovelace", "ada@engine.test")
+    assert (ada.title, ada.phone, ada.company.name) == ("Analyst", "+44 3", "Engines")
+    assert ada.birthday is None
