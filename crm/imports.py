@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest
 
 from problems.exceptions import InvalidFields
 
@@ -127,6 +130,44 @@ class ContactImportRowForm(ContactForm):
 
     class Meta(ContactForm.Meta):
         fields = tuple(f for f in ContactForm.Meta.fields if f != "company")
+
+
+class InMemoryImportUpload(FileUploadHandler):
+    """Keeps an uploaded import file in memory only, at most MAX_BYTES + 1 bytes of it.
+
+    A file of personal data never lands in a temporary file on the server's disk (Django's
+    default for uploads over 2.5 MB). A larger upload is read to its end, so the client gets
+    an answer, but not kept; its full size is reported, and the import refuses it as too
+    large. Install it before the request body is read (see `accept_import_uploads`).
+    """
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.buffer = io.BytesIO()
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.received += len(raw_data)
+        room = MAX_BYTES + 1 - self.buffer.tell()
+        if room > 0:
+            self.buffer.write(raw_data[:room])
+
+    def file_complete(self, file_size: int) -> InMemoryUploadedFile:
+        self.buffer.seek(0)
+        return InMemoryUploadedFile(
+            file=self.buffer,
+            field_name=self.field_name,
+            name=self.file_name,
+            content_type=self.content_type,
+            size=self.received,
+            charset=self.charset,
+            content_type_extra=self.content_type_extra,
+        )
+
+
+def accept_import_uploads(request: HttpRequest) -> None:
+    """Make the request's file uploads go to `InMemoryImportUpload` only."""
+    request.upload_handlers = [InMemoryImportUpload(request)]
 
 
 def _decode(content: bytes) -> str:

@@ -83,6 +83,11 @@ class ContactViewSet(TenantViewSet):
             phone=params.get("phone", ""),
         )
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if self.action == "import_file":  # before authentication reads the body for CSRF
+            imports.accept_import_uploads(request._request)
+        super().initial(request, *args, **kwargs)
+
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.contact_create(
             by=self.request.user, **serializer.validated_data

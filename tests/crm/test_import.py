@@ -427,3 +427,47 @@ def test_address_book_exports_import_as_they_are(
     assert (ada.first_name, ada.last_name, ada.email) == ("Ada", "Lovelace", "ada@engine.test")
     assert (ada.title, ada.phone, ada.company.name) == ("Analyst", "+44 3", "Engines")
     assert ada.birthday is None
+
+
+@pytest.mark.parametrize("where", ["api", "page"])
+def test_an_uploaded_file_never_touches_the_disk_and_a_huge_one_is_refused(
+    api: Client,
+    client_a: Client,
+    tenant_a: Tenant,
+    tmp_path: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    """Django writes uploads over FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file; a file of
+    personal data must stay in memory, and one over the limit is refused, not stored."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    on_disk_during_import: list[list[str]] = []
+    import_for_real = services.contact_import
+
+    def import_watching_the_disk(**kwargs: Any) -> Any:
+        # A temporary upload file exists until the request ends: look while it would.
+        on_disk_during_import.append([p.name for p in tmp_path.iterdir()])
+        return import_for_real(**kwargs)
+
+    monkeypatch.setattr(services, "contact_import", import_watching_the_disk)
+    rows = "".join(f"Person {i},person{i}@disk.test\n" for i in range(200))  # about 6 KB
+
+    def post(content: bytes) -> Any:
+        upload = SimpleUploadedFile("people.csv", content, "text/csv")
+        if where == "api":
+            return api.post(URL, {"file": upload})
+        return client_a.post("/contacts/import/", {"file": upload, "on_duplicate": "skip"})
+
+    assert post(("first name,email\n" + rows).encode()).status_code in (200, 201)
+    with tenant_context(tenant_a):
+        assert Contact.objects.count() == 200
+    huge = post(b"first name\n" + b"x" * (5 * 1024 * 1024))
+    assert huge.status_code == 400
+    message = "The file is larger than 5 MB; split it."
+    if where == "api":
+        assert huge.json()["errors"]["file"] == [message]
+    else:
+        assert huge.context["form"].errors["file"] == [message]
+    assert on_disk_during_import[0] == []  # no temporary upload file, while it would exist
