@@ -4,11 +4,18 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from iam.views import email_confirmation_send
+
 from . import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(
+        "account/confirm-email/send/",
+        email_confirmation_send,
+        name="email_confirmation_send",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/signup/", RedirectView.as_view(pattern_name="public_site:signup")),
     path("accounts/", include("allauth.urls")),

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.admin import tenant_admin_site
+from iam.views import email_confirmation_send
 
 from . import health
 
@@ -18,6 +19,11 @@ def public_signup_redirect(request: HttpRequest) -> HttpResponseRedirect:
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(
+        "account/confirm-email/send/",
+        email_confirmation_send,
+        name="email_confirmation_send",
+    ),
     # Accounts are made by organization sign-up on the public site.
     path("accounts/signup/", public_signup_redirect),
     path("accounts/", include("allauth.urls")),

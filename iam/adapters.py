@@ -3,6 +3,7 @@
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailConfirmation
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -11,6 +12,11 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_reset_password_from_key_url(self, key: str) -> str:
         url = super().get_reset_password_from_key_url(key)
         return self._canonical(url)
+
+    def get_email_confirmation_url(
+        self, request: HttpRequest, emailconfirmation: EmailConfirmation
+    ) -> str:
+        return self._canonical(super().get_email_confirmation_url(request, emailconfirmation))
 
     def _canonical(self, url: str) -> str:
         parts = urlsplit(url)

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from allauth.account.models import EmailAddress
+from allauth.account.utils import has_verified_email
+from allauth.core import ratelimit
 from django.contrib.auth import password_validation
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from problems.exceptions import InvalidFields
@@ -51,16 +55,44 @@ def user_validate_new(*, email: str, password: str, full_name: str = "") -> str:
     return email
 
 
-def user_create(*, email: str, password: str, full_name: str = "") -> User:
-    """Create a user after validating e-mail uniqueness and password strength."""
+def user_create(
+    *, email: str, password: str, full_name: str = "", email_confirmed: bool = False
+) -> User:
+    """Create a user after validating e-mail uniqueness and password strength, with their
+    address recorded as not confirmed yet (unless the caller vouches for it)."""
     email = user_validate_new(email=email, password=password, full_name=full_name)
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, full_name=full_name)
+            EmailAddress.objects.create(
+                user=user, email=user.email, primary=True, verified=email_confirmed
+            )
     except IntegrityError as exc:
         raise EmailTaken(field="email") from exc
     log.info("user.created", user=user.pk)
     return user
+
+
+def user_email_is_confirmed(*, user: User) -> bool:
+    return bool(has_verified_email(user, user.email))
+
+
+def user_email_confirmation_send(*, request: HttpRequest, user: User, signup: bool = False) -> bool:
+    """E-mail the user a link that confirms their address (on the public site's host, see
+    `iam.adapters`). Returns False, sending nothing, when the address is confirmed already or
+    a link went out to it in the last minutes (allauth's `confirm_email` rate limit); the
+    earlier link still works then. allauth renders the mail and counts the limit with the
+    request, so this service takes it."""
+    address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
+    if address is None:  # a user made before addresses were recorded
+        address = EmailAddress.objects.create(user=user, email=user.email, primary=True)
+    if address.verified:
+        return False
+    if not ratelimit.consume(request, action="confirm_email", key=address.email.lower()):
+        return False
+    address.send_confirmation(request, signup=signup)
+    log.info("user.email_confirmation_sent", user=user.pk)
+    return True
 
 
 def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) -> Membership:

@@ -1,4 +1,5 @@
-"""HTML views of identity on tenant hosts: sign-in handoff and personal API tokens."""
+"""HTML views of identity: sign-in handoff and personal API tokens on tenant hosts, and
+sending the e-mail confirmation link again (on every host)."""
 
 from typing import cast
 
@@ -7,12 +8,18 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .exceptions import HandoffInvalid
 from .models import ApiToken, User
 from .selectors import api_token_list
-from .services import api_token_create, api_token_revoke, handoff_redeem
+from .services import (
+    api_token_create,
+    api_token_revoke,
+    handoff_redeem,
+    user_email_confirmation_send,
+)
 
 _NEW_TOKEN_KEY = "iam.new_api_token"  # noqa: S105 - a session key name
 
@@ -68,3 +75,19 @@ def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     api_token_revoke(token=token)
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("iam:api_tokens")
+
+
+@login_required
+@require_POST
+def email_confirmation_send(request: HttpRequest) -> HttpResponse:
+    """Send the link that confirms the user's e-mail address again, then go back."""
+    user = cast(User, request.user)
+    if not user_email_confirmation_send(request=request, user=user):
+        messages.info(
+            request,
+            "A link was sent a few minutes ago (or the address is confirmed already); "
+            "check your inbox and spam folder.",
+        )
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure())
+    return redirect(back if back and safe else "/")

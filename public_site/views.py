@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit as rate_limited
 
 from iam.selectors import membership_list_for_user
-from iam.services import handoff_url
+from iam.services import handoff_url, user_email_confirmation_send
 from problems.exceptions import DomainError
 from tenants.exceptions import SlugTaken
 from tenants.models import Tenant
@@ -46,6 +46,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, msg)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            user_email_confirmation_send(request=request, user=user, signup=True)
             return redirect(handoff_url(user=user, tenant=tenant))
     status = 400 if request.method == "POST" else 200
     return render(

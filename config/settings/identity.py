@@ -23,12 +23,18 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-# Addresses are not verified yet: organization sign-up creates users directly.
-ACCOUNT_EMAIL_VERIFICATION = "none"
+# Sign-up sends a link that confirms the address; until it is followed, pages show a banner
+# that offers to send it again. Signing in does not wait for it.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_EMAIL_CONFIRMATION_AUTHENTICATED_REDIRECT_URL = "/workspaces/"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key", "signup": "20/m/ip"}
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "confirm_email": "1/3m/key",
+}
 # Rate limits count per client address: allauth's and django-ratelimit's (the live subdomain
 # check) both take it from X-Forwarded-For behind TRUSTED_PROXY_COUNT proxies.
 ALLAUTH_TRUSTED_PROXY_COUNT = e.TRUSTED_PROXY_COUNT

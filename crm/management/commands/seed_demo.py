@@ -78,7 +78,9 @@ class Command(BaseCommand):
 
     def _user(self, email: str, name: str) -> User:
         user = User.objects.filter(email=email).first()
-        return user or user_create(email=email, password=DEMO_PASSWORD, full_name=name)
+        return user or user_create(
+            email=email, password=DEMO_PASSWORD, full_name=name, email_confirmed=True
+        )
 
     @transaction.atomic
     def _seed(self, slug: str, spec: dict[str, Any]) -> None:

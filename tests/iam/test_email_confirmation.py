@@ -1,0 +1,113 @@
+"""Confirming one's e-mail address: sign-up sends a link on the public site's host, pages show
+a banner until it is followed, and the link can be sent again (rate-limited)."""
+
+import re
+from typing import Any
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.test import Client
+
+from iam.models import User
+from iam.services import user_create
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+pytestmark = pytest.mark.django_db
+
+SIGN_UP = {
+    "organization_name": "Confirm Co",
+    "slug": "confirmco",
+    "full_name": "Cora Confirm",
+    "email": "cora@confirm.test",
+    "password": "pl3nty-of-Entropy-here",
+}
+_LINK = re.compile(r"(https?://[^/\s]+)(/accounts/confirm-email/[^/\s]+/)")
+
+
+def _link(message: Any) -> tuple[str, str]:
+    """(origin, path) of the confirmation link in an e-mail."""
+    found = _LINK.search(message.body)
+    assert found, message.body
+    return found.group(1), found.group(2)
+
+
+def test_sign_up_sends_a_link_on_the_public_host_that_confirms_the_address(
+    public_client: Client,
+) -> None:
+    assert public_client.post("/signup/", SIGN_UP).status_code == 302
+    user = User.objects.get(email="cora@confirm.test")
+    assert not EmailAddress.objects.get(user=user).verified
+    assert [m.to for m in mail.outbox] == [["cora@confirm.test"]]
+    origin, path = _link(mail.outbox[0])
+    assert origin == "http://localhost:8000"  # never a tenant host or the request's Host
+
+    visitor = Client(HTTP_HOST="localhost")  # any browser, signed in or not
+    assert visitor.get(path).status_code == 200
+    assert visitor.post(path).status_code == 302
+    assert EmailAddress.objects.get(user=user).verified
+
+
+def test_pages_show_a_banner_until_the_address_is_confirmed(tenant_a: Tenant) -> None:
+    user = user_create(email="new@alpha.test", password="pl3nty-of-Entropy-here")
+    tenant_a.memberships.create(user=user, role="member")
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(user)
+    page = client.get("/contacts/")
+    assert b'data-testid="email-unconfirmed"' in page.content
+    assert b"new@alpha.test" in page.content
+    EmailAddress.objects.filter(user=user).update(verified=True)
+    assert b'data-testid="email-unconfirmed"' not in client.get("/contacts/").content
+
+
+def test_the_link_is_sent_again_from_a_tenant_host_but_not_twice_in_a_row(
+    tenant_a: Tenant,
+) -> None:
+    user = user_create(email="again@alpha.test", password="pl3nty-of-Entropy-here")
+    tenant_a.memberships.create(user=user, role="member")
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(user)
+
+    sent = client.post("/account/confirm-email/send/", {"next": "/contacts/"})
+    assert sent.status_code == 302 and sent["Location"] == "/contacts/"
+    assert len(mail.outbox) == 1
+    assert _link(mail.outbox[0])[0] == "http://localhost:8000"
+
+    again = client.post("/account/confirm-email/send/", {"next": "/contacts/"}, follow=True)
+    assert len(mail.outbox) == 1  # the first link still works; no second mail yet
+    assert b"A link was sent a few minutes ago" in again.content
+
+
+def test_sending_again_goes_back_only_to_this_host(tenant_a: Tenant) -> None:
+    user = user_create(email="back@alpha.test", password="pl3nty-of-Entropy-here")
+    tenant_a.memberships.create(user=user, role="member")
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(user)
+    response = client.post("/account/confirm-email/send/", {"next": "https://evil.test/"})
+    assert response["Location"] == "/"
+
+
+def test_a_confirmed_address_gets_no_banner_and_no_mail(client_a: Client, member_a: User) -> None:
+    EmailAddress.objects.update_or_create(
+        user=member_a, email=member_a.email, defaults={"verified": True, "primary": True}
+    )
+    assert b'data-testid="email-unconfirmed"' not in client_a.get("/contacts/").content
+    client_a.post("/account/confirm-email/send/")
+    assert mail.outbox == []
+
+
+def test_a_non_member_cannot_use_another_organizations_host_to_send_links(
+    tenant_b: Tenant, member_a: User
+) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_b))
+    client.force_login(member_a)
+    assert client.post("/account/confirm-email/send/").status_code == 403
+    assert mail.outbox == []
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(tenant_a: Tenant) -> None:
+    response = Client(HTTP_HOST=host_of(tenant_a)).post("/account/confirm-email/send/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+    assert mail.outbox == []
