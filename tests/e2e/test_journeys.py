@@ -46,6 +46,8 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
     page = context.new_page()
     _sign_up(page, live_url, slug, "Journey Test Org")
     assert "Journey Test Org" in page.content()
+    banner = page.inner_text("[data-testid=email-unconfirmed]")  # the link is in the mail
+    assert f"owner@{slug}.test" in banner
 
     page.goto(f"http://{slug}.localhost:{port}/contacts/new/")
     page.fill("input[name=first_name]", "Ada")
