@@ -235,13 +235,21 @@ def _map_columns(
     return by_index, report
 
 
+def _unescaped(cell: str) -> str:
+    """A cell without the apostrophe that keeps spreadsheets from running it as a formula
+    (`crm.exports.csv_safe` adds it)."""
+    if cell.startswith("'") and cell[1:2] and cell[1] in "=+-@\t\r":
+        return cell[1:]
+    return cell
+
+
 def _form_data(
     cells: dict[str, str], definitions: Sequence[CustomField]
 ) -> tuple[dict[str, Any], dict[str, list[str]], set[str]]:
     """The row as form data: a full name split when first and last are not given, yes/no
     cells read as checkbox values. Returns the data, errors found on the way, and the keys
     of the custom fields the row gives a value (an empty cell gives none, not "no")."""
-    data: dict[str, Any] = {k: v.strip() for k, v in cells.items()}
+    data: dict[str, Any] = {k: _unescaped(v.strip()) for k, v in cells.items()}
     given = {k.removeprefix(PREFIX) for k, v in data.items() if k.startswith(PREFIX) and v}
     errors: dict[str, list[str]] = {}
     if data.get("birthday") in _NO_DATE:

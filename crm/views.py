@@ -7,16 +7,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 
-from . import imports, selectors, services
+from . import exports, imports, selectors, services
 from .exceptions import ContactEmailTaken, ImportKeyReused
 from .forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
 from .models import Company, Contact, CustomField
@@ -183,6 +183,15 @@ def _contact_import(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+@login_required
+@require_GET
+def contact_export(request: HttpRequest) -> HttpResponseBase:
+    """Download the contacts (as filtered by the list's search) as CSV; owners and admins."""
+    if not is_tenant_admin(getattr(request, "membership", None)):
+        raise PermissionDenied("Only owners and admins export contacts.")
+    return exports.contact_export_response(request, {"search": request.GET.get("q", "").strip()})
 
 
 @login_required
