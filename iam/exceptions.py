@@ -24,3 +24,27 @@ class HandoffInvalid(DomainError):
 class EmailInvalid(DomainError):
     code = "email-invalid"
     title = "Enter a valid e-mail address."
+
+
+class AlreadyMember(DomainError):
+    code = "already-a-member"
+    status = 409
+    title = "This person is already a member of the organization."
+
+
+class InvitationInvalid(DomainError):
+    code = "invitation-invalid"
+    status = 400
+    title = "This invitation link is invalid, was used already, was withdrawn or has expired."
+
+
+class InvitationForSomeoneElse(DomainError):
+    code = "invitation-for-someone-else"
+    status = 403
+    title = "This invitation was sent to another e-mail address."
+
+
+class NotAllowed(DomainError):
+    code = "not-allowed"
+    status = 403
+    title = "Your role in this organization does not allow this."

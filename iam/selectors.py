@@ -1,10 +1,11 @@
 """Reads of identity and access."""
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
+from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .models import ApiToken, Membership, User
+from .models import ApiToken, Invitation, Membership, Role, User
 
 
 def membership_get(*, user: User, tenant: Tenant) -> Membership | None:
@@ -21,3 +22,22 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 
 def api_token_list(*, user: User, tenant: Tenant) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, tenant=tenant, revoked_at__isnull=True)
+
+
+def member_list(*, tenant: Tenant) -> QuerySet[Membership]:
+    """The organization's members, owners first."""
+    rank = Case(
+        When(role=Role.OWNER, then=Value(0)), When(role=Role.ADMIN, then=Value(1)), default=2
+    )
+    return (
+        Membership.objects.filter(tenant=tenant)
+        .select_related("user")
+        .order_by(rank, "user__email")
+    )
+
+
+def invitation_list_open(*, tenant: Tenant) -> QuerySet[Invitation]:
+    """Invitations of the organization still waiting to be accepted."""
+    return Invitation.objects.filter(
+        tenant=tenant, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
+    ).select_related("invited_by")

@@ -1,5 +1,6 @@
 """Every write to identity and access: users, memberships, API tokens, sign-in handoffs."""
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -9,21 +10,33 @@ import structlog
 from allauth.account.models import EmailAddress
 from allauth.account.utils import has_verified_email
 from allauth.core import ratelimit
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
-from tenants.services import tenant_url
+from tenants.services import public_url, tenant_url
 
-from .exceptions import EmailInvalid, EmailTaken, HandoffInvalid, NotAMember
-from .models import ApiToken, Membership, Role, User
+from .exceptions import (
+    AlreadyMember,
+    EmailInvalid,
+    EmailTaken,
+    HandoffInvalid,
+    InvitationForSomeoneElse,
+    InvitationInvalid,
+    NotAllowed,
+    NotAMember,
+)
+from .models import ApiToken, Invitation, Membership, Role, User
 
 log = structlog.get_logger(__name__)
 
@@ -206,3 +219,142 @@ def handoff_redeem(*, token: str, tenant: Tenant) -> User:
     if user is None or not Membership.objects.filter(user=user, tenant=tenant).exists():
         raise HandoffInvalid()
     return user
+
+
+# Invitations ----------------------------------------------------------------------------
+
+INVITATION_DAYS = 7
+# Who may invite, and to which roles. Ownership is handed over, not invited.
+_INVITES: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset({Role.ADMIN, Role.MEMBER}),
+    Role.ADMIN: frozenset({Role.ADMIN, Role.MEMBER}),
+}
+
+
+def _inviter_role(*, user: User, tenant: Tenant) -> str:
+    role = Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True)
+    found = role.first()
+    if found not in _INVITES:
+        raise NotAllowed("Only owners and admins invite people and withdraw invitations.")
+    return str(found)
+
+
+def invitation_create(
+    *, tenant: Tenant, by: User, email: str, role: str = Role.MEMBER
+) -> tuple[Invitation, str]:
+    """Invite `email` to join `tenant` as `role`, by one of its owners or admins. The link
+    (to the public site, valid INVITATION_DAYS days, usable once) is e-mailed when the
+    transaction commits; an open invitation to the same address is replaced. Returns the
+    invitation and its link."""
+    allowed = _INVITES[_inviter_role(user=by, tenant=tenant)]
+    email = (email or "").strip().lower()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = [EmailInvalid.title]
+    if role not in allowed:
+        errors["role"] = [f"Choose one of: {', '.join(sorted(allowed))}."]
+    if errors:
+        raise InvalidFields(errors)
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise AlreadyMember(field="email")
+    raw = secrets.token_urlsafe(32)
+    link = public_url(f"/invitations/{raw}/")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Invitation.objects.filter(
+                tenant=tenant, email__iexact=email, accepted_at=None, revoked_at=None
+            ).update(revoked_at=now)
+            invitation = Invitation.objects.create(
+                tenant=tenant,
+                email=email,
+                role=role,
+                invited_by=by,
+                digest=_digest(raw),
+                expires_at=now + dt.timedelta(days=INVITATION_DAYS),
+            )
+            transaction.on_commit(lambda: _invitation_mail(invitation, link))
+    except IntegrityError:  # another admin invited the same address at the same moment
+        raise AlreadyMember(
+            "An invitation to this address was sent just now.", field="email"
+        ) from None
+    log.info("invitation.created", tenant=tenant.slug, invitation=invitation.pk, by=by.pk)
+    return invitation, link
+
+
+def _invitation_mail(invitation: Invitation, link: str) -> None:
+    context = {
+        "invitation": invitation,
+        "inviter": invitation.invited_by.get_full_name() if invitation.invited_by else "",
+        "organization": invitation.tenant.name,
+        "link": link,
+        "days": INVITATION_DAYS,
+    }
+    subject = render_to_string("iam/email/invitation_subject.txt", context).strip()
+    body = render_to_string("iam/email/invitation_message.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
+
+
+def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
+    """Withdraw an open invitation (its link stops working), by an owner or admin."""
+    _inviter_role(user=by, tenant=invitation.tenant)
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        log.info("invitation.revoked", tenant=invitation.tenant_id, invitation=invitation.pk)
+    return invitation
+
+
+def invitation_open_get(*, raw: str) -> Invitation:
+    """The open invitation a link's token names, or InvitationInvalid."""
+    invitation = (
+        Invitation.objects.select_related("tenant", "invited_by")
+        .filter(digest=_digest(raw))
+        .first()
+    )
+    if invitation is None or not invitation.is_open or invitation.tenant.is_suspended:
+        raise InvitationInvalid()
+    return invitation
+
+
+def invitation_accept(*, raw: str, user: User) -> Membership:
+    """Join the invitation's organization as `user`, whose address must be the invited one;
+    the invitation is used up, and (since the link reached that inbox) the address counts
+    as confirmed. Someone already a member keeps their role."""
+    with transaction.atomic():
+        found = invitation_open_get(raw=raw)
+        invitation = (
+            Invitation.objects.select_for_update().select_related("tenant").get(pk=found.pk)
+        )
+        if not invitation.is_open:  # used or withdrawn while we waited for the lock
+            raise InvitationInvalid()
+        if invitation.email.lower() != user.email.lower():
+            raise InvitationForSomeoneElse(
+                f"This invitation was sent to {invitation.email}; sign in with that address."
+            )
+        membership, _ = Membership.objects.get_or_create(
+            user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
+        )
+        invitation.accepted_at, invitation.accepted_by = timezone.now(), user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+        EmailAddress.objects.update_or_create(
+            user=user, email=user.email, defaults={"verified": True, "primary": True}
+        )
+    log.info(
+        "invitation.accepted",
+        tenant=invitation.tenant.slug,
+        invitation=invitation.pk,
+        user=user.pk,
+        role=membership.role,
+    )
+    return membership
+
+
+def invitation_accept_as_new_user(*, raw: str, full_name: str, password: str) -> Membership:
+    """Create the invited person's account (at the invited address) and join, together."""
+    with transaction.atomic():
+        invitation = invitation_open_get(raw=raw)
+        user = user_create(email=invitation.email, password=password, full_name=full_name.strip())
+        return invitation_accept(raw=raw, user=user)

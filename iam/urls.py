@@ -7,6 +7,12 @@ app_name = "iam"
 urlpatterns = [
     path("auth/handoff/", views.handoff, name="handoff"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("settings/members/", views.members, name="members"),
+    path(
+        "settings/invitations/<int:pk>/revoke/",
+        views.invitation_revoke_view,
+        name="invitation_revoke",
+    ),
     path(
         "settings/api-tokens/<int:pk>/revoke/",
         views.api_token_revoke_view,

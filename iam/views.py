@@ -6,18 +6,25 @@ from typing import cast
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
+
+from problems.exceptions import DomainError
 
 from .exceptions import HandoffInvalid
-from .models import ApiToken, User
-from .selectors import api_token_list
+from .forms import InvitationForm
+from .models import ApiToken, Invitation, Role, User
+from .selectors import api_token_list, invitation_list_open, member_list
 from .services import (
     api_token_create,
     api_token_revoke,
     handoff_redeem,
+    invitation_create,
+    invitation_revoke,
     user_email_confirmation_send,
 )
 
@@ -91,3 +98,59 @@ def email_confirmation_send(request: HttpRequest) -> HttpResponse:
     back = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure())
     return redirect(back if back and safe else "/")
+
+
+def _require_admin(request: HttpRequest) -> None:
+    membership = getattr(request, "membership", None)
+    if membership is None or membership.role not in (Role.OWNER, Role.ADMIN):
+        raise PermissionDenied("Only owners and admins manage members.")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="user", rate="50/h", method="POST", block=False)
+def members(request: HttpRequest) -> HttpResponse:
+    """The organization's members and open invitations; owners and admins invite people."""
+    _require_admin(request)
+    tenant = request.tenant  # type: ignore[attr-defined]
+    form = InvitationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if getattr(request, "limited", False):
+            form.add_error(None, "You sent many invitations in the last hour; wait a while.")
+            status = 429
+        elif form.is_valid():
+            try:
+                invitation, _ = invitation_create(
+                    tenant=tenant, by=cast(User, request.user), **form.cleaned_data
+                )
+            except DomainError as exc:
+                for field, notes in (exc.field_errors() or {"": [exc.detail]}).items():
+                    for note in notes:
+                        form.add_error(field if field in form.fields else None, note)
+                status = exc.status
+            else:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return redirect("iam:members")
+    return render(
+        request,
+        "iam/members.html",
+        {
+            "form": form,
+            "members": member_list(tenant=tenant),
+            "invitations": invitation_list_open(tenant=tenant),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    # Invitations live in the shared schema: look them up within this tenant only.
+    invitation = get_object_or_404(Invitation, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
+    invitation_revoke(invitation=invitation, by=cast(User, request.user))
+    messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("iam:members")

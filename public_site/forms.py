@@ -11,3 +11,10 @@ class SignupForm(forms.Form):
     full_name = forms.CharField(max_length=200, label="Your name")
     email = forms.EmailField(label="Work e-mail")
     password = forms.CharField(widget=forms.PasswordInput, label="Password", strip=False)
+
+
+class InvitationSignupForm(forms.Form):
+    """The account of someone who accepts an invitation (the address is the invited one)."""
+
+    full_name = forms.CharField(max_length=200, label="Your name")
+    password = forms.CharField(widget=forms.PasswordInput, label="Password", strip=False)

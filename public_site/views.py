@@ -9,15 +9,25 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit as rate_limited
 
+from iam.exceptions import EmailTaken, InvitationInvalid
+from iam.models import User
 from iam.selectors import membership_list_for_user
-from iam.services import handoff_url, user_email_confirmation_send
+from iam.services import (
+    handoff_url,
+    invitation_accept,
+    invitation_accept_as_new_user,
+    invitation_open_get,
+    user_email_confirmation_send,
+)
 from problems.exceptions import DomainError
 from tenants.exceptions import SlugTaken
 from tenants.models import Tenant
 from tenants.services import slug_is_available
 
-from .forms import SignupForm
+from .forms import InvitationSignupForm, SignupForm
 from .services import organization_sign_up
+
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -45,7 +55,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 for msg in msgs:
                     form.add_error(field if field in form.fields else None, msg)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=_MODEL_BACKEND)
             user_email_confirmation_send(request=request, user=user, signup=True)
             return redirect(handoff_url(user=user, tenant=tenant))
     status = 400 if request.method == "POST" else 200
@@ -102,3 +112,55 @@ def workspace_open(request: HttpRequest, slug: str) -> HttpResponse:
     if tenant is None:
         return render(request, "404.html", status=404)
     return redirect(handoff_url(user=request.user, tenant=tenant))  # type: ignore[arg-type]
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """An invitation link: join the organization as the signed-in invited user, or create
+    the invited person's account and join; then open the workspace."""
+    try:
+        found = invitation_open_get(raw=token)
+    except InvitationInvalid as exc:
+        return render(
+            request, "public_site/invitation_invalid.html", {"error": exc.detail}, status=400
+        )
+    user = request.user if request.user.is_authenticated else None
+    has_account = user is not None or User.objects.filter(email__iexact=found.email).exists()
+    form = InvitationSignupForm(request.POST or None)
+    error, status = "", 200
+    if request.method == "POST":
+        status = 400
+        if not ratelimit.consume(request, action="signup"):
+            error, status = "Too many attempts from your network; wait a minute.", 429
+        else:
+            try:
+                if user is not None:
+                    membership = invitation_accept(raw=token, user=user)
+                elif not has_account and form.is_valid():
+                    membership = invitation_accept_as_new_user(raw=token, **form.cleaned_data)
+                    login(request, membership.user, backend=_MODEL_BACKEND)
+                else:
+                    membership = None
+            except EmailTaken:
+                error, has_account = "An account with this address exists; sign in first.", True
+            except DomainError as exc:
+                for field, notes in exc.field_errors().items():
+                    for note in notes:
+                        form.add_error(field if field in form.fields else None, note)
+                error = "" if exc.field_errors() else exc.detail
+                status = exc.status
+            else:
+                if membership is not None:
+                    return redirect(handoff_url(user=membership.user, tenant=membership.tenant))
+    return render(
+        request,
+        "public_site/invitation.html",
+        {
+            "invitation": found,
+            "form": form,
+            "error": error,
+            "has_account": has_account,
+            "is_invitee": user is not None and user.email.lower() == found.email.lower(),
+        },
+        status=status,
+    )

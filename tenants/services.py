@@ -137,6 +137,12 @@ def _forget_domains(tenant: Tenant) -> None:
         forget_host(host)
 
 
+def public_url(path: str = "/") -> str:
+    """The canonical absolute URL of a page of the public site; never from a request's Host."""
+    port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""
+    return f"{settings.PUBLIC_SCHEME}://{settings.BASE_DOMAIN}{port}{path}"
+
+
 def tenant_url(tenant: Tenant, path: str = "/") -> str:
     """The canonical absolute URL of a tenant page; never derived from a request's Host."""
     port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""

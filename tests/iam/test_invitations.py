@@ -1,0 +1,175 @@
+"""Inviting people: owners and admins send a one-time link by e-mail; the invited person
+joins with their existing account or makes one; links are single-use, expire, can be
+withdrawn, and open only the organization that sent them."""
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from iam.exceptions import (
+    AlreadyMember,
+    InvitationForSomeoneElse,
+    InvitationInvalid,
+    NotAllowed,
+)
+from iam.models import Invitation, Membership, User
+from iam.services import invitation_accept, invitation_create, invitation_revoke, user_create
+from problems.exceptions import InvalidFields
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pl3nty-of-Entropy-here"
+_LINK = re.compile(r"http://localhost:8000(/invitations/[^/\s]+/)")
+
+
+@pytest.fixture
+def owner_client(tenant_a: Tenant, owner_a: User) -> Client:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(owner_a)
+    return client
+
+
+def _mailed_path(django_capture_on_commit_callbacks: Any, send: Any) -> str:
+    """Run `send` and return the path of the link in the invitation it e-mails."""
+    with django_capture_on_commit_callbacks(execute=True):
+        send()
+    found = _LINK.search(mail.outbox[-1].body)
+    assert found, mail.outbox[-1].body
+    return found.group(1)
+
+
+def test_an_owner_invites_by_email_from_the_members_page(
+    owner_client: Client, tenant_a: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    assert owner_client.get("/settings/members/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            "/settings/members/", {"email": "New.Person@Example.test", "role": "admin"}
+        )
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(tenant=tenant_a)
+    assert (invitation.email, invitation.role) == ("new.person@example.test", "admin")
+    assert mail.outbox[0].to == ["new.person@example.test"]
+    assert "Alpha Inc" in mail.outbox[0].subject
+    assert _LINK.search(mail.outbox[0].body)  # on the public site's canonical host
+    assert len(invitation.digest) == 64 and invitation.digest not in mail.outbox[0].body
+    assert b"new.person@example.test" in owner_client.get("/settings/members/").content
+
+
+def test_a_new_person_makes_an_account_and_lands_in_the_workspace(
+    tenant_a: Tenant, owner_a: User, public_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    path = _mailed_path(
+        django_capture_on_commit_callbacks,
+        lambda: invitation_create(tenant=tenant_a, by=owner_a, email="nia@new.test"),
+    )
+    page = public_client.get(path)
+    assert page.status_code == 200 and b"Create account and join" in page.content
+    response = public_client.post(path, {"full_name": "Nia New", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"].startswith("http://alpha.localhost:8000/auth/handoff/")
+    nia = User.objects.get(email="nia@new.test")
+    assert Membership.objects.get(user=nia, tenant=tenant_a).role == "member"
+    assert EmailAddress.objects.get(user=nia).verified  # the link reached that inbox
+    assert public_client.get(path).status_code == 400  # used up
+
+
+def test_an_existing_user_signs_in_and_joins(
+    tenant_a: Tenant, owner_a: User, owner_b: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    path = _mailed_path(
+        django_capture_on_commit_callbacks,
+        lambda: invitation_create(tenant=tenant_a, by=owner_a, email=owner_b.email, role="admin"),
+    )
+    anonymous = Client(HTTP_HOST="localhost")
+    assert b"Sign in to accept" in anonymous.get(path).content
+    signed_in = Client(HTTP_HOST="localhost")
+    signed_in.force_login(owner_b)
+    assert signed_in.post(path).status_code == 302
+    assert Membership.objects.get(user=owner_b, tenant=tenant_a).role == "admin"
+
+
+def test_someone_else_cannot_use_the_link(
+    tenant_a: Tenant, owner_a: User, member_a: User, owner_b: User
+) -> None:
+    _, link = invitation_create(tenant=tenant_a, by=owner_a, email="invited@x.test")
+    raw = link.rstrip("/").rsplit("/", 1)[1]
+    with pytest.raises(InvitationForSomeoneElse):
+        invitation_accept(raw=raw, user=owner_b)
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(owner_b)
+    page = client.get(f"/invitations/{raw}/")
+    assert b"this invitation is for" in page.content
+    assert client.post(f"/invitations/{raw}/").status_code == 403
+    assert not Membership.objects.filter(user=owner_b, tenant=tenant_a).exists()
+
+
+def test_expired_withdrawn_and_replaced_links_are_refused(tenant_a: Tenant, owner_a: User) -> None:
+    _, first = invitation_create(tenant=tenant_a, by=owner_a, email="late@x.test")
+    _, second = invitation_create(tenant=tenant_a, by=owner_a, email="late@x.test")
+    late = user_create(email="late@x.test", password=PASSWORD)
+    with pytest.raises(InvitationInvalid):  # replaced by the second
+        invitation_accept(raw=first.rsplit("/", 2)[1], user=late)
+    invitation = Invitation.objects.get(tenant=tenant_a, revoked_at=None)
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with pytest.raises(InvitationInvalid):
+        invitation_accept(raw=second.rsplit("/", 2)[1], user=late)
+    _, third = invitation_create(tenant=tenant_a, by=owner_a, email="late@x.test")
+    invitation_revoke(
+        invitation=Invitation.objects.get(tenant=tenant_a, revoked_at=None), by=owner_a
+    )
+    assert Client(HTTP_HOST="localhost").get(third.split("8000")[1]).status_code == 400
+    assert not Membership.objects.filter(user=late).exists()
+
+
+def test_members_cannot_invite_and_members_are_not_invited_twice(
+    tenant_a: Tenant, member_a: User, owner_a: User, client_a: Client
+) -> None:
+    with pytest.raises(NotAllowed):
+        invitation_create(tenant=tenant_a, by=member_a, email="x@x.test")
+    assert client_a.get("/settings/members/").status_code == 403
+    assert client_a.post("/settings/members/", {"email": "x@x.test"}).status_code == 403
+    with pytest.raises(AlreadyMember):
+        invitation_create(tenant=tenant_a, by=owner_a, email=member_a.email.upper())
+    with pytest.raises(InvalidFields) as caught:
+        invitation_create(tenant=tenant_a, by=owner_a, email="not-an-address", role="owner")
+    assert set(caught.value.field_errors()) == {"email", "role"}
+    assert not Invitation.objects.exists()
+
+
+def test_another_organizations_admin_can_neither_see_nor_withdraw_an_invitation(
+    tenant_a: Tenant, tenant_b: Tenant, owner_a: User, owner_b: User
+) -> None:
+    invitation, _ = invitation_create(tenant=tenant_a, by=owner_a, email="only@alpha.test")
+    client_b = Client(HTTP_HOST=host_of(tenant_b))
+    client_b.force_login(owner_b)
+    assert b"only@alpha.test" not in client_b.get("/settings/members/").content
+    response = client_b.post(f"/settings/invitations/{invitation.pk}/revoke/")
+    assert response.status_code == 404  # the same answer as for one that doesn't exist
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
+    with pytest.raises(NotAllowed):
+        invitation_revoke(invitation=invitation, by=owner_b)
+
+
+def test_an_owner_withdraws_an_invitation_from_the_page(
+    owner_client: Client, tenant_a: Tenant, owner_a: User
+) -> None:
+    invitation, _ = invitation_create(tenant=tenant_a, by=owner_a, email="gone@x.test")
+    response = owner_client.post(f"/settings/invitations/{invitation.pk}/revoke/")
+    assert response.status_code == 302
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    page = owner_client.get("/settings/members/")
+    assert b"The invitation to gone@x.test was withdrawn." in page.content
+    assert list(page.context["invitations"]) == []
