@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import ApiToken, Membership, User
+from .models import ApiToken, Invitation, Membership, User
 
 
 @admin.register(User)
@@ -29,3 +29,14 @@ class MembershipAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "user", "tenant", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "digest")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Operators see invitations (and can withdraw one by setting `revoked_at`); the link
+    itself is never stored, so it can't be read or re-sent from here."""
+
+    list_display = ("email", "tenant", "role", "created_at", "expires_at", "accepted_at")
+    list_filter = ("role",)
+    search_fields = ("email", "tenant__slug")
+    readonly_fields = ("tenant", "email", "role", "invited_by", "digest", "accepted_by")

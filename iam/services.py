@@ -86,6 +86,13 @@ def user_create(
     return user
 
 
+def user_email_confirm(*, user: User) -> None:
+    """Record the user's address as confirmed (a link reached it, or an operator vouches)."""
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
+
+
 def user_email_is_confirmed(*, user: User) -> bool:
     return bool(has_verified_email(user, user.email))
 
@@ -339,9 +346,7 @@ def invitation_accept(*, raw: str, user: User) -> Membership:
         )
         invitation.accepted_at, invitation.accepted_by = timezone.now(), user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        EmailAddress.objects.update_or_create(
-            user=user, email=user.email, defaults={"verified": True, "primary": True}
-        )
+        user_email_confirm(user=user)
     log.info(
         "invitation.accepted",
         tenant=invitation.tenant.slug,

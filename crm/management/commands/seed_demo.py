@@ -8,7 +8,7 @@ from django_tenants.utils import tenant_context
 from crm.models import Company, Contact, CustomField
 from crm.services import company_create, contact_create, custom_field_create
 from iam.models import Role, User
-from iam.services import membership_create, user_create
+from iam.services import membership_create, user_create, user_email_confirm
 from pii.fields import blind_index_for
 from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_url
@@ -78,9 +78,12 @@ class Command(BaseCommand):
 
     def _user(self, email: str, name: str) -> User:
         user = User.objects.filter(email=email).first()
-        return user or user_create(
-            email=email, password=DEMO_PASSWORD, full_name=name, email_confirmed=True
-        )
+        if user is None:
+            return user_create(
+                email=email, password=DEMO_PASSWORD, full_name=name, email_confirmed=True
+            )
+        user_email_confirm(user=user)  # demo data from before addresses were confirmed
+        return user
 
     @transaction.atomic
     def _seed(self, slug: str, spec: dict[str, Any]) -> None:
