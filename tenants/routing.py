@@ -17,6 +17,13 @@ class HostMatch:
     tenant: Tenant | None
 
 
+# A cache miss costs this one statement, written out: with many organizations and little
+# traffic each, most requests can be misses, and the ORM spends twice as long compiling the
+# equivalent query as PostgreSQL spends answering it.
+_TENANT_OF_HOST_SQL = f"""
+    SELECT t.* FROM {Domain._meta.db_table} d JOIN {Tenant._meta.db_table} t ON t.id = d.tenant_id
+    WHERE d.domain = %s
+"""  # noqa: S608 - table names from the models, the host is a parameter
 _PUBLIC = HostMatch(is_public=True, tenant=None)
 _NOTHING = HostMatch(is_public=False, tenant=None)
 _cache: dict[str, tuple[float, HostMatch]] = {}
@@ -47,9 +54,9 @@ def resolve_host(host: str) -> HostMatch:
         hit = _cache.get(host)  # a dict read is atomic; writes take the lock
         if hit is not None and hit[0] > now:
             return hit[1]
-    domain = Domain.objects.select_related("tenant").filter(domain=host).first()
-    match = HostMatch(is_public=False, tenant=domain.tenant) if domain else _NOTHING
-    if ttl > 0 and domain is not None:
+    tenant = next(iter(Tenant.objects.raw(_TENANT_OF_HOST_SQL, [host])), None)
+    match = HostMatch(is_public=False, tenant=tenant) if tenant else _NOTHING
+    if ttl > 0 and tenant is not None:
         with _lock:
             _cache[host] = (now + ttl, match)
     return match
