@@ -48,3 +48,9 @@ class NotAllowed(DomainError):
     code = "not-allowed"
     status = 403
     title = "Your role in this organization does not allow this."
+
+
+class OwnerMembershipFixed(DomainError):
+    code = "owner-membership-fixed"
+    status = 409
+    title = "An owner's membership can't be changed or removed here."

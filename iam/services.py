@@ -35,6 +35,7 @@ from .exceptions import (
     InvitationInvalid,
     NotAllowed,
     NotAMember,
+    OwnerMembershipFixed,
 )
 from .models import ApiToken, Invitation, Membership, Role, User
 
@@ -363,3 +364,52 @@ def invitation_accept_as_new_user(*, raw: str, full_name: str, password: str) ->
         invitation = invitation_open_get(raw=raw)
         user = user_create(email=invitation.email, password=password, full_name=full_name.strip())
         return invitation_accept(raw=raw, user=user)
+
+
+# Managing members -------------------------------------------------------------------------
+
+
+def membership_role_change(*, membership: Membership, by: User, role: str) -> Membership:
+    """Make a member an admin or an admin a member, by an owner or admin of the same tenant.
+    Owners stay owners here (ownership is handed over, not assigned)."""
+    _inviter_role(user=by, tenant=membership.tenant)
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise InvalidFields({"role": ["Choose admin or member."]})
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.role == Role.OWNER:
+            raise OwnerMembershipFixed()
+        locked.role = role
+        locked.save(update_fields=["role"])
+    log.info(
+        "membership.role_changed",
+        tenant=membership.tenant.slug,
+        user=membership.user_id,
+        role=role,
+        by=by.pk,
+    )
+    membership.role = role
+    return membership
+
+
+def membership_remove(*, membership: Membership, by: User) -> None:
+    """Take a person out of an organization, by an owner or admin of it: their access ends
+    with their next request, and their API tokens for it are revoked in the same
+    transaction. Owners can't be removed here."""
+    tenant = membership.tenant
+    _inviter_role(user=by, tenant=tenant)
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if locked.role == Role.OWNER:
+            raise OwnerMembershipFixed()
+        revoked = ApiToken.objects.filter(
+            user_id=locked.user_id, tenant=tenant, revoked_at=None
+        ).update(revoked_at=timezone.now())
+        locked.delete()
+    log.info(
+        "membership.removed",
+        tenant=tenant.slug,
+        user=membership.user_id,
+        tokens_revoked=revoked,
+        by=by.pk,
+    )

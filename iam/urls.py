@@ -8,6 +8,8 @@ urlpatterns = [
     path("auth/handoff/", views.handoff, name="handoff"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/members/", views.members, name="members"),
+    path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
+    path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path(
         "settings/invitations/<int:pk>/revoke/",
         views.invitation_revoke_view,

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from problems.exceptions import DomainError
+from tenants.services import public_url
 
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm
-from .models import ApiToken, Invitation, Role, User
+from .models import ApiToken, Invitation, Membership, Role, User
 from .selectors import api_token_list, invitation_list_open, member_list
 from .services import (
     api_token_create,
@@ -25,6 +26,8 @@ from .services import (
     handoff_redeem,
     invitation_create,
     invitation_revoke,
+    membership_remove,
+    membership_role_change,
     user_email_confirmation_send,
 )
 
@@ -153,4 +156,41 @@ def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
     invitation_revoke(invitation=invitation, by=cast(User, request.user))
     messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("iam:members")
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_admin(request)
+    membership = get_object_or_404(Membership, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
+    try:
+        membership_role_change(
+            membership=membership, by=cast(User, request.user), role=request.POST.get("role", "")
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(
+            request, f"{membership.user.email} is now {membership.get_role_display().lower()}."
+        )
+    return redirect("iam:members")
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove someone from the organization (owners and admins; an admin may remove
+    themselves)."""
+    _require_admin(request)
+    membership = get_object_or_404(Membership, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
+    leaving = membership.user_id == request.user.pk
+    try:
+        membership_remove(membership=membership, by=cast(User, request.user))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("iam:members")
+    if leaving:
+        return redirect(public_url("/workspaces/"))
+    messages.success(request, f"{membership.user.email} was removed from the organization.")
     return redirect("iam:members")

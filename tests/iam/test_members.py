@@ -1,6 +1,7 @@
-"""Inviting people: owners and admins send a one-time link by e-mail; the invited person
-joins with their existing account or makes one; links are single-use, expire, can be
-withdrawn, and open only the organization that sent them."""
+"""Inviting and managing people: owners and admins send a one-time link by e-mail; the
+invited person joins with their existing account or makes one; links are single-use, expire,
+can be withdrawn, and open only the organization that sent them. Admins change roles and
+remove members, whose access and tokens end at once."""
 
 import datetime as dt
 import re
@@ -17,9 +18,18 @@ from iam.exceptions import (
     InvitationForSomeoneElse,
     InvitationInvalid,
     NotAllowed,
+    OwnerMembershipFixed,
 )
 from iam.models import Invitation, Membership, User
-from iam.services import invitation_accept, invitation_create, invitation_revoke, user_create
+from iam.services import (
+    api_token_create,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    membership_remove,
+    membership_role_change,
+    user_create,
+)
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tests.conftest import host_of
@@ -173,3 +183,56 @@ def test_an_owner_withdraws_an_invitation_from_the_page(
     page = owner_client.get("/settings/members/")
     assert b"The invitation to gone@x.test was withdrawn." in page.content
     assert list(page.context["invitations"]) == []
+
+
+def test_an_admin_changes_a_role_and_removes_a_member_whose_access_and_tokens_end(
+    owner_client: Client, tenant_a: Tenant, member_a: User, client_a: Client
+) -> None:
+    membership = Membership.objects.get(user=member_a, tenant=tenant_a)
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="script")
+    token_client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert token_client.get("/api/v1/contacts/").status_code == 200
+
+    owner_client.post(f"/settings/members/{membership.pk}/role/", {"role": "admin"})
+    membership.refresh_from_db()
+    assert membership.role == "admin"
+    assert client_a.get("/settings/members/").status_code == 200  # now an admin
+
+    response = owner_client.post(f"/settings/members/{membership.pk}/remove/")
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert client_a.get("/contacts/").status_code == 403  # the same session, no way in
+    assert token_client.get("/api/v1/contacts/").status_code == 401  # the token is revoked
+
+
+def test_owners_cannot_be_demoted_or_removed_and_members_cannot_manage(
+    owner_client: Client, tenant_a: Tenant, owner_a: User, member_a: User, client_a: Client
+) -> None:
+    owner = Membership.objects.get(user=owner_a, tenant=tenant_a)
+    with pytest.raises(OwnerMembershipFixed):
+        membership_role_change(membership=owner, by=owner_a, role="member")
+    with pytest.raises(OwnerMembershipFixed):
+        membership_remove(membership=owner, by=owner_a)
+    page = owner_client.post(f"/settings/members/{owner.pk}/remove/", follow=True)
+    assert b"An owner&#x27;s membership can&#x27;t be changed" in page.content
+    assert client_a.post(f"/settings/members/{owner.pk}/remove/").status_code == 403
+    with pytest.raises(NotAllowed):
+        membership_remove(membership=owner, by=member_a)
+    owner.refresh_from_db()
+    assert owner.role == "owner"
+
+
+def test_another_organizations_admin_cannot_touch_a_membership(
+    tenant_a: Tenant, tenant_b: Tenant, owner_b: User, member_a: User
+) -> None:
+    membership = Membership.objects.get(user=member_a, tenant=tenant_a)
+    client_b = Client(HTTP_HOST=host_of(tenant_b))
+    client_b.force_login(owner_b)
+    assert client_b.post(f"/settings/members/{membership.pk}/remove/").status_code == 404
+    assert (
+        client_b.post(f"/settings/members/{membership.pk}/role/", {"role": "admin"}).status_code
+        == 404
+    )
+    with pytest.raises(NotAllowed):
+        membership_remove(membership=membership, by=owner_b)
+    assert Membership.objects.filter(pk=membership.pk, role="member").exists()
