@@ -5,7 +5,6 @@ ciphertext, and nothing of one organization visible from another."""
 import json
 import re
 import threading
-import uuid
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
@@ -26,10 +25,12 @@ from pii.exceptions import CiphertextInvalid
 from pii.services import key_versions_in_use, tenant_key_rotate, values_reseal
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
-from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
-from tests.factories import UserFactory
-from tests.support.connections import start_on_own_connection
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 from .factories import CustomFieldFactory
 
@@ -866,65 +867,50 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
 
     Both sides commit, on connections of their own, so this runs in an organization made
     for it and deleted afterwards (keys included)."""
-    slug = f"race-{uuid.uuid4().hex[:6]}"
     errors: list[BaseException] = []
     made: dict[str, Any] = {}
     writing, may_commit = threading.Event(), threading.Event()
     toggled = threading.Event()
 
-    def setup() -> None:
-        owner = UserFactory(email=f"owner@{slug}.test")
-        tenant = made["tenant"] = provision_tenant(slug=slug, name="Race", owner=owner)
-        with tenant_context(tenant):
-            made["field"] = services.custom_field_create(
-                by=None, entity="contact", label="Race", key="race", type="text"
-            ).pk
-            made["contact"] = services.contact_create(by=None, first_name="Racer").pk
+    def prepare(tenant: Tenant) -> None:
+        made["field"] = services.custom_field_create(
+            by=None, entity="contact", label="Race", key="race", type="text"
+        ).pk
+        made["contact"] = services.contact_create(by=None, first_name="Racer").pk
 
-    def write() -> None:
-        with tenant_context(made["tenant"]), transaction.atomic():
-            contact = Contact.objects.get(pk=made["contact"])
-            fields = services.custom_values_assign(
-                record=contact, values={"race": "in the clear?"}, creating=False
-            )
-            writing.set()
-            assert may_commit.wait(timeout=20)
-            contact.save(update_fields=fields)
+    with committed_organization("race", prepare=prepare) as tenant:
 
-    def toggle() -> None:
-        with tenant_context(made["tenant"]):
-            field = CustomField.objects.get(pk=made["field"])
-            services.custom_field_update(field=field, by=None, sensitive=True)
-        toggled.set()
+        def write() -> None:
+            with tenant_context(tenant), transaction.atomic():
+                contact = Contact.objects.get(pk=made["contact"])
+                fields = services.custom_values_assign(
+                    record=contact, values={"race": "in the clear?"}, creating=False
+                )
+                writing.set()
+                assert may_commit.wait(timeout=20)
+                contact.save(update_fields=fields)
 
-    def cleanup() -> None:
-        for tenant in Tenant.objects.filter(slug=slug):
-            tenant_delete(tenant=tenant)
-        User.objects.filter(email=f"owner@{slug}.test").delete()
+        def toggle() -> None:
+            with tenant_context(tenant):
+                field = CustomField.objects.get(pk=made["field"])
+                services.custom_field_update(field=field, by=None, sensitive=True)
+            toggled.set()
 
-    start_on_own_connection(setup, errors).join(timeout=30)
-    try:
-        assert not errors
-        writer = start_on_own_connection(write, errors)
-        assert writing.wait(timeout=20)
-        toggler = start_on_own_connection(toggle, errors)
-        assert not toggled.wait(timeout=1)  # blocked behind the write in flight
-        may_commit.set()
-        writer.join(timeout=30)
-        toggler.join(timeout=30)
-        assert not errors and toggled.is_set()
-        # Read on a connection of its own: a lock held by this test's transaction would
-        # keep the organization's schema from being dropped afterwards.
-        stored: list[tuple[str, str]] = []
-        reader = start_on_own_connection(
-            lambda: stored.append(_stored(made["tenant"], Contact, made["contact"])), errors
-        )
-        reader.join(timeout=30)
-        plain, sealed = stored[0]
-        assert "race" not in json.loads(plain)
-        assert "in the clear?" not in sealed and "race" in json.loads(sealed)
-    finally:
-        may_commit.set()
-        cleaner = start_on_own_connection(cleanup, errors)
-        cleaner.join(timeout=30)
-    assert not cleaner.is_alive() and not errors
+        try:
+            writer = start_on_own_connection(write, errors)
+            assert writing.wait(timeout=20)
+            toggler = start_on_own_connection(toggle, errors)
+            assert not toggled.wait(timeout=1)  # blocked behind the write in flight
+            may_commit.set()
+            writer.join(timeout=30)
+            toggler.join(timeout=30)
+            assert not errors and toggled.is_set()
+            # Read on a connection of its own: a lock held by this test's transaction would
+            # keep the organization's schema from being dropped afterwards.
+            stored: list[tuple[str, str]] = []
+            run_on_own_connection(lambda: stored.append(_stored(tenant, Contact, made["contact"])))
+        finally:
+            may_commit.set()
+    plain, sealed = stored[0]
+    assert "race" not in json.loads(plain)
+    assert "in the clear?" not in sealed and "race" in json.loads(sealed)

@@ -2,7 +2,6 @@
 ciphertext; per organization; race-safe."""
 
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -16,10 +15,12 @@ from crm.models import Contact
 from iam.models import User
 from iam.services import api_token_create
 from tenants.models import Tenant
-from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
-from tests.factories import UserFactory
-from tests.support.connections import start_on_own_connection
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -94,68 +95,54 @@ def test_the_form_shows_the_duplicate_on_the_email_field(
         assert not Contact.objects.filter(first_name="Copy").exists()
 
 
+def _warm_keys(tenant: Tenant) -> None:
+    services.contact_create(by=None, first_name="Warm", email="warm@race.test")
+
+
 def test_two_writes_of_one_address_at_once_make_one_contact() -> None:
     """The first writer holds its transaction open after inserting; the second, checking
     the same address meanwhile, must wait for it and then find the duplicate (without the
     lock it would see no committed row and insert a second contact). Both commit on
     connections of their own, so this runs in an organization made for it and deleted
     afterwards."""
-    slug = f"dup-{uuid.uuid4().hex[:6]}"
     made: dict[str, Any] = {}
     outcomes: dict[str, str] = {}
     errors: list[BaseException] = []
-
-    def on_own(work: Any) -> threading.Thread:
-        return start_on_own_connection(work, errors)
-
     inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
 
-    def setup() -> None:
-        owner = UserFactory(email=f"owner@{slug}.test")
-        made["tenant"] = provision_tenant(slug=slug, name="Dup", owner=owner)
-        with tenant_context(made["tenant"]):  # the keys exist before the race starts
-            services.contact_create(by=None, first_name="Warm", email="warm@race.test")
+    with committed_organization("dup", prepare=_warm_keys) as tenant:
 
-    def first() -> None:
-        with tenant_context(made["tenant"]), transaction.atomic():
-            services.contact_create(by=None, first_name="One", email="same@race.test")
-            outcomes["first"] = "created"
-            inserted.set()
-            assert may_commit.wait(timeout=20)
+        def first() -> None:
+            with tenant_context(tenant), transaction.atomic():
+                services.contact_create(by=None, first_name="One", email="same@race.test")
+                outcomes["first"] = "created"
+                inserted.set()
+                assert may_commit.wait(timeout=20)
 
-    def second() -> None:
-        with tenant_context(made["tenant"]):
-            try:
-                services.contact_create(by=None, first_name="Two", email="SAME@race.test")
-                outcomes["second"] = "created"
-            except ContactEmailTaken:
-                outcomes["second"] = "taken"
-        second_done.set()
+        def second() -> None:
+            with tenant_context(tenant):
+                try:
+                    services.contact_create(by=None, first_name="Two", email="SAME@race.test")
+                    outcomes["second"] = "created"
+                except ContactEmailTaken:
+                    outcomes["second"] = "taken"
+            second_done.set()
 
-    def count() -> None:
-        with tenant_context(made["tenant"]):
-            made["count"] = Contact.objects.filter(email_index__isnull=False).count()
+        def count() -> None:
+            with tenant_context(tenant):
+                made["count"] = Contact.objects.filter(email_index__isnull=False).count()
 
-    def cleanup() -> None:
-        for tenant in Tenant.objects.filter(slug=slug):
-            tenant_delete(tenant=tenant)
-        User.objects.filter(email=f"owner@{slug}.test").delete()
-
-    on_own(setup).join(timeout=30)
-    try:
-        assert not errors
-        writer = on_own(first)
-        assert inserted.wait(timeout=20)
-        checker = on_own(second)
-        assert not second_done.wait(timeout=1)  # waits behind the first writer's lock
-        may_commit.set()
-        writer.join(timeout=30)
-        checker.join(timeout=30)
-        on_own(count).join(timeout=30)
-        assert not errors
-        assert outcomes == {"first": "created", "second": "taken"}
-        assert made["count"] == 2  # the warm-up contact and the first writer's
-    finally:
-        may_commit.set()
-        on_own(cleanup).join(timeout=30)
+        try:
+            writer = start_on_own_connection(first, errors)
+            assert inserted.wait(timeout=20)
+            checker = start_on_own_connection(second, errors)
+            assert not second_done.wait(timeout=1)  # waits behind the first writer's lock
+            may_commit.set()
+            writer.join(timeout=30)
+            checker.join(timeout=30)
+            run_on_own_connection(count)
+        finally:
+            may_commit.set()
     assert not errors
+    assert outcomes == {"first": "created", "second": "taken"}
+    assert made["count"] == 2  # the warm-up contact and the first writer's

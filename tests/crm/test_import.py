@@ -3,7 +3,6 @@ blind indexes (in the file and among existing contacts), all or nothing, retries
 organizations kept apart."""
 
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -22,10 +21,12 @@ from iam.services import api_token_create
 from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
-from tenants.services import provision_tenant, tenant_delete
 from tests.conftest import host_of
-from tests.factories import UserFactory
-from tests.support.connections import start_on_own_connection
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -335,65 +336,56 @@ def test_any_file_imports_each_address_once_and_again_imports_nothing(
         assert again.rows_skipped == len(rows)
 
 
+def _warm_keys(tenant: Tenant) -> None:
+    services.contact_create(by=None, first_name="Warm", email="warm@race.test")
+
+
 def test_two_imports_of_one_address_at_once_make_one_contact() -> None:
     """The first import holds its transaction open after inserting; the second, importing
     the same address meanwhile, waits for it and then skips the row as an existing contact.
     Both commit on connections of their own, in an organization made for the test."""
-    slug = f"imp-{uuid.uuid4().hex[:6]}"
     made: dict[str, Any] = {}
     errors: list[BaseException] = []
     inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
 
-    def setup() -> None:
-        owner = UserFactory(email=f"owner@{slug}.test")
-        made["tenant"] = provision_tenant(slug=slug, name="Imports", owner=owner)
-        with tenant_context(made["tenant"]):  # the keys exist before the race starts
-            services.contact_create(by=None, first_name="Warm", email="warm@race.test")
+    with committed_organization("imports", prepare=_warm_keys) as tenant:
 
-    def first() -> None:
-        with tenant_context(made["tenant"]), transaction.atomic():
-            made["first"] = services.contact_import(
-                by=None, content=b"first name,email\nOne,same@race.test\n"
-            )
-            inserted.set()
-            assert may_commit.wait(timeout=20)
+        def first() -> None:
+            with tenant_context(tenant), transaction.atomic():
+                made["first"] = services.contact_import(
+                    by=None, content=b"first name,email\nOne,same@race.test\n"
+                )
+                inserted.set()
+                assert may_commit.wait(timeout=20)
 
-    def second() -> None:
-        with tenant_context(made["tenant"]):
-            made["second"] = services.contact_import(
-                by=None, content=b"first name,email\nTwo,SAME@race.test\nThree,three@race.test\n"
-            )
-        second_done.set()
+        def second() -> None:
+            with tenant_context(tenant):
+                made["second"] = services.contact_import(
+                    by=None,
+                    content=b"first name,email\nTwo,SAME@race.test\nThree,three@race.test\n",
+                )
+            second_done.set()
 
-    def count() -> None:
-        with tenant_context(made["tenant"]):
-            made["count"] = Contact.objects.count()
+        def count() -> None:
+            with tenant_context(tenant):
+                made["count"] = Contact.objects.count()
 
-    def cleanup() -> None:
-        for tenant in Tenant.objects.filter(slug=slug):
-            tenant_delete(tenant=tenant)
-        User.objects.filter(email=f"owner@{slug}.test").delete()
-
-    start_on_own_connection(setup, errors).join(timeout=30)
-    try:
-        assert not errors
-        writer = start_on_own_connection(first, errors)
-        assert inserted.wait(timeout=20)
-        importer = start_on_own_connection(second, errors)
-        assert not second_done.wait(timeout=1)  # waits behind the first import's lock
-        may_commit.set()
-        writer.join(timeout=30)
-        importer.join(timeout=30)
-        start_on_own_connection(count, errors).join(timeout=30)
-        assert not errors
-        assert made["first"].contacts_created == 1
-        assert (made["second"].contacts_created, made["second"].rows_skipped) == (1, 1)
-        assert made["second"].report["skipped"][0]["reason"] == "existing-contact"
-        assert made["count"] == 3  # warm-up, One and Three
-    finally:
-        may_commit.set()
-        start_on_own_connection(cleanup, errors).join(timeout=30)
+        try:
+            writer = start_on_own_connection(first, errors)
+            assert inserted.wait(timeout=20)
+            importer = start_on_own_connection(second, errors)
+            assert not second_done.wait(timeout=1)  # waits behind the first import's lock
+            may_commit.set()
+            writer.join(timeout=30)
+            importer.join(timeout=30)
+            run_on_own_connection(count)
+        finally:
+            may_commit.set()
     assert not errors
+    assert made["first"].contacts_created == 1
+    assert (made["second"].contacts_created, made["second"].rows_skipped) == (1, 1)
+    assert made["second"].report["skipped"][0]["reason"] == "existing-contact"
+    assert made["count"] == 3  # warm-up, One and Three
 
 
 def test_the_service_refuses_an_unknown_duplicate_rule(tenant_a: Tenant) -> None:

@@ -1,10 +1,14 @@
 """Running test code on database connections of its own (a thread each), so it commits, locks
-and waits like another process would."""
+and waits like another process would; and organizations committed that way."""
 
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.db import connections
+
+from tenants.models import Tenant
 
 
 def start_on_own_connection(
@@ -32,3 +36,38 @@ def run_on_own_connection(work: Callable[[], None], *, timeout: float = 60) -> N
     start_on_own_connection(work, errors).join(timeout=timeout)
     if errors:
         raise errors[0]
+
+
+@contextmanager
+def committed_organization(
+    prefix: str, prepare: Callable[[Tenant], None] | None = None
+) -> Iterator[Tenant]:
+    """An organization provisioned and committed on a connection of its own, for tests whose
+    threads commit and lock like separate processes; `prepare` runs inside it first (to
+    create its keys before a race starts, say). Deleted with its owner afterwards."""
+    from django_tenants.utils import tenant_context
+
+    from iam.models import User
+    from tenants.services import provision_tenant, tenant_delete
+    from tests.factories import UserFactory
+
+    slug = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    made: list[Tenant] = []
+
+    def setup() -> None:
+        owner = UserFactory(email=f"owner@{slug}.test")
+        made.append(provision_tenant(slug=slug, name=prefix.title(), owner=owner))
+        if prepare is not None:
+            with tenant_context(made[0]):
+                prepare(made[0])
+
+    def cleanup() -> None:
+        for tenant in Tenant.objects.filter(slug=slug):
+            tenant_delete(tenant=tenant)
+        User.objects.filter(email=f"owner@{slug}.test").delete()
+
+    try:
+        run_on_own_connection(setup)
+        yield made[0]
+    finally:
+        run_on_own_connection(cleanup)
