@@ -50,7 +50,7 @@ class NotAllowed(DomainError):
     title = "Your role in this organization does not allow this."
 
 
-class OwnerMembershipFixed(DomainError):
-    code = "owner-membership-fixed"
+class LastOwner(DomainError):
+    code = "last-owner"
     status = 409
-    title = "An owner's membership can't be changed or removed here."
+    title = "An organization needs at least one owner; make someone else owner first."

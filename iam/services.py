@@ -33,9 +33,9 @@ from .exceptions import (
     HandoffInvalid,
     InvitationForSomeoneElse,
     InvitationInvalid,
+    LastOwner,
     NotAllowed,
     NotAMember,
-    OwnerMembershipFixed,
 )
 from .models import ApiToken, Invitation, Membership, Role, User
 
@@ -369,21 +369,38 @@ def invitation_accept_as_new_user(*, raw: str, full_name: str, password: str) ->
 # Managing members -------------------------------------------------------------------------
 
 
+def _owner_ids_locked(*, tenant: Tenant) -> list[int]:
+    """The ids of the organization's owner memberships, locked (in id order, and before any
+    other membership row, so concurrent changes queue instead of deadlocking): two owners
+    stepping down at once can't both see the other still there."""
+    return list(
+        Membership.objects.select_for_update()
+        .filter(tenant=tenant, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def membership_role_change(*, membership: Membership, by: User, role: str) -> Membership:
-    """Make a member an admin or an admin a member, by an owner or admin of the same tenant.
-    Owners stay owners here (ownership is handed over, not assigned)."""
-    _inviter_role(user=by, tenant=membership.tenant)
-    if role not in (Role.ADMIN, Role.MEMBER):
-        raise InvalidFields({"role": ["Choose admin or member."]})
+    """Change someone's role in an organization. Owners give and take any role, as long as
+    an owner remains; admins switch non-owners between admin and member."""
+    tenant = membership.tenant
+    by_role = _inviter_role(user=by, tenant=tenant)
+    assignable = set(Role.values) if by_role == Role.OWNER else {Role.ADMIN, Role.MEMBER}
+    if role not in assignable:
+        raise InvalidFields({"role": [f"Choose one of: {', '.join(sorted(assignable))}."]})
     with transaction.atomic():
+        owners = _owner_ids_locked(tenant=tenant)
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
-        if locked.role == Role.OWNER:
-            raise OwnerMembershipFixed()
+        if locked.role == Role.OWNER and by_role != Role.OWNER:
+            raise NotAllowed("Only owners change an owner's role.")
+        if role != Role.OWNER and owners == [locked.pk]:
+            raise LastOwner()
         locked.role = role
         locked.save(update_fields=["role"])
     log.info(
         "membership.role_changed",
-        tenant=membership.tenant.slug,
+        tenant=tenant.slug,
         user=membership.user_id,
         role=role,
         by=by.pk,
@@ -393,15 +410,18 @@ def membership_role_change(*, membership: Membership, by: User, role: str) -> Me
 
 
 def membership_remove(*, membership: Membership, by: User) -> None:
-    """Take a person out of an organization, by an owner or admin of it: their access ends
-    with their next request, and their API tokens for it are revoked in the same
-    transaction. Owners can't be removed here."""
+    """Take a person out of an organization, by an owner or admin of it (only owners remove
+    owners, and never the last one): their access ends with their next request, and their
+    API tokens for it are revoked in the same transaction."""
     tenant = membership.tenant
-    _inviter_role(user=by, tenant=tenant)
+    by_role = _inviter_role(user=by, tenant=tenant)
     with transaction.atomic():
+        owners = _owner_ids_locked(tenant=tenant)
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
-        if locked.role == Role.OWNER:
-            raise OwnerMembershipFixed()
+        if locked.role == Role.OWNER and by_role != Role.OWNER:
+            raise NotAllowed("Only owners remove an owner.")
+        if owners == [locked.pk]:
+            raise LastOwner()
         revoked = ApiToken.objects.filter(
             user_id=locked.user_id, tenant=tenant, revoked_at=None
         ).update(revoked_at=timezone.now())

@@ -142,6 +142,7 @@ def members(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "members": member_list(tenant=tenant),
+            "viewer_is_owner": request.membership.role == Role.OWNER,  # type: ignore[attr-defined]
             "invitations": invitation_list_open(tenant=tenant),
         },
         status=status,

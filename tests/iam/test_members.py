@@ -5,11 +5,13 @@ remove members, whose access and tokens end at once."""
 
 import datetime as dt
 import re
+import threading
 from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -17,8 +19,8 @@ from iam.exceptions import (
     AlreadyMember,
     InvitationForSomeoneElse,
     InvitationInvalid,
+    LastOwner,
     NotAllowed,
-    OwnerMembershipFixed,
 )
 from iam.models import Invitation, Membership, User
 from iam.services import (
@@ -33,6 +35,11 @@ from iam.services import (
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tests.conftest import host_of
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -205,19 +212,40 @@ def test_an_admin_changes_a_role_and_removes_a_member_whose_access_and_tokens_en
     assert token_client.get("/api/v1/contacts/").status_code == 401  # the token is revoked
 
 
-def test_owners_cannot_be_demoted_or_removed_and_members_cannot_manage(
-    owner_client: Client, tenant_a: Tenant, owner_a: User, member_a: User, client_a: Client
+def test_ownership_is_handed_over_but_an_organization_keeps_an_owner(
+    owner_client: Client, tenant_a: Tenant, owner_a: User, member_a: User
 ) -> None:
     owner = Membership.objects.get(user=owner_a, tenant=tenant_a)
-    with pytest.raises(OwnerMembershipFixed):
-        membership_role_change(membership=owner, by=owner_a, role="member")
-    with pytest.raises(OwnerMembershipFixed):
-        membership_remove(membership=owner, by=owner_a)
+    with pytest.raises(LastOwner):
+        membership_role_change(membership=owner, by=owner_a, role="admin")
     page = owner_client.post(f"/settings/members/{owner.pk}/remove/", follow=True)
-    assert b"An owner&#x27;s membership can&#x27;t be changed" in page.content
+    assert b"needs at least one owner" in page.content
+    other = Membership.objects.get(user=member_a, tenant=tenant_a)
+    owner_client.post(f"/settings/members/{other.pk}/role/", {"role": "owner"})
+    other.refresh_from_db()
+    assert other.role == "owner"
+    membership_role_change(membership=owner, by=owner_a, role="admin")  # steps down
+    owner.refresh_from_db()
+    assert owner.role == "admin"
+    with pytest.raises(NotAllowed):  # an admin now: owners are out of reach
+        membership_remove(membership=other, by=owner_a)
+    with pytest.raises(LastOwner):
+        membership_remove(membership=other, by=member_a)
+
+
+def test_admins_and_members_cannot_make_owners_or_touch_them(
+    tenant_a: Tenant, owner_a: User, member_a: User, client_a: Client
+) -> None:
+    owner = Membership.objects.get(user=owner_a, tenant=tenant_a)
+    mine = Membership.objects.get(user=member_a, tenant=tenant_a)
     assert client_a.post(f"/settings/members/{owner.pk}/remove/").status_code == 403
     with pytest.raises(NotAllowed):
         membership_remove(membership=owner, by=member_a)
+    membership_role_change(membership=mine, by=owner_a, role="admin")
+    with pytest.raises(InvalidFields):
+        membership_role_change(membership=mine, by=member_a, role="owner")
+    with pytest.raises(NotAllowed):
+        membership_role_change(membership=owner, by=member_a, role="member")
     owner.refresh_from_db()
     assert owner.role == "owner"
 
@@ -236,3 +264,58 @@ def test_another_organizations_admin_cannot_touch_a_membership(
     with pytest.raises(NotAllowed):
         membership_remove(membership=membership, by=owner_b)
     assert Membership.objects.filter(pk=membership.pk, role="member").exists()
+
+
+def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
+    """The first owner steps down and holds the transaction open; the second, stepping down
+    meanwhile, waits for the owners' lock and then finds itself the last owner. Both commit
+    on connections of their own, in an organization made for the test."""
+    made: dict[str, Any] = {}
+    errors: list[BaseException] = []
+    stepped, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
+
+    def second_owner(tenant: Tenant) -> None:
+        made["other"] = user_create(email=f"other@{tenant.slug}.test", password=PASSWORD)
+        Membership.objects.create(user=made["other"], tenant=tenant, role="owner")
+
+    with committed_organization("owners", prepare=second_owner) as tenant:
+        first_owner = Membership.objects.get(tenant=tenant, user__email__startswith="owner@")
+
+        def first() -> None:
+            with transaction.atomic():
+                membership_role_change(membership=first_owner, by=first_owner.user, role="admin")
+                stepped.set()
+                assert may_commit.wait(timeout=20)
+
+        def second() -> None:
+            theirs = Membership.objects.get(tenant=tenant, user=made["other"])
+            try:
+                membership_role_change(membership=theirs, by=made["other"], role="admin")
+                made["second"] = "stepped down"
+            except LastOwner:
+                made["second"] = "last owner"
+            second_done.set()
+
+        def owners() -> None:
+            made["owners"] = list(
+                Membership.objects.filter(tenant=tenant, role="owner").values_list(
+                    "user__email", flat=True
+                )
+            )
+
+        try:
+            writer = start_on_own_connection(first, errors)
+            assert stepped.wait(timeout=20)
+            other = start_on_own_connection(second, errors)
+            assert not second_done.wait(timeout=1)  # waits behind the owners' lock
+            may_commit.set()
+            writer.join(timeout=30)
+            other.join(timeout=30)
+            run_on_own_connection(owners)
+        finally:
+            may_commit.set()
+            for user in User.objects.filter(email=f"other@{tenant.slug}.test"):
+                run_on_own_connection(user.delete)
+    assert not errors
+    assert made["second"] == "last owner"
+    assert made["owners"] == [f"other@{tenant.slug}.test"]
