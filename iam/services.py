@@ -413,12 +413,26 @@ def membership_remove(*, membership: Membership, by: User) -> None:
     """Take a person out of an organization, by an owner or admin of it (only owners remove
     owners, and never the last one): their access ends with their next request, and their
     API tokens for it are revoked in the same transaction."""
+    by_role = _inviter_role(user=by, tenant=membership.tenant)
+    _membership_end(membership=membership, by=by, owners_only=by_role != Role.OWNER)
+
+
+def membership_leave(*, user: User, tenant: Tenant) -> None:
+    """Leave an organization oneself (the last owner can't: hand ownership over first)."""
+    membership = Membership.objects.filter(user=user, tenant=tenant).first()
+    if membership is None:
+        raise NotAMember()
+    _membership_end(membership=membership, by=user, owners_only=False)
+
+
+def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> None:
+    """Delete a membership and revoke the person's API tokens for that tenant, in one
+    transaction, keeping an owner. `owners_only`: the acting user may not end an owner's."""
     tenant = membership.tenant
-    by_role = _inviter_role(user=by, tenant=tenant)
     with transaction.atomic():
         owners = _owner_ids_locked(tenant=tenant)
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
-        if locked.role == Role.OWNER and by_role != Role.OWNER:
+        if locked.role == Role.OWNER and owners_only:
             raise NotAllowed("Only owners remove an owner.")
         if owners == [locked.pk]:
             raise LastOwner()

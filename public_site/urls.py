@@ -9,6 +9,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/check-slug/", views.slug_check, name="slug_check"),
     path("workspaces/", views.workspaces, name="workspaces"),
+    path("workspaces/<slug:slug>/leave/", views.workspace_leave, name="workspace_leave"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     path("workspaces/<slug:slug>/open/", views.workspace_open, name="workspace_open"),
 ]

@@ -2,11 +2,12 @@
 
 from allauth.core import ratelimit
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit as rate_limited
 
 from iam.exceptions import EmailTaken, InvitationInvalid
@@ -17,6 +18,7 @@ from iam.services import (
     invitation_accept,
     invitation_accept_as_new_user,
     invitation_open_get,
+    membership_leave,
     user_email_confirmation_send,
 )
 from problems.exceptions import DomainError
@@ -112,6 +114,22 @@ def workspace_open(request: HttpRequest, slug: str) -> HttpResponse:
     if tenant is None:
         return render(request, "404.html", status=404)
     return redirect(handoff_url(user=request.user, tenant=tenant))  # type: ignore[arg-type]
+
+
+@login_required
+@require_POST
+def workspace_leave(request: HttpRequest, slug: str) -> HttpResponse:
+    """Leave an organization; its last owner is told to hand ownership over first."""
+    tenant = Tenant.objects.filter(slug=slug, memberships__user=request.user).first()
+    if tenant is None:
+        return render(request, "404.html", status=404)
+    try:
+        membership_leave(user=request.user, tenant=tenant)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"You left {tenant.name}.")
+    return redirect("public_site:workspaces")
 
 
 @require_http_methods(["GET", "POST"])

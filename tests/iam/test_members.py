@@ -319,3 +319,31 @@ def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
     assert not errors
     assert made["second"] == "last owner"
     assert made["owners"] == [f"other@{tenant.slug}.test"]
+
+
+def test_a_member_leaves_from_their_workspaces_but_the_last_owner_cannot(
+    tenant_a: Tenant, member_a: User, owner_a: User
+) -> None:
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="script")
+    member = Client(HTTP_HOST="localhost")
+    member.force_login(member_a)
+    page = member.post("/workspaces/alpha/leave/", follow=True)
+    assert b"You left Alpha Inc." in page.content
+    assert not Membership.objects.filter(user=member_a, tenant=tenant_a).exists()
+    token_client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert token_client.get("/api/v1/contacts/").status_code == 401
+    assert member.post("/workspaces/alpha/leave/").status_code == 404  # not a member now
+
+    owner = Client(HTTP_HOST="localhost")
+    owner.force_login(owner_a)
+    refused = owner.post("/workspaces/alpha/leave/", follow=True)
+    assert b"needs at least one owner" in refused.content
+    assert Membership.objects.filter(user=owner_a, tenant=tenant_a, role="owner").exists()
+
+
+def test_leaving_needs_a_signed_in_post(tenant_a: Tenant, member_a: User) -> None:
+    assert Client(HTTP_HOST="localhost").post("/workspaces/alpha/leave/").status_code == 302
+    member = Client(HTTP_HOST="localhost")
+    member.force_login(member_a)
+    assert member.get("/workspaces/alpha/leave/").status_code == 405
+    assert Membership.objects.filter(user=member_a, tenant=tenant_a).exists()
