@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
@@ -23,6 +24,10 @@ from .models import Company, Contact, CustomField
 from .permissions import is_tenant_admin
 
 PAGE_SIZE = 25
+# Imports and exports are heavy (thousands of rows, decryption): per user and organization,
+# as the API's throttles (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
+FILES_PER_HOUR = "30/h"
+_TOO_MANY_FILES = "You imported or exported many files in the last hour; wait a while."
 _KEY_SERVICE_DOWN = (
     "Some of these details are stored encrypted and the key service is unreachable right now, "
     "so nothing was saved. Please try again in a moment."
@@ -138,6 +143,7 @@ def contact_import(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @login_required
 @require_http_methods(["GET", "POST"])
+@ratelimit(key="user", rate=FILES_PER_HOUR, method="POST", block=False, group="crm.import")
 def _contact_import(request: HttpRequest) -> HttpResponse:
     form = ContactImportForm(
         request.POST or None, request.FILES or None, initial={"idempotency_key": uuid.uuid4().hex}
@@ -146,7 +152,10 @@ def _contact_import(request: HttpRequest) -> HttpResponse:
     result, row_errors, status = None, [], 200
     if request.method == "POST":
         status = 400
-        if form.is_valid():
+        if getattr(request, "limited", False):
+            form.add_error(None, _TOO_MANY_FILES)
+            status = 429
+        elif form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 result = services.contact_import(
@@ -187,10 +196,14 @@ def _contact_import(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@ratelimit(key="user", rate=FILES_PER_HOUR, block=False, group="crm.export")
 def contact_export(request: HttpRequest) -> HttpResponseBase:
     """Download the contacts (as filtered by the list's search) as CSV; owners and admins."""
     if not is_tenant_admin(getattr(request, "membership", None)):
         raise PermissionDenied("Only owners and admins export contacts.")
+    if getattr(request, "limited", False):
+        messages.error(request, _TOO_MANY_FILES)
+        return redirect("crm:contact_list")
     return exports.contact_export_response(request, {"search": request.GET.get("q", "").strip()})
 
 

@@ -18,6 +18,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.throttling import ScopedRateThrottle
 
 from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
@@ -59,6 +60,12 @@ _idempotency_key = OpenApiParameter(
     ),
 )
 
+_too_many = {
+    (429, "application/problem+json"): OpenApiResponse(
+        PROBLEM_SCHEMA, description="More than 30 of these an hour (per user and organization)."
+    )
+}
+
 _email_taken = {
     (409, "application/problem+json"): OpenApiResponse(
         PROBLEM_SCHEMA,
@@ -76,6 +83,7 @@ _email_taken = {
 )
 class ContactViewSet(TenantViewSet):
     serializer_class = ContactSerializer
+    throttle_scope: str | None = None  # set by the import and export actions
 
     def get_queryset(self) -> QuerySet[Contact]:
         params = self.request.query_params
@@ -108,7 +116,7 @@ class ContactViewSet(TenantViewSet):
     @extend_schema(
         operation_id="contacts_export",
         parameters=_contact_filters,
-        responses={(200, "text/csv"): OpenApiTypes.STR},
+        responses={(200, "text/csv"): OpenApiTypes.STR, **_too_many},
         description=(
             "The organization's contacts (filtered as the list is) as a CSV file in the "
             "columns the import reads: e-mail, phone, address, birthday and sensitive custom "
@@ -121,6 +129,8 @@ class ContactViewSet(TenantViewSet):
         url_path="export",
         permission_classes=[IsTenantMember, IsTenantAdmin],
         pagination_class=None,
+        throttle_classes=[ScopedRateThrottle],
+        throttle_scope="contact-export",
     )
     def export_file(self, request: Request) -> StreamingHttpResponse:
         return exports.contact_export_response(request._request, request.query_params)
@@ -144,6 +154,7 @@ class ContactViewSet(TenantViewSet):
                 PROBLEM_SCHEMA,
                 description="The idempotency key was used for another file or other options.",
             ),
+            **_too_many,
         },
         description=(
             "Import contacts from a CSV file, all or nothing. Duplicates (same e-mail address, "
@@ -152,7 +163,14 @@ class ContactViewSet(TenantViewSet):
             "are matched by name and made when missing."
         ),
     )
-    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser],
+        throttle_classes=[ScopedRateThrottle],
+        throttle_scope="contact-import",
+    )
     def import_file(self, request: Request) -> Response:
         params = ContactImportRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)

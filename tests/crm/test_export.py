@@ -160,3 +160,16 @@ def test_the_page_export_follows_the_search_and_is_for_admins_only(
     assert [r[1] for r in rows] == ["Lovelace"]
     assert client_a.get("/contacts/export/").status_code == 403  # a member
     assert b"/contacts/export/" not in client_a.get("/contacts/").content
+
+
+def test_exports_are_limited_per_user(people: None, tenant_a: Tenant, owner_a: User) -> None:
+    api = _api(owner_a, tenant_a)
+    for _ in range(30):
+        assert api.get(URL).status_code == 200
+    assert api.get(URL).status_code == 429
+    owner = Client(HTTP_HOST=host_of(tenant_a))
+    owner.force_login(owner_a)
+    for _ in range(30):
+        assert owner.get("/contacts/export/").status_code == 200
+    limited = owner.get("/contacts/export/", follow=True)
+    assert b"many files in the last hour" in limited.content

@@ -463,3 +463,23 @@ def test_an_uploaded_file_never_touches_the_disk_and_a_huge_one_is_refused(
     else:
         assert huge.context["form"].errors["file"] == [message]
     assert on_disk_during_import[0] == []  # no temporary upload file, while it would exist
+
+
+def test_imports_are_limited_per_user_and_organization(
+    api: Client, client_a: Client, tenant_b: Tenant, member_a: User
+) -> None:
+    for _ in range(30):
+        assert _upload(api, "first name\nA\n", dry_run="true").status_code == 200
+    limited = _upload(api, "first name\nA\n", dry_run="true")
+    assert limited.status_code == 429
+    assert limited["Content-Type"] == "application/problem+json"
+    page = client_a.post(
+        "/contacts/import/",
+        {"file": SimpleUploadedFile("a.csv", b"first name\nA\n"), "on_duplicate": "skip"},
+    )
+    assert page.status_code == 200  # the page keeps its own count
+    membership = tenant_b.memberships.create(user=member_a, role="member")
+    _, raw = api_token_create(user=member_a, tenant=tenant_b, name="tests")
+    at_b = Client(HTTP_HOST=host_of(tenant_b), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert _upload(at_b, "first name\nB\n", dry_run="true").status_code == 200  # B's own count
+    membership.delete()
