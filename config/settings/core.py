@@ -114,6 +114,8 @@ EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+if "EMAIL_FILE_PATH" in _email:  # filemail:///dir: one file per message (used by tests)
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL = e.DEFAULT_FROM_EMAIL
 
 CELERY_BROKER_URL = e.REDIS_URL

@@ -74,10 +74,28 @@ def _end_other_sessions(django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_url(live_env: dict[str, str], django_db_blocker: Any) -> Iterator[str]:
+def live_mailbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the live server writes its e-mails to, one file per message."""
+    return tmp_path_factory.mktemp("mailbox")
+
+
+def mails_to(mailbox: Path, address: str) -> list[str]:
+    """The messages (headers and body, as written) the live server sent to `address`."""
+    messages = [p.read_text() for p in sorted(mailbox.iterdir(), key=lambda p: p.stat().st_mtime)]
+    return [m for m in messages if f"To: {address}" in m]
+
+
+@pytest.fixture(scope="session")
+def live_url(live_env: dict[str, str], live_mailbox: Path, django_db_blocker: Any) -> Iterator[str]:
     """The public site of a development server serving the test database."""
     port = _free_port()
-    env = {**live_env, "PUBLIC_PORT": str(port), "DEBUG": "true"}
+    env = {
+        **live_env,
+        "PUBLIC_PORT": str(port),
+        "DEBUG": "true",
+        # django-environ reads the path after "filemail://" without its first slash.
+        "EMAIL_URL": f"filemail:///{live_mailbox}",
+    }
     # The server's log goes to a file: an unread pipe would fill up and stall the server.
     log_path = Path(tempfile.mkstemp(prefix="mycrm-live-", suffix=".log")[1])
     log = log_path.open("wb")

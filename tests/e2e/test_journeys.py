@@ -4,6 +4,7 @@ contact, and cannot reach another organization's data."""
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from crm.models import Contact
 from iam.models import User
 from pii.fields import blind_index_for
 from tenants.models import Tenant
+
+from .conftest import mails_to
 
 # The server commits to the throw-away test database; this test's own transaction only reads.
 pytestmark = pytest.mark.django_db
@@ -182,3 +185,49 @@ def test_a_member_imports_a_spreadsheet_fixes_a_row_and_sees_the_duplicates_skip
     with tenant_context(tenant):
         assert Contact.objects.count() == 2
     context.close()
+
+
+def test_an_owner_confirms_their_address_and_invites_a_colleague_who_joins(
+    live_url: str, live_mailbox: Path, browser: Any, slug: str
+) -> None:
+    """In the browser: the confirmation link from the sign-up mail confirms the owner's
+    address; the owner invites a colleague, whose link makes their account and opens the
+    workspace, as a member."""
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    owner_context = browser.new_context()
+    owner = owner_context.new_page()
+    _sign_up(owner, live_url, slug, "Invite Journey")
+    assert owner.query_selector("[data-testid=email-unconfirmed]")
+
+    (mail,) = mails_to(live_mailbox, f"owner@{slug}.test")
+    confirm = re.search(rf"{re.escape(live_url)}/accounts/confirm-email/\S+/", mail)
+    assert confirm, mail
+    owner.goto(confirm.group(0))
+    owner.click("main form button[type=submit]")
+    owner.goto(f"{host}/")
+    assert not owner.query_selector("[data-testid=email-unconfirmed]")
+
+    owner.click("nav >> text=Members")
+    owner.fill("input[name=email]", f"colleague@{slug}.test")
+    owner.click("form:has(input[name=email]) button[type=submit]")
+    owner.wait_for_selector(f"text=Invitation sent to colleague@{slug}.test")
+
+    (invitation,) = mails_to(live_mailbox, f"colleague@{slug}.test")
+    link = re.search(rf"{re.escape(live_url)}/invitations/\S+/", invitation)
+    assert link and "Invite Journey" in invitation
+    colleague_context = browser.new_context()
+    colleague = colleague_context.new_page()
+    colleague.goto(link.group(0))
+    colleague.fill("input[name=full_name]", "Cole League")
+    colleague.fill("input[name=password]", "a-Long-passphrase-43")
+    colleague.click("main form button[type=submit]")
+    colleague.wait_for_url(f"{host}/")
+    assert "Invite Journey" in colleague.content()
+    assert not colleague.query_selector("nav >> text=Members")  # a member, not an admin
+    assert not colleague.query_selector("[data-testid=email-unconfirmed]")
+
+    owner.goto(f"{host}/settings/members/")
+    assert f"colleague@{slug}.test" in owner.inner_text("[data-testid=members]")
+    owner_context.close()
+    colleague_context.close()
