@@ -6,10 +6,11 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from iam.permissions import is_tenant_admin
+
 from . import selectors, services
 from .forms import CustomValuesModelForm, with_custom_fields
 from .models import Company, Contact, CustomField, Pipeline, Stage
-from .permissions import is_tenant_admin
 
 
 def _is_tenant_admin(request: HttpRequest) -> bool:

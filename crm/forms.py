@@ -212,11 +212,6 @@ class CustomFieldForm(forms.Form):
                 data.pop("position", None)
         return data
 
-    def add_service_errors(self, exc: InvalidFields) -> None:
-        for name, messages in exc.field_errors().items():
-            for message in messages:
-                self.add_error(name if name in self.fields else None, message)
-
 
 class ContactImportForm(forms.Form):
     """Upload of a CSV file of contacts. The hidden key makes a resubmitted form (a refresh,

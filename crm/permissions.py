@@ -6,14 +6,7 @@ from typing import Any
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from iam.models import Membership, Role
-
-ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
-
-
-def is_tenant_admin(membership: Membership | None) -> bool:
-    """True for an owner or admin of the request's organization."""
-    return membership is not None and membership.role in ADMIN_ROLES
+from iam.permissions import is_tenant_admin
 
 
 class IsTenantAdminForWrites(BasePermission):

@@ -14,14 +14,15 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
+from iam.permissions import is_tenant_admin
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
+from problems.forms import add_field_errors
 
 from . import exports, imports, selectors, services
 from .exceptions import ContactEmailTaken, ImportKeyReused
 from .forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
 from .models import Company, Contact, CustomField
-from .permissions import is_tenant_admin
 
 PAGE_SIZE = 25
 # Imports and exports are heavy (thousands of rows, decryption): per user and organization,
@@ -305,7 +306,7 @@ def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
                 field = services.custom_field_update(field=field, by=request.user, **form.changes())
                 messages.success(request, f"Field “{field.label}” saved.")
         except InvalidFields as exc:
-            form.add_service_errors(exc)
+            add_field_errors(form, exc)
         except KeyServiceUnavailable:
             form.add_error(None, _KEY_SERVICE_DOWN)
             status = 503

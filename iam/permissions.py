@@ -1,11 +1,19 @@
-"""DRF permission: the caller must be a member of the tenant the request is for."""
+"""Who may do what in a tenant: membership (the wall), and the owner/admin roles."""
 
 from typing import Any
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from .models import Membership, Role
 from .selectors import membership_get
+
+ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+def is_tenant_admin(membership: Membership | None) -> bool:
+    """True for an owner or admin of the request's organization."""
+    return membership is not None and membership.role in ADMIN_ROLES
 
 
 class IsTenantMember(BasePermission):

@@ -14,11 +14,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from problems.exceptions import DomainError
+from problems.forms import add_field_errors
 from tenants.services import public_url
 
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm
 from .models import ApiToken, Invitation, Membership, Role, User
+from .permissions import is_tenant_admin
 from .selectors import api_token_list, invitation_list_open, member_list
 from .services import (
     api_token_create,
@@ -104,8 +106,7 @@ def email_confirmation_send(request: HttpRequest) -> HttpResponse:
 
 
 def _require_admin(request: HttpRequest) -> None:
-    membership = getattr(request, "membership", None)
-    if membership is None or membership.role not in (Role.OWNER, Role.ADMIN):
+    if not is_tenant_admin(getattr(request, "membership", None)):
         raise PermissionDenied("Only owners and admins manage members.")
 
 
@@ -129,9 +130,8 @@ def members(request: HttpRequest) -> HttpResponse:
                     tenant=tenant, by=cast(User, request.user), **form.cleaned_data
                 )
             except DomainError as exc:
-                for field, notes in (exc.field_errors() or {"": [exc.detail]}).items():
-                    for note in notes:
-                        form.add_error(field if field in form.fields else None, note)
+                if not add_field_errors(form, exc):
+                    form.add_error(None, exc.detail)
                 status = exc.status
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")

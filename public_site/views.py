@@ -22,6 +22,7 @@ from iam.services import (
     user_email_confirmation_send,
 )
 from problems.exceptions import DomainError
+from problems.forms import add_field_errors
 from tenants.exceptions import SlugTaken
 from tenants.models import Tenant
 from tenants.services import slug_is_available
@@ -53,9 +54,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         try:
             tenant, user = organization_sign_up(**form.cleaned_data)
         except DomainError as exc:
-            for field, msgs in exc.field_errors().items():
-                for msg in msgs:
-                    form.add_error(field if field in form.fields else None, msg)
+            add_field_errors(form, exc)
         else:
             login(request, user, backend=_MODEL_BACKEND)
             user_email_confirmation_send(request=request, user=user, signup=True)
@@ -162,10 +161,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             except EmailTaken:
                 error, has_account = "An account with this address exists; sign in first.", True
             except DomainError as exc:
-                for field, notes in exc.field_errors().items():
-                    for note in notes:
-                        form.add_error(field if field in form.fields else None, note)
-                error = "" if exc.field_errors() else exc.detail
+                error = "" if add_field_errors(form, exc) else exc.detail
                 status = exc.status
             else:
                 if membership is not None:

@@ -27,9 +27,9 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.support.connections import (
+    assert_second_waits_for_first,
     committed_organization,
     run_on_own_connection,
-    start_on_own_connection,
 )
 
 from .factories import CustomFieldFactory
@@ -867,9 +867,7 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
 
     Both sides commit, on connections of their own, so this runs in an organization made
     for it and deleted afterwards (keys included)."""
-    errors: list[BaseException] = []
     made: dict[str, Any] = {}
-    writing, may_commit = threading.Event(), threading.Event()
     toggled = threading.Event()
 
     def prepare(tenant: Tenant) -> None:
@@ -880,14 +878,13 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
 
     with committed_organization("race", prepare=prepare) as tenant:
 
-        def write() -> None:
+        def write(hold: Any) -> None:
             with tenant_context(tenant), transaction.atomic():
                 contact = Contact.objects.get(pk=made["contact"])
                 fields = services.custom_values_assign(
                     record=contact, values={"race": "in the clear?"}, creating=False
                 )
-                writing.set()
-                assert may_commit.wait(timeout=20)
+                hold()
                 contact.save(update_fields=fields)
 
         def toggle() -> None:
@@ -896,21 +893,12 @@ def test_a_write_in_flight_and_marking_the_field_sensitive_do_not_interleave() -
                 services.custom_field_update(field=field, by=None, sensitive=True)
             toggled.set()
 
-        try:
-            writer = start_on_own_connection(write, errors)
-            assert writing.wait(timeout=20)
-            toggler = start_on_own_connection(toggle, errors)
-            assert not toggled.wait(timeout=1)  # blocked behind the write in flight
-            may_commit.set()
-            writer.join(timeout=30)
-            toggler.join(timeout=30)
-            assert not errors and toggled.is_set()
-            # Read on a connection of its own: a lock held by this test's transaction would
-            # keep the organization's schema from being dropped afterwards.
-            stored: list[tuple[str, str]] = []
-            run_on_own_connection(lambda: stored.append(_stored(tenant, Contact, made["contact"])))
-        finally:
-            may_commit.set()
+        assert_second_waits_for_first(write, toggle)
+        assert toggled.is_set()
+        # Read on a connection of its own: a lock held by this test's transaction would
+        # keep the organization's schema from being dropped afterwards.
+        stored: list[tuple[str, str]] = []
+        run_on_own_connection(lambda: stored.append(_stored(tenant, Contact, made["contact"])))
     plain, sealed = stored[0]
     assert "race" not in json.loads(plain)
     assert "in the clear?" not in sealed and "race" in json.loads(sealed)

@@ -1,7 +1,6 @@
 """Duplicate detection by e-mail: found through the blind index, though the column is
 ciphertext; per organization; race-safe."""
 
-import threading
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from iam.services import api_token_create
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.support.connections import (
+    assert_second_waits_for_first,
     committed_organization,
     run_on_own_connection,
-    start_on_own_connection,
 )
 
 pytestmark = pytest.mark.django_db
@@ -107,17 +106,14 @@ def test_two_writes_of_one_address_at_once_make_one_contact() -> None:
     afterwards."""
     made: dict[str, Any] = {}
     outcomes: dict[str, str] = {}
-    errors: list[BaseException] = []
-    inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
 
     with committed_organization("dup", prepare=_warm_keys) as tenant:
 
-        def first() -> None:
+        def first(hold: Any) -> None:
             with tenant_context(tenant), transaction.atomic():
                 services.contact_create(by=None, first_name="One", email="same@race.test")
                 outcomes["first"] = "created"
-                inserted.set()
-                assert may_commit.wait(timeout=20)
+                hold()
 
         def second() -> None:
             with tenant_context(tenant):
@@ -126,23 +122,12 @@ def test_two_writes_of_one_address_at_once_make_one_contact() -> None:
                     outcomes["second"] = "created"
                 except ContactEmailTaken:
                     outcomes["second"] = "taken"
-            second_done.set()
 
         def count() -> None:
             with tenant_context(tenant):
                 made["count"] = Contact.objects.filter(email_index__isnull=False).count()
 
-        try:
-            writer = start_on_own_connection(first, errors)
-            assert inserted.wait(timeout=20)
-            checker = start_on_own_connection(second, errors)
-            assert not second_done.wait(timeout=1)  # waits behind the first writer's lock
-            may_commit.set()
-            writer.join(timeout=30)
-            checker.join(timeout=30)
-            run_on_own_connection(count)
-        finally:
-            may_commit.set()
-    assert not errors
+        assert_second_waits_for_first(first, second)
+        run_on_own_connection(count)
     assert outcomes == {"first": "created", "second": "taken"}
     assert made["count"] == 2  # the warm-up contact and the first writer's

@@ -2,7 +2,6 @@
 blind indexes (in the file and among existing contacts), all or nothing, retries, races and
 organizations kept apart."""
 
-import threading
 from typing import Any
 
 import pytest
@@ -23,9 +22,9 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.support.connections import (
+    assert_second_waits_for_first,
     committed_organization,
     run_on_own_connection,
-    start_on_own_connection,
 )
 
 pytestmark = pytest.mark.django_db
@@ -345,18 +344,15 @@ def test_two_imports_of_one_address_at_once_make_one_contact() -> None:
     the same address meanwhile, waits for it and then skips the row as an existing contact.
     Both commit on connections of their own, in an organization made for the test."""
     made: dict[str, Any] = {}
-    errors: list[BaseException] = []
-    inserted, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
 
     with committed_organization("imports", prepare=_warm_keys) as tenant:
 
-        def first() -> None:
+        def first(hold: Any) -> None:
             with tenant_context(tenant), transaction.atomic():
                 made["first"] = services.contact_import(
                     by=None, content=b"first name,email\nOne,same@race.test\n"
                 )
-                inserted.set()
-                assert may_commit.wait(timeout=20)
+                hold()
 
         def second() -> None:
             with tenant_context(tenant):
@@ -364,24 +360,13 @@ def test_two_imports_of_one_address_at_once_make_one_contact() -> None:
                     by=None,
                     content=b"first name,email\nTwo,SAME@race.test\nThree,three@race.test\n",
                 )
-            second_done.set()
 
         def count() -> None:
             with tenant_context(tenant):
                 made["count"] = Contact.objects.count()
 
-        try:
-            writer = start_on_own_connection(first, errors)
-            assert inserted.wait(timeout=20)
-            importer = start_on_own_connection(second, errors)
-            assert not second_done.wait(timeout=1)  # waits behind the first import's lock
-            may_commit.set()
-            writer.join(timeout=30)
-            importer.join(timeout=30)
-            run_on_own_connection(count)
-        finally:
-            may_commit.set()
-    assert not errors
+        assert_second_waits_for_first(first, second)
+        run_on_own_connection(count)
     assert made["first"].contacts_created == 1
     assert (made["second"].contacts_created, made["second"].rows_skipped) == (1, 1)
     assert made["second"].report["skipped"][0]["reason"] == "existing-contact"

@@ -5,7 +5,6 @@ remove members, whose access and tokens end at once."""
 
 import datetime as dt
 import re
-import threading
 from typing import Any
 
 import pytest
@@ -36,9 +35,9 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.support.connections import (
+    assert_second_waits_for_first,
     committed_organization,
     run_on_own_connection,
-    start_on_own_connection,
 )
 
 pytestmark = pytest.mark.django_db
@@ -271,8 +270,6 @@ def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
     meanwhile, waits for the owners' lock and then finds itself the last owner. Both commit
     on connections of their own, in an organization made for the test."""
     made: dict[str, Any] = {}
-    errors: list[BaseException] = []
-    stepped, may_commit, second_done = threading.Event(), threading.Event(), threading.Event()
 
     def second_owner(tenant: Tenant) -> None:
         made["other"] = user_create(email=f"other@{tenant.slug}.test", password=PASSWORD)
@@ -281,11 +278,10 @@ def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
     with committed_organization("owners", prepare=second_owner) as tenant:
         first_owner = Membership.objects.get(tenant=tenant, user__email__startswith="owner@")
 
-        def first() -> None:
+        def first(hold: Any) -> None:
             with transaction.atomic():
                 membership_role_change(membership=first_owner, by=first_owner.user, role="admin")
-                stepped.set()
-                assert may_commit.wait(timeout=20)
+                hold()
 
         def second() -> None:
             theirs = Membership.objects.get(tenant=tenant, user=made["other"])
@@ -294,7 +290,6 @@ def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
                 made["second"] = "stepped down"
             except LastOwner:
                 made["second"] = "last owner"
-            second_done.set()
 
         def owners() -> None:
             made["owners"] = list(
@@ -304,19 +299,11 @@ def test_two_owners_stepping_down_at_once_leave_one_owner() -> None:
             )
 
         try:
-            writer = start_on_own_connection(first, errors)
-            assert stepped.wait(timeout=20)
-            other = start_on_own_connection(second, errors)
-            assert not second_done.wait(timeout=1)  # waits behind the owners' lock
-            may_commit.set()
-            writer.join(timeout=30)
-            other.join(timeout=30)
+            assert_second_waits_for_first(first, second)
             run_on_own_connection(owners)
         finally:
-            may_commit.set()
             for user in User.objects.filter(email=f"other@{tenant.slug}.test"):
                 run_on_own_connection(user.delete)
-    assert not errors
     assert made["second"] == "last owner"
     assert made["owners"] == [f"other@{tenant.slug}.test"]
 

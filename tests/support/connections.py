@@ -71,3 +71,36 @@ def committed_organization(
         yield made[0]
     finally:
         run_on_own_connection(cleanup)
+
+
+def assert_second_waits_for_first(
+    first: Callable[[Callable[[], None]], None], second: Callable[[], None]
+) -> None:
+    """A lock race, each side on a connection of its own. `first` runs until it calls the
+    `hold` it is given (inside its transaction, after its write); then `second` starts, and
+    must still be waiting a second later; then `first` may go on and commit, and both are
+    waited for. What either raised is re-raised."""
+    holding, release, second_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        holding.set()
+        assert release.wait(timeout=20)
+
+    def run_second() -> None:
+        second()
+        second_done.set()
+
+    writer = start_on_own_connection(lambda: first(hold), errors)
+    waiter = None
+    try:
+        assert holding.wait(timeout=20)
+        waiter = start_on_own_connection(run_second, errors)
+        assert not second_done.wait(timeout=1)  # waits behind the first one's lock
+    finally:
+        release.set()
+        writer.join(timeout=30)
+        if waiter is not None:
+            waiter.join(timeout=30)
+    if errors:
+        raise errors[0]
