@@ -160,7 +160,7 @@ def test_members_cannot_invite_and_members_are_not_invited_twice(
     with pytest.raises(InvalidFields) as caught:
         invitation_create(tenant=tenant_a, by=owner_a, email="not-an-address", role="owner")
     assert set(caught.value.field_errors()) == {"email", "role"}
-    assert not Invitation.objects.exists()
+    assert not Invitation.objects.filter(tenant=tenant_a).exists()
 
 
 def test_another_organizations_admin_can_neither_see_nor_withdraw_an_invitation(
