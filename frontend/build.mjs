@@ -1,6 +1,7 @@
 // Builds the static assets Django serves from frontend/dist/ (STATICFILES_DIRS):
 //   frontend/src/app.css                  -> frontend/dist/app.css (Tailwind, minified)
 //   node_modules/htmx.org/dist/htmx.min.js -> frontend/dist/htmx.min.js
+//   frontend/src/favicon.svg              -> frontend/dist/favicon.svg
 // Usage: npm run build            (one-off build)
 //        npm run watch            (rebuild the CSS whenever a template changes)
 import { spawnSync, spawn } from "node:child_process";
@@ -25,6 +26,9 @@ if (!existsSync(htmxSrc)) {
 }
 copyFileSync(htmxSrc, join(dist, "htmx.min.js"));
 console.log("copied htmx.min.js -> frontend/dist/htmx.min.js");
+
+// The site icon, as drawn in frontend/src.
+copyFileSync(join(here, "src", "favicon.svg"), join(dist, "favicon.svg"));
 
 // Tailwind: run the CLI from the repo root so paths in app.css resolve the same way.
 const cli = join(dirname(require.resolve("@tailwindcss/cli/package.json")), "dist", "index.mjs");

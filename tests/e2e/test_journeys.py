@@ -49,6 +49,12 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
     page = context.new_page()
     _sign_up(page, live_url, slug, "Journey Test Org")
     assert "Journey Test Org" in page.content()
+    icon = page.get_attribute("link[rel=icon]", "href")
+    assert icon is not None
+    served = page.evaluate(
+        "async (url) => { const r = await fetch(url); return [r.status, await r.text()]; }", icon
+    )
+    assert served[0] == 200 and served[1].startswith("<svg")
     banner = page.inner_text("[data-testid=email-unconfirmed]")  # the link is in the mail
     assert f"owner@{slug}.test" in banner
 
