@@ -73,7 +73,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return Response(body, status=500, content_type=CONTENT_TYPE)
 
     code, title = _CODES.get(response.status_code, ("error", "The request failed."))
-    if (
+    if isinstance(exc, exceptions.ParseError):
+        body = problem_body(
+            status=400,
+            code="malformed-request",
+            title="The request body could not be read.",
+            detail=str(exc.detail),
+        )
+    elif (
         isinstance(exc, exceptions.APIException)
         and response.status_code == status.HTTP_400_BAD_REQUEST
     ):

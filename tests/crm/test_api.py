@@ -77,6 +77,23 @@ def test_invalid_input_gets_problem_json_with_field_errors(api: Client) -> None:
     assert set(body["errors"]) == {"first_name", "email"}
 
 
+def test_a_body_that_cannot_be_read_is_a_malformed_request_not_a_field_error(
+    api: Client, tenant_a: Tenant
+) -> None:
+    response = api.post(
+        "/api/v1/contacts/", '{"first_name": "Ada",', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "malformed-request"
+    assert problem["type"].endswith("/malformed-request")
+    assert "JSON parse error" in problem["detail"]
+    assert "errors" not in problem
+    with tenant_context(tenant_a):
+        assert not Contact.objects.filter(first_name="Ada").exists()
+
+
 def test_company_of_another_tenant_cannot_be_linked(api: Client, tenant_b: Tenant) -> None:
     with tenant_context(tenant_b):
         other = CompanyFactory(name="Beta-only Co")
