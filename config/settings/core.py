@@ -1,5 +1,10 @@
 """Django core: database, cache, templates, static files, e-mail."""
 
+# redis-py's modules import one another in a cycle, which only resolves when one thread
+# imports the package first. The development server's reloader imports the URLconf in one
+# thread while its system checks open the cache in another; importing it here, with the
+# settings, leaves no package half-imported for them to race on.
+import redis  # noqa: F401
 from django.core.exceptions import ImproperlyConfigured
 
 from . import env as e
