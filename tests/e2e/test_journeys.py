@@ -66,6 +66,16 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
     page.wait_for_url(re.compile(rf"http://{slug}\.localhost:{port}/contacts/\d+/"))
     assert "ada@engines.test" in page.content()
 
+    # A name that is one long word (a pasted id, say) wraps; the table stays within the page.
+    page.goto(f"http://{slug}.localhost:{port}/contacts/new/")
+    page.fill("input[name=first_name]", "X" * 100)
+    page.click("form:has(input[name=first_name]) button[type=submit]")
+    page.wait_for_url(re.compile(rf"http://{slug}\.localhost:{port}/contacts/\d+/"))
+    page.goto(f"http://{slug}.localhost:{port}/contacts/")
+    assert page.locator("table.table tbody tr").count() == 2
+    table_width = page.evaluate("document.querySelector('table.table').scrollWidth")
+    assert table_width <= page.evaluate("document.documentElement.clientWidth")
+
     tenant = Tenant.objects.get(slug=slug)
     assert User.objects.get(email=f"owner@{slug}.test").memberships.get().tenant == tenant
     with tenant_context(tenant):
