@@ -46,4 +46,7 @@ LOG_JSON: bool = env.bool("LOG_JSON", default=IS_PRODUCTION)
 TENANT_HOST_CACHE_SECONDS: float = env.float("TENANT_HOST_CACHE_SECONDS", default=5.0)
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts the socket's peer.
 TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Redirect plain-HTTP requests to HTTPS (health checks excepted); off where the load
+# balancer redirects already.
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
 TENANT_SPARE_SCHEMAS: int = env.int("TENANT_SPARE_SCHEMAS", default=3)

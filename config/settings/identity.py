@@ -52,3 +52,6 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if e.IS_PRODUCTION
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if e.IS_PRODUCTION else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = e.IS_PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_SSL_REDIRECT = e.SECURE_SSL_REDIRECT
+# Probes talk plain HTTP to the pod; patterns match the path without its leading slash.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
