@@ -19,13 +19,3 @@ class IsTenantAdminForWrites(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         return is_tenant_admin(getattr(request._request, "membership", None))
-
-
-class IsTenantAdmin(BasePermission):
-    """Owners and admins only, reads included (an export of personal data, say). Put after
-    IsTenantMember."""
-
-    message = "Only owners and admins of this organization can do this."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return is_tenant_admin(getattr(request._request, "membership", None))

@@ -31,3 +31,13 @@ class IsTenantMember(BasePermission):
             membership = membership_get(user=user, tenant=tenant)
             request._request.membership = membership  # type: ignore[attr-defined]
         return membership is not None
+
+
+class IsTenantAdmin(BasePermission):
+    """Owners and admins only, reads included (an export of personal data, the member list).
+    Put after IsTenantMember, which resolves the membership of the request's tenant."""
+
+    message = "Only owners and admins of this organization can do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return is_tenant_admin(getattr(request._request, "membership", None))

@@ -13,8 +13,13 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Imports and exports are heavy (thousands of rows, decryption): per user and organization.
-    "DEFAULT_THROTTLE_RATES": {"contact-import": "30/hour", "contact-export": "30/hour"},
+    # Per user and organization. Imports and exports are heavy (thousands of rows,
+    # decryption); each invitation sends an e-mail (the Members page allows as many).
+    "DEFAULT_THROTTLE_RATES": {
+        "contact-import": "30/hour",
+        "contact-export": "30/hour",
+        "invitation": "50/hour",
+    },
 }
 
 SPECTACULAR_SETTINGS = {

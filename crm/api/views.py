@@ -22,9 +22,9 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
-from crm.permissions import IsTenantAdmin, IsTenantAdminForWrites
+from crm.permissions import IsTenantAdminForWrites
 from iam.api.base import TenantViewSet
-from iam.permissions import IsTenantMember
+from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.exceptions import InvalidFields
 from problems.openapi import PROBLEM_SCHEMA
 

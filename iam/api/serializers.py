@@ -1,0 +1,54 @@
+"""What the API shows of an organization's members and invitations, and what it accepts."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from iam.models import Invitation, Membership, Role
+from problems.serializers import StrictEmailField
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    """A person's membership of the organization."""
+
+    email = serializers.EmailField(source="user.email", read_only=True)
+    full_name = serializers.CharField(source="user.full_name", read_only=True)
+    joined_at = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "full_name", "role", "joined_at"]
+        read_only_fields = ["id", "email", "full_name", "joined_at"]
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    """A new role: owners give any role, admins switch people between admin and member."""
+
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def to_representation(self, instance: Any) -> Any:
+        return MemberSerializer(instance, context=self.context).data
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An open invitation. Its link is only ever e-mailed to the invited address."""
+
+    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    """Whom to invite, and as what (owners and admins invite admins and members)."""
+
+    email = StrictEmailField(max_length=254)
+    role = serializers.ChoiceField(
+        choices=[(Role.ADMIN, Role.ADMIN.label), (Role.MEMBER, Role.MEMBER.label)],
+        default=Role.MEMBER,
+    )
+
+    def to_representation(self, instance: Any) -> Any:
+        return InvitationSerializer(instance, context=self.context).data

@@ -1,0 +1,10 @@
+from rest_framework.routers import DefaultRouter
+
+from .views import InvitationViewSet, MemberViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("members", MemberViewSet, basename="member")
+router.register("invitations", InvitationViewSet, basename="invitation")
+
+urlpatterns = router.urls

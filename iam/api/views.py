@@ -1,0 +1,122 @@
+"""The API of an organization's members and invitations: owners and admins only, like the
+Members page. Both live in the shared schema, so every lookup filters by the request's
+organization; another organization's ids answer 404."""
+
+from typing import Any, cast
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+
+from iam.models import Invitation, Membership, User
+from iam.permissions import IsTenantAdmin, IsTenantMember
+from iam.selectors import invitation_list_open
+from iam.services import (
+    invitation_create,
+    invitation_revoke,
+    membership_remove,
+    membership_role_change,
+)
+from problems.openapi import PROBLEM_SCHEMA
+
+from .base import TenantViewSet
+from .serializers import (
+    InvitationCreateSerializer,
+    InvitationSerializer,
+    MemberRoleSerializer,
+    MemberSerializer,
+)
+
+
+def _problem(status_code: int, description: str) -> dict[Any, OpenApiResponse]:
+    return {
+        (status_code, "application/problem+json"): OpenApiResponse(
+            PROBLEM_SCHEMA, description=description
+        )
+    }
+
+
+_LAST_OWNER = _problem(409, "The organization would be left without an owner (`code` last-owner).")
+
+
+@extend_schema_view(
+    partial_update=extend_schema(
+        request=MemberRoleSerializer,
+        responses={200: MemberSerializer, **_LAST_OWNER},
+        description="Change a member's role. Owners give any role; admins switch people "
+        "between admin and member, and can't change an owner's.",
+    ),
+    destroy=extend_schema(
+        responses={204: None, **_LAST_OWNER},
+        description="Remove someone from the organization; their API tokens for it are "
+        "revoked at the same time.",
+    ),
+)
+class MemberViewSet(TenantViewSet):
+    """The organization's members (people join by invitation)."""
+
+    permission_classes = [IsTenantMember, IsTenantAdmin]
+    serializer_class = MemberSerializer
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[Membership]:
+        tenant = self.request._request.tenant  # type: ignore[attr-defined]
+        return Membership.objects.filter(tenant=tenant).select_related("user", "tenant")
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        membership = cast(Membership, self.get_object())
+        change = MemberRoleSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        membership = membership_role_change(
+            membership=membership, by=cast(User, request.user), role=change.validated_data["role"]
+        )
+        return Response(MemberSerializer(membership).data)
+
+    def perform_destroy(self, instance: Membership) -> None:
+        membership_remove(membership=instance, by=cast(User, self.request.user))
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=InvitationCreateSerializer,
+        responses={
+            201: InvitationSerializer,
+            **_problem(409, "This person is a member already (`code` already-a-member)."),
+            **_problem(429, "More than 50 invitations an hour (per user and organization)."),
+        },
+        description="Invite someone by e-mail. The link goes to that address only, works "
+        "once, for 7 days; a newer invitation to the same address replaces the open one.",
+    ),
+    destroy=extend_schema(description="Withdraw an open invitation: its link stops working."),
+)
+class InvitationViewSet(TenantViewSet):
+    """Invitations to the organization still waiting to be accepted."""
+
+    permission_classes = [IsTenantMember, IsTenantAdmin]
+    serializer_class = InvitationSerializer
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    throttle_scope = "invitation"
+
+    def get_queryset(self) -> QuerySet[Invitation]:
+        tenant = self.request._request.tenant  # type: ignore[attr-defined]
+        return invitation_list_open(tenant=tenant).select_related("tenant")
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Each invitation sends an e-mail: limited like the Members page.
+        return [ScopedRateThrottle()] if self.action == "create" else []
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        wanted = InvitationCreateSerializer(data=request.data)
+        wanted.is_valid(raise_exception=True)
+        invitation, _ = invitation_create(
+            tenant=request._request.tenant,  # type: ignore[attr-defined]
+            by=cast(User, request.user),
+            **wanted.validated_data,
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Invitation) -> None:
+        invitation_revoke(invitation=instance, by=cast(User, self.request.user))
