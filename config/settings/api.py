@@ -31,4 +31,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "iam.models.Role",
+        "InvitedRoleEnum": "iam.api.serializers.INVITABLE_ROLES",
+    },
 }

@@ -63,6 +63,8 @@ class MemberViewSet(TenantViewSet):
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Membership]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, no request
+            return Membership.objects.none()
         tenant = self.request._request.tenant  # type: ignore[attr-defined]
         return Membership.objects.filter(tenant=tenant).select_related("user", "tenant")
 
@@ -101,6 +103,8 @@ class InvitationViewSet(TenantViewSet):
     throttle_scope = "invitation"
 
     def get_queryset(self) -> QuerySet[Invitation]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator, no request
+            return Invitation.objects.none()
         tenant = self.request._request.tenant  # type: ignore[attr-defined]
         return invitation_list_open(tenant=tenant).select_related("tenant")
 
