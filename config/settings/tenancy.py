@@ -24,6 +24,7 @@ SHARED_APPS = [
     "allauth.account",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us rather than a CDN
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -1,6 +1,10 @@
 """The contacts and companies API: CRUD, pagination, problem+json, query counts."""
 
+import re
+
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -140,7 +144,15 @@ def test_openapi_schema_and_docs_are_served(client_a: Client) -> None:
     schema = client_a.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     assert b"/api/v1/contacts/" in schema.content
-    assert client_a.get("/api/docs/").status_code == 200
+    docs = client_a.get("/api/docs/")
+    assert docs.status_code == 200
+    # Swagger UI's scripts and styles are our own static files, not a CDN's.
+    page = docs.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page)
+    assert len(assets) >= 3 and not re.search(r"(?:src|href)=\"https?://", page)
+    for url in assets:
+        assert url.startswith(settings.STATIC_URL), url
+        assert finders.find(url.removeprefix(settings.STATIC_URL)), url
 
 
 def test_unknown_route_is_problem_json(api: Client) -> None:
