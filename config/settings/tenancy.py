@@ -25,6 +25,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us rather than a CDN
+    "heroicons",  # icons by template tag, from the pinned package
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
