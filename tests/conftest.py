@@ -88,6 +88,15 @@ def host_of(tenant: Tenant) -> str:
     return f"{tenant.slug}.{settings.BASE_DOMAIN}"
 
 
+def token_client(user: User, tenant: Tenant, *, host: Tenant | None = None) -> Client:
+    """An API client with a fresh token of `user` at `tenant`, calling `host`'s (default:
+    the same tenant's) host name."""
+    from iam.services import api_token_create
+
+    _, raw = api_token_create(user=user, tenant=tenant, name="tests")
+    return Client(HTTP_HOST=host_of(host or tenant), HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
 @pytest.fixture
 def client_a(tenant_a: Tenant, member_a: User) -> Client:
     """A browser session on alpha's host, signed in as a member of alpha."""

@@ -25,7 +25,7 @@ from pii.exceptions import CiphertextInvalid
 from pii.services import key_versions_in_use, tenant_key_rotate, values_reseal
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
-from tests.conftest import host_of
+from tests.conftest import host_of, token_client
 from tests.support.connections import (
     assert_second_waits_for_first,
     committed_organization,
@@ -61,8 +61,7 @@ def owner_api(tenant_a: Tenant, owner_a: User) -> Client:
 
 @pytest.fixture
 def member_api(tenant_a: Tenant, member_a: User) -> Client:
-    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="tests")
-    return Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return token_client(member_a, tenant_a)
 
 
 @pytest.fixture

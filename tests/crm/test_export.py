@@ -16,18 +16,12 @@ from django_tenants.utils import tenant_context
 from crm import services
 from crm.models import Contact
 from iam.models import User
-from iam.services import api_token_create
 from tenants.models import Tenant
-from tests.conftest import host_of
+from tests.conftest import host_of, token_client
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/contacts/export/"
-
-
-def _api(user: User, tenant: Tenant, host: Tenant | None = None) -> Client:
-    _, raw = api_token_create(user=user, tenant=tenant, name="tests")
-    return Client(HTTP_HOST=host_of(host or tenant), HTTP_AUTHORIZATION=f"Bearer {raw}")
 
 
 def _rows(response: Any) -> list[list[str]]:
@@ -63,7 +57,7 @@ def people(tenant_a: Tenant, tenant_b: Tenant) -> None:
 def test_owners_get_every_contact_decrypted_in_the_import_columns(
     people: None, tenant_a: Tenant, owner_a: User
 ) -> None:
-    response = _api(owner_a, tenant_a).get(URL)
+    response = token_client(owner_a, tenant_a).get(URL)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="contacts-alpha-')
@@ -100,28 +94,28 @@ def test_owners_get_every_contact_decrypted_in_the_import_columns(
 def test_cells_that_would_run_as_formulas_are_defused(
     people: None, tenant_a: Tenant, owner_a: User
 ) -> None:
-    _, *rows = _rows(_api(owner_a, tenant_a).get(URL))
+    _, *rows = _rows(token_client(owner_a, tenant_a).get(URL))
     formula = next(r for r in rows if "HYPERLINK" in r[0])
     assert formula[0] == "'=HYPERLINK(1)"
     assert formula[4] == "'@SUM(A1)"
 
 
 def test_the_export_filters_like_the_list(people: None, tenant_a: Tenant, owner_a: User) -> None:
-    _, *rows = _rows(_api(owner_a, tenant_a).get(URL, {"email": "ADA@engine.test"}))
+    _, *rows = _rows(token_client(owner_a, tenant_a).get(URL, {"email": "ADA@engine.test"}))
     assert [r[0] for r in rows] == ["Ada"]
 
 
 def test_an_export_imports_again_into_another_organization_unchanged(
     people: None, tenant_a: Tenant, tenant_b: Tenant, owner_a: User, owner_b: User
 ) -> None:
-    exported = b"".join(_api(owner_a, tenant_a).get(URL).streaming_content)
+    exported = b"".join(token_client(owner_a, tenant_a).get(URL).streaming_content)
     with tenant_context(tenant_b):
         services.custom_field_create(
             by=None, entity="contact", label="Passport number", type="text", sensitive=True
         )
         services.custom_field_create(by=None, entity="contact", label="VIP", type="boolean")
     upload = SimpleUploadedFile("alpha.csv", exported, "text/csv")
-    response = _api(owner_b, tenant_b).post("/api/v1/contacts/import/", {"file": upload})
+    response = token_client(owner_b, tenant_b).post("/api/v1/contacts/import/", {"file": upload})
     assert response.status_code == 201, response.content
     assert response.json()["contacts_created"] == 2
     with tenant_context(tenant_b):
@@ -139,7 +133,7 @@ def test_an_export_imports_again_into_another_organization_unchanged(
 
 
 def test_members_may_not_export(people: None, tenant_a: Tenant, member_a: User) -> None:
-    response = _api(member_a, tenant_a).get(URL)
+    response = token_client(member_a, tenant_a).get(URL)
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
 
@@ -147,7 +141,7 @@ def test_members_may_not_export(people: None, tenant_a: Tenant, member_a: User) 
 def test_a_token_of_one_organization_exports_nothing_of_another(
     people: None, tenant_a: Tenant, tenant_b: Tenant, owner_a: User
 ) -> None:
-    assert _api(owner_a, tenant_a, host=tenant_b).get(URL).status_code == 401
+    assert token_client(owner_a, tenant_a, host=tenant_b).get(URL).status_code == 401
 
 
 def test_the_page_export_follows_the_search_and_is_for_admins_only(
@@ -163,7 +157,7 @@ def test_the_page_export_follows_the_search_and_is_for_admins_only(
 
 
 def test_exports_are_limited_per_user(people: None, tenant_a: Tenant, owner_a: User) -> None:
-    api = _api(owner_a, tenant_a)
+    api = token_client(owner_a, tenant_a)
     for _ in range(30):
         assert api.get(URL).status_code == 200
     assert api.get(URL).status_code == 429

@@ -9,21 +9,16 @@ from django.core import mail
 from django.test import Client
 
 from iam.models import ApiToken, Invitation, Membership, Role, User
-from iam.services import api_token_create, invitation_create
+from iam.services import invitation_create
 from tenants.models import Tenant
-from tests.conftest import host_of
+from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
 
-def _api(user: User, tenant: Tenant) -> Client:
-    _, raw = api_token_create(user=user, tenant=tenant, name="script")
-    return Client(HTTP_HOST=host_of(tenant), HTTP_AUTHORIZATION=f"Bearer {raw}")
-
-
 @pytest.fixture
 def owner_api(tenant_a: Tenant, owner_a: User) -> Client:
-    return _api(owner_a, tenant_a)
+    return token_client(owner_a, tenant_a)
 
 
 def test_an_owner_lists_members_and_changes_a_role(
@@ -70,7 +65,7 @@ def test_the_last_owner_can_neither_step_down_nor_be_removed(
 def test_removing_a_member_ends_their_access_and_revokes_their_tokens(
     owner_api: Client, tenant_a: Tenant, member_a: User
 ) -> None:
-    member_api = _api(member_a, tenant_a)
+    member_api = token_client(member_a, tenant_a)
     assert member_api.get("/api/v1/contacts/").status_code == 200
     pk = Membership.objects.get(user=member_a, tenant=tenant_a).pk
     assert owner_api.delete(f"/api/v1/members/{pk}/").status_code == 204
@@ -82,7 +77,7 @@ def test_removing_a_member_ends_their_access_and_revokes_their_tokens(
 def test_members_get_403_and_admins_cannot_touch_owners(
     tenant_a: Tenant, owner_a: User, member_a: User
 ) -> None:
-    member_api = _api(member_a, tenant_a)
+    member_api = token_client(member_a, tenant_a)
     for response in (
         member_api.get("/api/v1/members/"),
         member_api.get("/api/v1/invitations/"),
@@ -147,7 +142,7 @@ def test_another_organizations_people_are_out_of_reach(
 ) -> None:
     invitation, _ = invitation_create(tenant=tenant_a, by=owner_a, email="only@alpha.test")
     member_pk = Membership.objects.get(user=member_a, tenant=tenant_a).pk
-    b_api = _api(owner_b, tenant_b)
+    b_api = token_client(owner_b, tenant_b)
     listed = {m["email"] for m in b_api.get("/api/v1/members/").json()["results"]}
     assert listed == set(
         Membership.objects.filter(tenant=tenant_b).values_list("user__email", flat=True)
@@ -167,8 +162,7 @@ def test_another_organizations_people_are_out_of_reach(
     invitation.refresh_from_db()
     assert invitation.revoked_at is None
     # A's token at B's host is not accepted at all.
-    a_token_at_b = _api(owner_a, tenant_a)
-    a_token_at_b.defaults["HTTP_HOST"] = host_of(tenant_b)
+    a_token_at_b = token_client(owner_a, tenant_a, host=tenant_b)
     assert a_token_at_b.get("/api/v1/members/").status_code == 401
 
 
