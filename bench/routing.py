@@ -92,16 +92,25 @@ def _statements(host: str, token: str) -> list[str]:
     return [q["sql"] for q in ctx.captured_queries]
 
 
-def _timed(work: Any, repeat: int) -> float:
-    """Median wall time of `work()` in µs, over `repeat` calls after a short warm-up."""
+def _paired(with_it: Any, without: Any, repeat: int) -> tuple[float, float, float]:
+    """Each call of `with_it` right beside one of `without`, alternating which goes first:
+    their medians in µs and the median of the pairs' differences (steady under the
+    machine's drift, which a difference of two separate medians is not)."""
     for _ in range(50):
-        work()
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        work()
-        samples.append(time.perf_counter() - began)
-    return report.median(samples) * 1e6
+        with_it()
+        without()
+    a, b, diffs = [], [], []
+    for i in range(repeat):
+        order = (with_it, without) if i % 2 == 0 else (without, with_it)
+        took = {}
+        for work in order:
+            began = time.perf_counter()
+            work()
+            took[work] = time.perf_counter() - began
+        a.append(took[with_it])
+        b.append(took[without])
+        diffs.append(took[with_it] - took[without])
+    return report.median(a) * 1e6, report.median(b) * 1e6, report.median(diffs) * 1e6
 
 
 def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[list[str]]:
@@ -144,12 +153,8 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
 
         return work
 
-    def pair(tenancy: Any, baseline: Any) -> tuple[float, float]:
-        a, b = [], []
-        for _ in range(10):
-            a.append(_timed(tenancy, repeat // 10))
-            b.append(_timed(baseline, repeat // 10))
-        return report.median(a), report.median(b)
+    def pair(tenancy: Any, baseline: Any) -> tuple[float, float, float]:
+        return _paired(tenancy, baseline, repeat)
 
     def miss() -> None:
         routing.forget_all_hosts()
@@ -160,17 +165,17 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
         connection.set_tenant(tenant)  # type: ignore[attr-defined]
         connection.set_schema_to_public()  # type: ignore[attr-defined]
 
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float, float]] = []
     params = [digest, tenant.pk]
-    a, b = pair(
+    a, b, d = pair(
         run(_CREDENTIALS_SQL, params),
         run(_CREDENTIALS_SQL.replace(" AND t.tenant_id = %s", ""), params[:1]),
     )
-    rows.append(("token statement: the tenant filter", a, b))
-    a, b = pair(run(_CREDENTIALS_SQL, params), run(without_membership, params))
-    rows.append(("token statement: the membership join", a, b))
-    a, b = pair(run(f"{set_sql}; {page_sql}", sets=True), run(page_sql))
-    rows.append(("a statement's `SET search_path` prefix (3 statements a request)", a, b))
+    rows.append(("token statement: the tenant filter", a, b, d))
+    a, b, d = pair(run(_CREDENTIALS_SQL, params), run(without_membership, params))
+    rows.append(("token statement: the membership join", a, b, d))
+    a, b, d = pair(run(f"{set_sql}; {page_sql}", sets=True), run(page_sql))
+    rows.append(("a statement's `SET search_path` prefix (3 statements a request)", a, b, d))
     schemas = list(Tenant.objects.values_list("schema_name", flat=True))
     picks = random.Random(1)
 
@@ -181,22 +186,23 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
             cur.nextset()
             cur.fetchall()
 
-    a, b = pair(another_schema_each_time, run(f"{set_sql}; {page_sql}", sets=True))
+    a, b, d = pair(another_schema_each_time, run(f"{set_sql}; {page_sql}", sets=True))
     rows.append(
         (
             f"a statement on another organization's tables each time (random of "
             f"{len(schemas)}) instead of the same ones (2 statements a request)",
             a,
             b,
+            d,
         )
     )
     routing.resolve_host(host)
-    a, b = pair(miss, lambda: routing.resolve_host(host))
-    rows.append(("host → organization: a cache miss instead of a hit", a, b))
-    a, b = pair(switch, lambda: None)
-    rows.append(("the middleware's schema switches (public, tenant, public)", a, b))
+    a, b, d = pair(miss, lambda: routing.resolve_host(host))
+    rows.append(("host → organization: a cache miss instead of a hit", a, b, d))
+    a, b, d = pair(switch, lambda: None)
+    rows.append(("the middleware's schema switches (public, tenant, public)", a, b, d))
     connection.set_schema_to_public()  # type: ignore[attr-defined]
-    return [[name, f"{x:.1f}", f"{y:.1f}", f"{x - y:+.1f}"] for name, x, y in rows]
+    return [[name, f"{x:.1f}", f"{y:.1f}", f"{d:+.1f}"] for name, x, y, d in rows]
 
 
 def setup_tenancy(tenants: int) -> dict[str, Any]:
@@ -549,8 +555,9 @@ def costs_table(
     rows = [[*row, f"{n:g}" if n >= 1 else f"{n:.2f}"] for row, n in zip(costs, times, strict=True)]
     return [
         "Where the difference goes: each part tenancy adds to a request, timed on its own in "
-        "the same run beside its baseline (statements on the raw database connection, median "
-        "µs of 2,000 runs in alternating blocks). A host-cache miss happens on about "
+        "the same run beside its baseline (statements on the raw database connection; 2,000 "
+        "pairs, each call right beside its baseline; added = the median of the pairs' "
+        "differences). A host-cache miss happens on about "
         f"{tenants} hosts / {ttl:g} s cache lifetime / {tenancy_rps:.0f} requests/s = "
         f"{miss_share:.0%} of requests here.",
         "",
