@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from iam.views import email_confirmation_send
+from iam.views import account_email_not_offered, email_confirmation_send
 
 from . import health
 
@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("accounts/signup/", RedirectView.as_view(pattern_name="public_site:signup")),
+    path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
     path("", include("public_site.urls")),
 ]

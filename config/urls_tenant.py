@@ -6,7 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.admin import tenant_admin_site
-from iam.views import email_confirmation_send
+from iam.views import account_email_not_offered, email_confirmation_send
 
 from . import health
 
@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     # Accounts are made by organization sign-up on the public site.
     path("accounts/signup/", public_signup_redirect),
+    path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
     path("admin/", tenant_admin_site.urls),
     path("api/v1/", include("crm.api.urls")),

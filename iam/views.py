@@ -90,6 +90,15 @@ def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+def account_email_not_offered(request: HttpRequest) -> HttpResponse:
+    """allauth's page for adding and switching e-mail addresses, which is not offered: the
+    address one signs in with is also the one invitations and memberships are matched on,
+    and they would have to move together. allauth's own links to that page land on the
+    account page (the password) instead, and nothing posted here is kept."""
+    return redirect("account_change_password")
+
+
+@login_required
 @require_POST
 def email_confirmation_send(request: HttpRequest) -> HttpResponse:
     """Send the link that confirms the user's e-mail address again, then go back."""

@@ -2,6 +2,7 @@
 on an organization's host and on the public site alike."""
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.test import Client
 
@@ -45,3 +46,22 @@ def test_the_address_in_the_top_bar_leads_to_changing_the_password(
     member_a.refresh_from_db()
     assert member_a.check_password(NEW)
     assert browser.get("/accounts/password/change/").status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("where", ["tenant", "public"])
+def test_adding_or_switching_e_mail_addresses_is_not_offered(
+    where: str, tenant_a: Tenant, member_a: User
+) -> None:
+    host = host_of(tenant_a) if where == "tenant" else settings.BASE_DOMAIN
+    browser = Client(HTTP_HOST=host)
+    browser.force_login(member_a)
+    before = list(EmailAddress.objects.filter(user=member_a).values_list("email", flat=True))
+    page = browser.get("/accounts/email/")
+    assert page.status_code == 302 and page["Location"] == "/accounts/password/change/"
+    added = browser.post("/accounts/email/", {"action_add": "", "email": "second@x.test"})
+    assert added.status_code == 302
+    assert list(EmailAddress.objects.filter(user=member_a).values_list("email", flat=True)) == (
+        before
+    )
+    member_a.refresh_from_db()
+    assert member_a.email == "member@alpha.test"
