@@ -369,16 +369,18 @@ def invitation_accept_as_new_user(*, raw: str, full_name: str, password: str) ->
 # Managing members -------------------------------------------------------------------------
 
 
-def _owner_ids_locked(*, tenant: Tenant) -> list[int]:
-    """The ids of the organization's owner memberships, locked (in id order, and before any
-    other membership row, so concurrent changes queue instead of deadlocking): two owners
-    stepping down at once can't both see the other still there."""
-    return list(
+def _locked_with_owners(membership: Membership) -> tuple[list[int], Membership]:
+    """Inside a transaction: the ids of the organization's owner memberships and
+    `membership` itself, all locked. Owners are locked first, in id order, so concurrent
+    changes queue instead of deadlocking, and two owners stepping down at once can't both
+    see the other still there."""
+    owners = list(
         Membership.objects.select_for_update()
-        .filter(tenant=tenant, role=Role.OWNER)
+        .filter(tenant=membership.tenant, role=Role.OWNER)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    return owners, Membership.objects.select_for_update().get(pk=membership.pk)
 
 
 def membership_role_change(*, membership: Membership, by: User, role: str) -> Membership:
@@ -390,8 +392,7 @@ def membership_role_change(*, membership: Membership, by: User, role: str) -> Me
     if role not in assignable:
         raise InvalidFields({"role": [f"Choose one of: {', '.join(sorted(assignable))}."]})
     with transaction.atomic():
-        owners = _owner_ids_locked(tenant=tenant)
-        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        owners, locked = _locked_with_owners(membership)
         if locked.role == Role.OWNER and by_role != Role.OWNER:
             raise NotAllowed("Only owners change an owner's role.")
         if role != Role.OWNER and owners == [locked.pk]:
@@ -430,8 +431,7 @@ def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> N
     transaction, keeping an owner. `owners_only`: the acting user may not end an owner's."""
     tenant = membership.tenant
     with transaction.atomic():
-        owners = _owner_ids_locked(tenant=tenant)
-        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        owners, locked = _locked_with_owners(membership)
         if locked.role == Role.OWNER and owners_only:
             raise NotAllowed("Only owners remove an owner.")
         if owners == [locked.pk]:

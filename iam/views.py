@@ -34,6 +34,9 @@ from .services import (
 )
 
 _NEW_TOKEN_KEY = "iam.new_api_token"  # noqa: S105 - a session key name
+# Each invitation sends an e-mail: per user, as the API's "invitation" throttle
+# (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
+INVITATIONS_PER_HOUR = "50/h"
 
 
 def handoff(request: HttpRequest) -> HttpResponse:
@@ -121,7 +124,7 @@ def _require_admin(request: HttpRequest) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@ratelimit(key="user", rate="50/h", method="POST", block=False)
+@ratelimit(key="user", rate=INVITATIONS_PER_HOUR, method="POST", block=False)
 def members(request: HttpRequest) -> HttpResponse:
     """The organization's members and open invitations; owners and admins invite people."""
     _require_admin(request)

@@ -5,6 +5,7 @@ from typing import Any, Literal
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import OpenApiResponse
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -22,6 +23,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
     "required": ["type", "title", "status", "code"],
 }
+
+
+def problem_responses(status: int, description: str) -> dict[Any, OpenApiResponse]:
+    """An operation's documented problem+json answer with `status`, for `extend_schema`'s
+    responses: `{**problem_responses(409, "…"), 201: Serializer}`."""
+    return {
+        (status, "application/problem+json"): OpenApiResponse(
+            PROBLEM_SCHEMA, description=description
+        )
+    }
+
 
 _ALWAYS = {
     "401": "Not authenticated, or a token of another organization.",

@@ -26,7 +26,7 @@ from crm.permissions import IsTenantAdminForWrites
 from iam.api.base import TenantViewSet
 from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.exceptions import InvalidFields
-from problems.openapi import PROBLEM_SCHEMA
+from problems.openapi import problem_responses
 
 from .serializers import (
     CompanySerializer,
@@ -60,19 +60,13 @@ _idempotency_key = OpenApiParameter(
     ),
 )
 
-_too_many = {
-    (429, "application/problem+json"): OpenApiResponse(
-        PROBLEM_SCHEMA, description="More than 30 of these an hour (per user and organization)."
-    )
-}
+_too_many = problem_responses(429, "More than 30 of these an hour (per user and organization).")
 
-_email_taken = {
-    (409, "application/problem+json"): OpenApiResponse(
-        PROBLEM_SCHEMA,
-        description="Another contact of the organization has this e-mail address "
-        "(`code` contact-email-taken; `contact` is its id).",
-    )
-}
+_email_taken = problem_responses(
+    409,
+    "Another contact of the organization has this e-mail address "
+    "(`code` contact-email-taken; `contact` is its id).",
+)
 
 
 @extend_schema_view(
@@ -144,15 +138,14 @@ class ContactViewSet(TenantViewSet):
             200: OpenApiResponse(
                 ContactImportSerializer, description="A dry run, or a retry's earlier result."
             ),
-            (400, "application/problem+json"): OpenApiResponse(
-                PROBLEM_SCHEMA,
-                description="The file can't be imported; nothing was. `errors` names the file "
+            **problem_responses(
+                400,
+                "The file can't be imported; nothing was. `errors` names the file "
                 "(`file`) or each bad cell (`rows.<n>.<field>`, rows numbered as in a "
                 "spreadsheet, the headings being row 1).",
             ),
-            (409, "application/problem+json"): OpenApiResponse(
-                PROBLEM_SCHEMA,
-                description="The idempotency key was used for another file or other options.",
+            **problem_responses(
+                409, "The idempotency key was used for another file or other options."
             ),
             **_too_many,
         },
@@ -232,10 +225,9 @@ _admins_only = "Owners and admins only; members get 403."
         description=f"Define a custom field. {_admins_only}",
         responses={
             201: CustomFieldSerializer,
-            (409, "application/problem+json"): OpenApiResponse(
-                PROBLEM_SCHEMA,
-                description="The key is taken for this entity, or the entity has as many "
-                "fields as allowed.",
+            **problem_responses(
+                409,
+                "The key is taken for this entity, or the entity has as many fields as allowed.",
             ),
         },
     ),

@@ -5,7 +5,7 @@ organization; another organization's ids answer 404."""
 from typing import Any, cast
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,14 +13,14 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from iam.models import Invitation, Membership, User
 from iam.permissions import IsTenantAdmin, IsTenantMember
-from iam.selectors import invitation_list_open
+from iam.selectors import invitation_list_open, member_list
 from iam.services import (
     invitation_create,
     invitation_revoke,
     membership_remove,
     membership_role_change,
 )
-from problems.openapi import PROBLEM_SCHEMA
+from problems.openapi import problem_responses
 
 from .base import TenantViewSet
 from .serializers import (
@@ -30,16 +30,9 @@ from .serializers import (
     MemberSerializer,
 )
 
-
-def _problem(status_code: int, description: str) -> dict[Any, OpenApiResponse]:
-    return {
-        (status_code, "application/problem+json"): OpenApiResponse(
-            PROBLEM_SCHEMA, description=description
-        )
-    }
-
-
-_LAST_OWNER = _problem(409, "The organization would be left without an owner (`code` last-owner).")
+_LAST_OWNER = problem_responses(
+    409, "The organization would be left without an owner (`code` last-owner)."
+)
 
 
 @extend_schema_view(
@@ -66,7 +59,7 @@ class MemberViewSet(TenantViewSet):
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no request
             return Membership.objects.none()
         tenant = self.request._request.tenant  # type: ignore[attr-defined]
-        return Membership.objects.filter(tenant=tenant).select_related("user", "tenant")
+        return member_list(tenant=tenant).select_related("tenant")
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         membership = cast(Membership, self.get_object())
@@ -86,8 +79,10 @@ class MemberViewSet(TenantViewSet):
         request=InvitationCreateSerializer,
         responses={
             201: InvitationSerializer,
-            **_problem(409, "This person is a member already (`code` already-a-member)."),
-            **_problem(429, "More than 50 invitations an hour (per user and organization)."),
+            **problem_responses(409, "This person is a member already (`code` already-a-member)."),
+            **problem_responses(
+                429, "More than 50 invitations an hour (per user and organization)."
+            ),
         },
         description="Invite someone by e-mail. The link goes to that address only, works "
         "once, for 7 days; a newer invitation to the same address replaces the open one.",
