@@ -47,6 +47,7 @@ SIDES = {
 PATH = "/api/v1/contacts/"
 PAGE = 25
 TARGET_RATIO = 0.97
+WARM_UP = 1.5  # seconds of unmeasured load on each fresh server before a round
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
 
@@ -339,6 +340,15 @@ class Round:
     errors: int
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -379,6 +389,20 @@ def wait_ready(port: int, host: str, token: str, proc: subprocess.Popen[bytes]) 
         except ConnectionError:
             time.sleep(0.2)
     raise RuntimeError(f"gunicorn on port {port} did not become ready")
+
+
+def warm(port: int, targets: list[list[str]]) -> None:
+    """One request for every organization (host cache, keys), before any measuring."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for host, token in targets:
+        conn.request("GET", PATH, headers={"Host": host, "Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200, (host, response.status)
+        if response.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.close()
 
 
 def load_round(
@@ -508,8 +532,12 @@ def render(
             "encrypted and decrypted on every page (the plain side under its one organization's "
             "cached key, through `bench.plain_urls.EncryptionTenantMiddleware`), so the ratio "
             "isolates tenancy, not encryption",
-            f"- {args.rounds} rounds of {args.seconds:.0f} s per side, alternating (ABBA order), "
-            "after one unmeasured warm-up round per side; the ratio is the median of the "
+            f"- {args.rounds} rounds of {args.seconds:.0f} s per side, alternating (ABBA order); "
+            "every round starts both servers afresh (how fast one process happens to be, by "
+            "its memory layout and hash seed, differs by a few per cent between identical "
+            "processes, so one pair of processes for the whole run would tilt it) and, "
+            "unmeasured, sends each of them one request per organization and "
+            f"{WARM_UP:g} s of load first; the ratio is the median of the "
             "rounds' ratios (each round's two sides run back to back; their middle half "
             f"spans {quartiles}), the other figures medians over rounds",
             "",
@@ -596,26 +624,35 @@ def main() -> None:
             setups[side] = json.loads(out.read_text())
             (work / f"{side}-targets.json").write_text(json.dumps(setups[side]["targets"]))
             print(f"{side}: set up, {len(setups[side]['statements'])} SQL statements/request")
-        ports = {}
-        for side in SIDES:
-            ports[side] = free_port()
-            log = (work / f"{side}-gunicorn.log").open("wb")
-            procs.append(
-                subprocess.Popen(
-                    [str(GUNICORN), "config.wsgi", "-w", "1", "-b", f"127.0.0.1:{ports[side]}"],
-                    env=side_env(side, server),
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        fields = [
-            wait_ready(ports[side], *setups[side]["targets"][0], proc)
-            for proc, side in zip(procs, SIDES, strict=True)
-        ]
-        assert fields[0] == fields[1], f"the two sides serialize differently: {fields}"
 
-        def one(side: str, seconds: float, seed: int) -> Round:
+        def start_servers() -> dict[str, int]:
+            """A fresh gunicorn per side: each round gets new processes, so the speed a
+            process happens to have (its memory layout, its hash seed) evens out over the
+            rounds instead of tilting the whole run one way."""
+            for proc in procs:
+                stop(proc)
+            procs.clear()
+            ports = {}
+            for side in SIDES:
+                ports[side] = free_port()
+                log = (work / f"{side}-gunicorn.log").open("ab")
+                procs.append(
+                    subprocess.Popen(
+                        [str(GUNICORN), "config.wsgi", "-w", "1", "-b", f"127.0.0.1:{ports[side]}"],
+                        env=side_env(side, server),
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            seen = [
+                wait_ready(ports[side], *setups[side]["targets"][0], proc)
+                for proc, side in zip(procs, SIDES, strict=True)
+            ]
+            assert seen[0] == seen[1], f"the two sides serialize differently: {seen}"
+            return ports
+
+        def one(ports: dict[str, int], side: str, seconds: float, seed: int) -> Round:
             targets = str(work / f"{side}-targets.json")
             r = load_round(side, ports[side], targets, seconds, args.connections, seed)
             print(
@@ -625,23 +662,19 @@ def main() -> None:
             )
             return r
 
-        print("warm-up")
-        for side in SIDES:
-            one(side, min(args.seconds, 3.0), 0)
         rounds: list[Round] = []
         for i in range(args.rounds):
             print(f"round {i + 1}/{args.rounds}")
+            ports = start_servers()
             order = ["tenancy", "plain"] if i % 2 == 0 else ["plain", "tenancy"]
+            for side in order:  # not measured: every host and key once, then some load
+                warm(ports[side], setups[side]["targets"])
+                load_round(side, ports[side], str(work / f"{side}-targets.json"), WARM_UP, 4, 0)
             for side in order:
-                rounds.append(one(side, args.seconds, i + 1))
+                rounds.append(one(ports, side, args.seconds, i + 1))
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         if not args.keep_db:
             for database, _ in SIDES.values():
                 benchdb.drop(server, database)

@@ -17,6 +17,9 @@ def public_signup_redirect(request: HttpRequest) -> HttpResponseRedirect:
 
 
 urlpatterns = [
+    # The API first: it takes most requests, and patterns are tried in order.
+    path("api/v1/", include("crm.api.urls")),
+    path("api/v1/", include("iam.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(
@@ -29,8 +32,6 @@ urlpatterns = [
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
     path("admin/", tenant_admin_site.urls),
-    path("api/v1/", include("crm.api.urls")),
-    path("api/v1/", include("iam.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("iam.urls")),

@@ -33,8 +33,11 @@ class TenantMembershipMiddleware:
         request.membership = None  # type: ignore[attr-defined]
         if tenant is None:
             return self.get_response(request)
-        user = request.user
-        if user.is_authenticated:
+        # Without a session cookie nobody is signed in, and the session is left unread (an
+        # API call with a token never touches it, nor gets `Vary: Cookie`).
+        signed_in = settings.SESSION_COOKIE_NAME in request.COOKIES
+        user = request.user if signed_in else None
+        if user is not None and user.is_authenticated:
             membership = membership_get(user=user, tenant=tenant)
             if membership is None and not request.path.startswith(_NON_MEMBER_PREFIXES):
                 return self._forbidden(request)

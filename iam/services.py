@@ -173,6 +173,10 @@ _CREDENTIALS_SQL = """
 """
 
 
+_MEMBERSHIP_USER = Membership.user.field
+_MEMBERSHIP_TENANT = Membership.tenant.field
+
+
 @dataclass(frozen=True)
 class TokenCredentials:
     """Who a valid API token speaks for at one tenant, and their membership there (if any)."""
@@ -190,13 +194,18 @@ def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | No
     if user is None:
         return None
     extra = user.__dict__
-    membership = (
-        Membership(
-            pk=extra["membership_id"], user=user, tenant=tenant, role=extra["membership_role"]
+    membership = None
+    if extra["membership_id"] is not None:
+        membership = Membership(
+            pk=extra["membership_id"],
+            user_id=user.pk,
+            tenant_id=tenant.pk,
+            role=extra["membership_role"],
         )
-        if extra["membership_id"] is not None
-        else None
-    )
+        # The row's user and tenant are the ones in hand: cache them without the ORM's
+        # relation checks, which run on every API request otherwise.
+        _MEMBERSHIP_USER.set_cached_value(membership, user)
+        _MEMBERSHIP_TENANT.set_cached_value(membership, tenant)
     now = timezone.now()
     last_used_at = extra["token_last_used_at"]
     if last_used_at is None or (now - last_used_at).total_seconds() > 60:

@@ -1,5 +1,6 @@
 """Host names → tenants, with a short in-process cache in front of the Domain table."""
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +36,11 @@ def tenant_host(slug: str) -> str:
 
 
 def public_hosts() -> frozenset[str]:
-    base = settings.BASE_DOMAIN
+    return _public_hosts(settings.BASE_DOMAIN)
+
+
+@functools.lru_cache(maxsize=8)
+def _public_hosts(base: str) -> frozenset[str]:
     return frozenset({base, f"www.{base}"})
 
 

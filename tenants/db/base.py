@@ -64,7 +64,15 @@ class SearchPathCursor(_CursorBase):
         return super().executemany(query, params_seq, **kwargs)
 
 
+# Validated SET statements a connection keeps, one per schema it has served.
+_STATEMENTS_KEPT = 4096
+
+
 class DatabaseWrapper(TenantDatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._search_path_statements: dict[tuple[str, bool], tuple[list[str], str]] = {}
+
     def get_connection_params(self) -> dict[str, Any]:
         params: dict[str, Any] = super().get_connection_params()
         if params.get("cursor_factory") is Cursor:
@@ -80,8 +88,16 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             raise ImproperlyConfigured(
                 "Database schema not set; call set_schema() or set_tenant()."
             )
-        paths = self._get_cursor_search_paths()
-        raw.search_path_statement = "SET search_path = {};".format(
-            ",".join(quote_schema_name(path) for path in paths)
-        )
-        self.search_path_set_schemas = paths
+        key = (self.schema_name, self.include_public_schema)
+        made = self._search_path_statements.get(key)
+        if made is None:
+            # Made once per schema and connection instead of once per cursor.
+            if len(self._search_path_statements) >= _STATEMENTS_KEPT:
+                self._search_path_statements.clear()
+            paths = self._get_cursor_search_paths()
+            statement = "SET search_path = {};".format(
+                ",".join(quote_schema_name(path) for path in paths)
+            )
+            made = self._search_path_statements[key] = (paths, statement)
+        raw.search_path_statement = made[1]
+        self.search_path_set_schemas = made[0]

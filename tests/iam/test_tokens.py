@@ -33,6 +33,25 @@ def test_revoked_token_is_refused(tenant_a: Tenant, member_a: User) -> None:
     assert client.get("/api/v1/contacts/").status_code == 401
 
 
+def test_token_call_knows_its_membership_and_leaves_the_session_alone(
+    tenant_a: Tenant, member_a: User
+) -> None:
+    from iam.services import api_token_authenticate
+
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="ci")
+    credentials = api_token_authenticate(raw=raw, tenant=tenant_a)
+    assert credentials is not None and credentials.membership is not None
+    membership = credentials.membership
+    assert membership.user is credentials.user and membership.tenant is tenant_a
+    assert membership.role == member_a.memberships.get(tenant=tenant_a).role
+
+    client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = client.get("/api/v1/contacts/")
+    assert response.status_code == 200
+    # No session cookie, so the session is never read: no `Vary: Cookie` for caches.
+    assert "Cookie" not in response.get("Vary", "")
+
+
 def test_garbage_bearer_token_is_401(tenant_a: Tenant) -> None:
     client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION="Bearer mcrm_nope")
     response = client.get("/api/v1/contacts/")
