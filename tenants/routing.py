@@ -1,11 +1,15 @@
 """Host names → tenants, with a short in-process cache in front of the Domain table."""
 
 import functools
+import os
 import threading
 import time
 from dataclasses import dataclass
 
+import redis
+import structlog
 from django.conf import settings
+from django.db import transaction
 
 from .models import Domain, Tenant
 
@@ -29,6 +33,7 @@ _PUBLIC = HostMatch(is_public=True, tenant=None)
 _NOTHING = HostMatch(is_public=False, tenant=None)
 _cache: dict[str, tuple[float, HostMatch]] = {}
 _lock = threading.Lock()
+log = structlog.get_logger(__name__)
 
 
 def tenant_host(slug: str) -> str:
@@ -45,33 +50,150 @@ def _public_hosts(base: str) -> frozenset[str]:
 
 
 def resolve_host(host: str) -> HostMatch:
-    """Resolve a bare host name (no port), caching answers for TENANT_HOST_CACHE_SECONDS.
+    """Resolve a bare host name (no port), caching the answer in this process.
 
-    Suspension and deletion call `forget_host`, so this process sees them at once; other
-    processes see them within the cache lifetime.
+    Suspension and deletion call `forget_host`, which drops the host here at once and, when
+    their transaction commits, tells every other process through Redis. While this process
+    listens for that, answers are kept for TENANT_HOST_CACHE_SUBSCRIBED_SECONDS; while it
+    doesn't (Redis unreachable, or not subscribed yet), for TENANT_HOST_CACHE_SECONDS, which
+    is then as late as another process can notice a suspension.
     """
     host = host.lower().rstrip(".")
     if host in public_hosts():
         return _PUBLIC
-    ttl = settings.TENANT_HOST_CACHE_SECONDS
+    _listener.ensure_running()
+    ttl = (
+        settings.TENANT_HOST_CACHE_SUBSCRIBED_SECONDS
+        if _listener.subscribed
+        else settings.TENANT_HOST_CACHE_SECONDS
+    )
     now = time.monotonic()
     if ttl > 0:
         hit = _cache.get(host)  # a dict read is atomic; writes take the lock
         if hit is not None and hit[0] > now:
             return hit[1]
+    generation = _listener.generation
     tenant = next(iter(Tenant.objects.raw(_TENANT_OF_HOST_SQL, [host])), None)
     match = HostMatch(is_public=False, tenant=tenant) if tenant else _NOTHING
     if ttl > 0 and tenant is not None:
         with _lock:
-            _cache[host] = (now + ttl, match)
+            # A host forgotten while it was being read may have been read stale: not kept.
+            if generation == _listener.generation:
+                _cache[host] = (now + ttl, match)
     return match
 
 
 def forget_host(host: str) -> None:
-    with _lock:
-        _cache.pop(host.lower(), None)
+    """Drop `host` from this process's cache now, and from every process's once the current
+    transaction commits (at once outside one)."""
+    host = host.lower()
+    _forget_locally(host)
+    transaction.on_commit(lambda: _publish(host))
 
 
 def forget_all_hosts() -> None:
     with _lock:
+        _listener.generation += 1
         _cache.clear()
+
+
+def _forget_locally(host: str) -> None:
+    with _lock:
+        _listener.generation += 1
+        _cache.pop(host, None)
+
+
+# --- telling other processes -------------------------------------------------------------
+
+CHANNEL = "tenants:forget-host"
+# The listener pings Redis this often, and gives the connection up (dropping the whole
+# cache, since a message may have been missed) when nothing came back for LISTEN_DEAD_AFTER.
+LISTEN_PING_EVERY = 2.0
+LISTEN_DEAD_AFTER = 6.0
+
+
+def _publish(host: str) -> None:
+    _forget_locally(host)  # a read between the first drop and the commit saw the old row
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.publish(CHANNEL, host)
+    except redis.RedisError:
+        # Every listener has lost Redis as well, so each has emptied its cache and keeps
+        # answers for the short lifetime only.
+        log.exception("tenants.forget_host.publish_failed", host=host)
+    finally:
+        client.close()
+
+
+class _Listener:
+    """A daemon thread per process, subscribed to CHANNEL."""
+
+    def __init__(self) -> None:
+        self.subscribed = False
+        self.generation = 0
+        self._pid: int | None = None
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """End the thread within about a second (used where a listener is replaced)."""
+        self._stopping.set()
+
+    def ensure_running(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with _lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()  # a forked child starts its own
+            self.subscribed = False
+            threading.Thread(target=self._run, name="tenant-host-listener", daemon=True).start()
+
+    def _run(self) -> None:
+        pause = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("tenants.host_listener.lost", error=str(exc))
+            self._unsubscribed()
+            self._stopping.wait(pause)
+            pause = min(pause * 2, 30.0)
+
+    def _listen(self) -> None:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=LISTEN_DEAD_AFTER, socket_connect_timeout=2
+        )
+        pubsub = client.pubsub()
+        try:
+            pubsub.subscribe(CHANNEL)
+            heard = pinged = time.monotonic()
+            while not self._stopping.is_set():
+                message = pubsub.get_message(timeout=0.5)
+                now = time.monotonic()
+                if message is None:
+                    if now - heard > LISTEN_DEAD_AFTER:
+                        raise redis.ConnectionError("no answer to pings")
+                    if now - pinged > LISTEN_PING_EVERY:
+                        pubsub.ping()  # answered by a "pong" message
+                        pinged = now
+                    continue
+                heard = now
+                if message["type"] == "subscribe":
+                    # Anything cached before now may have missed a message.
+                    forget_all_hosts()
+                    self.subscribed = True
+                elif message["type"] == "message":
+                    _forget_locally(message["data"].decode())
+        finally:
+            pubsub.close()
+            client.close()
+
+    def _unsubscribed(self) -> None:
+        with _lock:
+            if self.subscribed:  # answers kept long may have missed a message
+                self.subscribed = False
+                self.generation += 1
+                _cache.clear()
+
+
+_listener = _Listener()

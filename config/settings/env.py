@@ -44,6 +44,9 @@ DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="MyCRM <no-reply
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOG_JSON: bool = env.bool("LOG_JSON", default=IS_PRODUCTION)
 TENANT_HOST_CACHE_SECONDS: float = env.float("TENANT_HOST_CACHE_SECONDS", default=5.0)
+TENANT_HOST_CACHE_SUBSCRIBED_SECONDS: float = env.float(
+    "TENANT_HOST_CACHE_SUBSCRIBED_SECONDS", default=300.0
+)
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts the socket's peer.
 TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
 # Redirect plain-HTTP requests to HTTPS (health checks excepted); off where the load
