@@ -1,12 +1,17 @@
-"""django-tenants' PostgreSQL backend, with each cursor's `SET search_path` sent in the same
-round trip as the cursor's first query instead of a round trip of its own.
+"""django-tenants' PostgreSQL backend, with `SET search_path` sent only when the session's
+path must change, and then in the same round trip as the statement that needs it.
 
-Nothing is cached: like django-tenants without TENANT_LIMIT_SET_CALLS, every cursor sets the
-search_path before its first statement, so a rollback can never leave a stale path behind.
-Only plain data statements (SELECT, INSERT, UPDATE, DELETE, WITH) are joined with the SET,
-through the simple query protocol of psycopg's client-side-binding cursor; transaction
-control goes without it, and anything else (DDL, raw SETs, composed SQL) gets the SET as a
-statement of its own.
+Each connection remembers the SET that is in effect on its PostgreSQL session, and a cursor
+whose schema needs another one carries it. Only plain data statements (SELECT, INSERT, UPDATE,
+DELETE, WITH) are joined with the SET, through the simple query protocol of psycopg's
+client-side-binding cursor; transaction control goes without it, and anything else (DDL,
+raw SETs, composed SQL) gets the SET as a statement of its own.
+
+What is remembered is forgotten, so that the next statement sets the path again, whenever
+the session's path may differ from it: a rollback or a rollback to a savepoint (either
+undoes a SET made inside it), a failed statement, a new connection, and any statement that
+may set the path itself (a raw `SET`/`RESET`/`DISCARD`, composed SQL). PgBouncer in
+transaction mode would break this, and is refused (`DATABASE_POOL_MODE`).
 """
 
 import re
@@ -23,6 +28,21 @@ _DATA_STATEMENT = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNO
 _TRANSACTION_CONTROL = re.compile(
     r"\s*(SAVEPOINT|RELEASE|ROLLBACK|COMMIT|BEGIN|START|END)\b", re.IGNORECASE
 )
+_ROLLBACK = re.compile(r"\s*ROLLBACK\b", re.IGNORECASE)
+
+
+def _may_set_path(query: str) -> bool:
+    """Whether a statement (or one of several in the string) may change the session's path
+    behind the remembered one's back: `SET search_path`, `set_config('search_path', …)`,
+    `RESET`, `DISCARD`. Reading the path (`SHOW`, `current_setting`) doesn't."""
+    low = query.lower()
+    if not any(word in low for word in _PATH_WORDS):  # the usual case, without a regex
+        return False
+    return _SETS_PATH.search(low) is not None
+
+
+_PATH_WORDS = ("search_path", "set_config", "reset", "discard")
+_SETS_PATH = re.compile(r"search_path\s*(=|to\b)|set_config|\breset\b|\bdiscard\b")
 
 
 if TYPE_CHECKING:
@@ -34,34 +54,69 @@ else:
 
 
 class SearchPathCursor(_CursorBase):
-    """A cursor that prefixes its first data statement with a pending `SET search_path`."""
+    """A cursor that prefixes a data statement with its schema's `SET search_path` when the
+    session's path is another one."""
 
     search_path_statement: str | None = None
 
     def _take_pending(self) -> str | None:
-        pending, self.search_path_statement = self.search_path_statement, None
-        return pending
+        """The cursor's SET, unless the session's path is that already. Checked for every
+        statement, so a cursor used after another schema's statements still gets its own."""
+        wanted = self.search_path_statement
+        if wanted is None or _path_in_effect(self.connection) == wanted:
+            return None
+        return wanted
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if isinstance(query, str) and _TRANSACTION_CONTROL.match(query):
+            if _ROLLBACK.match(query):
+                _forget_path(self.connection)
             return super().execute(query, params, **kwargs)  # the SET waits for the next one
         pending = self._take_pending()
-        if pending is None:
-            return super().execute(query, params, **kwargs)
-        if not isinstance(query, str) or kwargs or not _DATA_STATEMENT.match(query):
-            super().execute(pending)
-            return super().execute(query, params, **kwargs)
-        if params is not None:
-            pending = pending.replace("%", "%%")
-        result = super().execute(f"{pending} {query}", params)
-        self.nextset()  # the SET's empty result comes first
+        try:
+            if pending is None:
+                result = super().execute(query, params, **kwargs)
+            elif not isinstance(query, str) or kwargs or not _DATA_STATEMENT.match(query):
+                super().execute(pending)
+                _remember_path(self.connection, pending)
+                result = super().execute(query, params, **kwargs)
+            else:
+                result = super().execute(f"{pending} {query}", params)
+                self.nextset()  # the SET's empty result comes first
+                _remember_path(self.connection, pending)
+        except BaseException:
+            _forget_path(self.connection)
+            raise
+        if not isinstance(query, str) or _may_set_path(query):
+            # The cursor may have set a path of its own: it keeps it (no more SETs from
+            # here on this cursor), and the next cursor sets its own again.
+            self.search_path_statement = None
+            _forget_path(self.connection)
         return result
 
     def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> Any:
         pending = self._take_pending()
-        if pending is not None:
-            super().execute(pending)
-        return super().executemany(query, params_seq, **kwargs)
+        try:
+            if pending is not None:
+                super().execute(pending)
+                _remember_path(self.connection, pending)
+            return super().executemany(query, params_seq, **kwargs)
+        except BaseException:
+            _forget_path(self.connection)
+            raise
+
+
+def _path_in_effect(conn: Any) -> str | None:
+    return getattr(conn, "mycrm_search_path", None)
+
+
+def _remember_path(conn: Any, statement: str) -> None:
+    conn.mycrm_search_path = statement
+
+
+def _forget_path(conn: Any) -> None:
+    if conn is not None:
+        conn.mycrm_search_path = None
 
 
 # Validated SET statements a connection keeps, one per schema it has served.
@@ -101,3 +156,15 @@ class DatabaseWrapper(TenantDatabaseWrapper):
             made = self._search_path_statements[key] = (paths, statement)
         raw.search_path_statement = made[1]
         self.search_path_set_schemas = made[0]
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:  # a SET made in the transaction is undone
+            _forget_path(self.connection)
+
+    def savepoint_rollback(self, sid: str) -> None:
+        try:
+            super().savepoint_rollback(sid)
+        finally:  # a SET made after the savepoint is undone
+            _forget_path(self.connection)

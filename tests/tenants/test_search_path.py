@@ -102,3 +102,76 @@ def test_joined_set_reports_the_statement_result_not_the_set(tenant_a: Tenant) -
             assert cur.fetchone() == ("50%",)
     finally:
         connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def _sent_text() -> str:
+    """The text PostgreSQL received for this very statement (with any SET sent with it)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_query()")
+        return str(cur.fetchone()[0])
+
+
+def test_the_path_is_set_only_when_it_changes(tenant_a: Tenant, tenant_b: Tenant) -> None:
+    try:
+        connection.set_schema(tenant_a.schema_name)  # type: ignore[attr-defined]
+        assert _sent_text().startswith('SET search_path = "t_alpha"')
+        assert _sent_text().startswith("SELECT current_query()")  # the same schema: no SET
+        connection.set_schema(tenant_b.schema_name)  # type: ignore[attr-defined]
+        assert _sent_text().startswith('SET search_path = "t_beta"')
+        connection.set_schema(tenant_a.schema_name)  # type: ignore[attr-defined]
+        assert _sent_text().startswith('SET search_path = "t_alpha"')
+    finally:
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def test_a_cursor_keeps_its_schema_after_another_schemas_statement(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    try:
+        connection.set_schema(tenant_a.schema_name)  # type: ignore[attr-defined]
+        with connection.cursor() as alpha:
+            alpha.execute("SELECT current_setting('search_path')")
+            assert alpha.fetchone()[0] == "t_alpha, public"
+            connection.set_schema(tenant_b.schema_name)  # type: ignore[attr-defined]
+            assert _actual() == "t_beta, public"
+            alpha.execute("SELECT current_setting('search_path')")
+            assert alpha.fetchone()[0] == "t_alpha, public"
+    finally:
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+def test_a_raw_set_or_a_failed_statement_makes_the_next_statement_set_again(
+    tenant_a: Tenant,
+) -> None:
+    try:
+        connection.set_schema(tenant_a.schema_name)  # type: ignore[attr-defined]
+        assert _actual() == "t_alpha, public"
+        with connection.cursor() as cur:
+            cur.execute("SET search_path = public")
+        assert _actual() == "t_alpha, public"
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with connection.cursor() as cur:
+                cur.execute("SELECT * FROM no_such_table_anywhere")
+        assert _sent_text().startswith('SET search_path = "t_alpha"')
+    finally:
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("statement", "sets"),
+    [
+        ("SELECT current_setting('search_path')", False),
+        ("SHOW search_path", False),
+        ("SELECT password_reset_at FROM accounts", False),
+        ("SET search_path = public", True),
+        ("set local SEARCH_PATH to t_alpha", True),
+        ("CREATE SCHEMA s; SET LOCAL search_path TO s; CREATE TABLE t (id int)", True),
+        ("SELECT set_config('search_path', 'public', false)", True),
+        ("RESET ALL", True),
+        ("DISCARD ALL", True),
+    ],
+)
+def test_statements_that_may_set_the_path_are_told_apart(statement: str, sets: bool) -> None:
+    from tenants.db.base import _may_set_path
+
+    assert _may_set_path(statement) is sets
