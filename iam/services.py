@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -165,7 +165,8 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
 # tenant in one statement, written out so that no ORM query has to be compiled per request.
 _CREDENTIALS_SQL = """
     SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at,
-           m.id AS membership_id, m.role AS membership_role
+           m.id AS membership_id, m.role AS membership_role,
+           m.created_at AS membership_created_at
     FROM iam_apitoken t
     JOIN iam_user u ON u.id = t.user_id
     LEFT JOIN iam_membership m ON m.user_id = t.user_id AND m.tenant_id = t.tenant_id
@@ -173,6 +174,7 @@ _CREDENTIALS_SQL = """
 """
 
 
+_MEMBERSHIP_FIELDS = [field.attname for field in Membership._meta.concrete_fields]
 _MEMBERSHIP_USER = Membership.user.field
 _MEMBERSHIP_TENANT = Membership.tenant.field
 
@@ -196,11 +198,15 @@ def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | No
     extra = user.__dict__
     membership = None
     if extra["membership_id"] is not None:
-        membership = Membership(
-            pk=extra["membership_id"],
-            user_id=user.pk,
-            tenant_id=tenant.pk,
-            role=extra["membership_role"],
+        row = {
+            "id": extra["membership_id"],
+            "user_id": user.pk,
+            "tenant_id": tenant.pk,
+            "role": extra["membership_role"],
+            "created_at": extra["membership_created_at"],
+        }
+        membership = Membership.from_db(
+            DEFAULT_DB_ALIAS, _MEMBERSHIP_FIELDS, [row[name] for name in _MEMBERSHIP_FIELDS]
         )
         # The row's user and tenant are the ones in hand: cache them without the ORM's
         # relation checks, which run on every API request otherwise.

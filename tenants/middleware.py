@@ -46,8 +46,8 @@ class TenantRoutingMiddleware:
         if tenant.is_suspended and request.path not in _ALWAYS_SERVED:
             return self._suspended(request)
         connection.set_tenant(tenant)  # type: ignore[attr-defined]
-        request.urlconf = settings.ROOT_URLCONF
-        set_urlconf(settings.ROOT_URLCONF)
+        # The tenant URLconf is ROOT_URLCONF, which Django's handler makes the default at the
+        # start of every request: nothing to set.
         return self.get_response(request)
 
     def _not_found(self, request: HttpRequest) -> HttpResponse:

@@ -49,7 +49,8 @@ TENANT_SPARE_SCHEMAS = e.TENANT_SPARE_SCHEMAS
 if TENANT_SPARE_SCHEMAS < 0:
     raise ImproperlyConfigured("TENANT_SPARE_SCHEMAS must be 0 (no pool) or a positive count.")
 
-ALLOWED_HOSTS = [BASE_DOMAIN, f".{BASE_DOMAIN}", *e.EXTRA_ALLOWED_HOSTS]
+# ".example.com" also matches example.com itself.
+ALLOWED_HOSTS = [f".{BASE_DOMAIN}", *e.EXTRA_ALLOWED_HOSTS]
 if e.DEBUG or not e.IS_PRODUCTION:
     ALLOWED_HOSTS += ["testserver", "127.0.0.1"]
 CSRF_TRUSTED_ORIGINS = e.CSRF_TRUSTED_ORIGINS_VALUE or [

@@ -36,12 +36,11 @@ def _may_set_path(query: str) -> bool:
     behind the remembered one's back: `SET search_path`, `set_config('search_path', …)`,
     `RESET`, `DISCARD`. Reading the path (`SHOW`, `current_setting`) doesn't."""
     low = query.lower()
-    if not any(word in low for word in _PATH_WORDS):  # the usual case, without a regex
-        return False
+    if not ("search_path" in low or "set_config" in low or "reset" in low or "discard" in low):
+        return False  # the usual case, decided without a regex
     return _SETS_PATH.search(low) is not None
 
 
-_PATH_WORDS = ("search_path", "set_config", "reset", "discard")
 _SETS_PATH = re.compile(r"search_path\s*(=|to\b)|set_config|\breset\b|\bdiscard\b")
 
 

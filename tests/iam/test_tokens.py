@@ -43,7 +43,13 @@ def test_token_call_knows_its_membership_and_leaves_the_session_alone(
     assert credentials is not None and credentials.membership is not None
     membership = credentials.membership
     assert membership.user is credentials.user and membership.tenant is tenant_a
-    assert membership.role == member_a.memberships.get(tenant=tenant_a).role
+    stored = member_a.memberships.get(tenant=tenant_a)
+    assert (membership.pk, membership.role, membership.created_at) == (
+        stored.pk,
+        stored.role,
+        stored.created_at,
+    )
+    assert not membership._state.adding  # a loaded row: saving it updates, never inserts
 
     client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
     response = client.get("/api/v1/contacts/")
