@@ -89,8 +89,10 @@ def test_a_lost_subscription_empties_the_cache_and_resubscribes(
 
 
 def test_without_redis_answers_are_kept_only_briefly(
-    tenant_a: Tenant, settings: object, monkeypatch: pytest.MonkeyPatch
+    tenant_a: Tenant, subscribed: None, settings: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `subscribed` first: the process's own listener is settled, so it empties no cache
+    # while the deaf one stands in for it.
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
     deaf = routing._Listener()
     monkeypatch.setattr(routing, "_listener", deaf)
