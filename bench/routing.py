@@ -378,40 +378,45 @@ def side_env(side: str, server: str) -> dict[str, str]:
     return env
 
 
+def get_page(conn: http.client.HTTPConnection, host: str, token: str) -> tuple[int, bytes]:
+    """One contact page for `host` with `token`: status and body. A connection the server
+    closes after a response is opened again by the next request."""
+    conn.request("GET", PATH, headers={"Host": host, "Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
 def wait_ready(port: int, host: str, token: str, proc: subprocess.Popen[bytes]) -> list[str]:
     """Wait for a full first page; return the field names of its first row."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn on port {port} exited with {proc.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", PATH, headers={"Host": host, "Authorization": f"Bearer {token}"})
-            response = conn.getresponse()
-            body = response.read()
-            conn.close()
-            if response.status == 200:
-                results = json.loads(body)["results"]
-                assert len(results) == PAGE, body[:200]
-                return sorted(results[0])
-            raise RuntimeError(f"port {port}: HTTP {response.status}: {body[:300]!r}")
+            status, body = get_page(conn, host, token)
         except ConnectionError:
             time.sleep(0.2)
+            continue
+        finally:
+            conn.close()
+        if status == 200:
+            results = json.loads(body)["results"]
+            assert len(results) == PAGE, body[:200]
+            return sorted(results[0])
+        raise RuntimeError(f"port {port}: HTTP {status}: {body[:300]!r}")
     raise RuntimeError(f"gunicorn on port {port} did not become ready")
 
 
 def warm(port: int, targets: list[list[str]]) -> None:
     """One request for every organization (host cache, keys), before any measuring."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    for host, token in targets:
-        conn.request("GET", PATH, headers={"Host": host, "Authorization": f"Bearer {token}"})
-        response = conn.getresponse()
-        response.read()
-        assert response.status == 200, (host, response.status)
-        if response.getheader("Connection", "").lower() == "close":
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.close()
+    try:
+        for host, token in targets:
+            status, _ = get_page(conn, host, token)
+            assert status == 200, (host, status)
+    finally:
+        conn.close()
 
 
 def load_round(

@@ -189,11 +189,9 @@ class _Listener:
             client.close()
 
     def _unsubscribed(self) -> None:
-        with _lock:
-            if self.subscribed:  # answers kept long may have missed a message
-                self.subscribed = False
-                self.generation += 1
-                _cache.clear()
+        if self.subscribed:  # answers kept long may have missed a message
+            self.subscribed = False
+            forget_all_hosts()
 
 
 _listener = _Listener()

@@ -16,7 +16,8 @@ import pytest
 import requests
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.manage import ROOT, manage
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,16 +38,7 @@ def _free_port() -> int:
 
 def run_manage(env: dict[str, str], *args: str) -> str:
     """Run a manage.py command against the test database; return its standard output."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip()
+    return manage(env, *args).stdout.strip()
 
 
 @pytest.fixture(scope="session")
