@@ -155,6 +155,8 @@ class _Listener:
                 self._listen()
             except (redis.RedisError, OSError) as exc:
                 log.warning("tenants.host_listener.lost", error=str(exc))
+            if self.subscribed:  # it worked until now: try again soon, backing off anew
+                pause = 0.5
             self._unsubscribed()
             self._stopping.wait(pause)
             pause = min(pause * 2, 30.0)

@@ -121,3 +121,13 @@ def test_a_host_forgotten_during_its_lookup_is_not_kept(tenant_a: Tenant) -> Non
     finally:
         del Tenant.objects.raw
     assert host not in routing._cache
+
+
+def test_the_listener_comes_back_quickly_after_each_of_several_losses(
+    subscribed: None, other_process: "redis.Redis[bytes]"
+) -> None:
+    # Backing off is for a Redis that stays away, not for one that answered a moment ago.
+    for _ in range(4):
+        assert other_process.client_kill_filter(_type="pubsub") >= 1
+        assert _eventually(lambda: not routing._listener.subscribed, seconds=2.0)
+        assert _eventually(lambda: routing._listener.subscribed, seconds=1.5)
