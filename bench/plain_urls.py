@@ -34,7 +34,7 @@ _PLAIN_CREDENTIALS_SQL = """
 
 
 def token_authenticate(raw: str) -> User | None:
-    """`iam.services.api_token_authenticate` without the tenant filter and the membership."""
+    """`iam.services.api_token_authenticate` without the tenant filter."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
     user = next(iter(User.objects.raw(_PLAIN_CREDENTIALS_SQL, [_digest(raw)])), None)

@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess
@@ -99,6 +98,33 @@ def _statements(host: str, token: str, before: tuple[str, str] | None = None) ->
     return [q["sql"] for q in ctx.captured_queries]
 
 
+def _python_lines(targets: list[tuple[str, str]], requests: int = 20) -> float:
+    """Python lines one warm request executes (Django test client, random organizations),
+    counted with a tracer: unlike a timing, the same on a busy machine as on a quiet one."""
+    from django.test import Client
+
+    clients = [Client(HTTP_HOST=h, HTTP_AUTHORIZATION=f"Bearer {t}") for h, t in targets]
+    for client in clients:  # warm: host cache, keys, token last_used_at
+        assert client.get(PATH).status_code == 200
+    picks = random.Random(3)
+    chosen = [picks.choice(clients) for _ in range(requests)]
+    lines = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for client in chosen:
+            client.get(PATH)
+    finally:
+        sys.settrace(None)
+    return lines / requests
+
+
 def _paired(with_it: Any, without: Any, repeat: int) -> tuple[float, float, float]:
     """Each call of `with_it` right beside one of `without`, alternating which goes first:
     their medians in µs and the median of the pairs' differences (steady under the
@@ -136,13 +162,6 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
     tenant = Tenant.objects.get(slug="org000")
     host, token = targets[0]
     digest = _digest(token)
-    without_membership = re.sub(
-        r",\s*m\.id AS membership_id.*?AS membership_created_at", "", _CREDENTIALS_SQL, flags=re.S
-    ).replace(
-        "LEFT JOIN iam_membership m ON m.user_id = t.user_id AND m.tenant_id = t.tenant_id",
-        "",
-    )
-    assert "iam_membership" not in without_membership and "m." not in without_membership
     statements = _statements(host, token)
     page_sql = statements[1].split("; ", 1)[-1]
     set_sql = f'SET search_path = "{tenant.schema_name}","public"'
@@ -180,8 +199,6 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
         run(_CREDENTIALS_SQL.replace(" AND t.tenant_id = %s", ""), params[:1]),
     )
     rows.append(("token statement: the tenant filter", a, b, d))
-    a, b, d = pair(run(_CREDENTIALS_SQL, params), run(without_membership, params))
-    rows.append(("token statement: the membership join", a, b, d))
     a, b, d = pair(run(f"{set_sql}; {page_sql}", sets=True), run(page_sql))
     rows.append(
         ("a statement's `SET search_path` prefix (the first statement of a request)", a, b, d)
@@ -241,7 +258,12 @@ def setup_tenancy(tenants: int) -> dict[str, Any]:
         targets.append((tenant_host(tenant.slug), raw))
     connection.set_schema_to_public()
     statements = _statements(*targets[0], before=targets[1])
-    return {"targets": targets, "statements": statements, "costs": _tenancy_costs(targets)}
+    return {
+        "targets": targets,
+        "statements": statements,
+        "costs": _tenancy_costs(targets),
+        "python_lines": _python_lines(targets),
+    }
 
 
 def setup_plain(tenants: int) -> dict[str, Any]:
@@ -274,7 +296,11 @@ def setup_plain(tenants: int) -> dict[str, Any]:
     connection.tenant = Tenant.objects.get(slug="org000")  # type: ignore[attr-defined]
     companies = Company.objects.bulk_create(_companies())
     Contact.objects.bulk_create(_contacts([c.pk for c in companies], users[0].pk))
-    return {"targets": targets, "statements": _statements(*targets[0])}
+    return {
+        "targets": targets,
+        "statements": _statements(*targets[0]),
+        "python_lines": _python_lines(targets),
+    }
 
 
 def run_setup(side: str, tenants: int, out: str) -> None:
@@ -479,6 +505,7 @@ def render(
     rounds: list[Round],
     statements: dict[str, list[str]],
     costs: list[list[str]],
+    python_lines: dict[str, float],
     facts: dict[str, str],
     seconds: float,
 ) -> str:
@@ -515,7 +542,13 @@ def render(
         )
     ]
     quick = " (quick smoke run: short rounds)" if args.quick else ""
-    cost_lines = costs_table(costs, tenants=args.tenants, plain_rps=p["rps"], tenancy_rps=t["rps"])
+    cost_lines = costs_table(
+        costs,
+        python_lines,
+        tenants=args.tenants,
+        plain_rps=p["rps"],
+        tenancy_rps=t["rps"],
+    )
     sql_lines = []
     for name in ("tenancy", "plain"):
         sql_lines.append(f"- {name}: {len(statements[name])} statements")
@@ -584,7 +617,12 @@ def render(
 
 
 def costs_table(
-    costs: list[list[str]], *, tenants: int, plain_rps: float, tenancy_rps: float
+    costs: list[list[str]],
+    python_lines: dict[str, float],
+    *,
+    tenants: int,
+    plain_rps: float,
+    tenancy_rps: float,
 ) -> list[str]:
     """The parts of a request tenancy adds, measured one by one in this run, and their sum."""
     # The servers listen on Redis for suspensions, so they keep answers this long.
@@ -592,9 +630,11 @@ def costs_table(
     miss_share = min(1.0, tenants / ttl / tenancy_rps)
     # Per request: one SET (a request mostly follows another organization's), 2 statements
     # on the organization's own tables, host-cache misses on a share of requests.
-    times = [1, 1, 1, 2, miss_share, 1]
+    times = [1, 1, 2, miss_share, 1]
     added = sum(float(row[3]) * n for row, n in zip(costs, times, strict=True))
     plain_us = 1e6 / plain_rps
+    tenancy_lines, plain_lines = python_lines["tenancy"], python_lines["plain"]
+    more = tenancy_lines / plain_lines - 1
     rows = [[*row, f"{n:g}" if n >= 1 else f"{n:.3f}"] for row, n in zip(costs, times, strict=True)]
     return [
         "Where the difference goes: each part tenancy adds to a request, timed on its own in "
@@ -609,12 +649,12 @@ def costs_table(
         f"Together these add about {added:.0f} µs to a request; a plain request takes "
         f"{plain_us:,.0f} µs of the single worker here (1 / {plain_rps:.0f} requests/s), so "
         f"they account for a ratio of about {plain_us / (plain_us + added):.3f}. Besides "
-        "them the worker runs about 1.5% more Python per request (counted line by line "
-        "with a tracer over the same requests, in one process per side: the routing and "
-        "membership middleware, the SET bookkeeping, the membership row), spread thinly "
-        "over the request. The parts above are timed one at a time; under load, with the "
-        "worker, the database and the load generator sharing two cores, the same work can "
-        "cost more.",
+        f"them the worker runs {more:.1%} more Python per request ({tenancy_lines:,.0f} "
+        f"lines against {plain_lines:,.0f}, counted with a tracer over 20 requests to "
+        "random organizations in each side's set-up process: the routing and membership "
+        "middleware, the SET bookkeeping), spread thinly over the request. The parts above "
+        "are timed one at a time; under load, with the worker, the database and the load "
+        "generator sharing two cores, the same work can cost more.",
     ]
 
 
@@ -696,7 +736,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     statements = {side: setups[side]["statements"] for side in SIDES}
     costs = setups["tenancy"]["costs"]
-    body = render(args, rounds, statements, costs, facts, time.perf_counter() - started)
+    lines = {side: setups[side]["python_lines"] for side in SIDES}
+    body = render(args, rounds, statements, costs, lines, facts, time.perf_counter() - started)
     print()
     print(body)
     if args.write_doc:

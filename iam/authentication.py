@@ -3,14 +3,23 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from tenants.models import Tenant
+
+from .models import Membership, User
+from .selectors import membership_get
 from .services import api_token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """Accepts only tokens issued for the tenant of the request's host."""
+    """Accepts only tokens issued for the tenant of the request's host.
+
+    A live token's owner is a member there (the token can't outlive the membership), so the
+    membership row is read only if something asks for it, such as a role check.
+    """
 
     keyword = "Bearer"
 
@@ -25,8 +34,21 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         credentials = api_token_authenticate(raw=parts[1], tenant=tenant) if tenant else None
         if credentials is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token for this organization.")
-        request._request.membership = credentials.membership  # type: ignore[attr-defined]
-        return credentials.user, credentials
+        user = credentials.user
+        request._request.membership = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: _membership(user, credentials.tenant)
+        )
+        return user, credentials
 
     def authenticate_header(self, request: Request | HttpRequest) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def _membership(user: User, tenant: Tenant) -> Membership:
+    membership = membership_get(user=user, tenant=tenant)
+    if membership is None:  # ended since the token was checked, moments ago
+        raise exceptions.PermissionDenied("You are not a member of this organization.")
+    # The row's user and tenant are the ones in hand.
+    Membership.user.field.set_cached_value(membership, user)
+    Membership.tenant.field.set_cached_value(membership, tenant)
+    return membership

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 
 from .models import Membership, Role
 from .selectors import membership_get
+from .services import TokenCredentials
 
 ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 
@@ -26,6 +27,10 @@ class IsTenantMember(BasePermission):
         user = request.user
         if tenant is None or not user or not user.is_authenticated:
             return False
+        credentials = request.auth
+        if isinstance(credentials, TokenCredentials):
+            # Issued for this tenant, and it can't outlive its owner's membership here.
+            return credentials.tenant.pk == tenant.pk
         membership = getattr(request._request, "membership", None)
         if membership is None or membership.tenant_id != tenant.pk:
             membership = membership_get(user=user, tenant=tenant)

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -161,31 +161,27 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     return token
 
 
-# The hot path of every API call: the token, its owner and the owner's membership of the
-# tenant in one statement, written out so that no ORM query has to be compiled per request.
+# The hot path of every API call: the token and its owner in one statement, written out so
+# that no ORM query has to be compiled per request. A live token's owner is a member of its
+# tenant: the token can't outlive the membership (a foreign key deletes it with it, iam
+# migration 0003), so the membership isn't joined here; its row is read only when a role
+# matters (iam.authentication).
 _CREDENTIALS_SQL = """
-    SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at,
-           m.id AS membership_id, m.role AS membership_role,
-           m.created_at AS membership_created_at
+    SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at
     FROM iam_apitoken t
     JOIN iam_user u ON u.id = t.user_id
-    LEFT JOIN iam_membership m ON m.user_id = t.user_id AND m.tenant_id = t.tenant_id
     WHERE t.digest = %s AND t.tenant_id = %s AND t.revoked_at IS NULL AND u.is_active
 """
 
 
-_MEMBERSHIP_FIELDS = [field.attname for field in Membership._meta.concrete_fields]
-_MEMBERSHIP_USER = Membership.user.field
-_MEMBERSHIP_TENANT = Membership.tenant.field
-
-
 @dataclass(frozen=True)
 class TokenCredentials:
-    """Who a valid API token speaks for at one tenant, and their membership there (if any)."""
+    """Who a valid API token speaks for, at the one tenant it was issued for, where they
+    are a member."""
 
     token_id: int
     user: User
-    membership: Membership | None
+    tenant: Tenant
 
 
 def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | None:
@@ -196,27 +192,11 @@ def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | No
     if user is None:
         return None
     extra = user.__dict__
-    membership = None
-    if extra["membership_id"] is not None:
-        row = {
-            "id": extra["membership_id"],
-            "user_id": user.pk,
-            "tenant_id": tenant.pk,
-            "role": extra["membership_role"],
-            "created_at": extra["membership_created_at"],
-        }
-        membership = Membership.from_db(
-            DEFAULT_DB_ALIAS, _MEMBERSHIP_FIELDS, [row[name] for name in _MEMBERSHIP_FIELDS]
-        )
-        # The row's user and tenant are the ones in hand: cache them without the ORM's
-        # relation checks, which run on every API request otherwise.
-        _MEMBERSHIP_USER.set_cached_value(membership, user)
-        _MEMBERSHIP_TENANT.set_cached_value(membership, tenant)
     now = timezone.now()
     last_used_at = extra["token_last_used_at"]
     if last_used_at is None or (now - last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=extra["token_id"]).update(last_used_at=now)
-    return TokenCredentials(token_id=extra["token_id"], user=user, membership=membership)
+    return TokenCredentials(token_id=extra["token_id"], user=user, tenant=tenant)
 
 
 def handoff_url(*, user: User, tenant: Tenant) -> str:
@@ -428,7 +408,7 @@ def membership_role_change(*, membership: Membership, by: User, role: str) -> Me
 def membership_remove(*, membership: Membership, by: User) -> None:
     """Take a person out of an organization, by an owner or admin of it (only owners remove
     owners, and never the last one): their access ends with their next request, and their
-    API tokens for it are revoked in the same transaction."""
+    API tokens for it are deleted in the same transaction."""
     by_role = _inviter_role(user=by, tenant=membership.tenant)
     _membership_end(membership=membership, by=by, owners_only=by_role != Role.OWNER)
 
@@ -442,7 +422,7 @@ def membership_leave(*, user: User, tenant: Tenant) -> None:
 
 
 def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> None:
-    """Delete a membership and revoke the person's API tokens for that tenant, in one
+    """Delete a membership, and with it the person's API tokens for that tenant, in one
     transaction, keeping an owner. `owners_only`: the acting user may not end an owner's."""
     tenant = membership.tenant
     with transaction.atomic():
@@ -451,14 +431,14 @@ def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> N
             raise NotAllowed("Only owners remove an owner.")
         if owners == [locked.pk]:
             raise LastOwner()
-        revoked = ApiToken.objects.filter(
+        live_tokens = ApiToken.objects.filter(
             user_id=locked.user_id, tenant=tenant, revoked_at=None
-        ).update(revoked_at=timezone.now())
-        locked.delete()
+        ).count()
+        locked.delete()  # the person's tokens for this tenant go with it (a foreign key)
     log.info(
         "membership.removed",
         tenant=tenant.slug,
         user=membership.user_id,
-        tokens_revoked=revoked,
+        tokens_deleted=live_tokens,
         by=by.pk,
     )

@@ -6,8 +6,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client
+from django.db import IntegrityError, connection, transaction
+from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 
+from iam.authentication import BearerTokenAuthentication
 from iam.exceptions import NotAMember
 from iam.models import ApiToken, User
 from iam.services import api_token_create, api_token_revoke
@@ -33,29 +38,39 @@ def test_revoked_token_is_refused(tenant_a: Tenant, member_a: User) -> None:
     assert client.get("/api/v1/contacts/").status_code == 401
 
 
-def test_token_call_knows_its_membership_and_leaves_the_session_alone(
-    tenant_a: Tenant, member_a: User
+def test_token_call_reads_no_membership_until_a_role_matters(
+    tenant_a: Tenant, member_a: User, owner_a: User
 ) -> None:
-    from iam.services import api_token_authenticate
-
     _, raw = api_token_create(user=member_a, tenant=tenant_a, name="ci")
-    credentials = api_token_authenticate(raw=raw, tenant=tenant_a)
-    assert credentials is not None and credentials.membership is not None
-    membership = credentials.membership
-    assert membership.user is credentials.user and membership.tenant is tenant_a
-    stored = member_a.memberships.get(tenant=tenant_a)
-    assert (membership.pk, membership.role, membership.created_at) == (
-        stored.pk,
-        stored.role,
-        stored.created_at,
-    )
-    assert not membership._state.adding  # a loaded row: saving it updates, never inserts
-
     client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
-    response = client.get("/api/v1/contacts/")
+    with CaptureQueriesContext(connection) as listing:
+        response = client.get("/api/v1/contacts/")
     assert response.status_code == 200
+    assert not [q for q in listing.captured_queries if "iam_membership" in q["sql"]]
     # No session cookie, so the session is never read: no `Vary: Cookie` for caches.
     assert "Cookie" not in response.get("Vary", "")
+
+    # The member list is for owners and admins: the role is read, and decides.
+    with CaptureQueriesContext(connection) as members:
+        assert client.get("/api/v1/members/").status_code == 403
+    assert [q for q in members.captured_queries if "iam_membership" in q["sql"]]
+    _, owners_raw = api_token_create(user=owner_a, tenant=tenant_a, name="ci")
+    owner = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {owners_raw}")
+    assert owner.get("/api/v1/members/").status_code == 200
+
+
+def test_a_membership_ended_after_the_token_was_checked_is_refused(
+    tenant_a: Tenant, member_a: User
+) -> None:
+    credentials_check = BearerTokenAuthentication()
+    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="ci")
+    request = Request(RequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+    request._request.tenant = tenant_a  # type: ignore[attr-defined]
+    user, _ = credentials_check.authenticate(request) or (None, None)
+    assert user == member_a
+    member_a.memberships.filter(tenant=tenant_a).delete()
+    with pytest.raises(PermissionDenied):
+        _ = request._request.membership.role  # type: ignore[attr-defined]
 
 
 def test_garbage_bearer_token_is_401(tenant_a: Tenant) -> None:
@@ -65,11 +80,25 @@ def test_garbage_bearer_token_is_401(tenant_a: Tenant) -> None:
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_token_of_a_removed_member_stops_working(tenant_a: Tenant, member_a: User) -> None:
-    _, raw = api_token_create(user=member_a, tenant=tenant_a, name="ci")
-    member_a.memberships.filter(tenant=tenant_a).delete()
+def test_a_token_goes_with_its_owners_membership(tenant_a: Tenant, member_a: User) -> None:
+    token, raw = api_token_create(user=member_a, tenant=tenant_a, name="ci")
+    with connection.cursor() as cursor:  # even a delete that goes around the services
+        cursor.execute(
+            "DELETE FROM iam_membership WHERE user_id = %s AND tenant_id = %s",
+            [member_a.pk, tenant_a.pk],
+        )
+    assert not ApiToken.objects.filter(pk=token.pk).exists()
     client = Client(HTTP_HOST=host_of(tenant_a), HTTP_AUTHORIZATION=f"Bearer {raw}")
-    assert client.get("/api/v1/contacts/").status_code == 403
+    assert client.get("/api/v1/contacts/").status_code == 401
+
+
+def test_the_database_refuses_a_token_without_a_membership(
+    tenant_b: Tenant, member_a: User
+) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApiToken.objects.create(
+            user=member_a, tenant=tenant_b, name="sneaky", prefix="mcrm_x", digest="0" * 64
+        )
 
 
 def test_non_member_cannot_get_a_token(tenant_b: Tenant, member_a: User) -> None:
