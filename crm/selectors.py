@@ -4,9 +4,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from pii.fields import blind_index_for
+from tenants.services import settings_changed_in_this_transaction
 
 from .models import Company, Contact, ContactImport, CustomField, Pipeline
 
@@ -51,6 +53,44 @@ def custom_field_list(*, entity: str | None = None) -> QuerySet[CustomField]:
     if entity:
         qs = qs.filter(entity=entity)
     return qs.order_by("entity", "position", "id")
+
+
+# Definitions this process keeps: (schema, organization, settings version, entity) → rows.
+# A change gives the organization a new version (crm.services), so nothing here needs to be
+# forgotten; old versions are simply never asked for again, and the lot is dropped when full.
+_definitions: dict[tuple[str, int, int, str], tuple[CustomField, ...]] = {}
+_DEFINITIONS_KEPT = 4096
+
+
+def custom_field_definitions(entity: str) -> Sequence[CustomField]:
+    """The entity's definitions in display order, for showing records: kept in this process
+    by the organization's settings version, which every process learns of the moment a
+    definition changes (through the host cache's announcements). Treat them as read-only.
+
+    In a transaction that changed settings they are read from the database and not kept
+    (the transaction may yet roll back). Validating input reads them from the database."""
+    tenant = getattr(connection, "tenant", None)
+    version = getattr(tenant, "settings_version", None)
+    if (
+        tenant is None
+        or version is None
+        or getattr(connection, "schema_name", tenant.schema_name) != tenant.schema_name
+        or settings_changed_in_this_transaction()
+    ):
+        return tuple(custom_field_list(entity=entity))
+    key = (tenant.schema_name, tenant.pk, version, entity)
+    kept = _definitions.get(key)
+    if kept is None:
+        kept = tuple(custom_field_list(entity=entity))
+        if len(_definitions) >= _DEFINITIONS_KEPT:
+            _definitions.clear()
+        _definitions[key] = kept
+    return kept
+
+
+def forget_custom_field_definitions() -> None:
+    """Drop every kept definition (tests, after rolling back what they made)."""
+    _definitions.clear()
 
 
 def custom_values_of(

@@ -18,6 +18,7 @@ from django.utils.text import slugify
 
 from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
+from tenants.services import tenant_settings_changed
 
 from .exceptions import (
     ContactEmailTaken,
@@ -435,6 +436,7 @@ def custom_field_create(
                 f"A {entity} field with the key “{key}” already exists; choose another key.",
                 field="key",
             ) from None
+        _definitions_changed()
     log.info(
         "custom_field.created",
         field=field.pk,
@@ -482,6 +484,7 @@ def custom_field_update(*, field: CustomField, by: Any, **changes: Any) -> Custo
             allowed=set(locked.options) if removed else None,
             rewrite_all=locked.sensitive != was_sensitive,
         )
+        _definitions_changed()
     for name in data:
         setattr(field, name, getattr(locked, name))
     field.updated_at = locked.updated_at
@@ -494,6 +497,12 @@ def custom_field_update(*, field: CustomField, by: Any, **changes: Any) -> Custo
         by=getattr(by, "pk", None),
     )
     return field
+
+
+def _definitions_changed() -> None:
+    """Every process reads this organization's definitions afresh once the transaction
+    commits (selectors.custom_field_definitions keeps them by settings version)."""
+    tenant_settings_changed(tenant=connection.tenant)  # type: ignore[attr-defined]
 
 
 def _records_holding(field: CustomField) -> models.QuerySet[Any]:
@@ -550,6 +559,7 @@ def custom_field_delete(*, field: CustomField, by: Any) -> None:
             custom_sealed=_JSONWithout(F("custom_sealed"), key_text),
         )
         locked.delete()
+        _definitions_changed()
     log.info(
         "custom_field.deleted",
         field=field.pk,

@@ -67,7 +67,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("company"), pk=pk)
-    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
+    definitions = selectors.custom_field_definitions(CustomField.Entity.CONTACT)
     return render(
         request,
         "crm/contact_detail.html",
@@ -219,7 +219,7 @@ def company_list(request: HttpRequest) -> HttpResponse:
 def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     company = get_object_or_404(Company, pk=pk)
     contacts = company.contacts.order_by("first_name", "last_name")[:100]
-    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.COMPANY))
+    definitions = selectors.custom_field_definitions(CustomField.Entity.COMPANY)
     return render(
         request,
         "crm/company_detail.html",

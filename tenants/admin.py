@@ -1,11 +1,14 @@
 """Operator admin on the public host: organizations and their domains."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from .models import Domain, Tenant
-from .services import tenant_restore, tenant_suspend
+from .services import tenant_hosts_changed, tenant_rename, tenant_restore, tenant_suspend
 
 
 class DomainInline(admin.TabularInline):
@@ -29,6 +32,24 @@ class TenantAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
         # Deletion drops a schema; it is done with `delete_tenant`, which asks for confirmation.
         return False
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
+        # Through the services, so that every process's host cache hears of the change.
+        if "name" in form.changed_data:
+            tenant_rename(tenant=obj, name=obj.name)
+        if "status" in form.changed_data:
+            if obj.is_suspended:
+                tenant_suspend(tenant=obj)
+            else:
+                tenant_restore(tenant=obj)
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
+    ) -> None:
+        tenant = form.instance
+        hosts = set(tenant.domains.values_list("domain", flat=True))
+        super().save_related(request, form, formsets, change)
+        tenant_hosts_changed(tenant=tenant, hosts=hosts)
 
     @admin.action(description="Suspend selected organizations")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:

@@ -1,5 +1,7 @@
 """Tenants (customer organizations) and the host names that route to them; public schema."""
 
+from typing import Any
+
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
@@ -15,6 +17,12 @@ class Tenant(TenantMixin):
     slug = models.SlugField(max_length=40, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Changes whenever something each process keeps about the organization changes (its
+    # custom field definitions): processes hold this row in the host cache, which learns of
+    # the change through Redis (tenants.services.tenant_settings_changed), and key what they
+    # keep by it. Taken from a sequence, so a value is never handed out twice, not even by a
+    # transaction that rolled back.
+    settings_version = models.BigIntegerField(default=0, editable=False)
 
     # Provisioning creates the schema itself (fast path); deletion drops it.
     auto_create_schema = False
@@ -29,6 +37,20 @@ class Tenant(TenantMixin):
     @property
     def is_suspended(self) -> bool:
         return self.status == self.Status.SUSPENDED
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # Never write settings_version back from a row read earlier: it only moves
+            # forward, through tenant_settings_changed.
+            kwargs["update_fields"] = _TENANT_SAVED_FIELDS
+        super().save(*args, **kwargs)
+
+
+_TENANT_SAVED_FIELDS = [
+    field.name
+    for field in Tenant._meta.concrete_fields
+    if not field.primary_key and field.name != "settings_version"
+]
 
 
 class Domain(DomainMixin):

@@ -7,6 +7,7 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.expressions import RawSQL
 from django_tenants.utils import schema_context
 
 from . import pool, snapshot
@@ -112,6 +113,43 @@ def tenant_restore(*, tenant: Tenant) -> Tenant:
     _forget_domains(tenant)
     log.info("tenant.restored", tenant=tenant.slug)
     return tenant
+
+
+def tenant_rename(*, tenant: Tenant, name: str) -> Tenant:
+    """Change the organization's display name; every process's cached row follows."""
+    tenant.name = name
+    tenant.save(update_fields=["name"])
+    _forget_domains(tenant)
+    log.info("tenant.renamed", tenant=tenant.slug)
+    return tenant
+
+
+def tenant_hosts_changed(*, tenant: Tenant, hosts: set[str]) -> None:
+    """After the organization's domains were edited: `hosts` (those it had before) and the
+    ones it has now are forgotten by every process, so a removed host stops routing to it."""
+    for host in hosts | set(tenant.domains.values_list("domain", flat=True)):
+        forget_host(host)
+
+
+def tenant_settings_changed(*, tenant: Tenant) -> None:
+    """Give the organization a new settings_version, in the current transaction, and have
+    every process re-read its row once that commits: what a process keeps about the
+    organization (its custom field definitions) is keyed by the version, so it is read
+    afresh."""
+    Tenant.objects.filter(pk=tenant.pk).update(
+        settings_version=RawSQL("nextval('tenants_tenant_settings_version_seq')", [])
+    )
+    _forget_domains(tenant)
+    if connection.in_atomic_block:
+        connection.mycrm_settings_changed_in = connection.atomic_blocks[0]  # type: ignore[attr-defined]
+
+
+def settings_changed_in_this_transaction() -> bool:
+    """Whether the current transaction has changed an organization's settings. What a
+    process keeps by settings version must then be read from the database, not kept: the
+    transaction sees its own changes, and may yet roll them back."""
+    blocks = connection.atomic_blocks
+    return bool(blocks) and getattr(connection, "mycrm_settings_changed_in", None) is blocks[0]
 
 
 def tenant_delete(*, tenant: Tenant) -> None:

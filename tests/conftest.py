@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from crm.selectors import forget_custom_field_definitions
 from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tenants.routing import forget_all_hosts
@@ -51,11 +52,14 @@ def _schema_is_public_around_each_test() -> Iterator[None]:
     """A test must start on `public` and may not leave another schema behind for the next."""
     assert connection.schema_name == "public", connection.schema_name  # type: ignore[attr-defined]
     forget_all_hosts()
+    # Kept definitions may come from rows a test made and rolled back.
+    forget_custom_field_definitions()
     cache.clear()  # rate-limit counters and one-time link nonces live in the (shared) cache
     yield
     leaked = connection.schema_name  # type: ignore[attr-defined]
     connection.set_schema_to_public()  # type: ignore[attr-defined]
     forget_all_hosts()
+    forget_custom_field_definitions()
     assert leaked == "public", f"test left the connection on schema {leaked!r}"
 
 

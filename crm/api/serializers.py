@@ -33,7 +33,7 @@ class CustomValuesField(serializers.Field):
 
     def to_representation(self, value: Contact | Company) -> dict[str, Any]:
         if self._definitions is None:  # once per response, not once per record
-            self._definitions = list(selectors.custom_field_list(entity=entity_of(value)))
+            self._definitions = list(selectors.custom_field_definitions(entity_of(value)))
         return selectors.custom_values_of(value, self._definitions)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
