@@ -384,10 +384,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free right now: all are held open until each is chosen, or
+    the kernel may hand the same one out twice before a server has bound it."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def side_env(side: str, server: str) -> dict[str, str]:
@@ -692,9 +699,8 @@ def main() -> None:
             for proc in procs:
                 stop(proc)
             procs.clear()
-            ports = {}
+            ports = dict(zip(SIDES, free_ports(len(SIDES)), strict=True))
             for side in SIDES:
-                ports[side] = free_port()
                 log = (work / f"{side}-gunicorn.log").open("ab")
                 procs.append(
                     subprocess.Popen(
