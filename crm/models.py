@@ -101,8 +101,10 @@ class Contact(models.Model):
     )
     address = EncryptedTextField(blank=True, help_text="Postal address.")
     birthday = EncryptedDateField(null=True, blank=True)
-    email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
-    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # Exact matches only: plain b-tree indexes (Meta), without the pattern-matching (`_like`)
+    # copies `db_index=True` adds, which every list's planning would inspect for nothing.
+    email_index = models.CharField(max_length=64, blank=True, editable=False)
+    phone_index = models.CharField(max_length=64, blank=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     custom = models.JSONField(default=dict, blank=True, editable=False)
     custom_sealed = SealedJSONField(default=dict, blank=True, editable=False)
@@ -116,6 +118,10 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["email_index"], name="crm_contact_email_index"),
+            models.Index(fields=["phone_index"], name="crm_contact_phone_index"),
+        ]
 
     def __str__(self) -> str:
         return self.full_name

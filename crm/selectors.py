@@ -16,8 +16,10 @@ from .models import Company, Contact, ContactImport, CustomField, Pipeline
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
     """Contacts, newest first; `search` matches names by substring and, since e-mail
     addresses and phone numbers are encrypted, those only exactly (through blind indexes),
-    as do the `email` and `phone` filters (case, spaces and punctuation don't matter)."""
-    qs = Contact.objects.select_related("company")
+    as do the `email` and `phone` filters (case, spaces and punctuation don't matter).
+    Callers that show the company add `select_related("company")`; the API, which gives
+    its id only, reads the one table."""
+    qs = Contact.objects.all()
     if search:
         match = Q(first_name__icontains=search) | Q(last_name__icontains=search)
         if "@" in search:

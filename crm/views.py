@@ -47,7 +47,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "counts": selectors.dashboard_counts(),
             "pipeline": selectors.pipeline_default(),
-            "recent_contacts": selectors.contact_list()[:5],
+            "recent_contacts": selectors.contact_list().select_related("company")[:5],
         },
     )
 
@@ -55,7 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def contact_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
-    page = _page(request, selectors.contact_list(search=search))
+    page = _page(request, selectors.contact_list(search=search).select_related("company"))
     partial = bool(request.headers.get("HX-Request"))
     template = "crm/_contact_rows.html" if partial else "crm/contact_list.html"
     response = render(request, template, {"page": page, "q": search})

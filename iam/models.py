@@ -83,12 +83,13 @@ class ApiToken(models.Model):
     """A personal API token for one tenant; only its SHA-256 digest is stored."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    # Indexed with the user below, which also serves lookups by tenant alone.
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.CASCADE, related_name="api_tokens"
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="api_tokens", db_index=False
     )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
-    digest = models.CharField(max_length=64, unique=True)
+    digest = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -96,6 +97,11 @@ class ApiToken(models.Model):
     class Meta:
         ordering = ("-created_at",)
         indexes = [models.Index(fields=["tenant", "user"])]
+        # Looked up by exact digest on every API call: a unique constraint, without the
+        # pattern-matching (`_like`) index `unique=True` adds, which planning would inspect.
+        constraints = [
+            models.UniqueConstraint(fields=["digest"], name="iam_apitoken_digest_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
