@@ -48,6 +48,7 @@ PATH = "/api/v1/contacts/"
 PAGE = 25
 TARGET_RATIO = 0.97
 WARM_UP = 1.5  # seconds of unmeasured load on each fresh server before a round
+SLICES = 4  # turns each side takes in a round, alternating with the other
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 
 
@@ -452,9 +453,9 @@ def warm(port: int, targets: list[list[str]]) -> None:
         conn.close()
 
 
-def load_round(
-    side: str, port: int, targets_file: str, seconds: float, connections: int, seed: int
-) -> Round:
+def load(port: int, targets_file: str, seconds: float, connections: int, seed: int) -> Any:
+    """One run of the load generator against one server: its elapsed time, the latencies
+    of the requests that succeeded and the number that didn't."""
     out = subprocess.run(
         [
             sys.executable,
@@ -470,14 +471,18 @@ def load_round(
         capture_output=True,
         text=True,
     ).stdout
-    data = json.loads(out)
-    lat = data["latencies"]
+    return json.loads(out)
+
+
+def as_round(side: str, slices: list[Any]) -> Round:
+    """A side's share of one round, from its slices."""
+    lat = [x for piece in slices for x in piece["latencies"]]
     return Round(
         side=side,
-        rps=len(lat) / data["elapsed"],
+        rps=len(lat) / sum(piece["elapsed"] for piece in slices),
         p50_ms=report.percentile(lat, 50) * 1000,
         p99_ms=report.percentile(lat, 99) * 1000,
-        errors=data["errors"],
+        errors=sum(piece["errors"] for piece in slices),
     )
 
 
@@ -589,13 +594,15 @@ def render(
             "encrypted and decrypted on every page (the plain side under its one organization's "
             "cached key, through `bench.plain_urls.EncryptionTenantMiddleware`), so the ratio "
             "isolates tenancy, not encryption",
-            f"- {args.rounds} rounds of {args.seconds:.0f} s per side, alternating (ABBA order); "
-            "every round starts both servers afresh (how fast one process happens to be, by "
+            f"- {args.rounds} rounds of {args.seconds:.0f} s per side; within a round the two "
+            f"sides take turns in {SLICES} slices of {args.seconds / SLICES:g} s each (ABBA "
+            "order), so both see the machine as it is in the same few seconds; every round "
+            "starts both servers afresh (how fast one process happens to be, by "
             "its memory layout and hash seed, differs by a few per cent between identical "
             "processes, so one pair of processes for the whole run would tilt it) and, "
             "unmeasured, sends each of them one request per organization and "
             f"{WARM_UP:g} s of load first; the ratio is the median of the "
-            "rounds' ratios (each round's two sides run back to back; their middle half "
+            "rounds' ratios (their middle half "
             f"spans {quartiles}), the other figures medians over rounds",
             "",
             report.table(
@@ -718,26 +725,33 @@ def main() -> None:
             assert seen[0] == seen[1], f"the two sides serialize differently: {seen}"
             return ports
 
-        def one(ports: dict[str, int], side: str, seconds: float, seed: int) -> Round:
-            targets = str(work / f"{side}-targets.json")
-            r = load_round(side, ports[side], targets, seconds, args.connections, seed)
-            print(
-                f"  {side:8} {r.rps:8,.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-                f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
-                flush=True,
-            )
-            return r
-
         rounds: list[Round] = []
         for i in range(args.rounds):
             print(f"round {i + 1}/{args.rounds}")
             ports = start_servers()
             order = ["tenancy", "plain"] if i % 2 == 0 else ["plain", "tenancy"]
+            targets = {side: str(work / f"{side}-targets.json") for side in SIDES}
             for side in order:  # not measured: every host and key once, then some load
                 warm(ports[side], setups[side]["targets"])
-                load_round(side, ports[side], str(work / f"{side}-targets.json"), WARM_UP, 4, 0)
+                load(ports[side], targets[side], WARM_UP, args.connections, 0)
+            # The sides take turns in short slices (ABBA), so that both see the machine
+            # as it is in the same few seconds.
+            slices: dict[str, list[Any]] = {side: [] for side in SIDES}
+            for k in range(SLICES):
+                for side in order if k % 2 == 0 else order[::-1]:
+                    seed = (i + 1) * 100 + k
+                    piece = load(
+                        ports[side], targets[side], args.seconds / SLICES, args.connections, seed
+                    )
+                    slices[side].append(piece)
             for side in order:
-                rounds.append(one(ports, side, args.seconds, i + 1))
+                r = as_round(side, slices[side])
+                rounds.append(r)
+                print(
+                    f"  {side:8} {r.rps:8,.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                    f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
+                    flush=True,
+                )
     finally:
         for proc in procs:
             stop(proc)
