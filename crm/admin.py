@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from iam.permissions import is_tenant_admin
 
 from . import selectors, services
-from .forms import CustomValuesModelForm, with_custom_fields
+from .forms import CompanyDomainMixin, CustomValuesModelForm, with_custom_fields
 from .models import Company, Contact, CustomField, Pipeline, Stage
 
 
@@ -89,7 +89,7 @@ class ContactAdminForm(CustomValuesModelForm):
         fields = "__all__"
 
 
-class CompanyAdminForm(CustomValuesModelForm):
+class CompanyAdminForm(CompanyDomainMixin, CustomValuesModelForm):
     entity = CustomField.Entity.COMPANY
 
     class Meta:

@@ -37,10 +37,13 @@ def custom_form_field(definition: CustomField) -> forms.Field:
             max_length=50, widget=forms.TextInput(attrs={"type": "tel"}), **options
         )
     elif kind == CustomField.Type.URL:
-        field = forms.URLField(
+        # Plain text with the web-address keyboard: a browser's own URL check would refuse
+        # `linkedin.com/in/ada` with a tooltip, where the services add the https:// instead.
+        field = forms.CharField(
             max_length=services.URL_MAX,
-            assume_scheme="https",
-            widget=forms.URLInput(attrs={"placeholder": "https://"}),
+            widget=forms.TextInput(
+                attrs={"inputmode": "url", "autocomplete": "url", "placeholder": "example.com"}
+            ),
             **options,
         )
     elif kind == CustomField.Type.BOOLEAN:
@@ -104,9 +107,10 @@ class CustomValuesModelForm(forms.ModelForm):
         return cleaned
 
     def add_custom_errors(self, exc: InvalidFields) -> None:
-        """Show errors keyed `custom.<key>` (from the services) next to their fields."""
+        """Show the services' field errors next to their fields: `custom.<key>` by the custom
+        field, a record's own field (`domain`) by itself, others above the form."""
         for key, messages in exc.field_errors().items():
-            name = PREFIX + key.removeprefix("custom.")
+            name = PREFIX + key.removeprefix("custom.") if key.startswith("custom.") else key
             for message in messages:
                 self.add_error(name if name in self.fields else None, message)
 
@@ -121,6 +125,17 @@ def with_custom_fields(
     return type(form.__name__, (form,), attrs)
 
 
+class CompanyDomainMixin(forms.ModelForm):
+    """The company's domain as the services store it (`services.company_domain_clean`), with
+    the reason next to the field when it names no domain."""
+
+    def clean_domain(self) -> str:
+        try:
+            return services.company_domain_clean(self.cleaned_data.get("domain"))
+        except InvalidFields as exc:
+            raise forms.ValidationError(exc.field_errors()["domain"]) from None
+
+
 class ContactForm(CustomValuesModelForm):
     entity = CustomField.Entity.CONTACT
 
@@ -133,12 +148,14 @@ class ContactForm(CustomValuesModelForm):
         }
 
 
-class CompanyForm(CustomValuesModelForm):
+class CompanyForm(CompanyDomainMixin, CustomValuesModelForm):
     entity = CustomField.Entity.COMPANY
 
     class Meta:
         model = Company
         fields = COMPANY_FIELDS
+        help_texts = {"domain": "Such as example.com; a web address is cut down to its domain."}
+        widgets = {"domain": forms.TextInput(attrs={"inputmode": "url", "autocomplete": "url"})}
 
 
 class CustomFieldForm(forms.Form):
@@ -158,7 +175,7 @@ class CustomFieldForm(forms.Form):
     options = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="For a single choice: one option per line.",
+        help_text="One option per line; a single choice needs at least one.",
     )
     sensitive = forms.BooleanField(
         required=False,

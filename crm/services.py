@@ -7,10 +7,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import structlog
+from anyascii import anyascii
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import DomainNameValidator, URLValidator, validate_email
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Cast, Lower
@@ -133,9 +135,41 @@ def contact_delete(*, contact: Contact, by: Any) -> None:
     log.info("contact.deleted", contact=pk, by=getattr(by, "pk", None))
 
 
+_validate_domain = DomainNameValidator()
+_COMPANY_DOMAIN_HELP = "Enter the company's domain, such as example.com."
+
+
+def company_domain_clean(value: Any) -> str:
+    """The domain a company's web address or domain names, lowercased, without scheme,
+    port, path or a leading `www.` (`https://www.Example.pl/about` -> `example.pl`); "" for
+    none. Raises InvalidFields (`domain`) for anything that names no domain."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidFields({"domain": [_COMPANY_DOMAIN_HELP]})
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    except ValueError:  # a malformed port or bracketed host
+        host = ""
+    host = host.rstrip(".")
+    if host.startswith("www.") and "." in host[4:]:
+        host = host[4:]
+    try:
+        _validate_domain(host)
+    except ValidationError:
+        raise InvalidFields({"domain": [_COMPANY_DOMAIN_HELP]}) from None
+    return host
+
+
 def company_create(*, by: Any, **data: Any) -> Company:
-    """A new company; `custom` maps custom field keys to values (see `custom_values_assign`)."""
+    """A new company; `custom` maps custom field keys to values (see `custom_values_assign`).
+    The domain is stored as the bare domain (`company_domain_clean`)."""
     fields = {k: v for k, v in data.items() if k in COMPANY_FIELDS}
+    if "domain" in fields:
+        fields["domain"] = company_domain_clean(fields["domain"])
     with transaction.atomic():
         company = Company(owner_id=getattr(by, "pk", None), **fields)
         custom_values_assign(record=company, values=data.get("custom") or {}, creating=True)
@@ -147,6 +181,8 @@ def company_create(*, by: Any, **data: Any) -> Company:
 def company_update(*, company: Company, by: Any, **data: Any) -> Company:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in COMPANY_FIELDS]
+    if "domain" in data:
+        data["domain"] = company_domain_clean(data["domain"])
     for key in fields:
         setattr(company, key, data[key])
     with transaction.atomic():
@@ -180,6 +216,7 @@ _KEY = re.compile(CUSTOM_KEY_PATTERN)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
 _validate_url = URLValidator(schemes=["http", "https"])
+_URL_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # The largest integer a JSON number keeps exactly in every common client (2**53).
 _EXACT_INT = 2**53
 
@@ -233,10 +270,18 @@ def custom_value_clean(field: CustomField, value: Any) -> Any:
                 "Enter a phone number: digits, with spaces, + ( ) - . allowed (at most 50)."
             )
     elif kind == CustomField.Type.URL:
+        # People type addresses as they say them (`linkedin.com/in/ada`): https:// is assumed.
+        if not _URL_SCHEME.match(text):
+            text = f"https://{text.removeprefix('//')}"
+            if len(text) > limit:
+                raise ValueError(f"Ensure this value has at most {limit} characters.")
         try:
             _validate_url(text)
         except ValidationError:
-            raise ValueError("Enter a web address starting with http:// or https://.") from None
+            raise ValueError(
+                "Enter a web address such as example.com/page (only http:// and https:// "
+                "addresses)."
+            ) from None
     elif kind == CustomField.Type.CHOICE and text not in field.options:
         raise ValueError(f"Choose one of: {', '.join(field.options)}.")
     return text
@@ -330,7 +375,9 @@ def custom_values_assign(
 
 
 def _custom_key_from_label(label: str) -> str:
-    key = slugify(label).replace("-", "_")[:50].strip("_")
+    """A key made from the label, transliterated to ASCII (`Größe des Teams` ->
+    `grosse_des_teams`, `Размер` -> `razmer`) rather than losing its letters."""
+    key = slugify(anyascii(label)).replace("-", "_")[:50].strip("_")
     if key and not key[0].isalpha():
         key = f"f_{key}"[:50].strip("_")
     return key

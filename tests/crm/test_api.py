@@ -186,3 +186,41 @@ def test_out_of_range_page_size_is_a_400(api: Client, page_size: str) -> None:
     response = api.get("/api/v1/contacts/", {"page_size": page_size})
     assert response.status_code == 400
     assert "page_size" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("https://www.Example.pl/", "example.pl"),
+        ("http://shop.example.pl:8080/a?b=c", "shop.example.pl"),
+        ("www.example.pl", "example.pl"),
+        ("  example.co.uk.  ", "example.co.uk"),
+        ("", ""),
+    ],
+)
+def test_a_company_domain_is_stored_as_the_bare_domain(
+    api: Client, given: str, stored: str
+) -> None:
+    created = api.post(
+        "/api/v1/companies/", {"name": "Hooli", "domain": given}, content_type="application/json"
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["domain"] == stored
+    patched = api.patch(
+        f"/api/v1/companies/{created.json()['id']}/",
+        {"domain": given.upper()},
+        content_type="application/json",
+    )
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["domain"] == stored
+
+
+@pytest.mark.parametrize("given", ["not a domain", "https://", "localhost", "exa_mple..com"])
+def test_a_company_domain_that_names_no_domain_is_a_field_error(api: Client, given: str) -> None:
+    response = api.post(
+        "/api/v1/companies/", {"name": "Hooli", "domain": given}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert list(response.json()["errors"]) == ["domain"]
+    assert "example.com" in response.json()["errors"]["domain"][0]

@@ -335,6 +335,67 @@ def test_options_typed_before_switching_away_from_a_single_choice_are_dropped(
         assert CustomField.objects.get(key="nickname").options == []
 
 
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [
+        ("Größe des Teams", "grosse_des_teams"),
+        ("Ärger-Quote", "arger_quote"),
+        ("Размер команды", "razmer_komandy"),
+        ("Łódź office", "lodz_office"),
+    ],
+)
+def test_a_key_made_from_a_label_transliterates_its_letters(
+    owner_api: Client, owner_web: Client, tenant_a: Tenant, label: str, key: str
+) -> None:
+    created = _post(
+        owner_api, "/api/v1/custom-fields/", {"entity": "contact", "label": label, "type": "text"}
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["key"] == key
+    page = owner_web.post(
+        "/settings/custom-fields/new/", {"entity": "company", "label": label, "type": "text"}
+    )
+    assert page.status_code == 302
+    with tenant_context(tenant_a):
+        assert CustomField.objects.get(entity="company").key == key
+
+
+def test_the_options_of_a_single_choice_are_not_labelled_optional(
+    owner_web: Client, tenant_a: Tenant
+) -> None:
+    page = owner_web.get("/settings/custom-fields/new/").content.decode()
+    label = re.search(r'<label for="id_options"[^>]*>(.*?)</label>', page, re.DOTALL)
+    assert label is not None
+    assert "Options" in label.group(1) and "optional" not in label.group(1)
+    assert "(optional)" in page  # other fields that may stay empty still say so
+    missing = owner_web.post(
+        "/settings/custom-fields/new/",
+        {"entity": "contact", "label": "Size", "type": "choice", "options": " \n "},
+    )
+    assert missing.status_code == 400
+    assert missing.context["form"].errors["options"] == ["Give at least one option."]
+
+
+def test_a_web_address_typed_without_https_is_saved_from_the_contact_form(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    _define(tenant_a, key="linkedin", label="LinkedIn", type="url")
+    page = client_a.get("/contacts/new/").content.decode()
+    tag = re.search(r'<input\b[^>]*\bid="id_custom_linkedin"[^>]*>', page)
+    assert tag is not None and 'type="url"' not in tag.group(0)  # no browser-only refusal
+    created = client_a.post(
+        "/contacts/new/", {"first_name": "Ada", "custom_linkedin": "linkedin.com/in/ada"}
+    )
+    assert created.status_code == 302
+    with tenant_context(tenant_a):
+        assert Contact.objects.get(first_name="Ada").custom == {
+            "linkedin": "https://linkedin.com/in/ada"
+        }
+    refused = client_a.post("/contacts/new/", {"first_name": "Bo", "custom_linkedin": "nope"})
+    assert refused.status_code == 400
+    assert "such as example.com/page" in refused.context["form"].errors["custom_linkedin"][0]
+
+
 def test_settings_form_shows_errors_next_to_fields(owner_web: Client, tenant_a: Tenant) -> None:
     _define(tenant_a, key="region", label="Region")
     missing = owner_web.post(
@@ -361,6 +422,8 @@ VALID = [
     ("email", "ada@example.test", "ada@example.test"),
     ("phone", "+44 (20) 7946-0000", "+44 (20) 7946-0000"),
     ("url", "https://example.test/a?b=c", "https://example.test/a?b=c"),
+    ("url", "linkedin.com/in/x", "https://linkedin.com/in/x"),
+    ("url", " HTTP://Example.test ", "HTTP://Example.test"),
     ("boolean", False, False),
     ("choice", "Gold", "Gold"),
 ]
@@ -373,8 +436,9 @@ INVALID = [
     ("date", "29/02/2024", "YYYY-MM-DD"),
     ("email", "not-an-address", "valid e-mail"),
     ("phone", "call me", "phone number"),
-    ("url", "ftp://example.test", "http:// or https://"),
-    ("url", "example", "http:// or https://"),
+    ("url", "ftp://example.test", "only http:// and https://"),
+    ("url", "example", "such as example.com/page"),
+    ("url", "javascript:alert(1)", "such as example.com/page"),
     ("boolean", "yes", "true or false"),
     ("choice", "Platinum", "Choose one of: Gold, Silver."),
     ("text", "a\x00b", "Null characters"),
@@ -504,7 +568,7 @@ WIDGETS = [
     ("date", "input", 'type="date"'),
     ("email", "input", 'type="email"'),
     ("phone", "input", 'type="tel"'),
-    ("url", "input", 'type="url"'),
+    ("url", "input", 'inputmode="url"'),
     ("boolean", "input", 'type="checkbox"'),
     ("choice", "select", ""),
 ]

@@ -116,3 +116,19 @@ def test_contact_form_takes_birthday_and_address_and_stores_them_encrypted(
             cur.execute("SELECT address, birthday FROM crm_contact WHERE id = %s", [contact.pk])
             stored = cur.fetchone()
         assert all(value.startswith("v1.") for value in stored)
+
+
+def test_company_form_cuts_a_web_address_down_to_its_domain(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    created = client_a.post(
+        "/companies/new/", {"name": "Przykład", "domain": "https://www.example.pl/o-nas"}
+    )
+    assert created.status_code == 302
+    with tenant_context(tenant_a):
+        assert Company.objects.get(name="Przykład").domain == "example.pl"
+    refused = client_a.post("/companies/new/", {"name": "Nowhere", "domain": "no domain here"})
+    assert refused.status_code == 400
+    assert "example.com" in refused.context["form"].errors["domain"][0]
+    with tenant_context(tenant_a):
+        assert not Company.objects.filter(name="Nowhere").exists()
