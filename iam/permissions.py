@@ -1,5 +1,6 @@
 """Who may do what in a tenant: membership (the wall), and the owner/admin roles."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from rest_framework.permissions import BasePermission
@@ -46,3 +47,29 @@ class IsTenantAdmin(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return is_tenant_admin(getattr(request._request, "membership", None))
+
+
+@dataclass(frozen=True)
+class MemberActions:
+    """What the Members page offers for one membership: the roles it may be switched
+    between, as (value, label) (empty: this viewer can't change it), whether it can be
+    removed, and whether it is the organization's only owner (who must hand over first)."""
+
+    roles: tuple[tuple[str, str], ...]
+    removable: bool
+    only_owner: bool = False
+
+
+def member_actions(*, membership: Membership, viewer_role: str, owner_count: int) -> MemberActions:
+    """The changes `membership_role_change` and `membership_remove` would accept from a
+    viewer of `viewer_role`, so a page offers only those: owners change anyone and make
+    owners, admins switch non-owners between admin and member, and the only owner stays."""
+    only_owner = membership.role == Role.OWNER and owner_count <= 1
+    if viewer_role not in ADMIN_ROLES:
+        return MemberActions(roles=(), removable=False, only_owner=only_owner)
+    if membership.role == Role.OWNER and (viewer_role != Role.OWNER or only_owner):
+        return MemberActions(roles=(), removable=False, only_owner=only_owner)
+    roles = [Role.MEMBER, Role.ADMIN]
+    if viewer_role == Role.OWNER:
+        roles.append(Role.OWNER)
+    return MemberActions(roles=tuple((r.value, str(r.label)) for r in roles), removable=True)

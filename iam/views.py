@@ -20,7 +20,7 @@ from tenants.services import public_url
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm
 from .models import ApiToken, Invitation, Membership, Role, User
-from .permissions import is_tenant_admin
+from .permissions import is_tenant_admin, member_actions
 from .selectors import api_token_list, invitation_list_open, member_list
 from .services import (
     api_token_create,
@@ -148,13 +148,20 @@ def members(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("iam:members")
+    members = list(member_list(tenant=tenant))
+    viewer_role = request.membership.role  # type: ignore[attr-defined]
+    owner_count = sum(m.role == Role.OWNER for m in members)
+    rows = [
+        (m, member_actions(membership=m, viewer_role=viewer_role, owner_count=owner_count))
+        for m in members
+    ]
     return render(
         request,
         "iam/members.html",
         {
             "form": form,
-            "members": member_list(tenant=tenant),
-            "viewer_is_owner": request.membership.role == Role.OWNER,  # type: ignore[attr-defined]
+            "members": members,
+            "rows": rows,
             "invitations": invitation_list_open(tenant=tenant),
         },
         status=status,

@@ -211,6 +211,57 @@ def test_an_admin_changes_a_role_and_removes_a_member_whose_access_and_tokens_en
     assert token_client.get("/api/v1/contacts/").status_code == 401  # the token is revoked
 
 
+def _member_row(page: str, email: str) -> str:
+    """The Members table's row of `email`, as HTML."""
+    rows = re.findall(r"<tr\b.*?</tr>", page, re.DOTALL)
+    (row,) = [r for r in rows if f"<td>{email}</td>" in r]
+    return row
+
+
+def test_a_role_changes_only_when_saved_not_when_the_list_is_moved(
+    owner_client: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    row = _member_row(owner_client.get("/settings/members/").content.decode(), member_a.email)
+    select = re.search(r"<select\b[^>]*>", row)
+    assert select is not None and "onchange" not in select.group(0)
+    assert re.search(r"<button type=\"submit\"[^>]*>Save</button>", row)
+    assert "<noscript>" not in row
+    membership = Membership.objects.get(user=member_a, tenant=tenant_a)
+    owner_client.post(f"/settings/members/{membership.pk}/role/", {"role": "admin"})
+    membership.refresh_from_db()
+    assert membership.role == "admin"
+
+
+def test_the_only_owner_is_offered_no_role_change_and_no_removal(
+    owner_client: Client, tenant_a: Tenant, owner_a: User, member_a: User
+) -> None:
+    page = owner_client.get("/settings/members/").content.decode()
+    own = _member_row(page, owner_a.email)
+    assert "<select" not in own and "/remove/" not in own
+    assert "The only owner" in own
+    other = _member_row(page, member_a.email)
+    assert "<select" in other and "/remove/" in other
+    assert '<option value="owner"' in other  # an owner hands ownership over from here
+
+    Membership.objects.filter(user=member_a, tenant=tenant_a).update(role="owner")
+    page = owner_client.get("/settings/members/").content.decode()
+    for email in (owner_a.email, member_a.email):  # two owners: either may step down
+        row = _member_row(page, email)
+        assert "<select" in row and "/remove/" in row and "The only owner" not in row
+
+
+def test_an_admin_is_offered_nothing_on_an_owner_and_no_owner_role(
+    tenant_a: Tenant, owner_a: User, member_a: User, client_a: Client
+) -> None:
+    Membership.objects.filter(user=member_a, tenant=tenant_a).update(role="admin")
+    page = client_a.get("/settings/members/").content.decode()
+    owner = _member_row(page, owner_a.email)
+    assert "<select" not in owner and "/remove/" not in owner
+    own = _member_row(page, member_a.email)  # an admin may step down or leave
+    assert "<select" in own and '<option value="owner"' not in own
+    assert ">Leave</button>" in own
+
+
 def test_ownership_is_handed_over_but_an_organization_keeps_an_owner(
     owner_client: Client, tenant_a: Tenant, owner_a: User, member_a: User
 ) -> None:
