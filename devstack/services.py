@@ -410,14 +410,98 @@ def _can_traverse(path: Path, owner: pwd.struct_passwd) -> bool:
     return bool(info.st_mode & stat.S_IXOTH)
 
 
+def _barrier(path: Path, owner: pwd.struct_passwd) -> Path | None:
+    """The first directory on the way to `path` (itself included) that `owner` can't enter."""
+    for directory in [*reversed(path.parents), path]:
+        if directory.exists() and not _can_traverse(directory, owner):
+            return directory
+    return None
+
+
 def _check_reachable(path: Path, owner: pwd.struct_passwd) -> None:
     """Raise ServiceError if `owner` cannot reach `path` through its parent directories."""
-    for parent in reversed(path.parents):
-        if not _can_traverse(parent, owner):
-            raise ServiceError(
-                f"postgres runs as system user {owner.pw_name} (PostgreSQL refuses to run as "
-                f"root) and cannot enter {parent}; allow it with `chmod o+x {parent}`"
-            )
+    barrier = _barrier(path.parent, owner)
+    if barrier is not None:
+        raise ServiceError(
+            f"postgres runs as system user {owner.pw_name} (PostgreSQL refuses to run as "
+            f"root) and cannot enter {barrier}"
+        )
+
+
+# Where postgres's files go when its service user can't enter the checkout (a checkout in
+# root's home directory): a directory per checkout, named after the checkout's path.
+OUTSIDE_ROOT = Path("/var/lib/mycrm-devstack")
+_CHECKOUT_FILE = "checkout"
+
+
+def postgres_home(stack_root: Path) -> Path:
+    """The directory outside the checkout that holds postgres's files for `stack_root` (the
+    checkout's `.devstack`) when the service user can't reach `stack_root` itself."""
+    stack_root = stack_root.resolve()
+    key = hashlib.sha256(os.fsencode(stack_root)).hexdigest()[:16]
+    return OUTSIDE_ROOT / f"{stack_root.parent.name}-{key}"
+
+
+def postgres_homes() -> list[tuple[Path, Path | None]]:
+    """Every checkout's directory under OUTSIDE_ROOT, with the `.devstack` it belongs to."""
+    homes = []
+    for home in sorted(OUTSIDE_ROOT.glob("*")):
+        try:
+            owner: Path | None = Path((home / _CHECKOUT_FILE).read_text().strip())
+        except OSError:
+            owner = None
+        homes.append((home, owner))
+    return homes
+
+
+def _make_outside_home(stack_root: Path, owner: pwd.struct_passwd) -> Path:
+    """Create (or find) `postgres_home(stack_root)`, which `owner` can enter."""
+    home = postgres_home(stack_root)
+    barrier = _barrier(OUTSIDE_ROOT.parent, owner)
+    if barrier is not None:
+        raise ServiceError(
+            f"postgres runs as system user {owner.pw_name} (PostgreSQL refuses to run as "
+            f"root), cannot enter {stack_root}, and cannot enter {barrier} either, where "
+            "its files would go instead"
+        )
+    for directory in (OUTSIDE_ROOT, home):
+        directory.mkdir(mode=0o755, exist_ok=True)
+        info = directory.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise ServiceError(f"{directory} must be a directory owned by uid {os.geteuid()}")
+        directory.chmod(0o755)
+    (home / _CHECKOUT_FILE).write_text(f"{stack_root.resolve()}\n")
+    return home
+
+
+def _copy_postgres_install(bin_dir: Path, home: Path) -> Path:
+    """Copy pgserver's PostgreSQL build (binaries, modules, share; no headers) into `home`,
+    once per build, and return the copy's bin dir."""
+    install = bin_dir.parent  # <site>/pgserver/pginstall; the binaries find their libraries
+    site = install.parent.parent  # in <site>/pgserver.libs, relative to their own location
+    binary = (bin_dir / "postgres").stat()
+    identity = (str(bin_dir), binary.st_size, binary.st_mtime_ns)
+    key = hashlib.sha256(repr(identity).encode()).hexdigest()[:12]
+    copy = home / f"pgserver-{key}"
+    copied_bin = copy / install.parent.name / install.name / bin_dir.name
+    if (copied_bin / "postgres").exists():
+        return copied_bin
+    with (home / "pgserver.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (copied_bin / "postgres").exists():
+            return copied_bin
+        for old in home.glob("pgserver-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        building = home / f"pgserver-{key}.building"
+        shutil.copytree(
+            install,
+            building / install.parent.name / install.name,
+            ignore=shutil.ignore_patterns("include", "*.a", "pkgconfig"),
+        )
+        for libs in site.glob(f"{install.parent.name}.libs"):
+            shutil.copytree(libs, building / libs.name)
+        building.rename(copy)
+    return copied_bin
 
 
 def _chown_tree(path: Path, owner: pwd.struct_passwd) -> None:
@@ -460,6 +544,9 @@ class PostgresService(Service):
         self._socket_dir = self.data_dir
         self._private_socket_dir: Path | None = None
         self._reset_password = False
+        # The cluster template lives here; so does the cluster itself when moved outside.
+        self._files_root = run_dir.parent
+        self._outside_run_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -477,6 +564,10 @@ class PostgresService(Service):
         self._owner = postgres_system_user()
         if self.persistent:
             self._stop_leftover()
+        if self._owner is not None and _barrier(self.dir, self._owner) is not None:
+            bin_dir = self._move_outside(bin_dir, self._owner)
+            if self.persistent:
+                self._stop_leftover()
         self._prepare_data_dir(bin_dir)
         self._socket_dir = self._pick_socket_dir()
         settings = {"listen_addresses": LOCALHOST, "max_connections": "200"}
@@ -494,6 +585,51 @@ class PostgresService(Service):
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
         self._spawn(argv, owner=self._owner)
+
+    def describe(self) -> str:
+        """One line saying what runs where, and where the cluster is when kept outside."""
+        if self._files_root == self.dir.parent.parent:
+            return super().describe()
+        return (
+            f"{self.label} {self.version} on {LOCALHOST}:{self.port} "
+            f"({display(self.dir)}, cluster in {self.data_dir})"
+        )
+
+    def _move_outside(self, bin_dir: Path, owner: pwd.struct_passwd) -> Path:
+        """Keep the cluster, and if need be a copy of the binaries, where `owner` can reach
+        them, and return the bin dir to use.
+
+        The checkout's `.devstack/dev/postgres/data` is then a link to the dev cluster, which
+        belongs to that directory: without the link (the directory was deleted to start
+        afresh, OpenBao's keys with it) a cluster found outside is an earlier one's, and goes.
+        """
+        run_dir = self.dir.parent
+        home = _make_outside_home(run_dir.parent, owner)
+        self._files_root = home
+        outside = home / run_dir.name
+        data_dir = outside / "data"
+        link = self.dir / "data"
+        if not self.persistent:
+            shutil.rmtree(outside, ignore_errors=True)  # an earlier run with the same pid
+            self._outside_run_dir = outside
+        elif not (link.is_symlink() and link.readlink() == data_dir):
+            if outside.exists():
+                say(f"removing {outside}: a cluster of an earlier {display(run_dir)}")
+                shutil.rmtree(outside)
+            outside.mkdir(mode=0o755)
+            if link.is_symlink():
+                link.unlink()
+            elif (link / "PG_VERSION").exists():  # made while the checkout was reachable
+                say(f"moving the cluster in {display(link)} to {data_dir}")
+                shutil.move(link, data_dir)
+            elif link.exists():
+                shutil.rmtree(link)
+            link.symlink_to(data_dir, target_is_directory=True)
+        outside.mkdir(mode=0o755, exist_ok=True)
+        self.data_dir = self._socket_dir = data_dir
+        if _barrier(bin_dir, owner) is None:
+            return bin_dir
+        return _copy_postgres_install(bin_dir, home)
 
     def _stop_leftover(self) -> None:
         """Stop a postmaster a crashed supervisor left on our data dir and drop its pid file."""
@@ -578,17 +714,17 @@ class PostgresService(Service):
         uid = self._owner.pw_uid if self._owner is not None else os.geteuid()
         identity = (str(bin_dir), binary.st_size, binary.st_mtime_ns, uid, _INITDB_OPTIONS)
         key = hashlib.sha256(repr(identity).encode()).hexdigest()[:12]
-        stack_root = self.dir.parent.parent
-        template = stack_root / f"pg-template-{key}"
+        root = self._files_root
+        template = root / f"pg-template-{key}"
         if (template / "PG_VERSION").exists():
             return template
-        with (stack_root / "pg-template.lock").open("a") as lock:
+        with (root / "pg-template.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if (template / "PG_VERSION").exists():
                 return template
-            for old in stack_root.glob("pg-template-*"):
+            for old in root.glob("pg-template-*"):
                 shutil.rmtree(old, ignore_errors=True)
-            building = stack_root / f"pg-template-{key}.building"
+            building = root / f"pg-template-{key}.building"
             building.mkdir(mode=0o700)
             if self._owner is not None:
                 os.chown(building, self._owner.pw_uid, self._owner.pw_gid)
@@ -658,10 +794,13 @@ class PostgresService(Service):
             raise self._failure(f"refuses TCP connections to its URL: {exc}") from exc
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Fast-shutdown postgres and remove a private socket dir if one was made."""
+        """Fast-shutdown postgres; remove a private socket dir if one was made, and a
+        throw-away cluster kept outside the checkout."""
         super().stop(timeout)
         if self._private_socket_dir is not None:
             shutil.rmtree(self._private_socket_dir, ignore_errors=True)
+        if self._outside_run_dir is not None:
+            shutil.rmtree(self._outside_run_dir, ignore_errors=True)
 
 
 class RedisService(Service):

@@ -27,6 +27,8 @@ from devstack.services import (
     child_setup,
     display,
     pid_alive,
+    postgres_home,
+    postgres_homes,
     process_start_ticks,
     say,
     terminate_pid,
@@ -316,8 +318,10 @@ def _dir_pid(run_dir: Path) -> int | None:
 
 
 def remove_stale_test_dirs() -> None:
-    """Delete `.devstack/test-<pid>` dirs whose supervisor is gone, stopping any survivors."""
-    for run_dir in STACK_ROOT.glob("test-*"):
+    """Delete `.devstack/test-<pid>` dirs whose supervisor is gone, stopping any survivors,
+    and their clusters kept outside the checkout."""
+    outside = postgres_home(STACK_ROOT).glob("test-*")
+    for run_dir in [*STACK_ROOT.glob("test-*"), *outside]:
         pid = _dir_pid(run_dir)
         if pid is None or pid == os.getpid() or pid_alive(pid):
             continue
@@ -338,17 +342,27 @@ def _dev_lock_held(run_dir: Path) -> bool:
     return False
 
 
+def _print_postgres_homes() -> None:
+    """Name this checkout's postgres files outside it, and those whose checkout is gone."""
+    for home, stack_root in postgres_homes():
+        if stack_root == STACK_ROOT:
+            print(f"postgres files of this checkout (its service user can't enter it): {home}")
+        elif stack_root is None or not stack_root.exists():
+            print(f"postgres files of a checkout that is gone ({stack_root}): {home}")
+
+
 def _liveness(entry: dict[str, Any]) -> str:
     """`pid N alive` or `pid N gone` for a state entry."""
     return f"pid {entry.get('pid')} {'alive' if _same_process(entry) else 'gone'}"
 
 
 def status() -> int:
-    """Print each run dir under .devstack with its supervisor and services; always returns 0."""
+    """Print each run dir under .devstack with its supervisor and services, and where postgres
+    keeps files outside checkouts; always returns 0."""
     run_dirs = sorted(p for p in STACK_ROOT.glob("*") if p.name == "dev" or _dir_pid(p))
     if not run_dirs:
         print(f"nothing under {display(STACK_ROOT)}")
-        return 0
+    _print_postgres_homes()
     for run_dir in run_dirs:
         state = read_state(run_dir)
         if state is None:
