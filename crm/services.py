@@ -70,12 +70,16 @@ def pipeline_create_default() -> Pipeline:
 def _email_locks(indexes: Iterable[str]) -> None:
     """Transaction-scoped advisory locks on the buckets (first two hex digits, so 256 at most)
     of e-mail blind-index values, taken in order: writers of one address take turns, and an
-    import of thousands of addresses neither exhausts the lock table nor deadlocks another."""
+    import of thousands of addresses neither exhausts the lock table nor deadlocks another.
+
+    Advisory locks are shared by the whole database, so the key names the organization's
+    schema: an import holding every bucket of its own organization leaves others' alone."""
+    schema = connection.schema_name  # type: ignore[attr-defined]
     with connection.cursor() as cur:
         for bucket in sorted({index[:2] for index in indexes if index}):
             cur.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"crm.contact.email:{bucket}"],
+                [f"crm.contact.email:{schema}:{bucket}"],
             )
 
 
