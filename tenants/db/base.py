@@ -9,13 +9,14 @@ raw SETs, composed SQL) gets the SET as a statement of its own.
 
 What is remembered is forgotten, so that the next statement sets the path again, whenever
 the session's path may differ from it: a rollback or a rollback to a savepoint (either
-undoes a SET made inside it), a failed statement, a new connection, and any statement that
-may set the path itself (a raw `SET`/`RESET`/`DISCARD`, composed SQL). PgBouncer in
-transaction mode would break this, and is refused (`DATABASE_POOL_MODE`).
+undoes a SET made inside it; `ABORT` too, and one at the end of a string of statements), a
+failed statement, a new connection, and any statement that may set the path itself (a raw
+`SET search_path`/`SET SCHEMA`/`RESET`/`DISCARD`, composed SQL, even after a `BEGIN`).
+PgBouncer in transaction mode would break this, and is refused (`DATABASE_POOL_MODE`).
 """
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql.base import Cursor
@@ -26,22 +27,41 @@ _DATA_STATEMENT = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNO
 # These never resolve a name, and must still work in an aborted transaction (a savepoint
 # rollback is how one recovers), where a SET would fail.
 _TRANSACTION_CONTROL = re.compile(
-    r"\s*(SAVEPOINT|RELEASE|ROLLBACK|COMMIT|BEGIN|START|END)\b", re.IGNORECASE
+    r"\s*(SAVEPOINT|RELEASE|ROLLBACK|ABORT|COMMIT|BEGIN|START|END)\b", re.IGNORECASE
 )
-_ROLLBACK = re.compile(r"\s*ROLLBACK\b", re.IGNORECASE)
 
 
-def _may_set_path(query: str) -> bool:
-    """Whether a statement (or one of several in the string) may change the session's path
-    behind the remembered one's back: `SET search_path`, `set_config('search_path', …)`,
-    `RESET`, `DISCARD`. Reading the path (`SHOW`, `current_setting`) doesn't."""
+def _path_effect(query: str) -> Literal["sets", "undoes"] | None:
+    """What a statement (or one of several in the string) may do to the session's path behind
+    the remembered one's back: set it (`SET search_path`, `SET SCHEMA`, `set_config(…)`,
+    `RESET`, `DISCARD`), or undo a SET made earlier in the transaction (`ROLLBACK`, to a
+    savepoint too, or its synonym `ABORT`). Reading the path (`SHOW`, `current_setting`)
+    does neither."""
     low = query.lower()
-    if not ("search_path" in low or "set_config" in low or "reset" in low or "discard" in low):
-        return False  # the usual case, decided without a regex
-    return _SETS_PATH.search(low) is not None
+    if not (
+        "search_path" in low
+        or "schema" in low
+        or "set_config" in low
+        or "reset" in low
+        or "discard" in low
+        or "rollback" in low
+        or "abort" in low
+    ):
+        return None  # the usual case, decided without a regex
+    if _SETS_PATH.search(low) is not None:
+        return "sets"
+    if _UNDOES_PATH.search(low) is not None:
+        return "undoes"
+    return None
 
 
-_SETS_PATH = re.compile(r"search_path\s*(=|to\b)|set_config|\breset\b|\bdiscard\b")
+# Over-matching (a DDL's `SET SCHEMA`, a word in a literal) costs one more SET; missing one
+# would serve another schema's rows.
+_SETS_PATH = re.compile(
+    r"search_path\"?\s*(=|to\b)|\bset\s+(session\s+|local\s+)?schema\b|set_config"
+    r"|\breset\b|\bdiscard\b"
+)
+_UNDOES_PATH = re.compile(r"\b(rollback|abort)\b")
 
 
 if TYPE_CHECKING:
@@ -67,11 +87,8 @@ class SearchPathCursor(_CursorBase):
         return wanted
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        if isinstance(query, str) and _TRANSACTION_CONTROL.match(query):
-            if _ROLLBACK.match(query):
-                _forget_path(self.connection)
-            return super().execute(query, params, **kwargs)  # the SET waits for the next one
-        pending = self._take_pending()
+        is_control = isinstance(query, str) and _TRANSACTION_CONTROL.match(query) is not None
+        pending = None if is_control else self._take_pending()  # control: the SET waits
         try:
             if pending is None:
                 result = super().execute(query, params, **kwargs)
@@ -86,10 +103,13 @@ class SearchPathCursor(_CursorBase):
         except BaseException:
             _forget_path(self.connection)
             raise
-        if not isinstance(query, str) or _may_set_path(query):
+        effect = _path_effect(query) if isinstance(query, str) else "sets"
+        if effect == "sets":
             # The cursor may have set a path of its own: it keeps it (no more SETs from
             # here on this cursor), and the next cursor sets its own again.
             self.search_path_statement = None
+            _forget_path(self.connection)
+        elif effect == "undoes":
             _forget_path(self.connection)
         return result
 

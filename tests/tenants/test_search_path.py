@@ -5,8 +5,11 @@ rows; this randomized walk through atomic blocks, savepoints, rollbacks and erro
 `SHOW search_path` after every step.
 """
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -158,20 +161,116 @@ def test_a_raw_set_or_a_failed_statement_makes_the_next_statement_set_again(
 
 
 @pytest.mark.parametrize(
-    ("statement", "sets"),
+    ("statement", "effect"),
     [
-        ("SELECT current_setting('search_path')", False),
-        ("SHOW search_path", False),
-        ("SELECT password_reset_at FROM accounts", False),
-        ("SET search_path = public", True),
-        ("set local SEARCH_PATH to t_alpha", True),
-        ("CREATE SCHEMA s; SET LOCAL search_path TO s; CREATE TABLE t (id int)", True),
-        ("SELECT set_config('search_path', 'public', false)", True),
-        ("RESET ALL", True),
-        ("DISCARD ALL", True),
+        ("SELECT current_setting('search_path')", None),
+        ("SHOW search_path", None),
+        ("SELECT password_reset_at FROM accounts", None),
+        ("SELECT abort_reason, rollback_at FROM schema_changes", None),
+        ("CREATE SCHEMA s", None),
+        ("SET search_path = public", "sets"),
+        ("set local SEARCH_PATH to t_alpha", "sets"),
+        ("CREATE SCHEMA s; SET LOCAL search_path TO s; CREATE TABLE t (id int)", "sets"),
+        ("SELECT set_config('search_path', 'public', false)", "sets"),
+        ("RESET ALL", "sets"),
+        ("DISCARD ALL", "sets"),
+        ("SET SCHEMA 'public'", "sets"),
+        ("SET LOCAL SCHEMA 't_alpha'", "sets"),
+        ('SET "search_path" TO public', "sets"),
+        ("SET search_path = public; ROLLBACK", "sets"),
+        ("ROLLBACK", "undoes"),
+        ("ABORT", "undoes"),
+        ("SELECT 1; ROLLBACK TO SAVEPOINT s", "undoes"),
+        ("INSERT INTO t VALUES (1);\nabort", "undoes"),
     ],
 )
-def test_statements_that_may_set_the_path_are_told_apart(statement: str, sets: bool) -> None:
-    from tenants.db.base import _may_set_path
+def test_statements_that_may_set_or_undo_the_path_are_told_apart(
+    statement: str, effect: str | None
+) -> None:
+    from tenants.db.base import _path_effect
 
-    assert _may_set_path(statement) is sets
+    assert _path_effect(statement) == effect
+
+
+@pytest.fixture
+def own_connection(db: None) -> Iterator[Any]:
+    """A second connection of the same backend, in autocommit and outside the test's
+    transaction, so a test can begin and end transactions with raw statements."""
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    assert own.settings_dict["NAME"].startswith("test_"), "not the test database"
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def _path_on(own: Any, schema: str) -> str:
+    """The session's path as a statement for `schema` on `own` sees it."""
+    own.set_schema(schema)
+    with own.cursor() as cur:
+        cur.execute("SELECT current_setting('search_path')")
+        return str(cur.fetchone()[0])
+
+
+def _run(own: Any, statement: str) -> None:
+    with own.cursor() as cur:
+        cur.execute(statement)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "ABORT",
+        "abort work",
+        "SELECT 1; ROLLBACK",
+        "UPDATE crm_stage SET position = position;\n  rollback",
+        "SELECT 1; ABORT",
+    ],
+)
+def test_a_transaction_undone_by_any_statement_leaves_no_stale_path(
+    ending: str, own_connection: Any, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    assert _path_on(own_connection, tenant_b.schema_name) == "t_beta, public"
+    _run(own_connection, "BEGIN")
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
+
+    _run(own_connection, ending)  # back to the path from before BEGIN: t_beta's
+
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
+
+
+@pytest.mark.parametrize(
+    "undo",
+    ["SELECT 1; ROLLBACK TO SAVEPOINT before_alpha", "SELECT 1; rollback to before_alpha"],
+)
+def test_a_savepoint_undone_at_the_end_of_a_string_leaves_no_stale_path(
+    undo: str, own_connection: Any, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    assert _path_on(own_connection, tenant_b.schema_name) == "t_beta, public"
+    _run(own_connection, "BEGIN")
+    _run(own_connection, "SAVEPOINT before_alpha")
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
+
+    _run(own_connection, undo)
+
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
+    _run(own_connection, "ROLLBACK")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET SCHEMA 'public'",
+        "set session schema 'public'",
+        "BEGIN; SET search_path = public; COMMIT",
+        'SET "search_path" = public',
+    ],
+)
+def test_a_path_set_by_any_spelling_makes_the_next_statement_set_again(
+    statement: str, own_connection: Any, tenant_a: Tenant
+) -> None:
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
+
+    _run(own_connection, statement)
+
+    assert _path_on(own_connection, tenant_a.schema_name) == "t_alpha, public"
