@@ -4,7 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from iam.views import account_email_not_offered, email_confirmation_send
+from iam.views import (
+    account_email_not_offered,
+    email_confirmation_banner_dismiss,
+    email_confirmation_send,
+)
 
 from . import health
 
@@ -15,6 +19,11 @@ urlpatterns = [
         "account/confirm-email/send/",
         email_confirmation_send,
         name="email_confirmation_send",
+    ),
+    path(
+        "account/confirm-email/dismiss/",
+        email_confirmation_banner_dismiss,
+        name="email_confirmation_banner_dismiss",
     ),
     path("admin/", admin.site.urls),
     path("accounts/signup/", RedirectView.as_view(pattern_name="public_site:signup")),

@@ -6,7 +6,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.admin import tenant_admin_site
-from iam.views import account_email_not_offered, email_confirmation_send
+from iam.views import (
+    account_email_not_offered,
+    email_confirmation_banner_dismiss,
+    email_confirmation_send,
+)
 
 from . import health
 
@@ -26,6 +30,11 @@ urlpatterns = [
         "account/confirm-email/send/",
         email_confirmation_send,
         name="email_confirmation_send",
+    ),
+    path(
+        "account/confirm-email/dismiss/",
+        email_confirmation_banner_dismiss,
+        name="email_confirmation_banner_dismiss",
     ),
     # Accounts are made by organization sign-up on the public site.
     path("accounts/signup/", public_signup_redirect),

@@ -5,13 +5,22 @@ from django.utils.functional import SimpleLazyObject
 
 from .services import user_email_is_confirmed
 
+# Session key: the user has put the confirmation banner away for this sign-in.
+EMAIL_BANNER_DISMISSED = "iam.email_banner_dismissed"
+
 
 def identity(request: HttpRequest) -> dict[str, Any]:
-    """`email_unconfirmed`: the signed-in user has not confirmed their address yet (looked up
-    only when a template asks, at most once per page)."""
+    """`email_unconfirmed`: the signed-in user has not confirmed their address yet and has
+    not put the banner saying so away in this session (looked up only when a template asks,
+    at most once per page)."""
     user = getattr(request, "user", None)
 
     def unconfirmed() -> bool:
-        return bool(user and user.is_authenticated and not user_email_is_confirmed(user=user))
+        if not (user and user.is_authenticated):
+            return False
+        session = getattr(request, "session", None)
+        if session is not None and session.get(EMAIL_BANNER_DISMISSED):
+            return False
+        return not user_email_is_confirmed(user=user)
 
     return {"email_unconfirmed": SimpleLazyObject(unconfirmed)}

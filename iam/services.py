@@ -1,6 +1,7 @@
 """Every write to identity and access: users, memberships, API tokens, sign-in handoffs."""
 
 import datetime as dt
+import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -98,22 +99,31 @@ def user_email_is_confirmed(*, user: User) -> bool:
     return bool(has_verified_email(user, user.email))
 
 
-def user_email_confirmation_send(*, request: HttpRequest, user: User, signup: bool = False) -> bool:
+class ConfirmationSend(enum.StrEnum):
+    """What asking for an e-mail confirmation link did."""
+
+    SENT = "sent"
+    CONFIRMED_ALREADY = "confirmed-already"
+    SENT_RECENTLY = "sent-recently"  # the earlier link still works
+
+
+def user_email_confirmation_send(
+    *, request: HttpRequest, user: User, signup: bool = False
+) -> ConfirmationSend:
     """E-mail the user a link that confirms their address (on the public site's host, see
-    `iam.adapters`). Returns False, sending nothing, when the address is confirmed already or
-    a link went out to it in the last minutes (allauth's `confirm_email` rate limit); the
-    earlier link still works then. allauth renders the mail and counts the limit with the
-    request, so this service takes it."""
+    `iam.adapters`). Sends nothing when the address is confirmed already or a link went out
+    to it in the last minutes (allauth's `confirm_email` rate limit), and says which. allauth
+    renders the mail and counts the limit with the request, so this service takes it."""
     address = EmailAddress.objects.filter(user=user, email__iexact=user.email).first()
     if address is None:  # a user made before addresses were recorded
         address = EmailAddress.objects.create(user=user, email=user.email, primary=True)
     if address.verified:
-        return False
+        return ConfirmationSend.CONFIRMED_ALREADY
     if not ratelimit.consume(request, action="confirm_email", key=address.email.lower()):
-        return False
+        return ConfirmationSend.SENT_RECENTLY
     address.send_confirmation(request, signup=signup)
     log.info("user.email_confirmation_sent", user=user.pk)
-    return True
+    return ConfirmationSend.SENT
 
 
 def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) -> Membership:

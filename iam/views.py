@@ -17,12 +17,14 @@ from problems.exceptions import DomainError
 from problems.forms import add_field_errors
 from tenants.services import public_url
 
+from .context_processors import EMAIL_BANNER_DISMISSED
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm
 from .models import ApiToken, Invitation, Membership, Role, User
 from .permissions import is_tenant_admin, member_actions
 from .selectors import api_token_list, invitation_list_open, member_list
 from .services import (
+    ConfirmationSend,
     api_token_create,
     api_token_revoke,
     handoff_redeem,
@@ -101,20 +103,46 @@ def account_email_not_offered(request: HttpRequest) -> HttpResponse:
     return redirect("account_change_password")
 
 
-@login_required
-@require_POST
-def email_confirmation_send(request: HttpRequest) -> HttpResponse:
-    """Send the link that confirms the user's e-mail address again, then go back."""
-    user = cast(User, request.user)
-    if not user_email_confirmation_send(request=request, user=user):
-        messages.info(
-            request,
-            "A link was sent a few minutes ago (or the address is confirmed already); "
-            "check your inbox and spam folder.",
-        )
+def _back(request: HttpRequest) -> HttpResponse:
+    """Back to the page a banner form was posted from (`next`), on this host only."""
     back = request.POST.get("next", "")
     safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure())
     return redirect(back if back and safe else "/")
+
+
+@login_required
+@require_POST
+def email_confirmation_send(request: HttpRequest) -> HttpResponse:
+    """Send the link that confirms the user's e-mail address again, say what happened, and
+    go back."""
+    user = cast(User, request.user)
+    outcome = user_email_confirmation_send(request=request, user=user)
+    if outcome == ConfirmationSend.SENT:
+        messages.success(
+            request,
+            f"We sent a new link to {user.email}. It can take a minute to arrive; if it "
+            "doesn't, look in your spam folder.",
+        )
+    elif outcome == ConfirmationSend.SENT_RECENTLY:
+        messages.info(
+            request,
+            f"We sent a link to {user.email} a moment ago and it still works: look in your "
+            "inbox and spam folder. You can ask for another one in a few minutes.",
+        )
+    else:
+        messages.success(request, f"Your address {user.email} is confirmed already.")
+    return _back(request)
+
+
+@login_required
+@require_POST
+def email_confirmation_banner_dismiss(request: HttpRequest) -> HttpResponse:
+    """Hide the banner asking to confirm the e-mail address until the next sign-in; htmx
+    gets an empty answer that takes the banner away."""
+    request.session[EMAIL_BANNER_DISMISSED] = True
+    if request.headers.get("HX-Request"):
+        return HttpResponse("")
+    return _back(request)
 
 
 def _require_admin(request: HttpRequest) -> None:

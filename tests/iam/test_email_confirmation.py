@@ -73,10 +73,64 @@ def test_the_link_is_sent_again_from_a_tenant_host_but_not_twice_in_a_row(
     assert sent.status_code == 302 and sent["Location"] == "/contacts/"
     assert len(mail.outbox) == 1
     assert _link(mail.outbox[0])[0] == "http://localhost:8000"
+    assert b"We sent a new link to again@alpha.test" in client.get("/contacts/").content
 
     again = client.post("/account/confirm-email/send/", {"next": "/contacts/"}, follow=True)
     assert len(mail.outbox) == 1  # the first link still works; no second mail yet
-    assert b"A link was sent a few minutes ago" in again.content
+    page = again.content.decode()
+    assert "We sent a link to again@alpha.test a moment ago and it still works" in page
+    assert "confirmed already" not in page
+
+
+def test_asking_again_once_confirmed_says_the_address_is_confirmed(
+    client_a: Client, member_a: User
+) -> None:
+    EmailAddress.objects.update_or_create(
+        user=member_a, email=member_a.email, defaults={"verified": True, "primary": True}
+    )
+    page = client_a.post("/account/confirm-email/send/", {"next": "/contacts/"}, follow=True)
+    assert f"Your address {member_a.email} is confirmed already.".encode() in page.content
+    assert mail.outbox == []
+
+
+def test_the_banner_is_put_away_until_the_next_sign_in(tenant_a: Tenant) -> None:
+    user = user_create(email="later@alpha.test", password="pl3nty-of-Entropy-here")
+    tenant_a.memberships.create(user=user, role="member")
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(user)
+    page = client.get("/contacts/").content.decode()
+    assert 'action="/account/confirm-email/dismiss/"' in page
+
+    put_away = client.post("/account/confirm-email/dismiss/", HTTP_HX_REQUEST="true")
+    assert put_away.status_code == 200 and put_away.content == b""  # htmx removes the banner
+    assert b'data-testid="email-unconfirmed"' not in client.get("/contacts/").content
+    assert b'data-testid="email-unconfirmed"' not in client.get("/").content
+
+    without_js = Client(HTTP_HOST=host_of(tenant_a))
+    without_js.force_login(user)  # another sign-in: the banner is back
+    assert b'data-testid="email-unconfirmed"' in without_js.get("/contacts/").content
+    back = without_js.post("/account/confirm-email/dismiss/", {"next": "https://evil.test/"})
+    assert back.status_code == 302 and back["Location"] == "/"
+    assert b'data-testid="email-unconfirmed"' not in without_js.get("/contacts/").content
+    assert not EmailAddress.objects.get(user=user).verified  # put away, not confirmed
+
+
+def test_the_banner_is_put_away_on_the_public_site_too(public_client: Client) -> None:
+    user = user_create(email="public@alpha.test", password="pl3nty-of-Entropy-here")
+    public_client.force_login(user)
+    assert b'data-testid="email-unconfirmed"' in public_client.get("/workspaces/").content
+    public_client.post("/account/confirm-email/dismiss/", {"next": "/workspaces/"})
+    assert b'data-testid="email-unconfirmed"' not in public_client.get("/workspaces/").content
+
+
+def test_a_non_member_cannot_put_the_banner_away_on_another_organizations_host(
+    tenant_b: Tenant, member_a: User
+) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_b))
+    client.force_login(member_a)
+    assert client.post("/account/confirm-email/dismiss/").status_code == 403
+    anonymous = Client(HTTP_HOST=host_of(tenant_b)).post("/account/confirm-email/dismiss/")
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
 
 def test_sending_again_goes_back_only_to_this_host(tenant_a: Tenant) -> None:
