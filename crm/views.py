@@ -1,6 +1,7 @@
 """HTML pages of the CRM on a tenant host (the membership middleware has already run)."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -9,12 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from iam.permissions import is_tenant_admin
+from iam.selectors import invitation_list_open, member_list
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
@@ -39,13 +42,64 @@ def _page(request: HttpRequest, qs: Any) -> Any:
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+@dataclass(frozen=True)
+class GettingStartedStep:
+    title: str
+    text: str
+    url: str
+    action: str
+    is_done: bool
+
+
+def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[GettingStartedStep]:
+    """The first steps in a new organization, each marked done once the organization has
+    taken it; inviting people is offered to those who may."""
+    steps = [
+        GettingStartedStep(
+            title="Bring in your contacts",
+            text="Import a spreadsheet (CSV) of the people you work with, or add them one by one.",
+            url=reverse("crm:contact_import"),
+            action="Import contacts",
+            is_done=counts["contacts"] > 0,
+        ),
+        GettingStartedStep(
+            title="Add the companies you work with",
+            text="Contacts can then be linked to their company.",
+            url=reverse("crm:company_create"),
+            action="Add a company",
+            is_done=counts["companies"] > 0,
+        ),
+    ]
+    membership = getattr(request, "membership", None)
+    if is_tenant_admin(membership):
+        tenant = request.tenant  # type: ignore[attr-defined]
+        invited = (
+            member_list(tenant=tenant).count() > 1 or invitation_list_open(tenant=tenant).exists()
+        )
+        steps.insert(
+            1,
+            GettingStartedStep(
+                title="Invite your team",
+                text="Colleagues get an e-mail with a link to join as members or admins.",
+                url=reverse("iam:members"),
+                action="Invite people",
+                is_done=invited,
+            ),
+        )
+    return steps
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = selectors.dashboard_counts()
+    steps = _getting_started(request, counts)
     return render(
         request,
         "crm/dashboard.html",
         {
-            "counts": selectors.dashboard_counts(),
+            "counts": counts,
+            "getting_started": steps if not all(s.is_done for s in steps) else [],
+            "steps_done": sum(s.is_done for s in steps),
             "pipeline": selectors.pipeline_default(),
             "recent_contacts": selectors.contact_list().select_related("company")[:5],
         },

@@ -1,12 +1,17 @@
 """HTML pages of the CRM: list, search, create with field errors, edit, delete."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
 from crm.models import Company, Contact
+from iam.models import Membership, User
+from iam.services import invitation_create
 from tenants.models import Tenant
+from tests.conftest import host_of
 
 from .factories import CompanyFactory, ContactFactory
 
@@ -132,3 +137,39 @@ def test_company_form_cuts_a_web_address_down_to_its_domain(
     assert "example.com" in refused.context["form"].errors["domain"][0]
     with tenant_context(tenant_a):
         assert not Company.objects.filter(name="Nowhere").exists()
+
+
+def _getting_started(page: str) -> str:
+    found = re.search(r'<section[^>]*data-testid="getting-started".*?</section>', page, re.DOTALL)
+    return found.group(0) if found else ""
+
+
+def test_a_new_owner_is_welcomed_with_first_steps_until_they_are_taken(
+    tenant_a: Tenant, owner_a: User, member_a: User
+) -> None:
+    Membership.objects.filter(tenant=tenant_a, user=member_a).delete()  # alone, as after sign-up
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(owner_a)
+    page = client.get("/").content.decode()
+    assert "Welcome back" not in page and "Welcome to Alpha Inc" in page
+    steps = _getting_started(page)
+    for link in ("/contacts/import/", "/settings/members/", "/companies/new/"):
+        assert f'href="{link}"' in steps
+    assert "0 of 3 done" in steps
+
+    with tenant_context(tenant_a):
+        ContactFactory()
+    steps = _getting_started(client.get("/").content.decode())
+    assert "1 of 3 done" in steps and 'href="/contacts/import/"' not in steps
+
+    invitation_create(tenant=tenant_a, by=owner_a, email="new@alpha.test")
+    with tenant_context(tenant_a):
+        CompanyFactory()
+    page = client.get("/").content.decode()
+    assert _getting_started(page) == ""  # all done: the list goes
+    assert "Welcome back" in page
+
+
+def test_a_member_is_not_asked_to_invite_people(client_a: Client) -> None:
+    steps = _getting_started(client_a.get("/").content.decode())
+    assert 'href="/contacts/import/"' in steps and "/settings/members/" not in steps
