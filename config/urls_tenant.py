@@ -1,8 +1,7 @@
 """URLs of an organization's host: CRM pages, tenant admin, API and its schema."""
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import include, path
+from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.admin import tenant_admin_site
@@ -13,12 +12,6 @@ from iam.views import (
 )
 
 from . import health
-
-
-def public_signup_redirect(request: HttpRequest) -> HttpResponseRedirect:
-    port = f":{settings.PUBLIC_PORT}" if settings.PUBLIC_PORT else ""
-    return HttpResponseRedirect(f"{settings.PUBLIC_SCHEME}://{settings.BASE_DOMAIN}{port}/signup/")
-
 
 urlpatterns = [
     # The API first: it takes most requests, and patterns are tried in order.
@@ -36,8 +29,12 @@ urlpatterns = [
         email_confirmation_banner_dismiss,
         name="email_confirmation_banner_dismiss",
     ),
-    # Accounts are made by organization sign-up on the public site.
-    path("accounts/signup/", public_signup_redirect),
+    # Accounts for an organization start with an invitation: say so, and don't offer
+    # organization sign-up here.
+    path(
+        "accounts/signup/",
+        TemplateView.as_view(template_name="iam/signup_by_invitation.html"),
+    ),
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
     path("admin/", tenant_admin_site.urls),

@@ -1,11 +1,17 @@
-"""django-allauth adapter: e-mail links use the canonical host, never the request's Host."""
+"""django-allauth adapter: e-mail links use the canonical host, never the request's Host;
+sign-in on an organization's host is for its members, and failed attempts count per account
+and per client address on every host alike."""
 
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailConfirmation
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
+
+from .selectors import membership_get
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -29,3 +35,22 @@ class AccountAdapter(DefaultAccountAdapter):
         if getattr(request, "tenant", None) is None:
             return "/workspaces/"
         return super().get_login_redirect_url(request)
+
+    def authenticate(self, request: HttpRequest, **credentials: Any) -> AbstractBaseUser | None:
+        """The user the credentials name; on an organization's host, only if they are a
+        member there. A non-member gets the answer of a wrong password, and the attempt
+        counts as a failure, so neither the page nor the lockout tells the password was
+        right."""
+        user = super().authenticate(request, **credentials)
+        tenant = getattr(request, "tenant", None)
+        if user is None or tenant is None or membership_get(user=user, tenant=tenant):
+            return user
+        # A success gave back its use of the failed-attempt limits; take it again.
+        self.pre_authenticate(request, **credentials)
+        self.authentication_failed(request, **credentials)
+        return None
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth keys failed attempts by the site's domain too, which without
+        # django.contrib.sites is the request's host: one allowance per organization.
+        return str(credentials.get("email", credentials.get("username", ""))).lower()
