@@ -2,6 +2,9 @@
 blind indexes (in the file and among existing contacts), all or nothing, retries, races and
 organizations kept apart."""
 
+import csv
+import io
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm import services
-from crm.imports import MAX_ROWS
+from crm.imports import MAX_ROWS, contact_import_read
 from crm.models import Company, Contact, ContactImport
 from iam.models import User
 from iam.services import api_token_create
@@ -176,6 +179,41 @@ def test_a_file_with_too_many_rows_is_refused(api: Client, tenant_a: Tenant) -> 
     assert response.status_code == 400
     assert "more than 5,000" in response.json()["errors"]["file"][0]
     assert _emails(tenant_a) == []
+
+
+def test_a_long_first_line_built_to_slow_down_guessing_the_separator_is_answered_at_once(
+    api: Client,
+) -> None:
+    """Guessing the separator with `csv.Sniffer` takes time quadratic in the first line's
+    length (seconds at 24 kB, hours at 5 MB) for a line like this one; any member could send
+    one as a dry run."""
+    line = ',"a' * 14_000  # 42 kB
+    started = time.monotonic()
+    response = _upload(api, line, dry_run="true")
+    took = time.monotonic() - started
+    assert response.status_code == 400
+    assert "none was recognised" in response.json()["errors"]["file"][0]
+    assert took < 2, f"{took:.1f} s"
+
+
+_heading_text = st.text(alphabet="xyz ,;\t\"'", max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(separator=st.sampled_from([",", ";", "\t"]), headings=st.lists(_heading_text, max_size=8))
+def test_the_separator_is_the_one_between_the_headings_whatever_they_hold(
+    separator: str, headings: list[str]
+) -> None:
+    """Headings may hold the other separators, quotes and spaces (quoted, as spreadsheets
+    write them); the columns come out as they were written."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, quoting=csv.QUOTE_ALL)
+    writer.writerow(["First name", "Email", *headings])
+    writer.writerow(["Ada", "ada@engine.test", *("" for _ in headings)])
+    file = contact_import_read(out.getvalue().encode(), definitions=[])
+    assert file.columns == {"First name": "first_name", "Email": "email"}
+    assert file.ignored_columns == [h.strip() for h in headings if h.strip()]
+    assert [row.values["email"] for row in file.rows] == ["ada@engine.test"]
 
 
 def test_custom_fields_by_key_or_label_typed_and_sensitive_ones_sealed(
