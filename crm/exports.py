@@ -56,8 +56,9 @@ def contact_rows(
     contacts: Iterable[Contact], definitions: Sequence[CustomField]
 ) -> Iterator[list[str]]:
     """The headings, then a row per contact: its own fields decrypted, its company's name,
-    and its custom values (sensitive ones decrypted) under their fields' labels."""
-    yield [*HEADINGS, *(d.label for d in definitions)]
+    and its custom values (sensitive ones decrypted) under their fields' labels. A label is
+    text an admin typed, so the heading row is defused like any cell."""
+    yield [csv_safe(heading) for heading in (*HEADINGS, *(d.label for d in definitions))]
     for contact in contacts:
         custom = selectors.custom_values_of(contact, definitions)
         own = (

@@ -221,7 +221,7 @@ def _map_columns(
         known.setdefault(_heading(d.label), (PREFIX + d.key, 0))
     best: dict[str, tuple[int, int]] = {}  # field -> (rank, column index)
     for i, heading in enumerate(headings):
-        match = known.get(_heading(heading))
+        match = known.get(_heading(_unescaped(heading.strip())))
         if match is not None and (match[0] not in best or match[1] < best[match[0]][0]):
             best[match[0]] = (match[1], i)
     by_index = {i: name for name, (_, i) in best.items()}

