@@ -4,10 +4,17 @@ Users are referred to by id only (no foreign key into `public`), so a tenant sch
 moved to another database without dragging shared tables along.
 """
 
+import json
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
+from django.conf import settings
+from django.contrib.admin.models import ACTION_FLAG_CHOICES, ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from pii.fields import (
     EncryptedCharField,
@@ -205,3 +212,88 @@ class ContactImport(models.Model):
 
     def __str__(self) -> str:
         return self.filename or f"Import {self.pk}"
+
+
+class AdminLogEntryManager(models.Manager["AdminLogEntry"]):
+    def log(
+        self,
+        *,
+        user_id: int | None,
+        objects: Iterable[models.Model],
+        action_flag: int,
+        change_message: str | list[Any] = "",
+    ) -> list["AdminLogEntry"]:
+        """One entry per record, with the values Django admin's `LogEntry` would hold."""
+        if isinstance(change_message, list):
+            change_message = json.dumps(change_message)
+        return self.bulk_create(
+            self.model(
+                user_id=user_id,
+                content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                action_flag=action_flag,
+                change_message=change_message,
+            )
+            for obj in objects
+        )
+
+
+class AdminLogEntry(models.Model):
+    """What the organization admin did: Django admin's log entry (`LogEntry`), kept in the
+    organization's own schema. The shared `django_admin_log` in `public` would show one
+    organization's history to another (content type and record ids repeat across schemas)
+    and outlive the organization; this table is only ever read on its own host and is
+    dropped with the schema."""
+
+    action_time = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    # A relation for the admin's templates (`action.user`, `user__pk`), without a constraint:
+    # users live in `public`, and the row refers to one by id, like every table here.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.SET_NULL, null=True, blank=True)
+    object_id = models.TextField(blank=True)
+    object_repr = models.CharField(max_length=200)
+    action_flag = models.PositiveSmallIntegerField(choices=ACTION_FLAG_CHOICES)
+    change_message = models.TextField(blank=True)
+
+    objects = AdminLogEntryManager()
+
+    class Meta:
+        ordering = ("-action_time", "-id")
+
+    def __str__(self) -> str:
+        return str(self._as_log_entry())
+
+    def is_addition(self) -> bool:
+        return self.action_flag == ADDITION
+
+    def is_change(self) -> bool:
+        return self.action_flag == CHANGE
+
+    def is_deletion(self) -> bool:
+        return self.action_flag == DELETION
+
+    def get_change_message(self) -> str:
+        return str(self._as_log_entry().get_change_message())
+
+    def get_admin_url(self) -> str | None:
+        """The record's change page in the organization admin (None if it has none)."""
+        return self._as_log_entry().get_admin_url()
+
+    def _as_log_entry(self) -> LogEntry:
+        # An unsaved LogEntry with these values words the message and builds the link as
+        # the admin does everywhere else.
+        return LogEntry(
+            action_time=self.action_time,
+            content_type=self.content_type,
+            object_id=self.object_id,
+            object_repr=self.object_repr,
+            action_flag=self.action_flag,
+            change_message=self.change_message,
+        )

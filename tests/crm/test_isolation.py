@@ -75,12 +75,47 @@ def test_contact_of_a_is_invisible_from_b_through_the_admin(
     assert "Alpha-Only" in client_a.get("/admin/crm/contact/").content.decode()
 
 
+def test_change_history_of_a_is_invisible_from_b_through_the_admin(
+    contact_a: Contact, tenant_a: Tenant, tenant_b: Tenant, owner_a: User, owner_b: User
+) -> None:
+    client_a = Client(HTTP_HOST=host_of(tenant_a))
+    client_a.force_login(owner_a)
+    changed = client_a.post(
+        f"/admin/crm/contact/{contact_a.pk}/change/",
+        {"first_name": "Secretive", "last_name": "Alpha-Only", "title": "Alpha's buyer"},
+    )
+    assert changed.status_code == 302
+    history_a = client_a.get(f"/admin/crm/contact/{contact_a.pk}/history/").content.decode()
+    assert "Title" in history_a and owner_a.email in history_a
+
+    client_b = Client(HTTP_HOST=host_of(tenant_b))
+    client_b.force_login(owner_b)
+    missing = client_b.get(f"/admin/crm/contact/{contact_a.pk}/history/")
+    assert missing.status_code in (302, 404)
+    assert "Alpha-Only" not in missing.content.decode()
+    # B's own record with the same id has a history of its own (none), not A's.
+    with tenant_context(tenant_b):
+        ContactFactory(pk=contact_a.pk, first_name="Beta", last_name="Own")
+    twin = client_b.get(f"/admin/crm/contact/{contact_a.pk}/history/")
+    assert twin.status_code == 200
+    for leaked in ("Alpha-Only", "Title", owner_a.email):
+        assert leaked not in twin.content.decode()
+    assert "Alpha-Only" not in client_b.get("/admin/").content.decode()
+
+
 def test_member_of_a_gets_403_on_every_page_and_api_call_of_b(
     client_a: Client, tenant_b: Tenant, contact_a: Contact
 ) -> None:
     # The same session (cookie spanning subdomains) presented to B's host.
     client_a.defaults["HTTP_HOST"] = host_of(tenant_b)
-    for path in ("/", "/contacts/", "/companies/", "/settings/api-tokens/", "/admin/"):
+    for path in (
+        "/",
+        "/contacts/",
+        "/companies/",
+        "/settings/api-tokens/",
+        "/admin/",
+        f"/admin/crm/contact/{contact_a.pk}/history/",
+    ):
         assert client_a.get(path).status_code == 403, path
     for path in ("/api/v1/contacts/", "/api/v1/companies/", f"/api/v1/contacts/{contact_a.pk}/"):
         response = client_a.get(path)
