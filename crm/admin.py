@@ -1,21 +1,31 @@
 """The tenant admin: owners and admins of an organization manage its records on its own host."""
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.contrib.admin.options import get_content_type_for_model
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.urls import reverse
 
 from iam.permissions import is_tenant_admin
 
 from . import selectors, services
 from .forms import CompanyDomainMixin, CustomValuesModelForm, with_custom_fields
 from .models import AdminLogEntry, Company, Contact, CustomField, Pipeline, Stage
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
+
+NOT_AN_ADMIN = "Only owners and admins of this organization can open its admin."
 
 
 def _is_tenant_admin(request: HttpRequest) -> bool:
@@ -31,6 +41,30 @@ class TenantAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return _is_tenant_admin(request)
+
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
+        """Signed in but not an owner or admin: the product's 403 page, where Django's admin
+        would send the person to a sign-in form of its own."""
+        checked = super().admin_view(view, cacheable)
+
+        @wraps(checked)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.user.is_authenticated and not self.has_permission(request):
+                raise PermissionDenied(NOT_AN_ADMIN)
+            return checked(request, *args, **kwargs)
+
+        return cast(_View, inner)
+
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """People sign in on the product's own page; the admin has no sign-in form."""
+        index = reverse("admin:index", current_app=self.name)
+        if not request.user.is_authenticated:
+            return redirect_to_login(index, settings.LOGIN_URL)
+        if not self.has_permission(request):
+            raise PermissionDenied(NOT_AN_ADMIN)
+        return HttpResponseRedirect(index)
 
     def get_log_entries(self, request: HttpRequest) -> QuerySet[AdminLogEntry]:  # type: ignore[override]
         """Recent actions on the index page: from this organization's own log."""
