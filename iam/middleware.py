@@ -14,8 +14,10 @@ from .selectors import membership_get
 # Reachable on a tenant host without a membership: sign-in, health, static files. The API
 # is not listed: its own authentication and permission classes apply the same rule.
 _OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
-# Reachable by a signed-in non-member: signing out, health.
-_NON_MEMBER_PREFIXES = ("/accounts/", "/healthz", "/readyz", "/static/")
+# Reachable by a signed-in non-member: signing out, health, and signing in from another host
+# (the handoff views check membership themselves: a link signs in a member only, and a
+# non-member may still carry their sign-in over to the public site).
+_NON_MEMBER_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
 
 
 class TenantMembershipMiddleware:

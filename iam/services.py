@@ -3,6 +3,8 @@
 import datetime as dt
 import enum
 import hashlib
+import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ log = structlog.get_logger(__name__)
 TOKEN_PREFIX = "mcrm_"  # noqa: S105 - a public marker, not a secret
 HANDOFF_MAX_AGE = 60
 _HANDOFF_SALT = "iam.handoff"
+_HANDOFF_STATE = re.compile(r"[0-9a-f]{64}")
 
 
 def user_validate_new(*, email: str, password: str, full_name: str = "") -> str:
@@ -209,27 +212,60 @@ def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | No
     return TokenCredentials(token_id=extra["token_id"], user=user, tenant=tenant)
 
 
-def handoff_url(*, user: User, tenant: Tenant) -> str:
-    """A one-time, one-minute link that signs `user` in on the tenant's own host."""
-    if not Membership.objects.filter(user=user, tenant=tenant).exists():
+def handoff_state_new() -> tuple[str, str]:
+    """A fresh nonce for the browser that starts a sign-in from another host, and the state
+    that names it in links (its SHA-256): the nonce stays in that browser's cookie."""
+    nonce = secrets.token_urlsafe(32)
+    return nonce, _handoff_state(nonce)
+
+
+def _handoff_state(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def handoff_start_url(*, tenant: Tenant) -> str:
+    """Where a browser signed in on the public site goes to be signed in on the tenant's
+    host too: that host asks the public site back for a link bound to the browser."""
+    return tenant_url(tenant, "/auth/handoff/start/")
+
+
+def handoff_url(*, user: User, tenant: Tenant | None, state: str) -> str:
+    """A one-time, one-minute link that signs `user` in on the tenant's own host (the public
+    site's when `tenant` is None), in the browser whose nonce `state` names and no other."""
+    if not _HANDOFF_STATE.fullmatch(state):
+        raise HandoffInvalid("This sign-in was not started in a browser; open it again.")
+    if tenant is not None and not Membership.objects.filter(user=user, tenant=tenant).exists():
         raise NotAMember()
-    payload: dict[str, Any] = {"u": user.pk, "t": tenant.pk, "n": secrets.token_urlsafe(16)}
+    payload: dict[str, Any] = {
+        "u": user.pk,
+        "t": tenant.pk if tenant is not None else None,
+        "s": state,
+        "n": secrets.token_urlsafe(16),
+    }
     token = signing.dumps(payload, salt=_HANDOFF_SALT, compress=True)
-    return tenant_url(tenant, f"/auth/handoff/?token={token}")
+    path = f"/auth/handoff/?token={token}"
+    return tenant_url(tenant, path) if tenant is not None else public_url(path)
 
 
-def handoff_redeem(*, token: str, tenant: Tenant) -> User:
-    """The user a handoff token names, once; raises HandoffInvalid for any other use."""
+def handoff_redeem(*, token: str, tenant: Tenant | None, nonce: str) -> User:
+    """The user a handoff token names, once, in the browser that holds `nonce`; raises
+    HandoffInvalid for any other use (another host, another browser, a second time)."""
     try:
         payload = signing.loads(token, salt=_HANDOFF_SALT, max_age=HANDOFF_MAX_AGE)
     except signing.BadSignature as exc:
         raise HandoffInvalid() from exc
-    if payload.get("t") != tenant.pk:
+    if payload.get("t") != (tenant.pk if tenant is not None else None):
         raise HandoffInvalid()
+    if not nonce or not hmac.compare_digest(_handoff_state(nonce), str(payload.get("s"))):
+        raise HandoffInvalid(
+            "This sign-in link was opened in another browser than the one that asked for it."
+        )
     if not cache.add(f"iam:handoff:{payload['n']}", 1, timeout=HANDOFF_MAX_AGE * 2):
         raise HandoffInvalid()
     user = User.objects.filter(pk=payload.get("u"), is_active=True).first()
-    if user is None or not Membership.objects.filter(user=user, tenant=tenant).exists():
+    if user is None:
+        raise HandoffInvalid()
+    if tenant is not None and not Membership.objects.filter(user=user, tenant=tenant).exists():
         raise HandoffInvalid()
     return user
 

@@ -6,6 +6,8 @@ app_name = "iam"
 
 urlpatterns = [
     path("auth/handoff/", views.handoff, name="handoff"),
+    path("auth/handoff/start/", views.handoff_start, name="handoff_start"),
+    path("auth/handoff/issue/", views.handoff_to_public, name="handoff_to_public"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/members/", views.members, name="members"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),

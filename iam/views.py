@@ -1,8 +1,12 @@
-"""HTML views of identity: sign-in handoff and personal API tokens on tenant hosts, and
-sending the e-mail confirmation link again (on every host)."""
+"""HTML views of identity: signing in from one host on another (on every host), personal API
+tokens on tenant hosts, and sending the e-mail confirmation link again (on every host)."""
 
+from collections.abc import Callable
 from typing import cast
+from urllib.parse import urlencode
 
+import structlog
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -10,12 +14,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
 from problems.exceptions import DomainError
 from problems.forms import add_field_errors
-from tenants.services import public_url
+from tenants.models import Tenant
+from tenants.services import public_url, tenant_url
 
 from .context_processors import EMAIL_BANNER_DISMISSED
 from .exceptions import HandoffInvalid
@@ -28,6 +33,8 @@ from .services import (
     api_token_create,
     api_token_revoke,
     handoff_redeem,
+    handoff_state_new,
+    handoff_url,
     invitation_create,
     invitation_revoke,
     membership_remove,
@@ -35,20 +42,96 @@ from .services import (
     user_email_confirmation_send,
 )
 
+log = structlog.get_logger(__name__)
+
 _NEW_TOKEN_KEY = "iam.new_api_token"  # noqa: S105 - a session key name
 # Each invitation sends an e-mail: per user, as the API's "invitation" throttle
 # (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 INVITATIONS_PER_HOUR = "50/h"
+_WORKSPACES_PATH = "/workspaces/"  # the public site's list of the user's organizations
 
 
-def handoff(request: HttpRequest) -> HttpResponse:
-    """Redeem a one-time sign-in link issued on the public site and open the workspace."""
+# Signing in on one host from another where the browser is signed in already. Session
+# cookies stay on the host that set them (a parent-domain cookie would reach every
+# organization), so a host that wants the signed-in user asks the other for a one-time link:
+#   1. handoff_start, on the host to sign in on, keeps a nonce in this browser's cookie and
+#      sends the browser to the other host with the nonce's hash (the state);
+#   2. that host, where the user is signed in, issues a link bound to the state
+#      (public_site.views.workspace_handoff, or handoff_to_public below);
+#   3. handoff redeems it here only if this browser's cookie holds the nonce.
+# A link that someone got for their own account is useless in another browser (login CSRF).
+HANDOFF_COOKIE = "mycrm_handoff"
+# The user may have to sign in on the other host before it issues the link.
+HANDOFF_COOKIE_MAX_AGE = 15 * 60
+
+
+@require_GET
+def handoff_start(request: HttpRequest) -> HttpResponse:
+    """Step 1 on either host: on an organization's host, ask the public site for a link; on
+    the public site, ask the organization host named by `?from=` (the *All workspaces* link
+    of a workspace), or just list the workspaces when signed in here already."""
+    tenant = getattr(request, "tenant", None)
+    if tenant is not None:
+        slug = tenant.slug
+        return _redirect_with_nonce(lambda q: public_url(f"/workspaces/{slug}/handoff/?{q}"))
+    source = Tenant.objects.filter(
+        slug=request.GET.get("from", ""), status=Tenant.Status.ACTIVE
+    ).first()
+    if source is None or request.user.is_authenticated:
+        return redirect(_WORKSPACES_PATH)
+    return _redirect_with_nonce(lambda q: tenant_url(source, f"/auth/handoff/issue/?{q}"))
+
+
+def _redirect_with_nonce(url_with: Callable[[str], str]) -> HttpResponse:
+    """A redirect to `url_with(query naming the state)` that keeps a fresh nonce in this
+    browser's cookie, on this host and for the handoff paths only."""
+    nonce, state = handoff_state_new()
+    response = redirect(url_with(urlencode({"state": state})))
+    response.set_cookie(
+        HANDOFF_COOKIE,
+        nonce,
+        max_age=HANDOFF_COOKIE_MAX_AGE,
+        path="/auth/handoff/",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+@require_GET
+def handoff_to_public(request: HttpRequest) -> HttpResponse:
+    """Step 2 on an organization's host: a link that signs the user in on the public site.
+    Anyone signed in here is that user (being a member or not), so no more is checked; a
+    browser signed in nowhere goes to the public site's sign-in."""
+    if not request.user.is_authenticated:
+        return redirect(public_url(_WORKSPACES_PATH))
     try:
-        user = handoff_redeem(token=request.GET.get("token", ""), tenant=request.tenant)  # type: ignore[attr-defined]
+        url = handoff_url(user=request.user, tenant=None, state=request.GET.get("state", ""))
     except HandoffInvalid as exc:
         return render(request, "iam/handoff_invalid.html", {"error": exc.detail}, status=400)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return redirect("crm:dashboard")
+    return redirect(url)
+
+
+@require_GET
+def handoff(request: HttpRequest) -> HttpResponse:
+    """Step 3 on either host: redeem a one-time sign-in link in the browser that asked for
+    it, then open the workspace (or the list of workspaces on the public site)."""
+    tenant = getattr(request, "tenant", None)
+    try:
+        user = handoff_redeem(
+            token=request.GET.get("token", ""),
+            tenant=tenant,
+            nonce=request.COOKIES.get(HANDOFF_COOKIE, ""),
+        )
+    except HandoffInvalid as exc:
+        log.info("iam.handoff_refused", tenant=getattr(tenant, "slug", None), reason=exc.detail)
+        return render(request, "iam/handoff_invalid.html", {"error": exc.detail}, status=400)
+    if request.user.pk != user.pk:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    response = redirect("crm:dashboard" if tenant is not None else _WORKSPACES_PATH)
+    response.delete_cookie(HANDOFF_COOKIE, path="/auth/handoff/", samesite="Lax")
+    return response
 
 
 @login_required

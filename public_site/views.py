@@ -10,10 +10,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit as rate_limited
 
-from iam.exceptions import EmailTaken, InvitationInvalid
+from iam.exceptions import EmailTaken, HandoffInvalid, InvitationInvalid
 from iam.models import User
 from iam.selectors import membership_list_for_user
 from iam.services import (
+    handoff_start_url,
     handoff_url,
     invitation_accept,
     invitation_accept_as_new_user,
@@ -58,7 +59,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         else:
             login(request, user, backend=_MODEL_BACKEND)
             user_email_confirmation_send(request=request, user=user, signup=True)
-            return redirect(handoff_url(user=user, tenant=tenant))
+            return redirect(handoff_start_url(tenant=tenant))
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -108,11 +109,31 @@ def workspaces(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def workspace_open(request: HttpRequest, slug: str) -> HttpResponse:
-    """Send a member to their workspace, signed in there through a one-time link."""
+    """Send a member to their workspace, which asks back for a one-time sign-in link bound
+    to this browser (iam.views.handoff_start)."""
     tenant = Tenant.objects.filter(slug=slug, memberships__user=request.user).first()
     if tenant is None:
         return render(request, "404.html", status=404)
-    return redirect(handoff_url(user=request.user, tenant=tenant))  # type: ignore[arg-type]
+    return redirect(handoff_start_url(tenant=tenant))
+
+
+@login_required
+@require_GET
+def workspace_handoff(request: HttpRequest, slug: str) -> HttpResponse:
+    """A one-time link that signs the user in on their workspace's host, bound to the
+    browser whose nonce `?state=` names (set by that host's handoff_start)."""
+    tenant = Tenant.objects.filter(slug=slug, memberships__user=request.user).first()
+    if tenant is None:
+        return render(request, "404.html", status=404)
+    try:
+        url = handoff_url(
+            user=request.user,  # type: ignore[arg-type]
+            tenant=tenant,
+            state=request.GET.get("state", ""),
+        )
+    except HandoffInvalid as exc:
+        return render(request, "iam/handoff_invalid.html", {"error": exc.detail}, status=400)
+    return redirect(url)
 
 
 @login_required
@@ -165,7 +186,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
                 status = exc.status
             else:
                 if membership is not None:
-                    return redirect(handoff_url(user=membership.user, tenant=membership.tenant))
+                    return redirect(handoff_start_url(tenant=membership.tenant))
     return render(
         request,
         "public_site/invitation.html",

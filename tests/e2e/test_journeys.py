@@ -16,7 +16,7 @@ from iam.models import User
 from pii.fields import blind_index_for
 from tenants.models import Tenant
 
-from .conftest import mails_to
+from .conftest import mails_to, run_manage
 
 # The server commits to the throw-away test database; this test's own transaction only reads.
 pytestmark = pytest.mark.django_db
@@ -85,7 +85,7 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
         assert not Contact.objects.filter(last_name="Lovelace").exists()
 
     # Another organization's host: this browser is not signed in there, and its data is not
-    # reachable; signing in as the new owner there is refused with a 403 page.
+    # reachable; signing in as the new owner there is refused as a wrong password is.
     response = page.goto(f"http://alpha.localhost:{port}/contacts/")
     assert response is not None
     assert "/accounts/login/" in page.url
@@ -93,10 +93,11 @@ def test_sign_up_land_in_workspace_and_add_a_contact(
     page.fill("input[name=password]", "a-Long-passphrase-42")
     page.click("form:has(input[name=login]) button[type=submit]")
     page.wait_for_load_state()
-    assert "not a member" in page.content()
+    assert "/accounts/login/" in page.url
+    assert "password you specified are not correct" in page.content()
     assert "Ada" not in page.content()
     api = page.goto(f"http://alpha.localhost:{port}/api/v1/contacts/")
-    assert api is not None and api.status == 403
+    assert api is not None and api.status == 401  # not signed in there
     context.close()
 
 
@@ -247,3 +248,45 @@ def test_an_owner_confirms_their_address_and_invites_a_colleague_who_joins(
     assert f"colleague@{slug}.test" in owner.inner_text("[data-testid=members]")
     owner_context.close()
     colleague_context.close()
+
+
+def test_one_sign_in_on_a_workspace_serves_the_public_site_and_the_other_workspaces(
+    live_url: str, live_env: dict[str, str], browser: Any, slug: str
+) -> None:
+    """In the browser: signed in on one organization's host only, *All workspaces* lands on
+    the public site signed in, and another workspace opens from there without signing in
+    again; every session cookie stays on the host that set it."""
+    port = live_url.rsplit(":", 1)[1]
+    other = f"{slug}-two"
+    for each, name in ((slug, "First Workspace"), (other, "Second Workspace")):
+        run_manage(
+            live_env,
+            *("create_tenant", "--slug", each, "--name", name),
+            *("--owner-email", f"owner@{slug}.test", "--owner-password", "a-Long-passphrase-42"),
+        )
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"http://{slug}.localhost:{port}/accounts/login/")
+    page.fill("input[name=login]", f"owner@{slug}.test")
+    page.fill("input[name=password]", "a-Long-passphrase-42")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"http://{slug}.localhost:{port}/")
+
+    page.click("footer >> text=All workspaces")
+    page.wait_for_url(f"{live_url}/workspaces/")
+    listed = page.inner_text("main")
+    assert f"owner@{slug}.test" in listed
+    assert "First Workspace" in listed and "Second Workspace" in listed
+
+    page.click(f"a[href='/workspaces/{other}/open/']")
+    page.wait_for_url(f"http://{other}.localhost:{port}/")
+    assert "Second Workspace" in page.content()
+    assert page.query_selector("nav[aria-label=Main] >> text=Contacts")
+
+    sessions = [c for c in context.cookies() if c["name"] == "sessionid"]
+    assert {c["domain"] for c in sessions} == {
+        f"{slug}.localhost",
+        "localhost",
+        f"{other}.localhost",
+    }
+    context.close()

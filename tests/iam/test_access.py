@@ -7,7 +7,6 @@ from django.core import mail
 from django.test import Client
 
 from iam.models import User
-from iam.services import handoff_url
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.factories import PASSWORD
@@ -45,26 +44,6 @@ def test_sign_out_works_for_a_non_member(tenant_b: Tenant, member_a: User) -> No
     client.force_login(member_a)
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/").status_code == 302
-
-
-def test_handoff_link_signs_in_once(tenant_a: Tenant, member_a: User) -> None:
-    url = handoff_url(user=member_a, tenant=tenant_a)
-    assert url.startswith("http://alpha.localhost")
-    path = url.split("localhost:8000", 1)[1] if ":8000" in url else url.split("localhost", 1)[1]
-    client = Client(HTTP_HOST=host_of(tenant_a))
-    response = client.get(path)
-    assert response.status_code == 302
-    assert client.get("/").status_code == 200
-    assert Client(HTTP_HOST=host_of(tenant_a)).get(path).status_code == 400
-
-
-def test_handoff_link_of_a_is_useless_at_b(
-    tenant_a: Tenant, tenant_b: Tenant, member_a: User
-) -> None:
-    url = handoff_url(user=member_a, tenant=tenant_a)
-    path = "/auth/handoff/" + url.split("/auth/handoff/", 1)[1]
-    response = Client(HTTP_HOST=host_of(tenant_b)).get(path)
-    assert response.status_code == 400
 
 
 def test_password_reset_link_uses_the_canonical_host_not_the_request_host(

@@ -10,6 +10,7 @@ from django_tenants.utils import schema_exists
 
 from iam.models import Membership, User
 from tenants.models import Tenant
+from tests.support.browser import Browser
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def test_sign_up_creates_the_organization_and_lands_the_owner_on_its_dashboard(
     assert response.status_code == 302
     target = urlsplit(response["Location"])
     assert target.hostname == "omega.localhost"
-    assert target.path == "/auth/handoff/"
+    assert target.path == "/auth/handoff/start/"
 
     tenant = Tenant.objects.get(slug="omega")
     assert tenant.name == "Omega Widgets"
@@ -37,12 +38,15 @@ def test_sign_up_creates_the_organization_and_lands_the_owner_on_its_dashboard(
     user = User.objects.get(email="olga@omega.test")
     assert Membership.objects.get(user=user, tenant=tenant).role == "owner"
 
-    workspace = Client(HTTP_HOST="omega.localhost")
-    landed = workspace.get(f"{target.path}?{target.query}", follow=True)
+
+def test_a_new_owner_lands_signed_in_on_the_new_workspace(db: None) -> None:
+    browser = Browser()
+    landed = browser.post("http://localhost/signup/", GOOD)
     assert landed.status_code == 200
-    assert landed.redirect_chain[-1][0] == "/"
+    assert browser.url == "http://omega.localhost:8000/"
+    assert landed.wsgi_request.user.email == "olga@omega.test"
     assert b"Omega Widgets" in landed.content
-    assert workspace.get("/contacts/").status_code == 200
+    assert browser.client("omega.localhost").get("/contacts/").status_code == 200
 
 
 @pytest.mark.parametrize(
