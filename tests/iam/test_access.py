@@ -1,4 +1,4 @@
-"""Signing in: allauth pages, the membership wall, and the one-time handoff link."""
+"""Signing in: allauth pages, the membership wall, and password reset links."""
 
 import re
 
