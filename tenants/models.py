@@ -93,3 +93,24 @@ class SpareSchema(models.Model):
 
     def __str__(self) -> str:
         return self.schema_name
+
+
+class HostAnnouncement(models.Model):
+    """A host whose routing changed, written in the transaction that changed it.
+
+    Every web process drops the host from its host cache when Redis passes the announcement
+    on; the row is how a process learns of it when that message was lost (the publishing
+    process couldn't reach Redis, say). See `tenants.routing`.
+    """
+
+    host = models.CharField(max_length=253)
+    # pg_current_xact_id() of the writing transaction: compared with a snapshot's xmin, it
+    # tells which rows a reader may not have been able to see yet.
+    xid = models.BigIntegerField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.host

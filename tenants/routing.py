@@ -1,6 +1,8 @@
 """Host names → tenants, with a short in-process cache in front of the Domain table."""
 
+import datetime
 import functools
+import math
 import os
 import threading
 import time
@@ -9,9 +11,11 @@ from dataclasses import dataclass
 import redis
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
-from .models import Domain, Tenant
+from .models import Domain, HostAnnouncement, Tenant
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,14 @@ def _public_hosts(base: str) -> frozenset[str]:
 def resolve_host(host: str) -> HostMatch:
     """Resolve a bare host name (no port), caching the answer in this process.
 
-    Suspension and deletion call `forget_host`, which drops the host here at once and, when
-    their transaction commits, tells every other process through Redis. While this process
-    listens for that, answers are kept for TENANT_HOST_CACHE_SUBSCRIBED_SECONDS; while it
-    doesn't (Redis unreachable, or not subscribed yet), for TENANT_HOST_CACHE_SECONDS, which
-    is then as late as another process can notice a suspension.
+    Suspension and deletion call `forget_host`, which drops the host here at once and
+    announces it in their transaction; when that commits, Redis tells every other process.
+    While this process listens for that, answers are kept for
+    TENANT_HOST_CACHE_SUBSCRIBED_SECONDS; while it doesn't (Redis unreachable, or not
+    subscribed yet), for TENANT_HOST_CACHE_SECONDS. Either way it also reads the
+    announcements committed since it last looked, every TENANT_HOST_CACHE_SECONDS, so a
+    message that never came (the announcing process couldn't reach Redis) is that late at
+    worst.
     """
     host = host.lower().rstrip(".")
     if host in public_hosts():
@@ -68,6 +75,7 @@ def resolve_host(host: str) -> HostMatch:
         else settings.TENANT_HOST_CACHE_SECONDS
     )
     now = time.monotonic()
+    _announcements.catch_up(now)
     if ttl > 0:
         hit = _cache.get(host)  # a dict read is atomic; writes take the lock
         if hit is not None and hit[0] > now:
@@ -85,9 +93,13 @@ def resolve_host(host: str) -> HostMatch:
 
 def forget_host(host: str) -> None:
     """Drop `host` from this process's cache now, and from every process's once the current
-    transaction commits (at once outside one)."""
+    transaction commits (at once outside one): through Redis at once, and through the
+    announcement written here within TENANT_HOST_CACHE_SECONDS should that message be lost."""
     host = host.lower()
     _forget_locally(host)
+    xid = RawSQL("pg_current_xact_id()::text::bigint", [])
+    HostAnnouncement.objects.create(host=host, xid=xid)
+    HostAnnouncement.objects.filter(created_at__lt=timezone.now() - ANNOUNCEMENTS_KEPT).delete()
     transaction.on_commit(lambda: _publish(host))
 
 
@@ -118,11 +130,67 @@ def _publish(host: str) -> None:
     try:
         client.publish(CHANNEL, host)
     except redis.RedisError:
-        # Every listener has lost Redis as well, so each has emptied its cache and keeps
-        # answers for the short lifetime only.
+        # Listeners may well still be subscribed: they read the committed announcement
+        # within TENANT_HOST_CACHE_SECONDS instead.
         log.exception("tenants.forget_host.publish_failed", host=host)
     finally:
         client.close()
+
+
+# --- announcements a process may have missed ---------------------------------------------
+
+# Far longer than any process goes between two reads while it keeps answers.
+ANNOUNCEMENTS_KEPT = datetime.timedelta(days=1)
+# Every transaction with an xid below this had ended when the statement began: its rows are
+# visible to any later statement, or never will be.
+_XMIN_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_ANNOUNCED_SINCE_SQL = f"""
+    SELECT id, host FROM {HostAnnouncement._meta.db_table} WHERE xid >= %s
+"""  # noqa: S608 - the table name from the model, the xid is a parameter
+
+
+class _Announcements:
+    """Reads the announcements committed since this process last looked."""
+
+    def __init__(self) -> None:
+        self._xmin: int | None = None
+        self._seen: set[int] = set()  # rows read last time: forgotten already
+        self._read_at = -math.inf
+        self._reading = threading.Lock()
+
+    def catch_up(self, now: float) -> None:
+        """Forget the hosts announced since the last read, if that was at least
+        TENANT_HOST_CACHE_SECONDS ago (one thread reads; the others go on)."""
+        if now - self._read_at < settings.TENANT_HOST_CACHE_SECONDS:
+            return
+        if not self._reading.acquire(blocking=False):
+            return
+        try:
+            self._read_at = now
+            self._read()
+        finally:
+            self._reading.release()
+
+    def _read(self) -> None:
+        with connection.cursor() as cur:
+            # Taken before the rows are read: an announcement whose transaction had not
+            # ended by then has an xid at or above it, so the next read looks again.
+            cur.execute(_XMIN_SQL)
+            xmin = cur.fetchone()[0]
+            if self._xmin is None:
+                # The first read: answers cached meanwhile were read without one before them.
+                forget_all_hosts()
+            else:
+                cur.execute(_ANNOUNCED_SINCE_SQL, [self._xmin])
+                rows = cur.fetchall()
+                for row_id, host in rows:
+                    if row_id not in self._seen:
+                        _forget_locally(host)
+                self._seen = {row_id for row_id, _ in rows}
+        self._xmin = xmin
+
+
+_announcements = _Announcements()
 
 
 class _Listener:

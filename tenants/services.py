@@ -165,8 +165,8 @@ def tenant_delete(*, tenant: Tenant) -> None:
             cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         tenant_deleting.send(sender=Tenant, tenant=tenant)
         tenant.delete(force_drop=True)
-    for host in domains:
-        forget_host(host)
+        for host in domains:  # announced with the deletion, or not at all
+            forget_host(host)
     log.info("tenant.deleted", tenant=slug)
 
 

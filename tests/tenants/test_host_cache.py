@@ -1,17 +1,20 @@
 """The host → organization cache: other processes hear of a suspension through Redis, and
 a process that can't hear keeps answers only briefly."""
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.test import Client
 
 from tenants import routing
-from tenants.models import Tenant
-from tenants.services import tenant_suspend
+from tenants.models import HostAnnouncement, Tenant
+from tenants.services import tenant_delete, tenant_suspend
 from tests.conftest import host_of
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +134,101 @@ def test_the_listener_comes_back_quickly_after_each_of_several_losses(
         assert other_process.client_kill_filter(_type="pubsub") >= 1
         assert _eventually(lambda: not routing._listener.subscribed, seconds=2.0)
         assert _eventually(lambda: routing._listener.subscribed, seconds=1.5)
+
+
+@pytest.mark.parametrize("change", ["suspend", "delete"])
+def test_a_change_whose_message_never_came_reaches_a_subscribed_process_within_seconds(
+    change: str,
+    tenant_a: Tenant,
+    subscribed: None,
+    settings: object,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Callable[..., object],
+) -> None:
+    settings.TENANT_HOST_CACHE_SECONDS = 0.5  # type: ignore[attr-defined]
+    host = host_of(tenant_a)
+    assert routing.resolve_host(host).tenant == tenant_a
+    assert _expiry(host) > 60, "subscribed, the answer is kept long"
+    # Another process makes the change, and its own Redis call fails: this process stays
+    # subscribed (to the real Redis) and hears nothing. (The change is made here, so the
+    # drop it makes in its own process is switched off while it runs.)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # type: ignore[attr-defined]
+    with monkeypatch.context() as deaf, django_capture_on_commit_callbacks(execute=True):  # type: ignore[attr-defined]
+        deaf.setattr(routing, "_forget_locally", lambda host: None)
+        if change == "suspend":
+            tenant_suspend(tenant=Tenant.objects.get(pk=tenant_a.pk))
+        else:
+            tenant_delete(tenant=Tenant.objects.get(pk=tenant_a.pk))
+
+    def stopped_serving_it() -> bool:
+        match = routing.resolve_host(host)
+        return match.tenant is None or match.tenant.is_suspended
+
+    assert _eventually(stopped_serving_it, seconds=3.0)
+    assert routing._listener.subscribed, "the drop must not come from a lost subscription"
+
+
+class _OtherProcess(threading.Thread):
+    """A transaction on a connection of its own, as another process's would be, that
+    announces `host` and commits when told to."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(daemon=True)
+        self.host = host
+        self.written = threading.Event()
+        self.commit = threading.Event()
+        self.row_id: int | None = None
+
+    def run(self) -> None:
+        try:
+            with transaction.atomic():
+                xid = RawSQL("pg_current_xact_id()::text::bigint", [])
+                self.row_id = HostAnnouncement.objects.create(host=self.host, xid=xid).pk
+                self.written.set()
+                assert self.commit.wait(10)
+        finally:
+            connection.close()
+
+    def finish(self) -> None:
+        self.commit.set()
+        self.join(10)
+
+
+def _delete_committed(row_ids: list[int | None]) -> None:
+    def delete() -> None:
+        try:
+            HostAnnouncement.objects.filter(pk__in=row_ids).delete()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=delete)
+    worker.start()
+    worker.join(10)
+
+
+def test_an_announcement_that_commits_after_a_later_one_is_still_read(
+    tenant_a: Tenant, tenant_b: Tenant, subscribed: None, settings: object
+) -> None:
+    settings.TENANT_HOST_CACHE_SECONDS = 0  # type: ignore[attr-defined]  # read every time
+    slow, fast = _OtherProcess(host_of(tenant_a)), _OtherProcess(host_of(tenant_b))
+    try:
+        routing.resolve_host("nothing.example")  # a read before either transaction began
+        routing.resolve_host(slow.host)
+        routing.resolve_host(fast.host)
+        slow.start()
+        assert slow.written.wait(10)
+        fast.start()
+        assert fast.written.wait(10)
+        fast.finish()  # the later transaction commits first
+
+        routing.resolve_host("nothing.example")
+        assert fast.host not in routing._cache
+        assert slow.host in routing._cache  # not committed yet: nothing to read
+
+        slow.finish()
+        routing.resolve_host("nothing.example")
+        assert slow.host not in routing._cache
+    finally:
+        slow.finish()
+        fast.finish()
+        _delete_committed([slow.row_id, fast.row_id])
