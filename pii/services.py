@@ -1,6 +1,7 @@
 """Writes of PII protection: key rotation, rewrapping, and (re-)sealing stored values."""
 
 import re
+import time
 from collections.abc import Iterator
 
 import structlog
@@ -63,9 +64,28 @@ def values_reseal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
     transaction; reads keep working throughout because every value names its key version.
     Yields (model label, rows done so far) after each batch. Only rows still to do are ever
     picked, so an interrupted run continues where it stopped.
+
+    It ends only after a pass that began once every process had taken up the newest key
+    (`keys.current_settled_at`), so values another process wrote with the older key just
+    after a rotation are re-encrypted too.
     """
     tenant_id = connection.tenant.pk  # type: ignore[attr-defined]
-    version, _ = keys.current_key(tenant_id, TenantKey.Purpose.DATA)
+    done: dict[str, int] = {}
+    while True:
+        began = time.time()
+        settled_at = keys.current_settled_at(tenant_id, TenantKey.Purpose.DATA)
+        version, _ = keys.current_key(tenant_id, TenantKey.Purpose.DATA)
+        for label, rows in _values_reseal_pass(version, batch_size):
+            done[label] = done.get(label, 0) + rows
+            yield label, done[label]
+        if began >= settled_at:
+            return
+        log.info("pii.values_reseal.waiting", tenant=tenant_id, seconds=settled_at - began)
+        time.sleep(max(0.0, settled_at - time.time()))
+
+
+def _values_reseal_pass(version: int, batch_size: int) -> Iterator[tuple[str, int]]:
+    """One pass of `values_reseal` over every encrypted model; yields (label, rows) per batch."""
     current = f"{FORMAT_PREFIX}{version}."
     for model, fields in encrypted_models():
         done = 0
@@ -81,7 +101,7 @@ def values_reseal(*, batch_size: int = 500) -> Iterator[tuple[str, int]]:
                     row.save(update_fields=update_fields)
             done += len(pks)
             log.info("pii.values_resealed", model=model._meta.label, rows=done, key=version)
-            yield model._meta.label, done
+            yield model._meta.label, len(pks)
 
 
 def tenant_key_rotate(*, tenant_id: int) -> int:

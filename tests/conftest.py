@@ -28,6 +28,8 @@ settings.PUBLIC_PORT = "8000"
 # The warm pool of spare schemas is off unless a test turns it on (tests/tenants/test_pool.py),
 # here and in the server and worker processes the suite starts.
 settings.TENANT_SPARE_SCHEMAS = 0
+# A rotation is taken up by every process within this; re-encryption waits for it.
+settings.PII_KEY_CURRENT_SECONDS = 0.5
 os.environ["TENANT_SPARE_SCHEMAS"] = "0"
 
 

@@ -31,6 +31,7 @@ VAULT_K8S_TOKEN_PATH: str = env.str(
 VAULT_TRANSIT_MOUNT: str = env.str("VAULT_TRANSIT_MOUNT", default="transit")
 PII_TRANSIT_KEY: str = env.str("PII_TRANSIT_KEY", default="mycrm-tenant-keys")
 PII_KEY_CACHE_SECONDS: float = env.float("PII_KEY_CACHE_SECONDS", default=300.0)
+PII_KEY_CURRENT_SECONDS: float = env.float("PII_KEY_CURRENT_SECONDS", default=5.0)
 
 BASE_DOMAIN: str = env.str("BASE_DOMAIN", default="localhost")
 PUBLIC_SCHEME: str = env.str("PUBLIC_SCHEME", default="https" if IS_PRODUCTION else "http")

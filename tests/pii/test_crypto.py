@@ -85,8 +85,16 @@ def test_blind_index_is_stable_per_tenant_and_field_and_differs_across_them(
     )
     assert a1 == a2
     assert len({a1, other_field, other_tenant}) == 3
-    index_key = TenantKey.objects.get(tenant=tenant_a, purpose=TenantKey.Purpose.INDEX)
-    data_key = TenantKey.objects.filter(tenant=tenant_a, purpose=TenantKey.Purpose.DATA)
+
+
+def test_a_blind_index_makes_only_the_index_key() -> None:
+    from tenants.services import provision_tenant
+    from tests.factories import UserFactory
+
+    fresh = provision_tenant(slug="index-only", name="Index only", owner=UserFactory())
+    crypto.blind_index(tenant_id=fresh.pk, field="email", normalized="ana@acme.test")
+    index_key = TenantKey.objects.get(tenant=fresh, purpose=TenantKey.Purpose.INDEX)
+    data_key = TenantKey.objects.filter(tenant=fresh, purpose=TenantKey.Purpose.DATA)
     assert index_key.wrapped and not data_key.exists()
 
 

@@ -47,8 +47,9 @@ def test_operator_action_starts_background_reencryption(
             "/admin/pii/tenantkey/",
             {"action": "rotate_tenant_data_keys", "_selected_action": [key.pk]},
         )
-    [queue_it] = callbacks  # the task is queued once the rotation has committed
-    assert queue_it.func == reencryption_queue and queue_it.args == (tenant_a,)
+    # The task is queued once the rotation has committed (beside the new key's caching).
+    [queue_it] = [c for c in callbacks if getattr(c, "func", None) == reencryption_queue]
+    assert queue_it.args == (tenant_a,)
     with tenant_context(tenant_a):
         tenant_reencrypt.apply()  # what a worker then does with the queued message
     assert reencryption_progress(tenant_a) == {"state": "finished", "rows": 1}
