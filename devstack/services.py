@@ -465,7 +465,7 @@ def _make_outside_home(stack_root: Path, owner: pwd.struct_passwd) -> Path:
             "its files would go instead"
         )
     for directory in (OUTSIDE_ROOT, home):
-        directory.mkdir(mode=0o755, exist_ok=True)
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         info = directory.lstat()
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
             raise ServiceError(f"{directory} must be a directory owned by uid {os.geteuid()}")
