@@ -233,7 +233,7 @@ def handoff_url(*, user: User, tenant: Tenant | None, state: str) -> str:
     """A one-time, one-minute link that signs `user` in on the tenant's own host (the public
     site's when `tenant` is None), in the browser whose nonce `state` names and no other."""
     if not _HANDOFF_STATE.fullmatch(state):
-        raise HandoffInvalid("This sign-in was not started in a browser; open it again.")
+        raise HandoffInvalid("This sign-in did not start where it signs in; open it again.")
     if tenant is not None and not Membership.objects.filter(user=user, tenant=tenant).exists():
         raise NotAMember()
     payload: dict[str, Any] = {
