@@ -2,7 +2,6 @@
 
 from django.urls import include, path
 from django.views.generic import TemplateView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from crm.admin import tenant_admin_site
 from iam.views import (
@@ -12,6 +11,7 @@ from iam.views import (
 )
 
 from . import health
+from .api_docs import OrganizationDocsView, OrganizationSchemaView
 
 urlpatterns = [
     # The API first: it takes most requests, and patterns are tried in order.
@@ -38,8 +38,8 @@ urlpatterns = [
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
     path("admin/", tenant_admin_site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", OrganizationSchemaView.as_view(), name="api-schema"),
+    path("api/docs/", OrganizationDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("iam.urls")),
     path("", include("crm.urls")),
 ]

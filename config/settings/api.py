@@ -24,12 +24,18 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "MyCRM API",
+    # The schema served on an organization's host starts with its name and address
+    # (config/api_docs.py).
     "DESCRIPTION": (
-        "The REST API of one MyCRM organization. Call it on the organization's own host "
-        "(`https://<slug>.<base domain>/api/v1/`) with `Authorization: Bearer <token>`."
+        "Send `Authorization: Bearer <token>` with every request (create a token under "
+        "*API tokens* in the web app); signed in to the web app, these pages use its session. "
+        "Errors are RFC 9457 problem details (`application/problem+json`)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Who the organization is and what its API offers are for its members: a signed-in
+    # member or a token of this organization, as on every endpoint.
+    "SERVE_PERMISSIONS": ["iam.permissions.IsTenantMember"],
     "COMPONENT_SPLIT_REQUEST": True,
     # The docs page runs on the organization's host, signed in: its scripts come from our own
     # static files (a pinned package), never from a CDN.

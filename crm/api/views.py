@@ -70,10 +70,43 @@ _email_taken = problem_responses(
 
 
 @extend_schema_view(
-    list=extend_schema(parameters=_contact_filters),
-    create=extend_schema(responses={201: ContactSerializer, **_email_taken}),
-    update=extend_schema(responses={200: ContactSerializer, **_email_taken}),
-    partial_update=extend_schema(responses={200: ContactSerializer, **_email_taken}),
+    list=extend_schema(
+        summary="List contacts",
+        description=(
+            "The organization's contacts, newest first, 25 a page (`page_size` up to 100; "
+            "follow `next` for more). `search` matches first and last names by substring, and "
+            "an e-mail address or phone number exactly; `email` and `phone` match exactly."
+        ),
+        parameters=_contact_filters,
+    ),
+    create=extend_schema(
+        summary="Create a contact",
+        description=(
+            "`first_name` is required. E-mail, phone, address and birthday are stored "
+            "encrypted; custom field values go in `custom`, by key."
+        ),
+        responses={201: ContactSerializer, **_email_taken},
+    ),
+    retrieve=extend_schema(
+        summary="Get a contact",
+        description="One contact, with its custom field values (`custom`, by key).",
+    ),
+    update=extend_schema(
+        summary="Replace a contact",
+        description="Set a contact's fields; `first_name` is required, as when creating one.",
+        responses={200: ContactSerializer, **_email_taken},
+    ),
+    partial_update=extend_schema(
+        summary="Update a contact",
+        description="Change only the fields sent; the others keep their values.",
+        responses={200: ContactSerializer, **_email_taken},
+    ),
+    destroy=extend_schema(
+        summary="Delete a contact",
+        description="Delete a contact for good, with its custom field values.",
+    ),
+    export_file=extend_schema(summary="Export contacts as CSV"),
+    import_file=extend_schema(summary="Import contacts from CSV"),
 )
 class ContactViewSet(TenantViewSet):
     serializer_class = ContactSerializer
@@ -187,7 +220,36 @@ class ContactViewSet(TenantViewSet):
         return Response(ContactImportSerializer(result).data, status=201 if fresh else 200)
 
 
-@extend_schema_view(list=extend_schema(parameters=[_search]))
+@extend_schema_view(
+    list=extend_schema(
+        summary="List companies",
+        description=(
+            "The organization's companies, newest first, 25 a page (`page_size` up to 100; "
+            "follow `next` for more). `search` finds names containing the text, case aside."
+        ),
+        parameters=[_search],
+    ),
+    create=extend_schema(
+        summary="Create a company",
+        description="`name` is required; `domain`, `phone` and custom fields (`custom`) aren't.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a company",
+        description="One company, with its custom field values (`custom`, by key).",
+    ),
+    update=extend_schema(
+        summary="Replace a company",
+        description="Set a company's fields; `name` is required, as when creating one.",
+    ),
+    partial_update=extend_schema(
+        summary="Update a company",
+        description="Change only the company fields sent; the others keep their values.",
+    ),
+    destroy=extend_schema(
+        summary="Delete a company",
+        description="Delete a company; its contacts stay, without a company.",
+    ),
+)
 class CompanyViewSet(TenantViewSet):
     serializer_class = CompanySerializer
 
@@ -218,10 +280,19 @@ _admins_only = "Owners and admins only; members get 403."
 
 @extend_schema_view(
     list=extend_schema(
+        summary="List custom fields",
         parameters=[_entity],
         description="Every custom field definition, in display order (not paginated).",
     ),
+    retrieve=extend_schema(
+        summary="Get a custom field",
+        description=(
+            "One definition: entity, key, label, type, choices, and whether values are "
+            "required or stored encrypted (`sensitive`)."
+        ),
+    ),
     create=extend_schema(
+        summary="Define a custom field",
         description=f"Define a custom field. {_admins_only}",
         responses={
             201: CustomFieldSerializer,
@@ -232,16 +303,19 @@ _admins_only = "Owners and admins only; members get 403."
         },
     ),
     update=extend_schema(
-        description=f"Change a definition; entity, key and type are fixed. {_admins_only}"
+        summary="Replace a custom field",
+        description=f"Change a definition; entity, key and type are fixed. {_admins_only}",
     ),
     partial_update=extend_schema(
+        summary="Update a custom field",
         description=(
             "Change some of a definition. Changing `sensitive` re-encrypts or decrypts the "
             f"stored values. {_admins_only}"
-        )
+        ),
     ),
     destroy=extend_schema(
-        description=f"Delete a definition and its values on every record. {_admins_only}"
+        summary="Delete a custom field",
+        description=f"Delete a definition and its values on every record. {_admins_only}",
     ),
 )
 class CustomFieldViewSet(TenantViewSet):

@@ -36,13 +36,26 @@ _LAST_OWNER = problem_responses(
 
 
 @extend_schema_view(
+    list=extend_schema(
+        summary="List members",
+        description=(
+            "The organization's members with their role, newest first, 25 a page "
+            "(`page_size` up to 100). Owners and admins only; members get 403."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get a member",
+        description="One member: e-mail address, name, role and when they joined.",
+    ),
     partial_update=extend_schema(
+        summary="Change a member's role",
         request=MemberRoleSerializer,
         responses={200: MemberSerializer, **_LAST_OWNER},
         description="Change a member's role. Owners give any role; admins switch people "
         "between admin and member, and can't change an owner's.",
     ),
     destroy=extend_schema(
+        summary="Remove a member",
         responses={204: None, **_LAST_OWNER},
         description="Remove someone from the organization; their API tokens for it are "
         "revoked at the same time.",
@@ -75,7 +88,22 @@ class MemberViewSet(TenantViewSet):
 
 
 @extend_schema_view(
+    list=extend_schema(
+        summary="List open invitations",
+        description=(
+            "Invitations not yet accepted, withdrawn or expired. Owners and admins only; "
+            "members get 403."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get an invitation",
+        description=(
+            "One open invitation: address, role, who sent it and when its link expires "
+            "(the link itself is never shown)."
+        ),
+    ),
     create=extend_schema(
+        summary="Invite someone",
         request=InvitationCreateSerializer,
         responses={
             201: InvitationSerializer,
@@ -87,7 +115,10 @@ class MemberViewSet(TenantViewSet):
         description="Invite someone by e-mail. The link goes to that address only, works "
         "once, for 7 days; a newer invitation to the same address replaces the open one.",
     ),
-    destroy=extend_schema(description="Withdraw an open invitation: its link stops working."),
+    destroy=extend_schema(
+        summary="Withdraw an invitation",
+        description="Withdraw an open invitation: its link stops working.",
+    ),
 )
 class InvitationViewSet(TenantViewSet):
     """Invitations to the organization still waiting to be accepted."""
