@@ -2,9 +2,13 @@
 included), and a clear page for domain errors that escape an HTML view."""
 
 from collections.abc import Callable
+from typing import cast
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import Resolver404, get_resolver, get_urlconf, resolve
 
 from .exceptions import DomainError
 from .responses import CONTENT_TYPE, problem_response
@@ -53,3 +57,38 @@ class ApiProblemMiddleware:
             {"title": exception.title, "detail": exception.detail},
             status=exception.status,
         )
+
+
+class NotFoundPageInDevelopmentMiddleware:
+    """With DEBUG on, a path that matches nothing and a view's Http404 get the product's 404
+    page, as in production, instead of Django's page listing every URL pattern. Tracebacks
+    of real errors stay. Without DEBUG it takes itself out of the chain.
+
+    Listed last, so the membership wall and CommonMiddleware (a missing slash redirects)
+    come first, and its `process_exception` sees a view's Http404 before anything else.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        if not settings.DEBUG:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Django resolves the path inside its innermost handler, whose Http404 becomes the
+        # technical page before any middleware hears of it: resolve it here first.
+        try:
+            resolve(request.path_info)
+        except Resolver404 as exc:
+            return self._not_found(request, exc)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Http404):
+            return self._not_found(request, exception)
+        return None
+
+    def _not_found(self, request: HttpRequest, exception: Http404) -> HttpResponse:
+        # The URLconf's own 404 handler (templates/404.html), as production uses it.
+        handler = get_resolver(get_urlconf()).resolve_error_handler(404)
+        # Called as Django calls it; the stubs leave out the `exception` argument.
+        return cast(Callable[..., HttpResponse], handler)(request, exception=exception)

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Development only (it leaves the chain without DEBUG): the product's 404 page.
+    "problems.middleware.NotFoundPageInDevelopmentMiddleware",
 ]
 
 if e.IS_PRODUCTION:
