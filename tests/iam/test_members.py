@@ -214,7 +214,7 @@ def test_an_admin_changes_a_role_and_removes_a_member_whose_access_and_tokens_en
 def _member_row(page: str, email: str) -> str:
     """The Members table's row of `email`, as HTML."""
     rows = re.findall(r"<tr\b.*?</tr>", page, re.DOTALL)
-    (row,) = [r for r in rows if f"<td>{email}</td>" in r]
+    (row,) = [r for r in rows if f">{email}</td>" in r]
     return row
 
 
