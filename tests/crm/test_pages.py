@@ -98,12 +98,6 @@ def test_dashboard_shows_counts_and_the_default_pipeline(client_a: Client) -> No
     assert b"Lead in" in page.content and b"Negotiation" in page.content
 
 
-def test_signup_on_a_tenant_host_goes_to_the_public_sign_up(tenant_a: Tenant) -> None:
-    response = Client(HTTP_HOST="alpha.localhost").get("/accounts/signup/")
-    assert response.status_code == 302
-    assert response["Location"] == "http://localhost:8000/signup/"
-
-
 def test_contact_form_takes_birthday_and_address_and_stores_them_encrypted(
     client_a: Client, tenant_a: Tenant
 ) -> None:
