@@ -1,4 +1,9 @@
-from problems.exceptions import DomainError
+from typing import TYPE_CHECKING
+
+from problems.exceptions import DomainError, InvalidFields
+
+if TYPE_CHECKING:
+    from .models import ContactImport
 
 
 class CompanyNotFound(DomainError):
@@ -29,3 +34,16 @@ class ImportKeyReused(DomainError):
     code = "idempotency-key-reused"
     status = 409
     title = "This idempotency key belongs to another import."
+
+
+class ContactImportInvalid(InvalidFields):
+    """Rows of an import file need fixing (`errors`, by `rows.<n>.<field>`), so nothing was
+    imported. `summary`, an unsaved ContactImport, says what the file's other rows would do,
+    and `bad_rows` how many rows need fixing, so a person sees the whole picture at once."""
+
+    def __init__(
+        self, errors: dict[str, list[str]], *, summary: "ContactImport", bad_rows: int
+    ) -> None:
+        super().__init__(errors)
+        self.summary = summary
+        self.bad_rows = bad_rows

@@ -15,7 +15,7 @@ from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import HttpRequest
 
 from problems.exceptions import InvalidFields
@@ -24,6 +24,10 @@ from .forms import PREFIX, ContactForm
 from .models import CustomField
 
 MAX_BYTES = 5 * 1024 * 1024
+# A request's whole body: the file, the form's few short fields and the multipart framing.
+MAX_REQUEST_BYTES = MAX_BYTES + 64 * 1024
+TOO_LARGE = f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."
+ONE_FILE = "Send one file at a time."
 MAX_ROWS = 5_000
 MAX_ERRORS = 100  # listed; a file with more is reported as having more
 SEPARATORS = (",", ";", "\t")  # in order of preference
@@ -122,6 +126,10 @@ class ImportFile:
     # heading -> what it fills: a contact field, "name" (first and last), or custom.<key>
     columns: dict[str, str] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    # The rows that break the contact form's rules: how many, and `rows.<n>.<field>` ->
+    # messages for the first of them (at most MAX_ERRORS cells).
+    bad_rows: int = 0
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 class ContactImportRowForm(ContactForm):
@@ -134,16 +142,25 @@ class ContactImportRowForm(ContactForm):
 
 
 class InMemoryImportUpload(FileUploadHandler):
-    """Keeps an uploaded import file in memory only, at most MAX_BYTES + 1 bytes of it.
+    """Keeps the one uploaded import file in memory only, at most MAX_BYTES + 1 bytes of it.
 
     A file of personal data never lands in a temporary file on the server's disk (Django's
     default for uploads over 2.5 MB). A larger upload is read to its end, so the client gets
     an answer, but not kept; its full size is reported, and the import refuses it as too
-    large. Install it before the request body is read (see `accept_import_uploads`).
+    large. Further file parts are read past, not kept, and counted (`files_sent`), so a
+    request never holds more than one file. Install it before the request body is read (see
+    `accept_import_uploads`).
     """
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.files = 0
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
+        self.files += 1
+        if self.files > 1:
+            raise SkipFile
         self.buffer = io.BytesIO()
         self.received = 0
 
@@ -167,17 +184,28 @@ class InMemoryImportUpload(FileUploadHandler):
 
 
 def accept_import_uploads(request: HttpRequest) -> None:
-    """Make the request's file uploads go to `InMemoryImportUpload` only."""
+    """Make the request's file uploads go to `InMemoryImportUpload` only; or refuse the request
+    (InvalidFields, `file`) when its Content-Length is more than one file of MAX_BYTES and the
+    form's fields can take, before anything reads its body."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0  # Django reads no body then
+    if length > MAX_REQUEST_BYTES:
+        raise InvalidFields({"file": [TOO_LARGE]})
     request.upload_handlers = [InMemoryImportUpload(request)]
+
+
+def files_sent(request: HttpRequest) -> int:
+    """How many files the request's body held (read by `InMemoryImportUpload`)."""
+    return sum(h.files for h in request.upload_handlers if isinstance(h, InMemoryImportUpload))
 
 
 def _decode(content: bytes) -> str:
     if not content.strip():
         raise InvalidFields({"file": ["The file is empty."]})
     if len(content) > MAX_BYTES:
-        raise InvalidFields(
-            {"file": [f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it."]}
-        )
+        raise InvalidFields({"file": [TOO_LARGE]})
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -284,8 +312,8 @@ def _form_data(
 
 
 def contact_import_read(content: bytes, *, definitions: Sequence[CustomField]) -> ImportFile:
-    """The file's valid rows, or InvalidFields: `file` for the file as a whole, or
-    `rows.<n>.<field>` for each bad cell (custom fields as `rows.<n>.custom.<key>`)."""
+    """The file's valid rows, and its bad cells as `rows.<n>.<field>` errors (custom fields as
+    `rows.<n>.custom.<key>`); InvalidFields (`file`) when the file as a whole can't be read."""
     text = _decode(content)
     separator, space_after = _separator(text)
     reader = csv.reader(
@@ -294,12 +322,11 @@ def contact_import_read(content: bytes, *, definitions: Sequence[CustomField]) -
     try:
         headings = next(reader)
         by_index, report = _map_columns(headings, definitions)
-        errors: dict[str, list[str]] = {}
-        bad_rows = 0
+        errors = report.errors
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue  # blank lines, as spreadsheets leave at the end
-            if len(report.rows) + bad_rows >= MAX_ROWS:
+            if len(report.rows) + report.bad_rows >= MAX_ROWS:
                 raise InvalidFields(
                     {"file": [f"The file has more than {MAX_ROWS:,} contacts; split it."]}
                 )
@@ -317,7 +344,7 @@ def contact_import_read(content: bytes, *, definitions: Sequence[CustomField]) -
                     )
                 )
                 continue
-            bad_rows += 1
+            report.bad_rows += 1
             found: dict[str, list[str]] = {k: [str(m) for m in v] for k, v in form.errors.items()}
             for name, messages in {**found, **row_errors}.items():
                 if len(errors) < MAX_ERRORS:
@@ -331,8 +358,4 @@ def contact_import_read(content: bytes, *, definitions: Sequence[CustomField]) -
                     errors[f"rows.{number}.{where}"] = messages
     except csv.Error as exc:
         raise InvalidFields({"file": [f"The file is not valid CSV: {exc}."]}) from None
-    if errors:
-        if bad_rows > len({k.split(".")[1] for k in errors}):
-            errors["file"] = [f"{bad_rows:,} rows need attention; the first are listed."]
-        raise InvalidFields(errors)
     return report

@@ -24,6 +24,7 @@ from tenants.services import tenant_settings_changed
 
 from .exceptions import (
     ContactEmailTaken,
+    ContactImportInvalid,
     CustomFieldKeyTaken,
     CustomFieldLimitReached,
     ImportKeyReused,
@@ -716,8 +717,9 @@ def contact_import(
     earlier rows are skipped; duplicates of existing contacts are skipped or, with
     `on_duplicate="update"`, fill that contact's fields with the row's non-empty values.
     Companies are matched by name and made when missing. Any bad row fails the whole import
-    (InvalidFields, `rows.<n>.<field>`). A dry run reports the same and keeps nothing. With
-    an idempotency key, a retry of the same request returns the first import's result.
+    (ContactImportInvalid, `rows.<n>.<field>`, with a summary of what the other rows would
+    do). A dry run reports the same and keeps nothing. With an idempotency key, a retry of
+    the same request returns the first import's result.
     """
     if on_duplicate not in ContactImport.OnDuplicate.values:
         raise InvalidFields(
@@ -733,13 +735,16 @@ def contact_import(
                 return earlier
         definitions = _definitions_for_write(CustomField.Entity.CONTACT)
         file = contact_import_read(content, definitions=definitions)
-        if not file.rows:
+        if not file.rows and not file.bad_rows:
             raise InvalidFields({"file": ["The file has no contacts below its headings."]})
         result = _contact_rows_import(file, definitions=definitions, by=by, mode=on_duplicate)
         result.filename = filename[:255]
         result.digest = digest
         result.on_duplicate = on_duplicate
         result.by_id = getattr(by, "pk", None)
+        if file.errors:  # rolls back what the valid rows did, which the summary reports
+            result.dry_run = True
+            raise _import_invalid(file, summary=result)
         if dry_run:
             transaction.set_rollback(True)
         elif idempotency_key:
@@ -764,11 +769,22 @@ def contact_import(
     return result
 
 
+def _import_invalid(file: "ImportFile", *, summary: ContactImport) -> ContactImportInvalid:
+    """The failure of an import with bad rows, `file.errors` naming the first of them."""
+    errors = dict(file.errors)
+    listed = {key.split(".")[1] for key in errors if key.startswith("rows.")}
+    if file.bad_rows > len(listed):
+        errors["file"] = [f"{file.bad_rows:,} rows need attention; the first are listed."]
+    return ContactImportInvalid(errors, summary=summary, bad_rows=file.bad_rows)
+
+
 def _contact_rows_import(
     file: "ImportFile", *, definitions: Sequence[CustomField], by: Any, mode: str
 ) -> ContactImport:
-    """The import itself, inside `contact_import`'s transaction; the returned record is not
-    saved yet."""
+    """The import of the file's valid rows, inside `contact_import`'s transaction; the
+    returned record is not saved yet. A row that can't be written after all (its company or
+    custom values) is moved to the file's bad rows; while there are any, the contacts are
+    not written, and the record only says what the valid rows would do."""
     rows = file.rows
     indexes = _rows_indexed(rows)
     _email_locks(e for e, _ in indexes.values())
@@ -818,8 +834,16 @@ def _contact_rows_import(
         except InvalidFields as exc:
             errors.update({f"rows.{row.number}.{k}": v for k, v in exc.field_errors().items()})
         new.append(contact)
-    if errors:
-        raise InvalidFields(errors)
+    failed = {int(key.split(".")[1]) for key in errors}
+    if failed:
+        file.bad_rows += len(failed)
+        file.errors.update(errors)
+        new = [c for c, row in zip(new, creating, strict=True) if row.number not in failed]
+        updating = [(row, c) for row, c in updating if row.number not in failed]
+    if file.errors:
+        return _import_summary(
+            file, new=new, updating=updating, skipped=skipped, made=companies_made
+        )
     Contact.objects.bulk_create(new, batch_size=500)
     for row, contact in updating:
         fields = [k for k, v in row.values.items() if v not in ("", None) and k != "email"]
@@ -833,14 +857,25 @@ def _contact_rows_import(
                 record=contact, values=row.custom, creating=False, definitions=definitions
             )
         contact.save(update_fields=[*fields, "updated_at"])
+    return _import_summary(file, new=new, updating=updating, skipped=skipped, made=companies_made)
+
+
+def _import_summary(
+    file: "ImportFile",
+    *,
+    new: Sequence[Contact],
+    updating: Sequence[tuple["ImportRow", Contact]],
+    skipped: Sequence[dict[str, Any]],
+    made: int,
+) -> ContactImport:
     return ContactImport(
-        rows=len(rows),
+        rows=len(new) + len(updating) + len(skipped),
         contacts_created=len(new),
         contacts_updated=len(updating),
         rows_skipped=len(skipped),
-        companies_created=companies_made,
+        companies_created=made,
         report={
-            "skipped": skipped,
+            "skipped": list(skipped),
             "columns": file.columns,
             "ignored_columns": file.ignored_columns,
         },

@@ -5,6 +5,8 @@ from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -12,6 +14,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -24,6 +27,7 @@ from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
 from iam.api.base import TenantViewSet
+from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.exceptions import InvalidFields
 from problems.openapi import problem_responses
@@ -67,6 +71,32 @@ _email_taken = problem_responses(
     "Another contact of the organization has this e-mail address "
     "(`code` contact-email-taken; `contact` is its id).",
 )
+
+
+class DangerouslyDeferredCsrfSessionAuthentication(SessionAuthentication):
+    """Session authentication that leaves its CSRF check to the view, which must call
+    `enforce_deferred_csrf` itself. The check parses the request body; an upload is read only
+    once throttles have counted the request and its size has been checked."""
+
+    def enforce_csrf(self, request: Request) -> None:
+        """Deferred: see `enforce_deferred_csrf`."""
+
+    def enforce_deferred_csrf(self, request: Request) -> None:
+        super().enforce_csrf(request)
+
+
+class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
+    """In the schema, the session cookie of every other endpoint (`cookieAuth`, which
+    drf-spectacular defines for SessionAuthentication); no scheme of its own."""
+
+    target_class = "crm.api.views.DangerouslyDeferredCsrfSessionAuthentication"
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema: AutoSchema) -> dict[str, list[str]]:
+        return {"cookieAuth": []}
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> list[dict[str, Any]]:
+        return []
 
 
 @extend_schema_view(
@@ -121,9 +151,14 @@ class ContactViewSet(TenantViewSet):
         )
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if self.action == "import_file":  # before authentication reads the body for CSRF
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        if self.action == "import_file":
+            # Nothing has read the body yet: its size is checked, then the upload handler put
+            # in place, then the CSRF check of a session (it parses the body) is made.
             imports.accept_import_uploads(request._request)
-        super().initial(request, *args, **kwargs)
+            authenticator = request.successful_authenticator
+            if isinstance(authenticator, DangerouslyDeferredCsrfSessionAuthentication):
+                authenticator.enforce_deferred_csrf(request)
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.contact_create(
@@ -194,17 +229,21 @@ class ContactViewSet(TenantViewSet):
         methods=["post"],
         url_path="import",
         parser_classes=[MultiPartParser],
+        authentication_classes=[
+            BearerTokenAuthentication,
+            DangerouslyDeferredCsrfSessionAuthentication,
+        ],
         throttle_classes=[ScopedRateThrottle],
         throttle_scope="contact-import",
     )
     def import_file(self, request: Request) -> Response:
         params = ContactImportRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        if imports.files_sent(request._request) > 1:
+            raise InvalidFields({"file": [imports.ONE_FILE]})
         upload = params.validated_data["file"]
         if upload.size > imports.MAX_BYTES:
-            raise InvalidFields(
-                {"file": [f"The file is larger than {imports.MAX_BYTES // 2**20} MB; split it."]}
-            )
+            raise InvalidFields({"file": [imports.TOO_LARGE]})
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 100:
             raise InvalidFields({"Idempotency-Key": ["Use at most 100 characters."]})

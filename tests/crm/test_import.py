@@ -4,6 +4,7 @@ organizations kept apart."""
 
 import csv
 import io
+import re
 import time
 from typing import Any
 
@@ -506,3 +507,205 @@ def test_imports_are_limited_per_user_and_organization(
     at_b = Client(HTTP_HOST=host_of(tenant_b), HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert _upload(at_b, "first name\nB\n", dry_run="true").status_code == 200  # B's own count
     membership.delete()
+
+
+# Upload limits: one file, a bounded body, and a refusal before the body is read ------------
+
+BOUNDARY = "import-test-boundary"
+PAGE = "/contacts/import/"
+
+
+class _Body:
+    """A multipart request body with one file part per given size, made as it is read (no
+    test needs the bytes at once), counting how much of it the server read."""
+
+    def __init__(self, *sizes: int) -> None:
+        parts = []
+        for i, size in enumerate(sizes):
+            head = (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="part{i}.csv"\r\nContent-Type: text/csv\r\n\r\nfirst name,email\n'
+            ).encode()
+            parts += [head, size, b"\r\n"]
+        skip = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="on_duplicate"\r\n\r\nskip'
+        parts += [f"{skip}\r\n--{BOUNDARY}--\r\n".encode()]
+        self.parts: list[bytes | int] = parts  # an int: that many bytes of rows
+        self.length = sum(p if isinstance(p, int) else len(p) for p in parts)
+        self.read_bytes = 0
+
+    def _bytes(self, start: int, end: int) -> bytes:
+        out, offset = bytearray(), 0
+        for part in self.parts:
+            length = part if isinstance(part, int) else len(part)
+            lo, hi = max(start - offset, 0), min(end - offset, length)
+            if lo < hi:
+                if isinstance(part, int):
+                    row = b"Ann,a@x.test\n"
+                    out += (row * (hi // len(row) + 1))[lo:hi]
+                else:
+                    out += part[lo:hi]
+            offset += length
+        return bytes(out)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self.length if size is None or size < 0 else min(self.read_bytes + size, self.length)
+        out = self._bytes(self.read_bytes, end)
+        self.read_bytes = end
+        return out
+
+    def readline(self, size: int | None = -1) -> bytes:
+        end = self.length if size is None or size < 0 else min(self.read_bytes + size, self.length)
+        ahead = self._bytes(self.read_bytes, min(end, self.read_bytes + 64 * 1024))
+        line = ahead[: ahead.index(b"\n") + 1] if b"\n" in ahead else ahead
+        self.read_bytes += len(line)
+        return line
+
+    def environ(self) -> dict[str, Any]:
+        return {  # the test client sets none of these for an empty `data`
+            "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
+            "wsgi.input": self,
+            "CONTENT_LENGTH": str(self.length),
+        }
+
+
+@pytest.fixture
+def signed_in(tenant_a: Tenant, member_a: User) -> Client:
+    """A browser session that sends its CSRF token, with CSRF checks enforced as in a browser
+    (Django's test client otherwise skips them, and with them the read of the body)."""
+    client = Client(HTTP_HOST=host_of(tenant_a), enforce_csrf_checks=True)
+    client.force_login(member_a)
+    page = client.get(PAGE).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    client.defaults["HTTP_X_CSRFTOKEN"] = token.group(1)
+    return client
+
+
+def _refusal(response: Any, where: str) -> str:
+    if where == "api":
+        assert response["Content-Type"] == "application/problem+json"
+        return " ".join(response.json()["errors"]["file"])
+    return " ".join(response.context["form"].errors.get("file", [])) or response.context["refusal"]
+
+
+@pytest.mark.parametrize("where", ["api", "page"])
+def test_a_request_with_more_than_one_file_is_refused_and_imports_nothing(
+    api: Client, signed_in: Client, tenant_a: Tenant, where: str
+) -> None:
+    body = _Body(1000, 1000)
+    client, url = (api, URL) if where == "api" else (signed_in, PAGE)
+    response = client.generic("POST", url, **body.environ())
+    assert response.status_code == 400
+    assert _refusal(response, where) == "Send one file at a time."
+    assert _emails(tenant_a) == []
+
+
+@pytest.mark.parametrize("where", ["api", "page", "api-session"])
+def test_a_body_larger_than_one_file_can_be_is_refused_unread(
+    api: Client, signed_in: Client, tenant_a: Tenant, where: str
+) -> None:
+    """The size is known from Content-Length before the body is parsed: the server reads
+    none of it (a body of many file parts could otherwise hold hundreds of MB)."""
+    body = _Body(10 * 1024 * 1024)
+    client, url = (signed_in, PAGE) if where == "page" else (api, URL)
+    if where == "api-session":
+        client = signed_in
+    response = client.generic("POST", url, **body.environ())
+    assert response.status_code == 400
+    assert _refusal(response, where.split("-")[0]) == "The file is larger than 5 MB; split it."
+    assert body.read_bytes == 0
+    assert _emails(tenant_a) == []
+
+
+@pytest.mark.parametrize("where", ["api-session", "page"])
+def test_a_throttled_upload_is_refused_before_its_body_is_read(
+    signed_in: Client, where: str
+) -> None:
+    url = URL if where == "api-session" else PAGE
+    for _ in range(30):  # counted whether or not they carry a file
+        assert signed_in.post(url, {"dry_run": "true"}).status_code == 400
+    body = _Body(1000)
+    limited = signed_in.generic("POST", url, **body.environ())
+    assert limited.status_code == 429
+    assert body.read_bytes == 0
+    if where == "page":
+        assert b"many files in the last hour" in limited.content
+    else:
+        assert limited.json()["code"] == "throttled"
+
+
+@pytest.mark.parametrize("where", ["api-session", "page"])
+def test_a_session_upload_without_the_csrf_token_is_refused(
+    signed_in: Client, tenant_a: Tenant, where: str
+) -> None:
+    """The CSRF check comes after the throttle and the size check, but it still comes."""
+    del signed_in.defaults["HTTP_X_CSRFTOKEN"]
+    upload = SimpleUploadedFile("a.csv", b"first name,email\nAnn,a@x.test\n", "text/csv")
+    response = signed_in.post(URL if where == "api-session" else PAGE, {"file": upload})
+    assert response.status_code == 403
+    assert _emails(tenant_a) == []
+
+
+def test_a_session_upload_with_the_csrf_token_imports(signed_in: Client, tenant_a: Tenant) -> None:
+    upload = SimpleUploadedFile("a.csv", b"first name,email\nAnn,a@x.test\n", "text/csv")
+    response = signed_in.post(URL, {"file": upload})
+    assert response.status_code == 201, response.content
+    assert _emails(tenant_a) == ["a@x.test"]
+
+
+# The import page: the whole picture after a dry run, and the file kept for the import -----
+
+
+def test_a_dry_run_with_a_bad_row_shows_what_the_other_rows_would_do_beside_it(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        services.contact_create(by=None, first_name="Old", email="old@engine.test")
+    text = (
+        "first name,email\n"
+        "Ada,ada@engine.test\n"
+        "Ada again,ADA@engine.test\n"
+        "Old,old@engine.test\n"
+        "Bad,not-an-address\n"
+        "Grace,grace@cobol.test\n"
+    )
+    upload = SimpleUploadedFile("team.csv", text.encode(), "text/csv")
+    page = client_a.post(PAGE, {"file": upload, "on_duplicate": "skip", "dry_run": "on"})
+    assert page.status_code == 400
+    assert page.context["row_errors"] == [(5, "Email", ["Enter a valid email address."])]
+    summary = page.context["summary"]
+    assert (summary.contacts_created, summary.rows_skipped) == (2, 2)
+    content = page.content.decode()
+    assert "Row 5, Email" in content
+    assert "Same contact as row 2" in content
+    assert 'data-count="created">2<' in content
+    with tenant_context(tenant_a):
+        assert Contact.objects.count() == 1
+
+
+def test_an_htmx_upload_answers_with_the_outcome_only(client_a: Client, tenant_a: Tenant) -> None:
+    """The page posts its form with htmx and swaps in the answer beside the form, which keeps
+    the chosen file for the import that follows a dry run."""
+    form = client_a.get(PAGE).content.decode()
+    assert 'hx-post="/contacts/import/"' in form and 'hx-target="#import-outcome"' in form
+    text = b"first name,email\nAda,ada@engine.test\nBad,nope\n"
+    upload = SimpleUploadedFile("team.csv", text, "text/csv")
+    answer = client_a.post(
+        PAGE, {"file": upload, "on_duplicate": "skip", "dry_run": "on"}, HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 200  # htmx swaps in successful answers only
+    content = answer.content.decode()
+    assert "<form" not in content and "Row 3, Email" in content
+    assert 'data-count="created">1<' in content
+
+
+def test_the_duplicate_choice_is_a_group_named_by_its_legend(client_a: Client) -> None:
+    page = client_a.get(PAGE).content.decode()
+    assert 'for=""' not in page
+    group = re.search(r"<fieldset[^>]*>\s*<legend[^>]*>\s*When a contact already exists", page)
+    assert group is not None
+    for value in ("skip", "update"):
+        radio = re.search(rf'<input type="radio" name="on_duplicate" value="{value}"[^>]*>', page)
+        assert radio is not None
+        found = re.search(r'id="([^"]+)"', radio.group(0))
+        assert found is not None and f'for="{found.group(1)}"' in page
