@@ -688,6 +688,7 @@ def test_an_htmx_upload_answers_with_the_outcome_only(client_a: Client, tenant_a
     the chosen file for the import that follows a dry run."""
     form = client_a.get(PAGE).content.decode()
     assert 'hx-post="/contacts/import/"' in form and 'hx-target="#import-outcome"' in form
+    assert re.search(r'<div id="import-outcome"[^>]*></div>', form)  # empty until an upload
     text = b"first name,email\nAda,ada@engine.test\nBad,nope\n"
     upload = SimpleUploadedFile("team.csv", text, "text/csv")
     answer = client_a.post(
