@@ -279,6 +279,7 @@ def _contact_import_page(
         "summary": None,
         "row_errors": [],
         "bad_rows": 0,
+        "partial": False,
         **outcome,
     }
     if request.headers.get("HX-Request"):
