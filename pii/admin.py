@@ -46,11 +46,13 @@ class TenantKeyAdmin(admin.ModelAdmin):
             return "—"
         return f"{progress['state']}: {progress['rows']} row(s)"
 
-    @admin.action(description="Rotate the Vault key and rewrap every tenant key")
+    @admin.action(description="Rotate the Vault keys and rewrap every tenant key")
     def rotate_vault_key(self, request: HttpRequest, queryset: QuerySet[TenantKey]) -> None:
-        version, count = vault_key_rotate()
+        rotated, count = vault_key_rotate()
         messages.success(
-            request, f"Transit key now at version {version}; rewrapped {count} tenant key(s)."
+            request,
+            f"Rotated {rotated} Transit key(s); rewrapped {count} tenant key(s) under the new "
+            "versions and destroyed the older ones.",
         )
 
     @admin.action(description="Give the selected keys' organizations a new data key")

@@ -53,6 +53,12 @@ _INSERT_FIRST_SQL = f"""
 _TENANT_SQL = f"SELECT 1 FROM {_TENANTS} WHERE id = %s"  # noqa: S608
 
 
+def transit_key_of(tenant_id: int) -> str:
+    """The Vault Transit key that wraps this organization's keys, and only its keys: deleting
+    the organization deletes it, so no copy of its wrapped keys can be unwrapped again."""
+    return f"{settings.PII_TRANSIT_KEY}-{tenant_id}"
+
+
 def _now() -> float:
     return time.monotonic()
 
@@ -90,7 +96,7 @@ def _insert_committed(tenant_id: int, purpose: str, fresh: Any) -> bool:
                     "tenant": tenant_id,
                     "purpose": purpose,
                     "wrapped": fresh.wrapped,
-                    "vault_key": settings.PII_TRANSIT_KEY,
+                    "vault_key": transit_key_of(tenant_id),
                     "vault_key_version": fresh.vault_key_version,
                 },
             )
@@ -108,7 +114,7 @@ def _insert_committed(tenant_id: int, purpose: str, fresh: Any) -> bool:
 
 def _create_first(tenant_id: int, purpose: str) -> TenantKey:
     """Version 1 of a tenant's key, durably stored before it is used."""
-    fresh = vault.data_key_generate(settings.PII_TRANSIT_KEY)
+    fresh = vault.data_key_generate(transit_key_of(tenant_id))
     try:
         stored = _insert_committed(tenant_id, purpose, fresh)
     except _OrganizationNotCommitted:
@@ -129,7 +135,7 @@ def _row_in_open_transaction(tenant_id: int, purpose: str, version: int, fresh: 
             purpose=purpose,
             version=version,
             wrapped=fresh.wrapped,
-            vault_key=settings.PII_TRANSIT_KEY,
+            vault_key=transit_key_of(tenant_id),
             vault_key_version=fresh.vault_key_version,
         )
     pk, entry = row.pk, _entry_for(fresh.plaintext)
@@ -218,7 +224,7 @@ def key_add_version(tenant_id: int, purpose: str) -> int:
     """Store a new version of a tenant's key in the caller's transaction and make it the
     current one; returns it. Its key is cached for everyone's use only once that commits;
     other processes take it up within PII_KEY_CURRENT_SECONDS (`current_settled_at`)."""
-    fresh = vault.data_key_generate(settings.PII_TRANSIT_KEY)
+    fresh = vault.data_key_generate(transit_key_of(tenant_id))
     with transaction.atomic():
         latest = (
             TenantKey.objects.select_for_update()

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django_tenants.utils import get_public_schema_name
 
+from tenants.models import Tenant
+
 from . import keys, vault
 from .fields import FORMAT_PREFIX, EncryptedMixin, SealedJSONField
 from .models import TenantKey
@@ -112,33 +114,86 @@ def tenant_key_rotate(*, tenant_id: int) -> int:
 
 
 def vault_key_rotate(*, batch_size: int = 250) -> tuple[int, int]:
-    """Rotate the Transit wrapping key, then rewrap every stored tenant key under the new
-    version (inside Vault: no plaintext key leaves it, no field value is touched).
-    Returns (new Transit key version, keys rewrapped)."""
-    name = settings.PII_TRANSIT_KEY
-    latest = vault.transit_key_rotate(name)
-    return latest, wrapped_keys_rewrap(batch_size=batch_size)
+    """Rotate every Transit key that wraps tenant keys, rewrap every stored key under its
+    Transit key's new version (inside Vault: no plaintext key leaves it, no field value is
+    touched), then destroy the older versions, so a backup's wrapped keys can no longer be
+    unwrapped. Returns (Transit keys rotated, tenant keys rewrapped)."""
+    names = sorted(set(TenantKey.objects.values_list("vault_key", flat=True)))
+    for name in names:
+        vault.transit_key_rotate(name)
+    return len(names), wrapped_keys_rewrap(batch_size=batch_size)
 
 
 def wrapped_keys_rewrap(*, batch_size: int = 250) -> int:
-    """Rewrap every tenant key not yet under the Transit key's latest version (resumable)."""
+    """Bring every stored tenant key under its organization's own Transit key at that key's
+    latest version, then destroy each Transit key's older versions. Keys still wrapped by
+    another Transit key (the one all organizations shared before) are unwrapped and wrapped
+    again under their own. Resumable: an interrupted run is finished by running it again."""
     done = 0
     last_pk = 0
-    name = settings.PII_TRANSIT_KEY
     while True:
-        batch = list(
-            TenantKey.objects.filter(vault_key=name, pk__gt=last_pk).order_by("pk")[:batch_size]
-        )
+        batch = list(TenantKey.objects.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
         if not batch:
             break
-        rewrapped = vault.data_keys_rewrap(name, [row.wrapped for row in batch])
-        for row, (wrapped, version) in zip(batch, rewrapped, strict=True):
-            row.wrapped, row.vault_key_version = wrapped, version
-        TenantKey.objects.bulk_update(batch, ["wrapped", "vault_key_version"])
+        by_name: dict[str, list[TenantKey]] = {}
+        for row in batch:
+            own = keys.transit_key_of(row.tenant_id)
+            if row.vault_key != own:
+                plaintext = vault.data_key_unwrap(row.vault_key, row.wrapped)
+                row.wrapped, row.vault_key_version = vault.data_key_wrap(own, plaintext)
+                row.vault_key = own
+            else:
+                by_name.setdefault(own, []).append(row)
+        for name, rows in by_name.items():
+            rewrapped = vault.data_keys_rewrap(name, [row.wrapped for row in rows])
+            for row, (wrapped, version) in zip(rows, rewrapped, strict=True):
+                row.wrapped, row.vault_key_version = wrapped, version
+        TenantKey.objects.bulk_update(batch, ["wrapped", "vault_key", "vault_key_version"])
         done += len(batch)
         last_pk = batch[-1].pk
     log.info("pii.wrapped_keys_rewrapped", keys=done)
+    # Only once the rewrapped rows are committed: a rolled-back rewrap leaves rows that need
+    # the older versions.
+    transaction.on_commit(transit_keys_trim)
     return done
+
+
+def transit_keys_trim() -> None:
+    """Destroy, in every Transit key that wraps tenant keys, the versions older than the
+    oldest one a stored key still needs."""
+    oldest = (
+        TenantKey.objects.values_list("vault_key")
+        .annotate(needed=models.Min("vault_key_version"))
+        .order_by("vault_key")
+    )
+    for name, needed in oldest:
+        kept = vault.transit_key_trim(name, min_version=needed)
+        log.info("pii.transit_key_trimmed", key=name, kept_from=kept)
+
+
+def transit_keys_orphaned_delete(*, older_than: float = 3600.0) -> list[str]:
+    """Delete the Transit keys of ours that wrap nothing any more: those of deleted
+    organizations whose deletion could not reach Vault, and the formerly shared key once no
+    stored key uses it. Keys younger than `older_than` seconds are left alone (an
+    organization being created may be about to store its first key). Returns the names."""
+    prefix = settings.PII_TRANSIT_KEY
+    referenced = set(TenantKey.objects.values_list("vault_key", flat=True))
+    organizations = set(Tenant.objects.values_list("pk", flat=True))
+    deleted: list[str] = []
+    for name in vault.transit_keys_list():
+        suffix = name.removeprefix(f"{prefix}-")
+        ours_shared, ours_own = name == prefix, suffix != name and suffix.isdigit()
+        if name in referenced or not (ours_shared or ours_own):
+            continue
+        if ours_own and int(suffix) in organizations:
+            continue  # kept for the organization's next key
+        created_at = vault.transit_key_created_at(name)
+        if created_at is None or time.time() - created_at < older_than:
+            continue
+        vault.transit_key_delete(name)
+        log.info("pii.transit_key_deleted", key=name)
+        deleted.append(name)
+    return deleted
 
 
 def value_key_versions() -> list[tuple[str, int, int]]:

@@ -171,3 +171,73 @@ def data_keys_rewrap(name: str, wrapped: list[str]) -> list[tuple[str, int]]:
     if any("error" in r and r["error"] for r in results):
         raise KeyServiceUnavailable(f"Vault refused to rewrap: {results}")
     return [(r["ciphertext"], int(r["ciphertext"].split(":")[1].lstrip("v"))) for r in results]
+
+
+def data_key_wrap(name: str, plaintext: bytes) -> tuple[str, int]:
+    """Wrap an existing key under another Transit key (creating that on first use); returns
+    (ciphertext, key version). Used to move keys off the formerly shared wrapping key."""
+    transit_key_ensure(name)
+    try:
+        response = client().secrets.transit.encrypt_data(
+            name=name, plaintext=base64.b64encode(plaintext).decode(), mount_point=_mount()
+        )
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+    ciphertext = str(response["data"]["ciphertext"])
+    return ciphertext, int(response["data"].get("key_version") or ciphertext.split(":")[1][1:])
+
+
+def transit_keys_list() -> list[str]:
+    """The names of every Transit key on the mount."""
+    try:
+        response = client().secrets.transit.list_keys(mount_point=_mount())
+    except InvalidPath:
+        return []  # no key at all yet
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+    return [str(name) for name in response["data"]["keys"]]
+
+
+def transit_key_created_at(name: str) -> float | None:
+    """When the Transit key's first version was made (Unix time), or None if it is gone."""
+    try:
+        data = client().secrets.transit.read_key(name=name, mount_point=_mount())["data"]
+    except InvalidPath:
+        return None
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+    return float(min(int(v) for v in data["keys"].values()))
+
+
+def transit_key_trim(name: str, *, min_version: int) -> int:
+    """Destroy every version of the Transit key older than `min_version` (never the latest),
+    so nothing those versions wrapped (in a backup, say) can be unwrapped again; returns the
+    oldest version kept. Call it only once no stored key needs an older version."""
+    try:
+        transit = client().secrets.transit
+        latest = int(transit.read_key(name=name, mount_point=_mount())["data"]["latest_version"])
+        kept = max(1, min(min_version, latest))
+        # Written out: hvac refuses a minimum encryption version equal to the decryption one,
+        # which Vault accepts (and requires to be set before trimming).
+        client().adapter.post(
+            f"/v1/{_mount()}/keys/{name}/config",
+            json={"min_decryption_version": kept, "min_encryption_version": latest},
+        )
+        transit.trim_key(name=name, min_version=kept, mount_point=_mount())
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc
+    return kept
+
+
+def transit_key_delete(name: str) -> None:
+    """Delete the Transit key and every version of it (idempotent)."""
+    try:
+        transit = client().secrets.transit
+        transit.update_key_configuration(name=name, deletion_allowed=True, mount_point=_mount())
+        transit.delete_key(name=name, mount_point=_mount())
+    except (InvalidPath, InvalidRequest) as exc:
+        if isinstance(exc, InvalidPath) or "no existing key" in str(exc) or "not found" in str(exc):
+            return  # gone already
+        raise KeyServiceUnavailable(str(exc)) from exc
+    except (VaultError, RequestException) as exc:
+        raise KeyServiceUnavailable(str(exc)) from exc

@@ -104,10 +104,10 @@ def test_vault_key_rotation_rewraps_keys_without_touching_values(tenant_a: Tenan
             cur.execute("SELECT email FROM crm_contact WHERE id = %s", [contact.pk])
             stored_before = cur.fetchone()[0]
     before = {k.pk: k.vault_key_version for k in TenantKey.objects.filter(tenant=tenant_a)}
-    version, count = vault_key_rotate()
-    assert count >= len(before)
+    rotated, count = vault_key_rotate()
+    assert rotated >= 1 and count >= len(before)
     after = {k.pk: k.vault_key_version for k in TenantKey.objects.filter(tenant=tenant_a)}
-    assert all(after[pk] == version > before[pk] for pk in before)
+    assert all(after[pk] > before[pk] for pk in before)
     keys.forget_all()  # force unwrapping the rewrapped keys through Vault
     with tenant_context(tenant_a):
         with connection.cursor() as cur:
@@ -116,4 +116,5 @@ def test_vault_key_rotation_rewraps_keys_without_touching_values(tenant_a: Tenan
         assert Contact.objects.get(pk=contact.pk).email == "wrapped@x.test"
     report = key_versions_in_use()
     assert ("data", 1, report["tenant"][0][2]) in report["tenant"]
-    assert all(v == version for _, v, _ in report["transit"])
+    own = keys.transit_key_of(tenant_a.pk)
+    assert (own, max(after.values())) in [(k, v) for k, v, _ in report["transit"]]

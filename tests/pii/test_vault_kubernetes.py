@@ -33,17 +33,21 @@ POLICY = "mycrm-pii-kubernetes"
 
 
 def transit_policy(mount: str, key: str) -> str:
-    """The Transit operations MyCRM performs on its wrapping key, and nothing else."""
-    return "\n".join(
-        f'path "{mount}/{path}" {{ capabilities = {capabilities} }}'
-        for path, capabilities in (
-            (f"keys/{key}", '["create", "read", "update"]'),
-            (f"keys/{key}/rotate", '["update"]'),
-            (f"datakey/plaintext/{key}", '["update"]'),
-            (f"decrypt/{key}", '["update"]'),
-            (f"rewrap/{key}", '["update"]'),
-        )
-    )
+    """The Transit operations MyCRM performs on its wrapping keys (one per organization,
+    `<key>-<id>`, and the formerly shared `<key>`), and nothing else; as in docs/operations.md."""
+    rules = [(f"{mount}/keys", '["list"]')]
+    for name in (key, f"{key}-*"):
+        rules += [
+            (f"{mount}/keys/{name}", '["create", "read", "update", "delete"]'),
+            (f"{mount}/keys/{name}/config", '["update"]'),
+            (f"{mount}/keys/{name}/rotate", '["update"]'),
+            (f"{mount}/keys/{name}/trim", '["update"]'),
+            (f"{mount}/datakey/plaintext/{name}", '["update"]'),
+            (f"{mount}/encrypt/{name}", '["update"]'),
+            (f"{mount}/decrypt/{name}", '["update"]'),
+            (f"{mount}/rewrap/{name}", '["update"]'),
+        ]
+    return "\n".join(f'path "{path}" {{ capabilities = {caps} }}' for path, caps in rules)
 
 
 @dataclass

@@ -7,8 +7,9 @@ from pii.services import vault_key_rotate, wrapped_keys_rewrap
 
 class Command(BaseCommand):
     help = (
-        "Rotate the Vault Transit key that wraps tenant keys and rewrap every stored key under "
-        "the new version. No field value is re-encrypted and nothing stops serving."
+        "Rotate the Vault Transit keys that wrap tenant keys, rewrap every stored key under the "
+        "new versions and destroy the older ones. No field value is re-encrypted and nothing "
+        "stops serving."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,5 +21,8 @@ class Command(BaseCommand):
         if options["rewrap_only"]:
             self.stdout.write(f"rewrapped {wrapped_keys_rewrap()} tenant key(s)")
             return
-        version, count = vault_key_rotate()
-        self.stdout.write(f"Transit key now at version {version}; rewrapped {count} tenant key(s)")
+        rotated, count = vault_key_rotate()
+        self.stdout.write(
+            f"rotated {rotated} Transit key(s); rewrapped {count} tenant key(s) under the new "
+            "versions and destroyed the older ones"
+        )
