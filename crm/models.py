@@ -77,6 +77,20 @@ class CustomField(models.Model):
         return f"{self.get_entity_display()}: {self.label}"
 
 
+class Tag(models.Model):
+    """A label people put on contacts, companies, leads and deals, to find them again."""
+
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [models.UniqueConstraint(Lower("name"), name="crm_tag_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Company(models.Model):
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=253, blank=True)
@@ -86,6 +100,7 @@ class Company(models.Model):
     custom_sealed = SealedJSONField(default=dict, blank=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner_id = models.BigIntegerField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="companies")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -120,6 +135,7 @@ class Contact(models.Model):
         Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
     )
     owner_id = models.BigIntegerField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,6 +159,7 @@ class Pipeline(models.Model):
 
     name = models.CharField(max_length=100)
     is_default = models.BooleanField(default=False)
+    is_archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -165,6 +182,7 @@ class Stage(models.Model):
     probability = models.PositiveSmallIntegerField(help_text="Chance to win, in percent.")
     is_won = models.BooleanField(default=False)
     is_lost = models.BooleanField(default=False)
+    is_archived = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("pipeline", "position")
@@ -173,10 +191,322 @@ class Stage(models.Model):
             models.CheckConstraint(
                 condition=models.Q(probability__lte=100), name="crm_stage_probability_pct"
             ),
+            models.CheckConstraint(
+                condition=~models.Q(is_won=True, is_lost=True), name="crm_stage_won_or_lost"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.pipeline}: {self.name}"
+
+
+class Lead(models.Model):
+    """A person not yet qualified; converted in one step into a contact, a company and
+    optionally a deal, which it then links to."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        WORKING = "working", "Working"
+        QUALIFIED = "qualified", "Qualified"
+        DISQUALIFIED = "disqualified", "Disqualified"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Website"
+        REFERRAL = "referral", "Referral"
+        EVENT = "event", "Event"
+        COLD = "cold", "Cold outreach"
+        PARTNER = "partner", "Partner"
+        ADVERTISING = "advertising", "Advertising"
+        IMPORT = "import", "Import"
+        OTHER = "other", "Other"
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100)
+    email = EncryptedEmailField(blank=True, blind_index="email_index", normalizer=normalize_email)
+    phone = EncryptedCharField(
+        max_length=50, blank=True, blind_index="phone_index", normalizer=normalize_phone
+    )
+    email_index = models.CharField(max_length=64, blank=True, editable=False)
+    phone_index = models.CharField(max_length=64, blank=True, editable=False)
+    pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    company_name = models.CharField(max_length=200, blank=True)
+    title = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    disqualified_reason = models.CharField(max_length=200, blank=True)
+    owner_id = models.BigIntegerField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="leads")
+    # 0-100, with each factor's points in `score_reasons` ([{"factor", "points"}]).
+    score = models.PositiveSmallIntegerField(default=0)
+    score_reasons = models.JSONField(default=list, blank=True, editable=False)
+    scored_at = models.DateTimeField(null=True, blank=True, editable=False)
+    converted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    converted_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    converted_company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    converted_deal = models.ForeignKey(
+        "Deal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["email_index"], name="crm_lead_email_index"),
+            models.Index(fields=["phone_index"], name="crm_lead_phone_index"),
+            models.Index(fields=["status", "-score"], name="crm_lead_status_score"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__lte=100), name="crm_lead_score_pct")
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Deal(models.Model):
+    """An opportunity moving through a pipeline's stages; won and lost are stages too."""
+
+    name = models.CharField(max_length=200)
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
+    )
+    contacts = models.ManyToManyField(
+        Contact, through="DealContact", blank=True, related_name="deals"
+    )
+    amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 code.")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
+    # Order of the cards within a stage on the board (smaller first).
+    position = models.IntegerField(default=0)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    expected_close_on = models.DateField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    lost_reason = models.CharField(max_length=200, blank=True)
+    owner_id = models.BigIntegerField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="deals")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["stage", "position"], name="crm_deal_board_order")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="crm_deal_amount_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="crm_deal_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DealContact(models.Model):
+    """A contact involved in a deal; one of them may be the primary one."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="deal_contacts")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deal_links")
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "contact"], name="crm_dealcontact_unique"),
+            models.UniqueConstraint(
+                fields=["deal"], condition=models.Q(is_primary=True), name="crm_deal_one_primary"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}:{self.contact_id}"
+
+
+class DealStageChange(models.Model):
+    """One move of a deal between stages: who, when, from, to, and how long it had stayed.
+    Stage names are kept, so the history reads the same after a stage is renamed or gone."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_stage_name = models.CharField(max_length=100, blank=True)
+    to_stage_name = models.CharField(max_length=100)
+    seconds_in_from_stage = models.PositiveIntegerField(null=True, blank=True)
+    by_id = models.BigIntegerField(null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-changed_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.from_stage_name or '—'} → {self.to_stage_name}"
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=200)
+    sku = models.CharField(max_length=64, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217 code.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sku"], condition=~models.Q(sku=""), name="crm_product_sku_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="crm_product_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="crm_product_currency_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LineItem(models.Model):
+    """A product on a deal; a deal with line items takes its amount from them."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="line_items")
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="line_items"
+    )
+    name = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=12, decimal_places=2, default=1)
+    unit_price = models.DecimalField(max_digits=14, decimal_places=2)
+    discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("deal", "position", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="crm_lineitem_qty_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="crm_lineitem_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__gte=0, discount_percent__lte=100),
+                name="crm_lineitem_discount_pct",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+
+class Activity(models.Model):
+    """Something done or to do about one record: a task, call, meeting, note or logged
+    e-mail. Exactly one of contact, company, lead and deal is set."""
+
+    class Kind(models.TextChoices):
+        TASK = "task", "Task"
+        CALL = "call", "Call"
+        MEETING = "meeting", "Meeting"
+        NOTE = "note", "Note"
+        EMAIL = "email", "E-mail"
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    deal = models.ForeignKey(
+        Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    # task
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    is_done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # call and e-mail
+    direction = models.CharField(max_length=8, choices=Direction.choices, blank=True)
+    # call
+    outcome = models.CharField(max_length=100, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # meeting
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    attendees = models.ManyToManyField(Contact, blank=True, related_name="meetings")
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["assignee_id", "is_done", "due_at"], name="crm_activity_my_tasks")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        contact__isnull=False,
+                        company__isnull=True,
+                        lead__isnull=True,
+                        deal__isnull=True,
+                    )
+                    | models.Q(
+                        contact__isnull=True,
+                        company__isnull=False,
+                        lead__isnull=True,
+                        deal__isnull=True,
+                    )
+                    | models.Q(
+                        contact__isnull=True,
+                        company__isnull=True,
+                        lead__isnull=False,
+                        deal__isnull=True,
+                    )
+                    | models.Q(
+                        contact__isnull=True,
+                        company__isnull=True,
+                        lead__isnull=True,
+                        deal__isnull=False,
+                    )
+                ),
+                name="crm_activity_one_record",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__gte=models.F("starts_at")),
+                name="crm_activity_meeting_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.get_kind_display()
 
 
 class ContactImport(models.Model):

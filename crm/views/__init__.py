@@ -16,16 +16,15 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
+from crm import exports, imports, selectors, services
+from crm.exceptions import ContactEmailTaken, ContactImportInvalid, ImportKeyReused
+from crm.forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
+from crm.models import Company, Contact, CustomField
 from iam.permissions import is_tenant_admin
 from iam.selectors import invitation_list_open, member_list
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
-
-from . import exports, imports, selectors, services
-from .exceptions import ContactEmailTaken, ContactImportInvalid, ImportKeyReused
-from .forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
-from .models import Company, Contact, CustomField
 
 PAGE_SIZE = 25
 # Imports and exports are heavy (thousands of rows, decryption): per user and organization,

@@ -18,21 +18,20 @@ from django.db.models import F, Q
 from django.db.models.functions import Cast, Lower
 from django.utils.text import slugify
 
-from pii.fields import blind_index_for
-from problems.exceptions import InvalidFields
-from tenants.services import tenant_settings_changed
-
-from .exceptions import (
+from crm.exceptions import (
     ContactEmailTaken,
     ContactImportInvalid,
     CustomFieldKeyTaken,
     CustomFieldLimitReached,
     ImportKeyReused,
 )
-from .models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
+from crm.models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
+from pii.fields import blind_index_for
+from problems.exceptions import InvalidFields
+from tenants.services import tenant_settings_changed
 
 if TYPE_CHECKING:
-    from .imports import ImportFile, ImportRow
+    from crm.imports import ImportFile, ImportRow
 
 log = structlog.get_logger(__name__)
 
@@ -725,7 +724,7 @@ def contact_import(
         raise InvalidFields(
             {"on_duplicate": [f"Choose one of: {', '.join(ContactImport.OnDuplicate.values)}."]}
         )
-    from .imports import contact_import_read  # the import's form is built on these services
+    from crm.imports import contact_import_read  # the import's form is built on these services
 
     digest = hashlib.sha256(content + b"\x00" + on_duplicate.encode()).hexdigest()
     with transaction.atomic():

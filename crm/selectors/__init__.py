@@ -7,10 +7,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
+from crm.models import Company, Contact, ContactImport, CustomField, Pipeline
 from pii.fields import blind_index_for
 from tenants.services import settings_changed_in_this_transaction
-
-from .models import Company, Contact, ContactImport, CustomField, Pipeline
 
 
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
