@@ -47,3 +47,21 @@ class ContactImportInvalid(InvalidFields):
         super().__init__(errors)
         self.summary = summary
         self.bad_rows = bad_rows
+
+
+class StageInAnotherPipeline(DomainError):
+    code = "stage-in-another-pipeline"
+    status = 409
+    title = "The stage belongs to another pipeline than the deal's."
+
+
+class StageHasDeals(DomainError):
+    code = "stage-has-deals"
+    status = 409
+    title = "Deals are on this stage: move them to another stage of the pipeline first."
+
+
+class PipelineIsDefault(DomainError):
+    code = "pipeline-is-default"
+    status = 409
+    title = "The default pipeline can't be archived."
