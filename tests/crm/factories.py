@@ -1,6 +1,6 @@
 import factory
 
-from crm.models import Company, Contact, CustomField
+from crm.models import Activity, Company, Contact, CustomField
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -30,3 +30,14 @@ class CustomFieldFactory(factory.django.DjangoModelFactory):
     key = factory.Sequence(lambda n: f"field_{n}")
     type = CustomField.Type.TEXT
     position = factory.Sequence(lambda n: n)
+
+
+class ActivityFactory(factory.django.DjangoModelFactory):
+    """A note about a new contact unless told otherwise."""
+
+    class Meta:
+        model = Activity
+
+    kind = Activity.Kind.NOTE
+    body = factory.Faker("sentence")
+    contact = factory.SubFactory(ContactFactory)
