@@ -30,6 +30,18 @@ class ContactEmailTaken(DomainError):
     title = "Another contact already has this e-mail address."
 
 
+class LeadAlreadyConverted(DomainError):
+    code = "lead-already-converted"
+    status = 409
+    title = "This lead was already converted."
+
+
+class LeadDisqualified(DomainError):
+    code = "lead-disqualified"
+    status = 409
+    title = "This lead is disqualified; confirm to convert it anyway."
+
+
 class ImportKeyReused(DomainError):
     code = "idempotency-key-reused"
     status = 409

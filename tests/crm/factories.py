@@ -1,6 +1,6 @@
 import factory
 
-from crm.models import Activity, Company, Contact, CustomField
+from crm.models import Activity, Company, Contact, CustomField, Lead
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -41,3 +41,14 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     kind = Activity.Kind.NOTE
     body = factory.Faker("sentence")
     contact = factory.SubFactory(ContactFactory)
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Faker("email")
+    company_name = factory.Faker("company")
+    source = Lead.Source.WEB
