@@ -1,0 +1,322 @@
+"""REST endpoints for activities (tasks, calls, meetings, notes, logged e-mails) and for a
+record's timeline; thin shells over crm.services.activities and crm.selectors.activities."""
+
+from typing import Any, cast
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from crm.models import Activity, Company, Contact, Deal, Lead
+from crm.selectors import activities as selectors
+from crm.services import activities as services
+from iam.api.base import TenantViewSet
+from iam.permissions import IsTenantMember
+from problems.serializers import StrictModelSerializer
+
+_RECORD_MODELS: dict[str, type[Contact | Company | Lead | Deal]] = {
+    "contact": Contact,
+    "company": Company,
+    "lead": Lead,
+    "deal": Deal,
+}
+_FIELDS = (
+    "id",
+    "kind",
+    "subject",
+    "body",
+    "contact",
+    "company",
+    "lead",
+    "deal",
+    "due_at",
+    "assignee_id",
+    "is_done",
+    "done_at",
+    "direction",
+    "outcome",
+    "duration_seconds",
+    "starts_at",
+    "ends_at",
+    "attendees",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+)
+
+
+class ActivitySerializer(StrictModelSerializer):
+    contact = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(), required=False, allow_null=True
+    )
+    company = serializers.PrimaryKeyRelatedField(
+        queryset=Company.objects.all(), required=False, allow_null=True
+    )
+    lead = serializers.PrimaryKeyRelatedField(
+        queryset=Lead.objects.all(), required=False, allow_null=True
+    )
+    deal = serializers.PrimaryKeyRelatedField(
+        queryset=Deal.objects.all(), required=False, allow_null=True
+    )
+    attendees = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.all(),
+        many=True,
+        required=False,
+        help_text="Contacts at a meeting (meetings only).",
+    )
+
+    class Meta:
+        model = Activity
+        fields = _FIELDS
+        read_only_fields: tuple[str, ...] = (
+            "id",
+            "done_at",
+            "created_by_id",
+            "created_at",
+            "updated_at",
+        )
+        extra_kwargs = {
+            "kind": {"help_text": "Fixed once created."},
+            "subject": {"help_text": "Required for tasks and e-mails."},
+            "body": {"help_text": "Required for notes."},
+            "due_at": {"help_text": "Tasks only; required for them."},
+            "assignee_id": {
+                "help_text": "Tasks only: a member's user id; the creator when left out."
+            },
+            "is_done": {"help_text": "Tasks only."},
+            "direction": {"help_text": "Calls and e-mails; required for them."},
+            "outcome": {"help_text": "Calls only."},
+            "duration_seconds": {"help_text": "Calls only; at most 86400."},
+            "starts_at": {"help_text": "Meetings only; required for them."},
+            "ends_at": {"help_text": "Meetings only; not before `starts_at`."},
+        }
+
+
+class ActivityUpdateSerializer(ActivitySerializer):
+    """An activity's kind and record stay what they were."""
+
+    class Meta(ActivitySerializer.Meta):
+        read_only_fields = (
+            *ActivitySerializer.Meta.read_only_fields,
+            "kind",
+            "contact",
+            "company",
+            "lead",
+            "deal",
+        )
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        for name in ("contact", "company", "lead", "deal"):
+            fields[name] = serializers.PrimaryKeyRelatedField(read_only=True)
+        return fields
+
+
+class ActivityFilterSerializer(serializers.Serializer):
+    """The list's query parameters; anything malformed is a 400 naming the parameter."""
+
+    kind = serializers.ChoiceField(choices=Activity.Kind.choices, required=False)
+    contact = serializers.IntegerField(required=False, min_value=1)
+    company = serializers.IntegerField(required=False, min_value=1)
+    lead = serializers.IntegerField(required=False, min_value=1)
+    deal = serializers.IntegerField(required=False, min_value=1)
+    assignee = serializers.IntegerField(required=False, min_value=1)
+    mine = serializers.BooleanField(required=False, default=None, allow_null=True)
+    done = serializers.BooleanField(required=False, default=None, allow_null=True)
+    due_after = serializers.DateTimeField(required=False)
+    due_before = serializers.DateTimeField(required=False)
+
+
+_list_parameters = [
+    OpenApiParameter("kind", str, enum=Activity.Kind.values, description="One kind only."),
+    OpenApiParameter("contact", int, description="Activities of this contact."),
+    OpenApiParameter("company", int, description="Activities of this company."),
+    OpenApiParameter("lead", int, description="Activities of this lead."),
+    OpenApiParameter("deal", int, description="Activities of this deal."),
+    OpenApiParameter("assignee", int, description="Tasks assigned to this user id."),
+    OpenApiParameter(
+        "mine",
+        bool,
+        description="Your own: tasks assigned to you and the other activities you logged.",
+    ),
+    OpenApiParameter("done", bool, description="Done (true) or open (false) tasks."),
+    OpenApiParameter(
+        "due_after", str, description="Due at or after this date-time (ISO 8601), tasks."
+    ),
+    OpenApiParameter("due_before", str, description="Due before this date-time (ISO 8601)."),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List activities",
+        description=(
+            "The organization's activities, newest first, 25 a page (`page_size` up to 100; "
+            "follow `next` for more), narrowed by every filter given."
+        ),
+        parameters=_list_parameters,
+    ),
+    create=extend_schema(
+        summary="Log an activity",
+        description=(
+            "A task, call, meeting, note or logged e-mail about exactly one contact, company, "
+            "lead or deal. Each kind has its own fields (a task: `subject`, `due_at`, "
+            "`assignee_id`; a call: `direction`, `outcome`, `duration_seconds`; a meeting: "
+            "`starts_at`, `ends_at`, `attendees`; a note: `body`; an e-mail: `subject`, `body`, "
+            "`direction`); a field of another kind is an error."
+        ),
+    ),
+    retrieve=extend_schema(summary="Get an activity", description="One activity."),
+    update=extend_schema(
+        summary="Replace an activity",
+        description="Set an activity's fields; its kind and record stay as they were.",
+    ),
+    partial_update=extend_schema(
+        summary="Update an activity",
+        description="Change only the fields sent; its kind and record stay as they were.",
+    ),
+    destroy=extend_schema(summary="Delete an activity", description="Delete it for good."),
+    complete=extend_schema(
+        summary="Mark a task done",
+        description="Marks the task done now; a task already done stays as it was. Tasks only.",
+        request=None,
+    ),
+    reopen=extend_schema(
+        summary="Reopen a task",
+        description="Marks a done task as still to do. Tasks only.",
+        request=None,
+    ),
+)
+class ActivityViewSet(TenantViewSet):
+    serializer_class = ActivitySerializer
+
+    def get_serializer_class(self) -> type[BaseSerializer[Any]]:
+        if self.action in ("update", "partial_update"):
+            return ActivityUpdateSerializer
+        return ActivitySerializer
+
+    def get_queryset(self) -> QuerySet[Activity]:
+        if self.action != "list":
+            return selectors.activity_list()
+        params = ActivityFilterSerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        given = params.validated_data
+        return selectors.activity_list(
+            kind=given.get("kind", ""),
+            contact=given.get("contact"),
+            company=given.get("company"),
+            lead=given.get("lead"),
+            deal=given.get("deal"),
+            assignee=given.get("assignee"),
+            mine_of=self.request.user.pk if given.get("mine") else None,
+            is_done=given.get("done"),
+            due_after=given.get("due_after"),
+            due_before=given.get("due_before"),
+        )
+
+    def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        serializer.instance = services.activity_create(
+            by=self.request.user, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        serializer.instance = services.activity_update(
+            activity=cast(Activity, serializer.instance),
+            by=self.request.user,
+            **serializer.validated_data,
+        )
+
+    def perform_destroy(self, instance: Activity) -> None:
+        services.activity_delete(activity=instance, by=self.request.user)
+
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        activity = services.task_complete(activity=self.get_object(), by=request.user)
+        return Response(ActivitySerializer(activity).data)
+
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        activity = services.task_reopen(activity=self.get_object(), by=request.user)
+        return Response(ActivitySerializer(activity).data)
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    contact = serializers.IntegerField(required=False, min_value=1)
+    company = serializers.IntegerField(required=False, min_value=1)
+    lead = serializers.IntegerField(required=False, min_value=1)
+    deal = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                {"record": ["Give exactly one of contact, company, lead or deal."]}
+            )
+        return attrs
+
+
+class TimelineLinkSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["contact", "company", "lead", "deal"])
+    name = serializers.CharField()
+    id = serializers.IntegerField()
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    kind = serializers.ChoiceField(choices=["activity", "created", "stage_changed", "converted"])
+    text = serializers.CharField(help_text="What happened, for changes of the record.")
+    activity = ActivitySerializer(allow_null=True, help_text="For `kind` activity.")
+    by_id = serializers.IntegerField(allow_null=True, help_text="Who, when known.")
+    links = serializers.SerializerMethodField()
+
+    @extend_schema_field(TimelineLinkSerializer(many=True))
+    def get_links(self, entry: selectors.TimelineEntry) -> list[dict[str, Any]]:
+        return [{"type": t, "name": n, "id": i} for t, n, i in entry.links]
+
+
+class TimelineViewSet(viewsets.GenericViewSet):
+    """Read-only; the same tenant guard as TenantViewSet, which is a model viewset."""
+
+    permission_classes = [IsTenantMember]
+    pagination_class = None
+    serializer_class = TimelineEntrySerializer
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        tenant = getattr(request._request, "tenant", None)
+        if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
+            raise RuntimeError("TimelineViewSet used outside its tenant's schema.")
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="A record's timeline",
+        description=(
+            "One list, newest first, of a record's activities and its own changes: created, "
+            "each stage move of a deal, a lead's conversion (and, on what it created, the lead "
+            "it came from). Give exactly one of `contact`, `company`, `lead`, `deal`; the "
+            "200 newest activities at most. A record of another organization is a 404."
+        ),
+        parameters=[
+            OpenApiParameter("contact", int, description="A contact's id."),
+            OpenApiParameter("company", int, description="A company's id."),
+            OpenApiParameter("lead", int, description="A lead's id."),
+            OpenApiParameter("deal", int, description="A deal's id."),
+        ],
+        responses={200: TimelineEntrySerializer(many=True)},
+    )
+    def list(self, request: Request) -> Response:
+        query = TimelineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        ((name, pk),) = query.validated_data.items()
+        record = cast(selectors.Record, get_object_or_404(_RECORD_MODELS[name], pk=pk))
+        entries = selectors.timeline(record)
+        return Response(TimelineEntrySerializer(entries, many=True).data)
