@@ -1,6 +1,8 @@
+from decimal import Decimal
+
 import factory
 
-from crm.models import Activity, Company, Contact, CustomField, Lead
+from crm.models import Activity, Company, Contact, CustomField, Deal, Lead, Pipeline
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -52,3 +54,21 @@ class LeadFactory(factory.django.DjangoModelFactory):
     email = factory.Faker("email")
     company_name = factory.Faker("company")
     source = Lead.Source.WEB
+
+
+def _default_pipeline() -> "Pipeline":
+    return Pipeline.objects.get(is_default=True)
+
+
+class DealFactory(factory.django.DjangoModelFactory):
+    """A deal in the first stage of the default pipeline unless told otherwise."""
+
+    class Meta:
+        model = Deal
+
+    name = factory.Sequence(lambda n: f"Deal {n}")
+    pipeline = factory.LazyFunction(_default_pipeline)
+    stage = factory.LazyAttribute(lambda o: o.pipeline.stages.order_by("position").first())
+    amount = Decimal("1000.00")
+    currency = "EUR"
+    position = factory.Sequence(lambda n: n)
