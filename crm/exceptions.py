@@ -77,3 +77,15 @@ class PipelineIsDefault(DomainError):
     code = "pipeline-is-default"
     status = 409
     title = "The default pipeline can't be archived."
+
+
+class TagNameTaken(DomainError):
+    code = "tag-name-taken"
+    status = 409
+    title = "Another tag already has this name."
+
+
+class SkuTaken(DomainError):
+    code = "product-sku-taken"
+    status = 409
+    title = "Another product already has this SKU."

@@ -9,6 +9,8 @@ from crm.models import Company, Contact, ContactImport, CustomField
 from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
 from problems.serializers import StrictCharField, StrictModelSerializer
 
+from .tags import TagsField
+
 
 @extend_schema_field(
     {
@@ -44,10 +46,21 @@ class CustomValuesField(serializers.Field):
 
 class CompanySerializer(StrictModelSerializer):
     custom = CustomValuesField()
+    tags = TagsField()
 
     class Meta:
         model = Company
-        fields = ("id", "name", "domain", "phone", "custom", "owner_id", "created_at", "updated_at")
+        fields = (
+            "id",
+            "name",
+            "domain",
+            "phone",
+            "custom",
+            "tags",
+            "owner_id",
+            "created_at",
+            "updated_at",
+        )
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
 
 
@@ -56,10 +69,11 @@ class ContactSerializer(StrictModelSerializer):
         queryset=Company.objects.all(), allow_null=True, required=False
     )
     custom = CustomValuesField()
+    tags = TagsField()
 
     class Meta:
         model = Contact
-        fields = ("id", *CONTACT_FIELDS, "custom", "owner_id", "created_at", "updated_at")
+        fields = ("id", *CONTACT_FIELDS, "custom", "tags", "owner_id", "created_at", "updated_at")
         read_only_fields = ("id", "owner_id", "created_at", "updated_at")
 
 

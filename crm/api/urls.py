@@ -1,6 +1,8 @@
 from rest_framework.routers import DefaultRouter
 
 from .activities import ActivityViewSet, TimelineViewSet
+from .products import DealLineItemViewSet, ProductViewSet
+from .tags import TagViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -10,5 +12,10 @@ router.register("companies", CompanyViewSet, basename="company")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("activities", ActivityViewSet, basename="activity")
 router.register("timeline", TimelineViewSet, basename="timeline")
+router.register("products", ProductViewSet, basename="product")
+router.register("tags", TagViewSet, basename="tag")
+router.register(
+    r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
+)
 
 urlpatterns = router.urls

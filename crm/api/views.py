@@ -26,6 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
+from crm.selectors.tags import tagged_with
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
@@ -40,6 +41,7 @@ from .serializers import (
     CustomFieldSerializer,
     CustomFieldUpdateSerializer,
 )
+from .tags import tag_filter
 
 _search = OpenApiParameter("search", str, description="Case-insensitive text to look for.")
 _contact_filters = [
@@ -50,6 +52,7 @@ _contact_filters = [
     ),
     OpenApiParameter("email", str, description="Exact e-mail address (case-insensitive)."),
     OpenApiParameter("phone", str, description="Exact phone number (spaces and dashes ignored)."),
+    tag_filter,
 ]
 
 
@@ -144,11 +147,12 @@ class ContactViewSet(TenantViewSet):
 
     def get_queryset(self) -> QuerySet[Contact]:
         params = self.request.query_params
-        return selectors.contact_list(
+        contacts = selectors.contact_list(
             search=params.get("search", ""),
             email=params.get("email", ""),
             phone=params.get("phone", ""),
         )
+        return tagged_with(contacts, params.get("tag", "")).prefetch_related("tags")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
@@ -266,7 +270,7 @@ class ContactViewSet(TenantViewSet):
             "The organization's companies, newest first, 25 a page (`page_size` up to 100; "
             "follow `next` for more). `search` finds names containing the text, case aside."
         ),
-        parameters=[_search],
+        parameters=[_search, tag_filter],
     ),
     create=extend_schema(
         summary="Create a company",
@@ -293,7 +297,9 @@ class CompanyViewSet(TenantViewSet):
     serializer_class = CompanySerializer
 
     def get_queryset(self) -> QuerySet[Company]:
-        return selectors.company_list(search=self.request.query_params.get("search", ""))
+        params = self.request.query_params
+        companies = selectors.company_list(search=params.get("search", ""))
+        return tagged_with(companies, params.get("tag", "")).prefetch_related("tags")
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.company_create(

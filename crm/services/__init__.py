@@ -30,6 +30,8 @@ from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 from tenants.services import tenant_settings_changed
 
+from .tags import tags_set
+
 if TYPE_CHECKING:
     from crm.imports import ImportFile, ImportRow
 
@@ -114,6 +116,8 @@ def contact_create(*, by: Any, **data: Any) -> Contact:
         _email_is_free(contact)
         custom_values_assign(record=contact, values=data.get("custom") or {}, creating=True)
         contact.save(force_insert=True)
+        if data.get("tags") is not None:
+            tags_set(record=contact, names=data["tags"], by=by)
     log.info("contact.created", contact=contact.pk, by=getattr(by, "pk", None))
     return contact
 
@@ -129,6 +133,8 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
         if "custom" in data:
             fields += custom_values_assign(record=contact, values=data["custom"], creating=False)
         contact.save(update_fields=[*fields, "updated_at"])
+        if data.get("tags") is not None:
+            tags_set(record=contact, names=data["tags"], by=by)
     log.info("contact.updated", contact=contact.pk, by=getattr(by, "pk", None), fields=fields)
     return contact
 
@@ -178,6 +184,8 @@ def company_create(*, by: Any, **data: Any) -> Company:
         company = Company(owner_id=getattr(by, "pk", None), **fields)
         custom_values_assign(record=company, values=data.get("custom") or {}, creating=True)
         company.save(force_insert=True)
+        if data.get("tags") is not None:
+            tags_set(record=company, names=data["tags"], by=by)
     log.info("company.created", company=company.pk, by=getattr(by, "pk", None))
     return company
 
@@ -193,6 +201,8 @@ def company_update(*, company: Company, by: Any, **data: Any) -> Company:
         if "custom" in data:
             fields += custom_values_assign(record=company, values=data["custom"], creating=False)
         company.save(update_fields=[*fields, "updated_at"])
+        if data.get("tags") is not None:
+            tags_set(record=company, names=data["tags"], by=by)
     log.info("company.updated", company=company.pk, by=getattr(by, "pk", None), fields=fields)
     return company
 

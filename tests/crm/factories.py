@@ -2,7 +2,17 @@ from decimal import Decimal
 
 import factory
 
-from crm.models import Activity, Company, Contact, CustomField, Deal, Lead, Pipeline
+from crm.models import (
+    Activity,
+    Company,
+    Contact,
+    CustomField,
+    Deal,
+    Lead,
+    Pipeline,
+    Product,
+    Tag,
+)
 
 
 class CompanyFactory(factory.django.DjangoModelFactory):
@@ -54,6 +64,23 @@ class LeadFactory(factory.django.DjangoModelFactory):
     email = factory.Faker("email")
     company_name = factory.Faker("company")
     source = Lead.Source.WEB
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    name = factory.Sequence(lambda n: f"Product {n}")
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    price = Decimal("100.00")
+    currency = "USD"
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
 
 
 def _default_pipeline() -> "Pipeline":

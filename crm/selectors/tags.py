@@ -1,0 +1,43 @@
+"""Reads of tags, and the `?tag=` filter every tagged list shares."""
+
+from typing import TypeVar
+
+from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from crm.models import Tag
+
+M = TypeVar("M", bound=Model)
+
+# The relations of Tag to what it labels, as named on Tag (related_name of each `tags`).
+TAGGED = ("contacts", "companies", "leads", "deals")
+
+
+def _count_of(relation: str) -> Coalesce:
+    through = Tag._meta.get_field(relation).through  # type: ignore[union-attr]
+    counted = (
+        through.objects.filter(tag_id=OuterRef("pk"))
+        .order_by()
+        .values("tag_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def tag_list(*, search: str = "") -> QuerySet[Tag]:
+    """Tags by name, each with how many contacts, companies, leads and deals carry it
+    (`<relation>_count`), in one statement."""
+    qs = Tag.objects.annotate(**{f"{r}_count": _count_of(r) for r in TAGGED})
+    if search:
+        qs = qs.filter(name__icontains=search)
+    return qs.order_by("name", "id")
+
+
+def tagged_with(qs: QuerySet[M], tag: str) -> QuerySet[M]:
+    """Only the records carrying the tag named `tag` (case and surrounding spaces aside);
+    no filter for a blank name."""
+    name = " ".join(tag.split())
+    if not name:
+        return qs
+    return qs.filter(tags__name__iexact=name)
