@@ -1,6 +1,8 @@
 from rest_framework.routers import DefaultRouter
 
 from .activities import ActivityViewSet, TimelineViewSet
+from .deals import DealViewSet
+from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
 from .tags import TagViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
@@ -10,6 +12,9 @@ router.include_root_view = False
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("companies", CompanyViewSet, basename="company")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("stages", StageViewSet, basename="stage")
+router.register("deals", DealViewSet, basename="deal")
 router.register("activities", ActivityViewSet, basename="activity")
 router.register("timeline", TimelineViewSet, basename="timeline")
 router.register("products", ProductViewSet, basename="product")
