@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import activities
 
 app_name = "crm"
 
@@ -18,6 +19,10 @@ urlpatterns = [
     path("companies/<int:pk>/", views.company_detail, name="company_detail"),
     path("companies/<int:pk>/edit/", views.company_edit, name="company_edit"),
     path("companies/<int:pk>/delete/", views.company_delete, name="company_delete"),
+    path("tasks/", activities.my_tasks, name="my_tasks"),
+    path("tasks/<int:pk>/done/", activities.task_done, name="task_done"),
+    path("activities/form/", activities.activity_form, name="activity_form"),
+    path("activities/log/", activities.activity_log, name="activity_log"),
     path("settings/custom-fields/", views.custom_field_list, name="custom_field_list"),
     path("settings/custom-fields/new/", views.custom_field_edit, name="custom_field_create"),
     path(
