@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .views import activities
+from .views import activities, leads
 
 app_name = "crm"
 
@@ -23,6 +23,14 @@ urlpatterns = [
     path("tasks/<int:pk>/done/", activities.task_done, name="task_done"),
     path("activities/form/", activities.activity_form, name="activity_form"),
     path("activities/log/", activities.activity_log, name="activity_log"),
+    path("leads/", leads.lead_list_page, name="lead_list"),
+    path("leads/new/", leads.lead_edit, name="lead_create"),
+    path("leads/<int:pk>/", leads.lead_detail, name="lead_detail"),
+    path("leads/<int:pk>/edit/", leads.lead_edit, name="lead_edit"),
+    path("leads/<int:pk>/status/", leads.lead_status, name="lead_status"),
+    path("leads/<int:pk>/owner/", leads.lead_owner, name="lead_owner"),
+    path("leads/<int:pk>/convert/", leads.lead_convert_page, name="lead_convert"),
+    path("leads/<int:pk>/delete/", leads.lead_delete_page, name="lead_delete"),
     path("settings/custom-fields/", views.custom_field_list, name="custom_field_list"),
     path("settings/custom-fields/new/", views.custom_field_edit, name="custom_field_create"),
     path(

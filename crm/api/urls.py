@@ -5,6 +5,7 @@ from .deals import DealViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
 from .tags import TagViewSet
+from .leads import LeadViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -12,6 +13,7 @@ router.include_root_view = False
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("companies", CompanyViewSet, basename="company")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("leads", LeadViewSet, basename="lead")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("stages", StageViewSet, basename="stage")
 router.register("deals", DealViewSet, basename="deal")
