@@ -85,6 +85,12 @@ class TagNameTaken(DomainError):
     title = "Another tag already has this name."
 
 
+class ProductInUse(DomainError):
+    code = "product-in-use"
+    status = 409
+    title = "This product is on deals; withdraw it from sale instead."
+
+
 class SkuTaken(DomainError):
     code = "product-sku-taken"
     status = 409

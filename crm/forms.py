@@ -8,6 +8,7 @@ from problems.exceptions import InvalidFields
 from . import selectors, services
 from .models import Company, Contact, ContactImport, CustomField
 from .services import COMPANY_FIELDS, CONTACT_FIELDS
+from .services.tags import tag_names_clean
 
 PREFIX = "custom_"
 
@@ -136,7 +137,47 @@ class CompanyDomainMixin(forms.ModelForm):
             raise forms.ValidationError(exc.field_errors()["domain"]) from None
 
 
-class ContactForm(CustomValuesModelForm):
+class TagsFormField(forms.CharField):
+    """Tags typed as names separated by commas, checked as the API checks them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=False,
+            help_text="Separate tags with commas, such as vip, 2024.",
+            widget=forms.TextInput(attrs={"autocomplete": "off"}),
+            **kwargs,
+        )
+
+    def clean(self, value: Any) -> list[str]:
+        text = super().clean(value) or ""
+        names = [name for name in text.split(",") if name.strip()]
+        try:
+            return tag_names_clean(names)
+        except InvalidFields as exc:
+            raise forms.ValidationError(
+                [
+                    f"“{names[int(key.rsplit('.', 1)[-1])].strip()[:60]}”: {note}"
+                    if key.startswith("tags.")
+                    else note
+                    for key, notes in exc.errors.items()
+                    for note in notes
+                ]
+            ) from None
+
+
+class TaggedFormMixin(forms.ModelForm):
+    """A `tags` field, showing the record's tags; saving gives the record exactly these."""
+
+    tags = TagsFormField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            names = sorted((t.name for t in self.instance.tags.all()), key=str.casefold)
+            self.initial.setdefault("tags", ", ".join(names))
+
+
+class ContactForm(TaggedFormMixin, CustomValuesModelForm):
     entity = CustomField.Entity.CONTACT
 
     class Meta:
@@ -148,7 +189,7 @@ class ContactForm(CustomValuesModelForm):
         }
 
 
-class CompanyForm(CompanyDomainMixin, CustomValuesModelForm):
+class CompanyForm(CompanyDomainMixin, TaggedFormMixin, CustomValuesModelForm):
     entity = CustomField.Entity.COMPANY
 
     class Meta:

@@ -2,6 +2,8 @@ from django.urls import path
 
 from . import views
 from .views import activities, leads
+from .views import line_items as line_item_views
+from .views import products as product_views
 
 app_name = "crm"
 
@@ -40,5 +42,28 @@ urlpatterns = [
         "settings/custom-fields/<int:pk>/delete/",
         views.custom_field_delete,
         name="custom_field_delete",
+    ),
+    path("products/", product_views.product_list, name="product_list"),
+    path("products/new/", product_views.product_edit, name="product_create"),
+    path("products/<int:pk>/edit/", product_views.product_edit, name="product_edit"),
+    path(
+        "products/<int:pk>/deactivate/",
+        product_views.product_deactivate_view,
+        name="product_deactivate",
+    ),
+    path(
+        "deals/<int:deal_pk>/line-items/",
+        line_item_views.line_items_section,
+        name="line_items",
+    ),
+    path(
+        "deals/<int:deal_pk>/line-items/add/",
+        line_item_views.line_item_add_view,
+        name="line_item_add",
+    ),
+    path(
+        "deals/<int:deal_pk>/line-items/<int:pk>/remove/",
+        line_item_views.line_item_remove_view,
+        name="line_item_remove",
     ),
 ]

@@ -107,11 +107,16 @@ def _bool_param(value: str | None, *, name: str) -> bool | None:
         responses={200: ProductSerializer, **_sku_taken},
     ),
     destroy=extend_schema(
-        summary="Deactivate a product",
+        summary="Delete a product",
         description=(
-            "Withdraw a product from sale (`is_active` becomes false); deals that have it keep "
-            f"their line items. {_admins_only}"
+            "Delete a product that is on no deal. One on deals can't be deleted (409, "
+            "`product-in-use`): withdraw it from sale with `is_active: false` instead, and the "
+            f"deals keep their line items. {_admins_only}"
         ),
+        responses={
+            204: None,
+            **problem_responses(409, "The product is on deals (`code` product-in-use)."),
+        },
     ),
 )
 class ProductViewSet(TenantViewSet):
@@ -126,7 +131,7 @@ class ProductViewSet(TenantViewSet):
         active = _bool_param(params.get("active"), name="active")
         if active is not None:
             qs = qs.filter(is_active=active)
-        q = params.get("q", "").strip()
+        q = params.get("q", "").replace("\x00", "").strip()
         if q:
             qs = qs.filter(Q(name__icontains=q) | Q(sku__iexact=q))
         return qs
@@ -144,7 +149,7 @@ class ProductViewSet(TenantViewSet):
         )
 
     def perform_destroy(self, instance: Product) -> None:
-        product_services.product_deactivate(product=instance, by=self.request.user)
+        product_services.product_delete(product=instance, by=self.request.user)
 
 
 class LineItemSerializer(serializers.ModelSerializer[LineItem]):

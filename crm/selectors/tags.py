@@ -40,4 +40,6 @@ def tagged_with(qs: QuerySet[M], tag: str) -> QuerySet[M]:
     name = " ".join(tag.split())
     if not name:
         return qs
+    if "\x00" in name:  # no tag has one, and PostgreSQL refuses it in text
+        return qs.none()
     return qs.filter(tags__name__iexact=name)

@@ -5,9 +5,10 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 
 from crm.currencies import CURRENCY_HELP, currency_clean
-from crm.exceptions import SkuTaken
+from crm.exceptions import ProductInUse, SkuTaken
 from crm.models import Product
 from problems.exceptions import InvalidFields
 
@@ -114,6 +115,22 @@ def product_update(*, product: Product, by: Any, **data: Any) -> Product:
     _save(product, update_fields=[*clean, "updated_at"])
     log.info("product.updated", product=product.pk, by=getattr(by, "pk", None), fields=[*clean])
     return product
+
+
+def product_delete(*, product: Product, by: Any) -> None:
+    """Delete a product no deal has. Raises ProductInUse (409) for one on deals, which keep
+    their line items: withdraw it from sale (`product_deactivate`) instead."""
+    if product.line_items.exists():
+        raise ProductInUse(
+            f"{product.name} is on deals; set it off sale (is_active false) instead."
+        )
+    pk = product.pk
+    try:
+        with transaction.atomic():
+            product.delete()
+    except ProtectedError:  # put on a deal meanwhile
+        raise ProductInUse() from None
+    log.info("product.deleted", product=pk, by=getattr(by, "pk", None))
 
 
 def product_deactivate(*, product: Product, by: Any) -> Product:

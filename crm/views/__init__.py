@@ -20,6 +20,7 @@ from crm import exports, imports, selectors, services
 from crm.exceptions import ContactEmailTaken, ContactImportInvalid, ImportKeyReused
 from crm.forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
 from crm.models import Company, Contact, CustomField
+from crm.selectors.tags import tag_list, tagged_with
 from iam.permissions import is_tenant_admin
 from iam.selectors import invitation_list_open, member_list
 from pii.exceptions import KeyServiceUnavailable
@@ -108,10 +109,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def contact_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
-    page = _page(request, selectors.contact_list(search=search).select_related("company"))
+    tag = " ".join(request.GET.get("tag", "").split())
+    contacts = selectors.contact_list(search=search).select_related("company")
+    page = _page(request, tagged_with(contacts, tag).prefetch_related("tags"))
     partial = bool(request.headers.get("HX-Request"))
     template = "crm/_contact_rows.html" if partial else "crm/contact_list.html"
-    response = render(request, template, {"page": page, "q": search})
+    context = {"page": page, "q": search, "tag": tag}
+    if not partial:
+        context["tags"] = tag_list()
+    response = render(request, template, context)
     # The same URL answers with the whole page or only the rows.
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -313,8 +319,13 @@ def contact_export(request: HttpRequest) -> HttpResponseBase:
 @login_required
 def company_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
-    page = _page(request, selectors.company_list(search=search))
-    return render(request, "crm/company_list.html", {"page": page, "q": search})
+    tag = " ".join(request.GET.get("tag", "").split())
+    companies = tagged_with(selectors.company_list(search=search), tag).prefetch_related("tags")
+    return render(
+        request,
+        "crm/company_list.html",
+        {"page": _page(request, companies), "q": search, "tag": tag, "tags": tag_list()},
+    )
 
 
 @login_required

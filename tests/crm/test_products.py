@@ -111,8 +111,25 @@ def test_owner_creates_edits_and_deactivates_a_product_through_the_api(owner_api
         f"/api/v1/products/{pk}/", {"price": "1500"}, content_type="application/json"
     )
     assert patched.json()["price"] == "1500.00"
+    withdrawn = owner_api.patch(
+        f"/api/v1/products/{pk}/", {"is_active": False}, content_type="application/json"
+    )
+    assert withdrawn.json()["is_active"] is False
     assert owner_api.delete(f"/api/v1/products/{pk}/").status_code == 204
-    assert owner_api.get(f"/api/v1/products/{pk}/").json()["is_active"] is False
+    assert owner_api.get(f"/api/v1/products/{pk}/").status_code == 404
+
+
+def test_a_product_on_a_deal_cant_be_deleted_but_can_be_withdrawn(
+    owner_api: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        seat = ProductFactory(currency="USD")
+        line_item_add(deal=a_deal(currency="USD"), by=None, product=seat)
+    refused = owner_api.delete(f"/api/v1/products/{seat.pk}/")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "product-in-use"
+    with tenant_context(tenant_a):
+        assert Product.objects.filter(pk=seat.pk, is_active=True).exists()
 
 
 def test_a_member_reads_products_but_cant_change_them(member_api: Client, tenant_a: Tenant) -> None:

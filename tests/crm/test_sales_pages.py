@@ -1,0 +1,237 @@
+"""Pages of products, a deal's line items, and tags on contact and company pages and lists."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from crm.models import Contact, Deal, LineItem, Product, Tag
+from crm.services.line_items import line_item_add
+from crm.services.tags import tags_set
+from iam.models import User
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+from .factories import CompanyFactory, ContactFactory, DealFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def owner_client(tenant_a: Tenant, owner_a: User) -> Client:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(owner_a)
+    return client
+
+
+# Products
+
+
+def test_an_owner_adds_a_product_and_members_see_it(
+    owner_client: Client, client_a: Client, tenant_a: Tenant
+) -> None:
+    response = owner_client.post(
+        "/products/new/",
+        {"name": "Onboarding", "sku": "ONB", "price": "990", "currency": "eur", "is_active": "on"},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    with tenant_context(tenant_a):
+        product = Product.objects.get(sku="ONB")
+        assert (product.currency, product.price) == ("EUR", Decimal("990.00"))
+    page = client_a.get("/products/").content.decode()
+    assert "Onboarding" in page and "990.00 EUR" in page
+    assert "New product" not in page
+
+
+def test_a_member_cant_add_edit_or_withdraw_products(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        product = ProductFactory()
+    assert client_a.get("/products/new/").status_code == 403
+    assert client_a.post(f"/products/{product.pk}/deactivate/").status_code == 403
+    with tenant_context(tenant_a):
+        product.refresh_from_db()
+        assert product.is_active
+
+
+def test_a_bad_currency_or_taken_sku_is_shown_next_to_its_field(
+    owner_client: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        ProductFactory(sku="TAKEN")
+    response = owner_client.post(
+        "/products/new/", {"name": "Seat", "sku": "TAKEN", "price": "1", "currency": "ABC"}
+    )
+    assert response.status_code == 400
+    assert "three-letter ISO 4217 code" in response.content.decode()
+    response = owner_client.post(
+        "/products/new/", {"name": "Seat", "sku": "TAKEN", "price": "1", "currency": "USD"}
+    )
+    assert response.status_code == 400
+    assert "Another product has the SKU TAKEN." in response.content.decode()
+    with tenant_context(tenant_a):
+        assert Product.objects.count() == 1
+
+
+def test_an_owner_withdraws_a_product_and_it_leaves_the_list_on_sale(
+    owner_client: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        product = ProductFactory(name="Legacy plan")
+    assert owner_client.post(f"/products/{product.pk}/deactivate/").status_code == 302
+    notice = owner_client.get("/products/").content.decode()
+    assert "Legacy plan is no longer on sale." in notice
+    assert "Legacy plan" not in owner_client.get("/products/").content.decode()
+    assert "Legacy plan" in owner_client.get("/products/?active=no").content.decode()
+
+
+# Line items on a deal
+
+
+def test_adding_a_product_line_updates_the_deals_amount(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory(currency="USD", amount=Decimal("1"))
+        seat = ProductFactory(name="Seat", price=Decimal("30.00"))
+    response = client_a.post(
+        f"/deals/{deal.pk}/line-items/add/",
+        {
+            f"line-{deal.pk}-product": seat.pk,
+            f"line-{deal.pk}-quantity": "3",
+            f"line-{deal.pk}-discount_percent": "0",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Seat" in html and "90.00 USD" in html
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+        assert deal.amount == Decimal("90.00")
+
+
+def test_a_line_without_product_or_name_gets_a_field_error(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory()
+    response = client_a.post(
+        f"/deals/{deal.pk}/line-items/add/",
+        {f"line-{deal.pk}-quantity": "1", f"line-{deal.pk}-discount_percent": "0"},
+        **HTMX,
+    )
+    assert "Give the line a name, or choose a product." in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not LineItem.objects.exists()
+
+
+def test_products_in_another_currency_are_neither_offered_nor_accepted(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory(currency="EUR")
+        dollars = ProductFactory(name="Dollar seat", currency="USD")
+        ProductFactory(name="Euro seat", currency="EUR")
+    section = client_a.get(f"/deals/{deal.pk}/line-items/", **HTMX).content.decode()
+    assert "Euro seat" in section and "Dollar seat" not in section
+    response = client_a.post(
+        f"/deals/{deal.pk}/line-items/add/",
+        {
+            f"line-{deal.pk}-product": dollars.pk,
+            f"line-{deal.pk}-quantity": "1",
+            f"line-{deal.pk}-discount_percent": "0",
+        },
+        **HTMX,
+    )
+    assert "Select a valid choice" in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not LineItem.objects.exists()
+
+
+def test_removing_a_line_recomputes_the_amount(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory()
+        item = line_item_add(deal=deal, by=None, name="Set-up", unit_price="100")
+        line_item_add(deal=deal, by=None, name="Training", unit_price="50")
+    response = client_a.post(f"/deals/{deal.pk}/line-items/{item.pk}/remove/", **HTMX)
+    assert response.status_code == 200
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+        assert deal.amount == Decimal("50.00")
+
+
+def test_another_organizations_deal_has_no_line_items_page(
+    client_a: Client, tenant_b: Tenant
+) -> None:
+    with tenant_context(tenant_b):
+        deal = DealFactory()
+        item = line_item_add(deal=deal, by=None, name="Theirs", unit_price="1")
+    assert client_a.get(f"/deals/{deal.pk}/line-items/").status_code == 404
+    added = client_a.post(
+        f"/deals/{deal.pk}/line-items/add/", {f"line-{deal.pk}-name": "x"}, **HTMX
+    )
+    assert added.status_code == 404
+    assert client_a.post(f"/deals/{deal.pk}/line-items/{item.pk}/remove/").status_code == 404
+    with tenant_context(tenant_b):
+        assert LineItem.objects.filter(pk=item.pk).exists()
+        assert Deal.objects.get(pk=deal.pk).line_items.count() == 1
+
+
+# Tags on pages
+
+
+def test_a_contact_is_tagged_from_its_form_and_shows_its_chips(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    response = client_a.post(
+        "/contacts/new/", {"first_name": "Ada", "last_name": "Lovelace", "tags": "vip, 2024 ,"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with tenant_context(tenant_a):
+        contact = Contact.objects.get(first_name="Ada")
+        assert sorted(contact.tags.values_list("name", flat=True)) == ["2024", "vip"]
+    page = client_a.get(f"/contacts/{contact.pk}/").content.decode()
+    assert 'href="/contacts/?tag=vip"' in page
+    form = client_a.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    assert 'value="2024, vip"' in form
+
+
+def test_a_200_character_tag_is_a_field_error_on_the_form(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    response = client_a.post("/companies/new/", {"name": "Initech", "tags": "ok, " + "x" * 200})
+    assert response.status_code == 400
+    assert "Give a tag of 1 to 50 characters." in response.content.decode()
+    with tenant_context(tenant_a):
+        assert not Tag.objects.exists()
+
+
+def test_the_contact_and_company_lists_filter_by_tag(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        tags_set(record=ContactFactory(first_name="Tagged"), names=["VIP"], by=None)
+        ContactFactory(first_name="Untagged")
+        tags_set(record=CompanyFactory(name="Initech"), names=["vip"], by=None)
+        CompanyFactory(name="Hooli")
+    contacts = client_a.get("/contacts/?tag=vip").content.decode()
+    assert "Tagged" in contacts and "Untagged" not in contacts
+    rows = client_a.get("/contacts/?tag=vip", **HTMX).content.decode()
+    assert "Tagged" in rows and "Untagged" not in rows
+    companies = client_a.get("/companies/?tag=VIP").content.decode()
+    assert "Initech" in companies and "Hooli" not in companies
+
+
+def test_the_contact_list_with_tags_takes_a_fixed_number_of_statements(
+    client_a: Client, tenant_a: Tenant, django_assert_max_num_queries: object
+) -> None:
+    with tenant_context(tenant_a):
+        for i in range(5):
+            tags_set(record=ContactFactory(), names=["vip", f"a{i}"], by=None)
+    client_a.get("/contacts/")  # warm the host and session caches
+    with django_assert_max_num_queries(20) as few:  # type: ignore[operator]
+        client_a.get("/contacts/")
+    with tenant_context(tenant_a):
+        for i in range(20):
+            tags_set(record=ContactFactory(), names=["vip", f"b{i}"], by=None)
+    with django_assert_max_num_queries(len(few.captured_queries)):  # type: ignore[operator]
+        assert client_a.get("/contacts/").status_code == 200
