@@ -12,6 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.admin.models import ACTION_FLAG_CHOICES, ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -22,6 +24,7 @@ from pii.fields import (
     EncryptedEmailField,
     EncryptedTextField,
     SealedJSONField,
+    email_tokens,
     normalize_email,
     normalize_phone,
 )
@@ -117,7 +120,13 @@ class Contact(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100, blank=True)
     # Stored encrypted (pii); exact-match lookups go through the *_index columns.
-    email = EncryptedEmailField(blank=True, blind_index="email_index", normalizer=normalize_email)
+    email = EncryptedEmailField(
+        blank=True,
+        blind_index="email_index",
+        normalizer=normalize_email,
+        word_index="email_tokens",
+        tokenizer=email_tokens,
+    )
     phone = EncryptedCharField(
         max_length=50, blank=True, blind_index="phone_index", normalizer=normalize_phone
     )
@@ -127,6 +136,9 @@ class Contact(models.Model):
     # copies `db_index=True` adds, which every list's planning would inspect for nothing.
     email_index = models.CharField(max_length=64, blank=True, editable=False)
     phone_index = models.CharField(max_length=64, blank=True, editable=False)
+    # Keyed digests of the e-mail address's words (pii.fields.email_tokens), for search;
+    # None until the row is indexed (`manage.py pii_reencrypt` indexes older rows).
+    email_tokens = ArrayField(models.TextField(), null=True, blank=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     custom = models.JSONField(default=dict, blank=True, editable=False)
     custom_sealed = SealedJSONField(default=dict, blank=True, editable=False)
@@ -144,6 +156,7 @@ class Contact(models.Model):
         indexes = [
             models.Index(fields=["email_index"], name="crm_contact_email_index"),
             models.Index(fields=["phone_index"], name="crm_contact_phone_index"),
+            GinIndex(fields=["email_tokens"], name="crm_contact_email_tokens"),
         ]
 
     def __str__(self) -> str:
@@ -222,12 +235,21 @@ class Lead(models.Model):
 
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100)
-    email = EncryptedEmailField(blank=True, blind_index="email_index", normalizer=normalize_email)
+    email = EncryptedEmailField(
+        blank=True,
+        blind_index="email_index",
+        normalizer=normalize_email,
+        word_index="email_tokens",
+        tokenizer=email_tokens,
+    )
     phone = EncryptedCharField(
         max_length=50, blank=True, blind_index="phone_index", normalizer=normalize_phone
     )
     email_index = models.CharField(max_length=64, blank=True, editable=False)
     phone_index = models.CharField(max_length=64, blank=True, editable=False)
+    # Keyed digests of the e-mail address's words (pii.fields.email_tokens), for search;
+    # None until the row is indexed (`manage.py pii_reencrypt` indexes older rows).
+    email_tokens = ArrayField(models.TextField(), null=True, blank=True, editable=False)
     pii_row = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     company_name = models.CharField(max_length=200, blank=True)
     title = models.CharField(max_length=100, blank=True)
@@ -258,6 +280,7 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["email_index"], name="crm_lead_email_index"),
             models.Index(fields=["phone_index"], name="crm_lead_phone_index"),
+            GinIndex(fields=["email_tokens"], name="crm_lead_email_tokens"),
             models.Index(fields=["status", "-score"], name="crm_lead_status_score"),
         ]
         constraints = [

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from . import views
-from .views import activities, leads
+from .views import activities, leads, search
 from .views import line_items as line_item_views
 from .views import products as product_views
 
@@ -9,6 +9,7 @@ app_name = "crm"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("search/", search.search_page, name="search"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_edit, name="contact_create"),
     path("contacts/import/", views.contact_import, name="contact_import"),

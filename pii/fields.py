@@ -9,6 +9,7 @@ refused, since it could only ever compare ciphertexts.
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,25 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
+# Where an e-mail address's local part is split into words: zoe.muller+crm → zoe, muller, crm.
+_LOCAL_PART_SEPARATORS = re.compile(r"[._+-]+")
+
+
+def email_tokens(normalized: str) -> list[str]:
+    """The words of a normalized e-mail address that a search may name: each piece of the
+    local part (split at `.`, `_`, `-`, `+`), prefixed `local:`, and the domain with each of
+    its parent domains short of the top level, prefixed `domain:`. For
+    "zoe.muller@mail.example.com": local:zoe, local:muller, domain:mail.example.com and
+    domain:example.com. Only their keyed digests are ever stored (`word_index`)."""
+    local, at, domain = normalized.rpartition("@")
+    if not at:
+        return []
+    tokens = {f"local:{piece}" for piece in _LOCAL_PART_SEPARATORS.split(local) if piece}
+    labels = [label for label in domain.split(".") if label]
+    tokens |= {f"domain:{'.'.join(labels[i:])}" for i in range(len(labels) - 1)}
+    return sorted(tokens)
+
+
 def normalize_phone(value: str) -> str:
     """Digits with a leading + kept: '+1 (555) 010-0' and '+15550100' index alike."""
     stripped = value.strip()
@@ -85,7 +105,10 @@ class _OpensOnAccess:
 
 
 class EncryptedMixin:
-    """Shared behaviour of encrypted fields; `blind_index` names a sibling CharField."""
+    """Shared behaviour of encrypted fields; `blind_index` names a sibling CharField, and
+    `word_index` a sibling array field that `pre_save` fills with the keyed digests
+    (`token_digest`) of the words `tokenizer` finds in the normalized value, so that a
+    search can find a row by part of the value without it being stored in the clear."""
 
     attname: str
     column: str
@@ -98,16 +121,22 @@ class EncryptedMixin:
         *args: Any,
         blind_index: str | None = None,
         normalizer: Callable[[str], str] | None = None,
+        word_index: str | None = None,
+        tokenizer: Callable[[str], list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         self.blind_index = blind_index
         self.normalizer = normalizer or (lambda value: value)
+        self.word_index = word_index
+        self.tokenizer = tokenizer or (lambda value: [])
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
         if self.blind_index:
             kwargs["blind_index"] = self.blind_index
+        if self.word_index:
+            kwargs["word_index"] = self.word_index
         return name, path, args, kwargs
 
     def db_type(self, connection: Any) -> str:
@@ -160,6 +189,15 @@ class EncryptedMixin:
                 else ""
             )
             setattr(model_instance, self.blind_index, digest)
+        if self.word_index:
+            words = self.tokenizer(self.normalizer(self.dump(value))) if value else []
+            setattr(
+                model_instance,
+                self.word_index,
+                sorted(
+                    {token_digest(tenant_id=tenant_id, field=self.label, token=w) for w in words}
+                ),
+            )
         if value == "":
             return value
         token = crypto.encrypt(
@@ -208,6 +246,25 @@ def blind_index_for(model: type[models.Model], field: str, value: str) -> str:
         raise ValueError(f"{model.__name__}.{field} has no blind index.")
     return crypto.blind_index(
         tenant_id=_tenant_id(), field=encrypted.label, normalized=encrypted.normalizer(value)
+    )
+
+
+def token_digest(*, tenant_id: int, field: str, token: str) -> str:
+    """The stored form of one word of a value (`EncryptedMixin.word_index`): a digest keyed
+    with the organization's index key, and apart from the whole value's blind index by its
+    field name. 128 bits are kept; nothing here is ever compared but for equality."""
+    return crypto.blind_index(tenant_id=tenant_id, field=f"{field}#tokens", normalized=token)[:32]
+
+
+def token_digests_for(model: type[models.Model], field: str, tokens: list[str]) -> list[str]:
+    """The token-index values of `tokens` (words as `tokenizer` gives them) of `model`'s
+    `field`, in the current tenant, to look rows up by."""
+    encrypted = model._meta.get_field(field)
+    if not isinstance(encrypted, EncryptedMixin) or not encrypted.word_index:
+        raise ValueError(f"{model.__name__}.{field} has no token index.")
+    tenant_id = _tenant_id()
+    return sorted(
+        {token_digest(tenant_id=tenant_id, field=encrypted.label, token=t) for t in tokens}
     )
 
 

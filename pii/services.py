@@ -37,10 +37,14 @@ def encrypted_models() -> list[tuple[type[models.Model], list[EncryptedField]]]:
 
 def _stale_condition(field: EncryptedField) -> str:
     """SQL true for a row holding a value of `field` that does not start with the one
-    parameter (the current key's prefix)."""
+    parameter (the current key's prefix), or whose words are not indexed yet."""
     column = connection.ops.quote_name(field.column)
     if isinstance(field, SealedJSONField):
         return f"EXISTS (SELECT 1 FROM jsonb_each_text({column}) v WHERE v.value NOT LIKE %s)"  # noqa: S608
+    if field.word_index:
+        sibling = field.model._meta.get_field(field.word_index)
+        words = connection.ops.quote_name(getattr(sibling, "column", field.word_index))
+        return f"({column} <> '' AND ({column} NOT LIKE %s OR {words} IS NULL))"
     return f"({column} <> '' AND {column} NOT LIKE %s)"
 
 
@@ -100,6 +104,8 @@ def _values_reseal_pass(version: int, batch_size: int) -> Iterator[tuple[str, in
                         update_fields.append(field.attname)
                         if isinstance(field, EncryptedMixin) and field.blind_index:
                             update_fields.append(field.blind_index)
+                        if isinstance(field, EncryptedMixin) and field.word_index:
+                            update_fields.append(field.word_index)
                     row.save(update_fields=update_fields)
             done += len(pks)
             log.info("pii.values_resealed", model=model._meta.label, rows=done, key=version)

@@ -4,6 +4,7 @@ from .activities import ActivityViewSet, TimelineViewSet
 from .deals import DealViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
+from .search import SearchViewSet
 from .tags import TagViewSet
 from .leads import LeadViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
@@ -21,6 +22,7 @@ router.register("activities", ActivityViewSet, basename="activity")
 router.register("timeline", TimelineViewSet, basename="timeline")
 router.register("products", ProductViewSet, basename="product")
 router.register("tags", TagViewSet, basename="tag")
+router.register("search", SearchViewSet, basename="search")
 router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )

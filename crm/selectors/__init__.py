@@ -5,27 +5,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from crm.models import Company, Contact, ContactImport, CustomField, Pipeline
+from crm.selectors.search import search_filter
 from pii.fields import blind_index_for
 from tenants.services import settings_changed_in_this_transaction
 
 
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
-    """Contacts, newest first; `search` matches names by substring and, since e-mail
-    addresses and phone numbers are encrypted, those only exactly (through blind indexes),
-    as do the `email` and `phone` filters (case, spaces and punctuation don't matter).
+    """Contacts, newest first; `search` finds them as the search box does
+    (crm.selectors.search: words of the name in full, as prefixes or with a typo, accents
+    aside; words of the e-mail address; a whole phone number). The `email` and `phone`
+    filters match exactly, through blind indexes (case, spaces and punctuation don't matter).
     Callers that show the company add `select_related("company")`; the API, which gives
     its id only, reads the one table."""
-    qs = Contact.objects.all()
-    if search:
-        match = Q(first_name__icontains=search) | Q(last_name__icontains=search)
-        if "@" in search:
-            match |= Q(email_index=blind_index_for(Contact, "email", search))
-        if sum(ch.isdigit() for ch in search) >= 5:
-            match |= Q(phone_index=blind_index_for(Contact, "phone", search))
-        qs = qs.filter(match)
+    qs = search_filter(Contact.objects.all(), search)
     if email:
         qs = qs.filter(email_index=blind_index_for(Contact, "email", email))
     if phone:
@@ -34,10 +29,10 @@ def contact_list(*, search: str = "", email: str = "", phone: str = "") -> Query
 
 
 def company_list(*, search: str = "") -> QuerySet[Company]:
-    qs = Company.objects.annotate(contact_count=Count("contacts"))
-    if search:
-        qs = qs.filter(name__icontains=search)
-    return qs.order_by("name")
+    """Companies by name; `search` finds them as the search box does (crm.selectors.search:
+    words of the name and domain in full, as prefixes or with a typo, accents aside)."""
+    qs = search_filter(Company.objects.all(), search)
+    return qs.annotate(contact_count=Count("contacts")).order_by("name")
 
 
 def pipeline_default() -> Pipeline | None:
