@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from crm.api.serializers import StrictIntegerField
+from crm.api.tags import TagsField
 from crm.models import Company, Contact, Deal, DealStageChange, Pipeline, Stage
 from crm.selectors import deals as selectors
 from crm.services import deals as services
@@ -182,7 +183,7 @@ class DealSerializer(StrictModelSerializer):
     owner_id = StrictIntegerField(
         allow_null=True, required=False, help_text="A member's user id; you, when left out."
     )
-    tags: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    tags = TagsField()
 
     class Meta:
         model = Deal

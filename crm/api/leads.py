@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
 from crm.api.serializers import StrictBooleanField, StrictRegexField
+from crm.api.tags import TagsField
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.models import Lead, Pipeline
 from crm.selectors.leads import LEAD_ORDERINGS, LeadFilters, lead_list, lead_ordering
@@ -31,9 +32,7 @@ class LeadSerializer(StrictModelSerializer):
         required=False,
         help_text="The member who works the lead (a user id); the creator when left out.",
     )
-    tags: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="name", many=True, read_only=True, help_text="Names of the lead's tags."
-    )
+    tags = TagsField()
 
     class Meta:
         model = Lead
@@ -59,7 +58,6 @@ class LeadSerializer(StrictModelSerializer):
         )
         read_only_fields = (
             "id",
-            "tags",
             "converted_at",
             "converted_contact",
             "converted_company",

@@ -16,6 +16,9 @@ from crm.models import Company, Contact, Deal, DealContact, DealStageChange, Pip
 from iam.models import Membership
 from problems.exceptions import InvalidFields
 
+from .line_items import deal_fields_check
+from .tags import tags_set
+
 log = structlog.get_logger(__name__)
 
 MAX_AMOUNT = Decimal("999999999999.99")  # 14 digits, 2 after the point
@@ -189,6 +192,8 @@ def deal_create(
             closed_at=_closed_at(stage, now),
         )
         _contacts_set(deal, contacts, primary_contact)
+        if data.get("tags") is not None:
+            tags_set(record=deal, names=data["tags"], by=by)
         DealStageChange.objects.create(
             deal=deal, to_stage=stage, to_stage_name=stage.name, by_id=_by_id(by), changed_at=now
         )
@@ -202,6 +207,7 @@ def deal_update(*, deal: Deal, by: Any, **data: Any) -> Deal:
     contacts: Sequence[Contact] | None = data.pop("contacts", None)
     primary_contact: Contact | None = data.get("primary_contact")
     fields = _fields_clean({k: v for k, v in data.items() if k in DEAL_FIELDS}, deal)
+    deal_fields_check(deal=deal, fields=fields)
     if contacts is not None:
         _contacts_clean(contacts, primary_contact)
     elif primary_contact is not None:
@@ -217,6 +223,8 @@ def deal_update(*, deal: Deal, by: Any, **data: Any) -> Deal:
             if pipeline is not None and pipeline.pk != deal.pipeline_id:
                 _deal_pipeline_switch(deal=deal, pipeline=pipeline)
             deal_move(deal=deal, stage=stage, position=None, by=by)
+        if data.get("tags") is not None:
+            tags_set(record=deal, names=data["tags"], by=by)
         if contacts is not None:
             _contacts_set(deal, contacts, primary_contact)
         elif "primary_contact" in data:

@@ -21,6 +21,8 @@ from iam.selectors import member_list
 from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 
+from .tags import tags_set
+
 log = structlog.get_logger(__name__)
 
 LEAD_FIELDS: tuple[str, ...] = (
@@ -149,7 +151,10 @@ def lead_create(*, by: Any, **data: Any) -> Lead:
     needs `disqualified_reason`."""
     lead = Lead(owner_id=_by_id(by))
     _lead_clean(lead, data)
-    lead.save(force_insert=True)
+    with transaction.atomic():
+        lead.save(force_insert=True)
+        if data.get("tags") is not None:
+            tags_set(record=lead, names=data["tags"], by=by)
     log.info("lead.created", lead=lead.pk, by=_by_id(by), source=lead.source)
     return lead
 
@@ -158,7 +163,10 @@ def lead_update(*, lead: Lead, by: Any, **data: Any) -> Lead:
     """Change the given fields. Moving away from disqualified clears the reason."""
     before = lead.status
     fields = _lead_clean(lead, data)
-    lead.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        lead.save(update_fields=[*fields, "updated_at"])
+        if data.get("tags") is not None:
+            tags_set(record=lead, names=data["tags"], by=by)
     log.info("lead.updated", lead=lead.pk, by=_by_id(by), fields=fields)
     if lead.status != before:
         log.info("lead.status_changed", lead=lead.pk, by=_by_id(by), to=lead.status)

@@ -149,3 +149,20 @@ def line_item_remove(*, item: LineItem, by: Any) -> None:
         item.delete()
         item.deal.amount = deal_amount_recompute(deal=deal)
     log.info("line_item.removed", deal=deal.pk, line_item=pk, by=getattr(by, "pk", None))
+
+
+def deal_fields_check(*, deal: Deal, fields: dict[str, Any]) -> None:
+    """Refuse, on a deal with line items, an amount other than theirs (it comes from them)
+    and another currency (they are priced in the deal's). Raises InvalidFields."""
+    if not deal.pk or not deal.line_items.exists():
+        return
+    errors: dict[str, list[str]] = {}
+    if "amount" in fields and fields["amount"] != deal.amount:
+        errors["amount"] = ["This deal's amount comes from its products; change them instead."]
+    if "currency" in fields and fields["currency"] != deal.currency:
+        errors["currency"] = [
+            f"This deal's products are priced in {deal.currency}; remove them to change "
+            "its currency."
+        ]
+    if errors:
+        raise InvalidFields(errors)

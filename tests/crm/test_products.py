@@ -373,3 +373,23 @@ def test_the_line_item_list_takes_a_fixed_number_of_statements(
             line_item_add(deal=deal, by=None, product=ProductFactory(), quantity=str(i + 1))
     with django_assert_max_num_queries(6):  # type: ignore[operator]
         assert len(member_api.get(f"/api/v1/deals/{deal.pk}/line-items/").json()) == 15
+
+
+def test_a_deal_with_line_items_refuses_another_amount_or_currency(
+    member_api: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = a_deal(currency="USD")
+        line_item_add(deal=deal, by=None, name="Set-up", unit_price="120")
+    url = f"/api/v1/deals/{deal.pk}/"
+    amount = member_api.patch(url, {"amount": "5.00"}, content_type="application/json")
+    assert amount.status_code == 400
+    assert list(amount.json()["errors"]) == ["amount"]
+    currency = member_api.patch(url, {"currency": "EUR"}, content_type="application/json")
+    assert currency.status_code == 400
+    assert list(currency.json()["errors"]) == ["currency"]
+    same = member_api.patch(url, {"amount": "120.00"}, content_type="application/json")
+    assert same.status_code == 200
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+        assert (deal.amount, deal.currency) == (Decimal("120.00"), "USD")

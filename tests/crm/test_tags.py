@@ -232,3 +232,27 @@ def test_another_organizations_tags_are_not_found(
     with tenant_context(tenant_b):
         assert Tag.objects.get(pk=theirs.pk).name == "theirs"
         assert Company.objects.get(pk=company.pk).tags.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/leads/", {"first_name": "Lee", "last_name": "Moss"}),
+        ("/api/v1/deals/", {"name": "Rollout"}),
+    ],
+)
+def test_leads_and_deals_take_tags_and_filter_by_them(
+    api: Client, url: str, body: dict[str, str]
+) -> None:
+    created = api.post(url, {**body, "tags": ["Hot", " 2024"]}, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["tags"] == ["2024", "Hot"]
+    pk = created.json()["id"]
+    assert api.post(url, body, content_type="application/json").status_code == 201
+    assert [r["id"] for r in api.get(f"{url}?tag=hot").json()["results"]] == [pk]
+    patched = api.patch(f"{url}{pk}/", {"tags": []}, content_type="application/json")
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["tags"] == []
+    too_long = api.patch(f"{url}{pk}/", {"tags": ["x" * 200]}, content_type="application/json")
+    assert too_long.status_code == 400
+    assert list(too_long.json()["errors"]) == ["tags.0"]
