@@ -2,7 +2,9 @@ from django.urls import path
 
 from . import views
 from .views import activities, leads, search
+from .views import deals as deal_views
 from .views import line_items as line_item_views
+from .views import pipelines as pipeline_views
 from .views import products as product_views
 
 app_name = "crm"
@@ -34,6 +36,21 @@ urlpatterns = [
     path("leads/<int:pk>/owner/", leads.lead_owner, name="lead_owner"),
     path("leads/<int:pk>/convert/", leads.lead_convert_page, name="lead_convert"),
     path("leads/<int:pk>/delete/", leads.lead_delete_page, name="lead_delete"),
+    path("deals/", deal_views.deal_list_page, name="deal_list"),
+    path("deals/new/", deal_views.deal_edit, name="deal_create"),
+    path("deals/board/", deal_views.deal_board, name="deal_board"),
+    path("deals/board/<int:pipeline_pk>/", deal_views.deal_board, name="deal_board_pipeline"),
+    path("deals/<int:pk>/", deal_views.deal_detail, name="deal_detail"),
+    path("deals/<int:pk>/edit/", deal_views.deal_edit, name="deal_edit"),
+    path("deals/<int:pk>/delete/", deal_views.deal_delete_page, name="deal_delete"),
+    path("deals/<int:pk>/move/", deal_views.deal_board_move, name="deal_board_move"),
+    path("settings/pipelines/", pipeline_views.pipeline_settings, name="pipeline_settings"),
+    path("settings/pipelines/new/", pipeline_views.pipeline_add, name="pipeline_add"),
+    path("settings/pipelines/<int:pk>/", pipeline_views.pipeline_change, name="pipeline_change"),
+    path("settings/pipelines/<int:pk>/stages/", pipeline_views.stage_add, name="stage_add"),
+    path("settings/stages/<int:pk>/", pipeline_views.stage_edit, name="stage_edit"),
+    path("settings/stages/<int:pk>/move/", pipeline_views.stage_move, name="stage_move"),
+    path("settings/stages/<int:pk>/remove/", pipeline_views.stage_remove, name="stage_remove"),
     path("settings/custom-fields/", views.custom_field_list, name="custom_field_list"),
     path("settings/custom-fields/new/", views.custom_field_edit, name="custom_field_create"),
     path(

@@ -1,6 +1,7 @@
 // Builds the static assets Django serves from frontend/dist/ (STATICFILES_DIRS):
 //   frontend/src/app.css                  -> frontend/dist/app.css (Tailwind, minified)
 //   node_modules/htmx.org/dist/htmx.min.js -> frontend/dist/htmx.min.js
+//   node_modules/sortablejs/Sortable.min.js -> frontend/dist/Sortable.min.js (the deal board)
 //   frontend/src/favicon.svg              -> frontend/dist/favicon.svg
 // Usage: npm run build            (one-off build)
 //        npm run watch            (rebuild the CSS whenever a template changes)
@@ -26,6 +27,12 @@ if (!existsSync(htmxSrc)) {
 }
 copyFileSync(htmxSrc, join(dist, "htmx.min.js"));
 console.log("copied htmx.min.js -> frontend/dist/htmx.min.js");
+
+// SortableJS: the pipeline board's drag and drop, as shipped in the npm package.
+copyFileSync(
+  join(dirname(require.resolve("sortablejs/package.json")), "Sortable.min.js"),
+  join(dist, "Sortable.min.js"),
+);
 
 // The site icon, as drawn in frontend/src.
 copyFileSync(join(here, "src", "favicon.svg"), join(dist, "favicon.svg"));

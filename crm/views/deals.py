@@ -1,0 +1,323 @@
+"""HTML pages of deals: the list (cards on a phone), the form, the deal's page with its stage
+history, and the pipeline board, whose cards are dragged between stages."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm.currencies import CURRENCY_HELP, currency_clean
+from crm.exceptions import StageInAnotherPipeline
+from crm.models import Company, Contact, Deal, Pipeline, Stage
+from crm.selectors.deals import (
+    DealFilters,
+    board_columns,
+    deal_get,
+    deal_list,
+    deal_stage_changes,
+    pipeline_list,
+)
+from crm.services.deals import deal_create, deal_delete, deal_move, deal_update
+from iam.selectors import member_list
+from problems.exceptions import DomainError, InvalidFields
+from problems.forms import add_field_errors
+
+PAGE_SIZE = 25
+
+
+def _members(request: HttpRequest) -> dict[int, str]:
+    """The organization's members by user id, as people see them (e-mail address)."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    return {m.user_id: m.user.email for m in member_list(tenant=tenant)}
+
+
+def _choices(members: dict[int, str], empty: str) -> list[tuple[str, str]]:
+    return [("", empty), *((str(pk), email) for pk, email in members.items())]
+
+
+class DealFilterForm(forms.Form):
+    """Filters of the list and the board (the board ignores `pipeline`, chosen in its URL)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    pipeline = forms.ModelChoiceField(
+        queryset=Pipeline.objects.none(), required=False, empty_label="Any pipeline"
+    )
+    owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    mine = forms.BooleanField(required=False, label="Only mine")
+    tag = forms.CharField(required=False, max_length=50)
+    close_from = forms.DateField(
+        required=False, label="Closing from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    close_to = forms.DateField(
+        required=False, label="Closing until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = _choices(members, "Any owner")  # type: ignore[attr-defined]
+        self.fields["pipeline"].queryset = pipeline_list()  # type: ignore[attr-defined]
+
+    def owner_id(self, user_id: int | None) -> int | None:
+        if not (self.is_bound and self.is_valid()):
+            return None
+        return user_id if self.cleaned_data["mine"] else self.cleaned_data["owner"]
+
+    def value(self, name: str) -> Any:
+        return self.cleaned_data.get(name) if self.is_bound and self.is_valid() else None
+
+
+class DealForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    pipeline = forms.ModelChoiceField(queryset=Pipeline.objects.none(), empty_label=None)
+    stage = forms.ModelChoiceField(
+        queryset=Stage.objects.none(),
+        required=False,
+        help_text="A stage of the pipeline; its first stage when left empty.",
+    )
+    amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2, initial=0)
+    currency = forms.CharField(max_length=3, initial="EUR", help_text=CURRENCY_HELP)
+    company = forms.ModelChoiceField(queryset=Company.objects.none(), required=False)
+    contacts = forms.ModelMultipleChoiceField(
+        queryset=Contact.objects.none(),
+        required=False,
+        help_text="Hold Ctrl (⌘ on a Mac) to choose several.",
+    )
+    primary_contact = forms.ModelChoiceField(
+        queryset=Contact.objects.none(), required=False, help_text="One of the contacts."
+    )
+    expected_close_on = forms.DateField(
+        required=False, label="Expected close", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    owner_id = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
+    lost_reason = forms.CharField(max_length=200, required=False, label="Lost reason")
+
+    def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        fields: dict[str, Any] = self.fields
+        fields["pipeline"].queryset = pipeline_list()
+        fields["stage"].queryset = Stage.objects.filter(
+            is_archived=False, pipeline__is_archived=False
+        ).select_related("pipeline")
+        fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name}: {s.name}"
+        fields["company"].queryset = Company.objects.order_by("name")
+        contacts = Contact.objects.order_by("first_name", "last_name", "id")
+        fields["contacts"].queryset = contacts
+        fields["primary_contact"].queryset = contacts
+        fields["owner_id"].choices = _choices(members, "Nobody")
+
+    def clean_currency(self) -> str:
+        code = currency_clean(self.cleaned_data.get("currency"))
+        if code is None:
+            raise forms.ValidationError(CURRENCY_HELP)
+        return code
+
+    @classmethod
+    def initial_of(cls, deal: Deal) -> dict[str, Any]:
+        links = list(deal.deal_contacts.all())
+        return {
+            "name": deal.name,
+            "pipeline": deal.pipeline_id,
+            "stage": deal.stage_id,
+            "amount": deal.amount,
+            "currency": deal.currency,
+            "company": deal.company_id,
+            "contacts": [link.contact_id for link in links],
+            "primary_contact": next((x.contact_id for x in links if x.is_primary), None),
+            "expected_close_on": deal.expected_close_on,
+            "owner_id": deal.owner_id,
+            "lost_reason": deal.lost_reason,
+        }
+
+
+def duration(seconds: int | None) -> str:
+    """How long a deal stayed in a stage, in words: "3 d 4 h", "2 h 5 min", "40 s"."""
+    if seconds is None:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+@login_required
+def deal_list_page(request: HttpRequest) -> HttpResponse:
+    members = _members(request)
+    form = DealFilterForm(request.GET or None, members=members)
+    filters = DealFilters()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        pipeline = data["pipeline"]
+        filters = DealFilters(
+            search=data["q"].strip(),
+            pipeline=pipeline.pk if pipeline else None,
+            owner=form.owner_id(request.user.pk),
+            tag=data["tag"].strip(),
+            close_from=data["close_from"],
+            close_to=data["close_to"],
+        )
+    deals = deal_list(filters=filters).select_related("company")
+    page = Paginator(deals, PAGE_SIZE).get_page(request.GET.get("page"))
+    for deal in page:
+        deal.owner_label = members.get(deal.owner_id or 0, "")  # type: ignore[attr-defined]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "crm/deals/list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "pipelines": pipeline_list()},
+    )
+
+
+@login_required
+def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = deal_get(pk)
+    if deal is None:
+        raise Http404("No such deal.")
+    members = _members(request)
+    history = [
+        (change, members.get(change.by_id or 0, ""), duration(change.seconds_in_from_stage))
+        for change in deal_stage_changes(deal)[:100]
+    ]
+    return render(
+        request,
+        "crm/deals/detail.html",
+        {
+            "deal": deal,
+            "owner_label": members.get(deal.owner_id or 0, ""),
+            "history": history,
+            "contacts": list(deal.deal_contacts.all()),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    deal = deal_get(pk) if pk else None
+    if pk and deal is None:
+        raise Http404("No such deal.")
+    members = _members(request)
+    initial: dict[str, Any] = {"owner_id": request.user.pk}
+    if deal is not None:
+        initial = DealForm.initial_of(deal)
+    else:
+        default = pipeline_list().first()
+        initial["pipeline"] = default.pk if default else None
+        for key in ("company", "pipeline", "stage"):
+            if request.GET.get(key, "").isdigit():
+                initial[key] = int(request.GET[key])
+    form = DealForm(request.POST or None, initial=initial, members=members)
+    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        if data["stage"] is None:
+            data.pop("stage")
+        data["contacts"] = list(data["contacts"])
+        try:
+            if deal is None:
+                deal = deal_create(by=request.user, **data)
+                messages.success(request, f"Deal {deal.name} created.")
+            else:
+                deal = deal_update(deal=deal, by=request.user, **data)
+                messages.success(request, "Changes saved.")
+        except DomainError as exc:
+            if not add_field_errors(form, exc):
+                form.add_error(None, exc.detail)
+            status = exc.status
+        else:
+            return redirect("crm:deal_detail", pk=deal.pk)
+    return render(request, "crm/deals/form.html", {"form": form, "deal": deal}, status=status)
+
+
+@login_required
+@require_POST
+def deal_delete_page(request: HttpRequest, pk: int) -> HttpResponse:
+    deal = get_object_or_404(Deal, pk=pk)
+    deal_delete(deal=deal, by=request.user)
+    messages.success(request, f"Deal {deal.name} deleted.")
+    return redirect("crm:deal_list")
+
+
+def _board_filters(form: DealFilterForm, request: HttpRequest) -> dict[str, Any]:
+    return {
+        "owner": form.owner_id(request.user.pk),
+        "close_from": form.value("close_from"),
+        "close_to": form.value("close_to"),
+        "tag": (form.value("tag") or "").strip(),
+    }
+
+
+@login_required
+def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResponse:
+    """The board of one pipeline (the default one unless chosen): a column per open stage
+    with its count and total value per currency, and the cards in their order."""
+    pipelines = list(pipeline_list())
+    if pipeline_pk is None:
+        if not pipelines:
+            raise Http404("No pipeline.")
+        pipeline = pipelines[0]
+    else:
+        pipeline = get_object_or_404(Pipeline, pk=pipeline_pk)
+    members = _members(request)
+    form = DealFilterForm(request.GET or None, members=members)
+    columns = board_columns(pipeline=pipeline, **_board_filters(form, request))
+    for column in columns:
+        for deal in column.deals:
+            deal.owner_label = members.get(deal.owner_id or 0, "")  # type: ignore[attr-defined]
+    query = request.GET.urlencode()
+    return render(
+        request,
+        "crm/deals/board.html",
+        {
+            "pipeline": pipeline,
+            "pipelines": pipelines,
+            "columns": columns,
+            "form": form,
+            "query": query,
+            "filtered": form.is_bound and form.is_valid() and any(form.cleaned_data.values()),
+        },
+    )
+
+
+class MoveForm(forms.Form):
+    stage = forms.ModelChoiceField(queryset=Stage.objects.all())
+    position = forms.IntegerField(min_value=0, required=False)
+
+
+@login_required
+@require_POST
+def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """A card dropped on the board: save the move, and answer with the columns' new counts
+    and totals (htmx swaps them in place); 409 for a stage of another pipeline."""
+    deal = get_object_or_404(Deal, pk=pk)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Choose a stage and a position.", status=400, content_type="text/plain")
+    try:
+        deal_move(
+            deal=deal,
+            stage=form.cleaned_data["stage"],
+            position=form.cleaned_data["position"],
+            by=request.user,
+        )
+    except StageInAnotherPipeline as exc:
+        return HttpResponse(exc.detail, status=exc.status, content_type="text/plain")
+    except InvalidFields as exc:
+        return HttpResponse(
+            " ".join(m for ms in exc.errors.values() for m in ms),
+            status=400,
+            content_type="text/plain",
+        )
+    members = _members(request)
+    filters_form = DealFilterForm(request.GET or None, members=members)
+    columns = board_columns(pipeline=deal.pipeline, **_board_filters(filters_form, request))
+    return render(request, "crm/deals/_board_summaries.html", {"columns": columns})
