@@ -89,6 +89,7 @@ def test_main_pages_have_no_serious_accessibility_violations(
         "/settings/custom-fields/new/",
         "/settings/members/",
         "/settings/api-tokens/",
+        "/tasks/",
     ):
         response = page.goto(f"{host}{path}")
         assert response is not None and response.status == 200, path
