@@ -83,6 +83,8 @@ def test_main_pages_have_no_serious_accessibility_violations(
         "/contacts/new/",
         contact_url.removeprefix(host),
         "/companies/",
+        "/leads/",
+        "/leads/new/",
         company_url.removeprefix(host),
         "/contacts/import/",
         "/settings/custom-fields/",
