@@ -1,8 +1,9 @@
 """Errors look the same everywhere: problem+json under /api/ (Django's own 404/405/500 pages
 included), and a clear page for domain errors that escape an HTML view."""
 
+import json
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
@@ -11,7 +12,8 @@ from django.shortcuts import render
 from django.urls import Resolver404, get_resolver, get_urlconf, resolve
 
 from .exceptions import DomainError
-from .responses import CONTENT_TYPE, problem_response
+from .nul import MESSAGE, NUL, nul_fields, nul_parameters
+from .responses import CONTENT_TYPE, problem_response, wants_problem_json
 
 _TITLES = {
     400: ("bad-request", "The request is not valid."),
@@ -57,6 +59,62 @@ class ApiProblemMiddleware:
             {"title": exception.title, "detail": exception.detail},
             status=exception.status,
         )
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8): the view refuses it
+        return None
+
+
+class RefuseNulCharactersMiddleware:
+    """A NUL character in the path, a query parameter, a form field or anywhere in a JSON
+    body (key or value) is a bad request, before any view runs: problem+json naming where it
+    is on the API (`search`, `custom.note`, `tags.0`), the 400 page on HTML pages. PostgreSQL
+    refuses NUL in text, so a search for one, or a JSON value stored as it is, would otherwise
+    be a server error.
+
+    The fields of a multipart body are checked once Django's CSRF check has read them, that
+    is for every view but those exempt from it: the upload views, which read the body only once
+    throttles and size checks have passed, and the API, whose serializer fields refuse NUL in
+    text themselves. A body that isn't valid JSON is left to the view to refuse."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        fields = ["path"] if NUL in request.path_info else []
+        fields += nul_parameters(request.GET.lists())
+        content_type = request.content_type or ""
+        if content_type == "application/x-www-form-urlencoded":
+            fields += nul_parameters(request.POST.lists())
+        elif content_type == "application/json" or content_type.endswith("+json"):
+            fields += nul_fields(_json_or_none(request.body))
+        if fields:
+            return self._refuse(request, fields)
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], *args: Any
+    ) -> HttpResponse | None:
+        if request.content_type != "multipart/form-data" or getattr(
+            view_func, "csrf_exempt", False
+        ):
+            return None
+        fields = nul_parameters(request.POST.lists())
+        return self._refuse(request, fields) if fields else None
+
+    def _refuse(self, request: HttpRequest, fields: list[str]) -> HttpResponse:
+        if wants_problem_json(request.path, request.headers.get("Accept", "")):
+            return problem_response(
+                status=400,
+                code="validation-error",
+                title="The request has invalid fields.",
+                detail="Some fields are invalid; see errors.",
+                errors={field: [MESSAGE] for field in fields},
+            )
+        return render(request, "400.html", {"fields": fields}, status=400)
 
 
 class NotFoundPageInDevelopmentMiddleware:
