@@ -235,3 +235,15 @@ def test_the_contact_list_with_tags_takes_a_fixed_number_of_statements(
             tags_set(record=ContactFactory(), names=["vip", f"b{i}"], by=None)
     with django_assert_max_num_queries(len(few.captured_queries)):  # type: ignore[operator]
         assert client_a.get("/contacts/").status_code == 200
+
+
+def test_the_deal_page_shows_its_line_items_and_a_form_to_add_one(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory(currency="EUR")
+        line_item_add(deal=deal, by=None, name="Workshop", unit_price="700", quantity="2")
+    page = client_a.get(f"/deals/{deal.pk}/").content.decode()
+    assert 'data-testid="line-items"' in page
+    assert "Workshop" in page and "1400.00 EUR" in page
+    assert f'hx-post="/deals/{deal.pk}/line-items/add/"' in page
