@@ -1,0 +1,113 @@
+"""A sales rep, in a real browser, creates a deal and drags its card across the pipeline board
+to Won; after a reload it is still there, the columns' counts and totals followed, and the
+deal's page shows the move. On a phone the board's columns scroll sideways."""
+
+import re
+import uuid
+from typing import Any
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from crm.models import Deal, DealStageChange
+from tenants.models import Tenant
+
+from .test_accessibility import SIZES, serious_violations
+from .test_journeys import _sign_up
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def slug() -> str:
+    return f"e2e-{uuid.uuid4().hex[:8]}"
+
+
+def _column_named(page: Any, stage: str) -> Any:
+    return page.locator("[data-testid=board-column]").filter(
+        has=page.locator(f"h2 >> text=/^{stage}/")
+    )
+
+
+def test_drag_a_deal_to_won_on_the_board_and_it_stays_there(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context(viewport=SIZES["laptop"])
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Board Journey Org")
+
+    page.click("nav[aria-label=Main] >> text=Deals")
+    page.wait_for_url(f"{host}/deals/")
+    page.click("text=New deal")
+    page.fill("input[name=name]", "Cobol modernisation")
+    page.fill("input[name=amount]", "48000")
+    page.fill("input[name=currency]", "EUR")
+    page.click("form:has(input[name=name]) button[type=submit]")
+    page.wait_for_url(re.compile(rf"{re.escape(host)}/deals/\d+/"))
+    deal_url = page.url
+
+    page.goto(f"{host}/deals/board/")
+    lead_in, won = _column_named(page, "Lead in"), _column_named(page, "Won")
+    assert lead_in.locator("[data-testid=stage-count]").inner_text() == "1"
+    assert won.locator("[data-testid=stage-count]").inner_text() == "0"
+    card = lead_in.locator("[data-testid=deal-card]", has_text="Cobol modernisation")
+    target = won.locator("ol.board-list")
+    start, end = card.bounding_box(), target.bounding_box()
+    with page.expect_response(re.compile(r"/deals/\d+/move/")) as moved:
+        page.mouse.move(start["x"] + 20, start["y"] + 10)
+        page.mouse.down()
+        page.mouse.move(start["x"] + 40, start["y"] + 20, steps=5)
+        page.mouse.move(end["x"] + 30, end["y"] + 20, steps=20)
+        page.mouse.up()
+    assert moved.value.status == 200
+    # The answer's counts and totals were swapped in without a reload.
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=board-column]')[4]"
+        ".querySelector('[data-testid=stage-count]').textContent === '1'"
+    )
+    assert "48,000.00 EUR" in won.locator("[data-testid=stage-summary]").inner_text()
+
+    page.reload()
+    won = _column_named(page, "Won")
+    assert won.locator("[data-testid=deal-card]", has_text="Cobol modernisation").count() == 1
+    assert _column_named(page, "Lead in").locator("[data-testid=stage-count]").inner_text() == "0"
+
+    tenant = Tenant.objects.get(slug=slug)
+    with tenant_context(tenant):
+        deal = Deal.objects.select_related("stage").get(name="Cobol modernisation")
+        assert deal.stage.is_won
+        assert deal.closed_at is not None
+        assert DealStageChange.objects.filter(deal=deal, to_stage_name="Won").exists()
+
+    page.goto(deal_url)
+    assert page.inner_text("[data-testid=deal-stage]") == "Won"
+    assert "Lead in → Won" in page.inner_text("[data-testid=stage-history]")
+    context.close()
+
+
+def test_on_a_phone_the_board_scrolls_sideways_and_passes_axe(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context(viewport=SIZES["phone"])
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Board Phone Org")
+    page.goto(f"{host}/deals/board/")
+    widths = page.evaluate(
+        """() => {
+          const board = document.querySelector('[data-testid=board]');
+          return {page: document.documentElement.scrollWidth, view: window.innerWidth,
+                  board: board.scrollWidth, boardView: board.clientWidth};
+        }"""
+    )
+    assert widths["page"] <= widths["view"], widths  # the page itself doesn't widen
+    assert widths["board"] > widths["boardView"], widths  # the columns scroll inside it
+    assert serious_violations(page) == []
+    for path in ("/deals/", "/deals/new/"):
+        page.goto(f"{host}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert serious_violations(page) == [], path
+    context.close()
