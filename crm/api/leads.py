@@ -23,6 +23,7 @@ from problems.openapi import problem_responses
 from problems.pagination import CreatedCursorPagination
 from problems.serializers import StrictModelSerializer
 
+BIGINT_MAX = 2**63 - 1  # user ids are bigints
 _ORDERING_CHOICES = [v for key in LEAD_ORDERINGS for v in (key, f"-{key}")]
 
 
@@ -30,6 +31,8 @@ class LeadSerializer(StrictModelSerializer):
     owner_id = serializers.IntegerField(
         allow_null=True,
         required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
         help_text="The member who works the lead (a user id); the creator when left out.",
     )
     tags = TagsField()
@@ -82,7 +85,7 @@ class LeadListParams(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=Lead.Status.choices, required=False)
     # A serializer is a field with a `source` of its own; the metaclass takes this one away.
     source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)  # type: ignore[assignment]
-    owner = serializers.IntegerField(required=False, min_value=1)
+    owner = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
     mine = serializers.BooleanField(required=False, default=False)
     tag = serializers.CharField(required=False, allow_blank=True, max_length=50)
     created_after = serializers.DateField(required=False)

@@ -277,12 +277,16 @@ def _company_for(*, lead: Lead, by: Any) -> tuple[Company | None, bool]:
 
 
 def _contact_for(*, lead: Lead, company: Company | None, by: Any) -> tuple[Contact, bool]:
-    """The contact with the lead's e-mail address (through the blind index), else a new one."""
+    """The contact with the lead's e-mail address (through the blind index; it joins the
+    lead's company if it has none), else a new one."""
     email = (lead.email or "").strip()
     if email:
         found = Contact.objects.filter(email_index=blind_index_for(Contact, "email", email))
         existing = found.order_by("id").first()
         if existing is not None:
+            if existing.company_id is None and company is not None:
+                existing.company = company
+                existing.save(update_fields=["company", "updated_at"])
             return existing, False
     first, last = lead.first_name, lead.last_name
     if not first:  # a contact's first name is required, a lead's last name

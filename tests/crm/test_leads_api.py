@@ -84,6 +84,7 @@ def test_lead_crud_round_trip(api: Client, tenant_a: Tenant, member_a: User) -> 
         ({"last_name": "X", "owner_id": 999999}, {"owner_id"}),
         ({"last_name": "X\x00"}, {"last_name"}),
         ({"last_name": 12}, {"last_name"}),
+        ({"last_name": "X", "owner_id": 2**63}, {"owner_id"}),
     ],
 )
 def test_bad_fields_get_problem_json_and_save_nothing(
@@ -150,6 +151,7 @@ def test_list_ordering_by_name_and_status(api: Client, tenant_a: Tenant) -> None
     [
         {"status": "won"},
         {"owner": "me"},
+        {"owner": str(2**64)},
         {"created_after": "yesterday"},
         {"ordering": "score"},
         {"q": "a\x00b"},

@@ -40,9 +40,7 @@ def test_member_creates_a_lead_from_the_form(
     assert "Engines" in page
 
 
-def test_lead_form_shows_field_errors_and_saves_nothing(
-    client_a: Client, tenant_a: Tenant
-) -> None:
+def test_lead_form_shows_field_errors_and_saves_nothing(client_a: Client, tenant_a: Tenant) -> None:
     response = client_a.post(
         "/leads/new/", {"last_name": "", "email": "nope", "status": "disqualified"}
     )
@@ -180,3 +178,13 @@ def test_lead_pages_of_a_are_404_from_b(tenant_a: Tenant, tenant_b: Tenant, owne
     with tenant_context(tenant_a):
         stored = Lead.objects.get(pk=lead.pk)
     assert (stored.status, stored.converted_at) == (Lead.Status.NEW, None)
+
+
+def test_a_null_character_in_the_search_is_refused_not_a_server_error(client_a: Client) -> None:
+    assert client_a.get("/leads/", {"q": "a\x00b"}).status_code == 400
+
+
+def test_a_filter_that_is_not_valid_is_ignored_with_a_note(client_a: Client) -> None:
+    response = client_a.get("/leads/", {"status": "won", "q": "x" * 201})
+    assert response.status_code == 200
+    assert "Some filters are not valid and were ignored." in response.content.decode()

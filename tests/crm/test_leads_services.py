@@ -253,3 +253,12 @@ def test_convert_is_all_or_nothing_when_the_last_write_fails(in_a: Tenant, membe
     stored = Lead.objects.get(pk=lead.pk)
     assert stored.converted_at is None
     assert stored.converted_contact_id is None
+
+
+def test_a_reused_contact_without_a_company_joins_the_leads(in_a: Tenant, member_a: User) -> None:
+    existing = ContactFactory(email="ada@engine.test", company=None)
+    lead = LeadFactory(email="ada@engine.test", company_name="Engines Ltd")
+    result = lead_convert(lead=lead, by=member_a)
+    assert result.contact == existing
+    assert Contact.objects.get(pk=existing.pk).company == result.company
+    assert result.company is not None and result.company.name == "Engines Ltd"
