@@ -6,11 +6,19 @@ from typing import Any
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from crm.selectors.search import MAX_LIMIT, MAX_QUERY_LENGTH, TYPES, SearchHit, search
+from crm.selectors.search import (
+    MAX_LIMIT,
+    MAX_QUERY_LENGTH,
+    TYPES,
+    SearchHit,
+    clean_query,
+    search,
+)
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 
@@ -25,7 +33,7 @@ _API_DETAIL = {
 class SearchQuerySerializer(serializers.Serializer[Any]):
     q = serializers.CharField(
         max_length=MAX_QUERY_LENGTH,
-        trim_whitespace=True,
+        trim_whitespace=False,  # trimmed by the search itself, which finds nothing in spaces
         help_text="The text to look for: words of a name (in full, as prefixes, or with a typo), "
         "part of an e-mail address, or a whole phone number.",
     )
@@ -46,8 +54,7 @@ class SearchQuerySerializer(serializers.Serializer[Any]):
         unknown = sorted(set(names) - set(TYPES))
         if unknown or not names:
             raise serializers.ValidationError(
-                f"Choose among {', '.join(TYPES)}, separated by commas"
-                + (f" (not {', '.join(unknown)})." if unknown else ".")
+                f"Choose among {', '.join(TYPES)}, separated by commas (not {', '.join(unknown)})."
             )
         return names
 
@@ -74,7 +81,10 @@ class SearchResultsSerializer(serializers.Serializer[Any]):
 
 
 class SearchResponseSerializer(serializers.Serializer[Any]):
-    q = serializers.CharField(help_text="The text searched for, as trimmed.")
+    q = serializers.CharField(
+        allow_blank=True,
+        help_text="The text searched for, as trimmed (nothing is found for spaces).",
+    )
     results = SearchResultsSerializer(
         help_text="The best records of each type searched, best first; one key per type."
     )
@@ -91,7 +101,7 @@ def _api_url(request: Request, hit: SearchHit) -> str | None:
         return None
 
 
-class SearchViewSet(viewsets.ViewSet):
+class SearchView(APIView):
     """One search across the organization's records."""
 
     permission_classes = [IsTenantMember]
@@ -99,7 +109,7 @@ class SearchViewSet(viewsets.ViewSet):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)
         if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
-            raise RuntimeError("SearchViewSet used outside its tenant's schema.")
+            raise RuntimeError("SearchView used outside its tenant's schema.")
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -113,17 +123,38 @@ class SearchViewSet(viewsets.ViewSet):
             "first within each; `limit` is per type."
         ),
         parameters=[
-            OpenApiParameter("q", str, required=True, description=_help("q")),
-            OpenApiParameter("types", str, description=_help("types")),
-            OpenApiParameter("limit", int, description=_help("limit")),
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH},
+                required=True,
+                description=_help("q"),
+            ),
+            OpenApiParameter(
+                "types",
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"type": "string", "enum": list(TYPES)},
+                },
+                style="form",
+                explode=False,
+                description=_help("types"),
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 5},
+                description=_help("limit"),
+            ),
         ],
         responses={
             200: SearchResponseSerializer,
-            **problem_responses(400, "`q` missing, empty or too long; unknown types; bad limit."),
+            **problem_responses(
+                400, "`q` missing, empty or too long; an unknown type; a bad limit."
+            ),
         },
         tags=["search"],
     )
-    def list(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response:
         query = SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         found = search(
@@ -145,4 +176,4 @@ class SearchViewSet(viewsets.ViewSet):
             ]
             for type_, hits in found.items()
         }
-        return Response({"q": query.validated_data["q"], "results": results})
+        return Response({"q": clean_query(query.validated_data["q"]), "results": results})

@@ -1,10 +1,11 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .activities import ActivityViewSet, TimelineViewSet
 from .deals import DealViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
-from .search import SearchViewSet
+from .search import SearchView
 from .tags import TagViewSet
 from .leads import LeadViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
@@ -22,9 +23,8 @@ router.register("activities", ActivityViewSet, basename="activity")
 router.register("timeline", TimelineViewSet, basename="timeline")
 router.register("products", ProductViewSet, basename="product")
 router.register("tags", TagViewSet, basename="tag")
-router.register("search", SearchViewSet, basename="search")
 router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, path("search/", SearchView.as_view(), name="search")]

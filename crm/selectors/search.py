@@ -130,7 +130,8 @@ def _words(text: str) -> list[str]:
     words: list[str] = []
     for chunk in _WHITESPACE.split(text):
         cleaned = _TSQUERY_SPECIAL.sub(" ", chunk).strip()
-        words.extend(w for w in _WHITESPACE.split(cleaned) if w)
+        # Punctuation alone is no word.
+        words.extend(w for w in _WHITESPACE.split(cleaned) if _PUNCTUATION.sub("", w))
     return words[:MAX_WORDS]
 
 
@@ -155,9 +156,10 @@ def _email_alternatives(text: str) -> list[list[str]]:
     pieces = [f"local:{p}" for p in _LOCAL_PART_SEPARATORS.split(lowered) if p]
     if pieces:
         alternatives.append(pieces[:MAX_WORDS])
-    if "." in lowered and not _WHITESPACE.search(lowered):
+    domain = lowered.strip(".")
+    if "." in domain and not _WHITESPACE.search(domain):
         # As a domain: its own word only (a row holding it holds its parents too).
-        alternatives.append([f"domain:{lowered.strip('.')}"])
+        alternatives.append([f"domain:{domain}"])
     return alternatives
 
 

@@ -253,3 +253,11 @@ def test_rows_written_before_the_word_index_are_indexed_by_pii_reencrypt(
         assert _names("navy.example") == []
         list(values_reseal())
         assert _names("navy.example") == ["Grace Hopper"]
+
+
+@pytest.mark.parametrize(
+    "typed", ["%?{", "%s", "'", "\\", "a & b | !c", "(x)", "zoe:*", "::", "@", "."]
+)
+def test_any_text_is_searched_safely(api: Client, people: dict[str, Contact], typed: str) -> None:
+    response = api.get("/api/v1/search/", {"q": typed})
+    assert response.status_code == 200, response.content
