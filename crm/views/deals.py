@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import StageInAnotherPipeline
+from crm.forms import TagsFormField
 from crm.models import Company, Contact, Deal, Pipeline, Stage
 from crm.selectors.deals import (
     DealFilters,
@@ -81,6 +82,7 @@ class DealForm(forms.Form):
     )
     amount = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2, initial=0)
     currency = forms.CharField(max_length=3, initial="EUR", help_text=CURRENCY_HELP)
+    tags = TagsFormField()
     company = forms.ModelChoiceField(queryset=Company.objects.none(), required=False)
     contacts = forms.ModelMultipleChoiceField(
         queryset=Contact.objects.none(),
@@ -131,6 +133,7 @@ class DealForm(forms.Form):
             "expected_close_on": deal.expected_close_on,
             "owner_id": deal.owner_id,
             "lost_reason": deal.lost_reason,
+            "tags": ", ".join(sorted((t.name for t in deal.tags.all()), key=str.casefold)),
         }
 
 

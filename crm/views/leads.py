@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import LeadAlreadyConverted, LeadDisqualified
+from crm.forms import TaggedFormMixin
 from crm.models import Lead, Pipeline
 from crm.selectors.leads import LEAD_ORDERINGS, LeadFilters, lead_get, lead_list
 from crm.services.leads import (
@@ -52,6 +53,7 @@ class LeadFilterForm(forms.Form):
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Lead.Source.choices])
     owner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     mine = forms.BooleanField(required=False, label="Only mine")
+    tag = forms.CharField(required=False, max_length=50)
     ordering = forms.ChoiceField(
         required=False,
         choices=[(v, v) for key in LEAD_ORDERINGS for v in (key, f"-{key}")],
@@ -64,7 +66,7 @@ class LeadFilterForm(forms.Form):
         owner.choices = [("", "Any owner"), *((str(pk), e) for pk, e in members.items())]
 
 
-class LeadForm(forms.ModelForm):
+class LeadForm(TaggedFormMixin, forms.ModelForm):
     owner_id = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
 
     class Meta:
@@ -149,6 +151,7 @@ def lead_list_page(request: HttpRequest) -> HttpResponse:
             source=data["source"],
             owner_id=data["owner"],
             mine_of=request.user.pk if data["mine"] else None,
+            tag=" ".join(data["tag"].split()),
         )
         ordering = data["ordering"]
     page = Paginator(lead_list(filters=filters, ordering=ordering), PAGE_SIZE).get_page(

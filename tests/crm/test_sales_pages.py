@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from crm.models import Contact, Deal, LineItem, Product, Tag
+from crm.models import Contact, Deal, Lead, LineItem, Pipeline, Product, Tag
 from crm.services.line_items import line_item_add
 from crm.services.tags import tags_set
 from iam.models import User
@@ -247,3 +247,44 @@ def test_the_deal_page_shows_its_line_items_and_a_form_to_add_one(
     assert 'data-testid="line-items"' in page
     assert "Workshop" in page and "1400.00 EUR" in page
     assert f'hx-post="/deals/{deal.pk}/line-items/add/"' in page
+
+
+def test_a_lead_is_tagged_from_its_form_and_the_lead_list_filters_by_tag(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    fields = {"last_name": "Lovelace", "source": "event", "status": "new"}
+    for first_name, tags in (("Ada", "Hot, 2024"), ("Bea", "")):
+        response = client_a.post(
+            "/leads/new/",
+            {**fields, "first_name": first_name, "tags": tags, "owner_id": str(member_a.pk)},
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+    with tenant_context(tenant_a):
+        lead = Lead.objects.get(first_name="Ada")
+        assert sorted(lead.tags.values_list("name", flat=True)) == ["2024", "Hot"]
+    assert 'href="/leads/?tag=Hot"' in client_a.get(f"/leads/{lead.pk}/").content.decode()
+    listed = client_a.get("/leads/?tag=hot").content.decode()
+    assert "Ada" in listed and "Bea" not in listed
+
+
+def test_a_deal_is_tagged_from_its_form_and_shows_its_chips(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        pipeline = Pipeline.objects.get(is_default=True)
+    created = client_a.post(
+        "/deals/new/",
+        {
+            "name": "Rollout",
+            "pipeline": pipeline.pk,
+            "amount": "10",
+            "currency": "EUR",
+            "owner_id": member_a.pk,
+            "tags": "renewal",
+        },
+    )
+    assert created.status_code == 302, created.context and created.context["form"].errors
+    page = client_a.get(created["Location"]).content.decode()
+    assert "renewal" in page
+    edit = client_a.get(created["Location"] + "edit/").content.decode()
+    assert 'value="renewal"' in edit

@@ -91,6 +91,8 @@ def test_main_pages_have_no_serious_accessibility_violations(
         "/settings/custom-fields/new/",
         "/settings/members/",
         "/settings/api-tokens/",
+        "/products/",
+        "/products/new/",
         "/deals/",
         "/deals/board/",
         "/settings/pipelines/",

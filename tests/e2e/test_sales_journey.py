@@ -54,12 +54,12 @@ def test_a_product_line_on_a_deal_and_a_tagged_contact_found_by_its_tag(
     deal = made.json()["id"]
     page.goto(f"{host}/deals/{deal}/")
     section = page.locator("[data-testid=line-items]")
-    assert "5.00 EUR" in section.locator("[data-testid=deal-amount]").inner_text()
+    assert "5.00 EUR" in section.locator("[data-testid=line-items-amount]").inner_text()
     section.locator("[data-testid=line-item-product]").select_option(label="Seat licence")
     section.locator("input[name$=quantity]").fill("3")
     section.locator("input[name$=discount_percent]").fill("10")
     section.locator("button:has-text('Add line')").click()
-    amount = page.locator("[data-testid=deal-amount]")
+    amount = page.locator("[data-testid=line-items-amount]")
     amount.filter(has_text="108.00 EUR").wait_for()
     assert "Seat licence" in page.locator("[data-testid=line-items]").inner_text()
 
