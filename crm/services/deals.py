@@ -116,8 +116,8 @@ def _stage_clean(
     without either starts in the first stage of the default pipeline."""
     pipeline: Pipeline | None = data.get("pipeline") or (deal.pipeline if deal else None)
     stage: Stage | None = data.get("stage") or (deal.stage if deal else None)
-    if "pipeline" not in data and "stage" not in data and deal is not None:
-        return
+    if deal is not None and "stage" not in data and pipeline == deal.pipeline:
+        return  # no new stage, and the same pipeline: the deal stays where it is
     if stage is None or ("pipeline" in data and "stage" not in data):
         pipeline = pipeline or Pipeline.objects.filter(is_default=True).first()
         stage = (

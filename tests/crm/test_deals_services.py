@@ -176,6 +176,16 @@ def test_changing_the_stage_by_editing_the_deal_is_a_move_with_history(
     assert deal.stage_changes.get().to_stage_name == "Won"
 
 
+def test_an_edit_naming_the_same_pipeline_without_a_stage_leaves_the_deal_in_its_stage(
+    sales: Pipeline, member_a: User
+) -> None:
+    deal = DealFactory(stage=stage(sales, "Negotiation"))
+    deal_services.deal_update(deal=deal, by=member_a, pipeline=sales, name="Renamed")
+    deal.refresh_from_db()
+    assert (deal.name, deal.stage.name) == ("Renamed", "Negotiation")
+    assert not deal.stage_changes.exists()
+
+
 def test_owners_add_rename_reorder_and_flag_stages(sales: Pipeline, owner_a: User) -> None:
     added = pipeline_services.stage_create(
         pipeline=sales, by=owner_a, name="Demo", probability=40, position=2
