@@ -223,3 +223,25 @@ def test_deal_pages_of_another_organization_answer_404(
     assert client.post(f"/deals/{deal.pk}/delete/").status_code == 404
     assert "Alpha secret" not in client.get("/deals/").content.decode()
     assert "Alpha secret" not in client.get("/deals/board/").content.decode()
+
+
+def _list_page_statements(client: Client, tenant: Tenant, deals: int) -> int:
+    with tenant_context(tenant):
+        Deal.objects.all().delete()
+        company = CompanyFactory()
+        for _ in range(deals):
+            DealFactory(company=company)
+    client.get("/deals/")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/deals/")
+    assert page.status_code == 200
+    assert page.content.decode().count('data-testid="deal-cards"') == 1
+    return len(queries)
+
+
+def test_the_deal_list_page_reads_a_fixed_number_of_statements(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    assert _list_page_statements(client_a, tenant_a, 2) == _list_page_statements(
+        client_a, tenant_a, 25
+    )
