@@ -154,9 +154,8 @@ def lead_list_page(request: HttpRequest) -> HttpResponse:
             tag=" ".join(data["tag"].split()),
         )
         ordering = data["ordering"]
-    page = Paginator(lead_list(filters=filters, ordering=ordering), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    leads = lead_list(filters=filters, ordering=ordering).prefetch_related("tags")
+    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     for lead in page:
         lead.owner_label = members.get(lead.owner_id or 0, "")  # type: ignore[attr-defined]
     query = request.GET.copy()

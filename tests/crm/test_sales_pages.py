@@ -13,7 +13,7 @@ from iam.models import User
 from tenants.models import Tenant
 from tests.conftest import host_of
 
-from .factories import CompanyFactory, ContactFactory, DealFactory, ProductFactory
+from .factories import CompanyFactory, ContactFactory, DealFactory, LeadFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -288,3 +288,24 @@ def test_a_deal_is_tagged_from_its_form_and_shows_its_chips(
     assert "renewal" in page
     edit = client_a.get(created["Location"] + "edit/").content.decode()
     assert 'value="renewal"' in edit
+
+
+@pytest.mark.parametrize("kind", ["leads", "deals"])
+def test_the_lead_and_deal_lists_show_tag_chips_in_a_fixed_number_of_statements(
+    client_a: Client, tenant_a: Tenant, django_assert_max_num_queries: object, kind: str
+) -> None:
+    factory = LeadFactory if kind == "leads" else DealFactory
+
+    def make(count: int, prefix: str) -> None:
+        with tenant_context(tenant_a):
+            for i in range(count):
+                tags_set(record=factory(), names=["vip", f"{prefix}{i}"], by=None)
+
+    make(3, "a")
+    client_a.get(f"/{kind}/")  # warm the host and session caches
+    with django_assert_max_num_queries(40) as few:  # type: ignore[operator]
+        page = client_a.get(f"/{kind}/").content.decode()
+    assert f'href="/{kind}/?tag=a0"' in page
+    make(15, "b")
+    with django_assert_max_num_queries(len(few.captured_queries)):  # type: ignore[operator]
+        assert 'href="/' + kind + '/?tag=b14"' in client_a.get(f"/{kind}/").content.decode()
