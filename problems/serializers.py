@@ -1,4 +1,4 @@
-"""Serializer fields that take the OpenAPI types at their word."""
+"""Serializer fields that take the OpenAPI types, and lengths, at their word."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -25,11 +26,24 @@ class _StringsOnly:
         return value
 
 
-class StrictCharField(_StringsOnly, serializers.CharField):
+class MaxLengthAsSent:
+    """Checks `max_length` on the text as sent, before surrounding whitespace is trimmed: the
+    schema's `maxLength` is about the JSON string a client sends, so a value longer than it is
+    refused even when it would fit once trimmed (4 spaces and 50 digits for a phone of at most
+    50). What is stored is still trimmed."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        max_length = getattr(self, "max_length", None)
+        if max_length is not None and isinstance(data, str) and len(data) > max_length:
+            self.fail("max_length", max_length=max_length)  # type: ignore[attr-defined]
+        return super().run_validation(data)  # type: ignore[misc]
+
+
+class StrictCharField(MaxLengthAsSent, _StringsOnly, serializers.CharField):
     pass
 
 
-class StrictEmailField(_StringsOnly, serializers.EmailField):
+class StrictEmailField(MaxLengthAsSent, _StringsOnly, serializers.EmailField):
     pass
 
 

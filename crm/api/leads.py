@@ -21,7 +21,7 @@ from crm.services.leads import lead_convert, lead_create, lead_delete, lead_upda
 from iam.api.base import TenantViewSet
 from problems.openapi import problem_responses
 from problems.pagination import CreatedCursorPagination
-from problems.serializers import StrictModelSerializer
+from problems.serializers import StrictCharField, StrictModelSerializer
 
 BIGINT_MAX = 2**63 - 1  # user ids are bigints
 _ORDERING_CHOICES = [v for key in LEAD_ORDERINGS for v in (key, f"-{key}")]
@@ -87,10 +87,10 @@ class LeadListParams(serializers.Serializer[Any]):
     source = serializers.ChoiceField(choices=Lead.Source.choices, required=False)  # type: ignore[assignment]
     owner = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
     mine = serializers.BooleanField(required=False, default=False)
-    tag = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    tag = StrictCharField(required=False, allow_blank=True, max_length=50)
     created_after = serializers.DateField(required=False)
     created_before = serializers.DateField(required=False)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    q = StrictCharField(required=False, allow_blank=True, max_length=200)
     ordering = serializers.ChoiceField(choices=_ORDERING_CHOICES, required=False)
 
 
@@ -147,7 +147,7 @@ class LeadConvertRequest(serializers.Serializer[Any]):
     create_deal = StrictBooleanField(
         required=False, default=False, help_text="Also create a deal for the new contact."
     )
-    deal_name = serializers.CharField(
+    deal_name = StrictCharField(
         required=False,
         allow_blank=True,
         default="",

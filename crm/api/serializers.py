@@ -7,7 +7,7 @@ from rest_framework import serializers
 from crm import selectors
 from crm.models import Company, Contact, ContactImport, CustomField
 from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
-from problems.serializers import StrictCharField, StrictModelSerializer
+from problems.serializers import MaxLengthAsSent, StrictCharField, StrictModelSerializer
 
 from .tags import TagsField
 
@@ -86,8 +86,8 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class StrictRegexField(serializers.RegexField):
-    """Only JSON strings, not numbers DRF would turn into text."""
+class StrictRegexField(MaxLengthAsSent, serializers.RegexField):
+    """Only JSON strings, not numbers DRF would turn into text; no longer than sent."""
 
     default_error_messages = {
         **serializers.RegexField.default_error_messages,
