@@ -1,12 +1,13 @@
 """The line items section of a deal's page (an htmx partial), and its add and remove
-actions. Without JavaScript the same URLs answer with a page of their own."""
+actions. Without JavaScript the section has a page of its own, and a change returns to
+the deal's page."""
 
 from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,9 +52,16 @@ def section_context(deal: Deal, form: LineItemForm | None = None) -> dict[str, A
 
 
 def _section(
-    request: HttpRequest, deal: Deal, *, form: LineItemForm | None = None, status: int = 200
+    request: HttpRequest,
+    deal: Deal,
+    *,
+    form: LineItemForm | None = None,
+    status: int = 200,
+    changed: bool = False,
 ) -> HttpResponse:
-    context = section_context(deal, form)
+    if changed and not request.headers.get("HX-Request"):
+        return redirect("crm:deal_detail", pk=deal.pk)  # without JavaScript: back to the deal
+    context = {**section_context(deal, form), "oob": changed}
     if request.headers.get("HX-Request"):
         # htmx swaps successful answers only (base.html): field errors come with a 200.
         response = render(request, "crm/line_items/_section.html", context)
@@ -85,7 +93,7 @@ def line_item_add_view(request: HttpRequest, deal_pk: int) -> HttpResponse:
                     form.add_error(field if field in form.fields else None, note)
         else:
             deal.refresh_from_db(fields=["amount"])
-            return _section(request, deal)
+            return _section(request, deal, changed=True)
     return _section(request, deal, form=form, status=400)
 
 
@@ -96,4 +104,4 @@ def line_item_remove_view(request: HttpRequest, deal_pk: int, pk: int) -> HttpRe
     item = get_object_or_404(LineItem, pk=pk, deal=deal)
     line_item_remove(item=item, by=request.user)
     deal.refresh_from_db(fields=["amount"])
-    return _section(request, deal)
+    return _section(request, deal, changed=True)

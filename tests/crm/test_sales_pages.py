@@ -106,6 +106,7 @@ def test_adding_a_product_line_updates_the_deals_amount(client_a: Client, tenant
     assert response.status_code == 200
     html = response.content.decode()
     assert "Seat" in html and "90.00 USD" in html
+    assert f'hx-swap-oob="innerHTML:#deal-amount-{deal.pk}">90.00 USD<' in html
     with tenant_context(tenant_a):
         deal.refresh_from_db()
         assert deal.amount == Decimal("90.00")
@@ -309,3 +310,21 @@ def test_the_lead_and_deal_lists_show_tag_chips_in_a_fixed_number_of_statements(
     make(15, "b")
     with django_assert_max_num_queries(len(few.captured_queries)):  # type: ignore[operator]
         assert 'href="/' + kind + '/?tag=b14"' in client_a.get(f"/{kind}/").content.decode()
+
+
+def test_without_javascript_adding_a_line_returns_to_the_deals_page(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory()
+    response = client_a.post(
+        f"/deals/{deal.pk}/line-items/add/",
+        {
+            f"line-{deal.pk}-name": "Workshop",
+            f"line-{deal.pk}-unit_price": "500",
+            f"line-{deal.pk}-quantity": "1",
+            f"line-{deal.pk}-discount_percent": "0",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/deals/{deal.pk}/"

@@ -61,6 +61,8 @@ def test_a_product_line_on_a_deal_and_a_tagged_contact_found_by_its_tag(
     section.locator("button:has-text('Add line')").click()
     amount = page.locator("[data-testid=line-items-amount]")
     amount.filter(has_text="108.00 EUR").wait_for()
+    # The amount in the page's heading follows (3 × 40 − 10 %).
+    assert page.inner_text("[data-testid=deal-amount]") == "108.00 EUR"
     assert "Seat licence" in page.locator("[data-testid=line-items]").inner_text()
 
     # A tagged contact, and one without tags.
