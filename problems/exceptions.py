@@ -33,3 +33,11 @@ class InvalidFields(DomainError):
 
     def field_errors(self) -> dict[str, list[str]]:
         return self.errors
+
+
+class PreconditionFailed(DomainError):
+    """An If-Match header named a version of the record that is no longer the current one."""
+
+    code = "precondition-failed"
+    status = 412
+    title = "The record has changed since you read it."

@@ -5,7 +5,8 @@ from typing import Any, Literal
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -44,8 +45,41 @@ _ALWAYS = {
 _WITH_INPUT = {"400": "Invalid fields or parameters; see `errors`."}
 
 
+_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Make the change only if the record's current `ETag` is one of these (or `*`); "
+    "otherwise 412 and nothing changes.",
+)
+_IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Answer 304 without a body if the record's current `ETag` is one of these.",
+)
+_ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The record's version."}}
+
+
 class ProblemAutoSchema(AutoSchema):
-    """Adds the problem+json error responses every tenant API operation can return."""
+    """Adds the problem+json error responses every tenant API operation can return, and the
+    conditional-request headers of operations on one record (`iam.api.base.TenantViewSet`)."""
+
+    def _is_record_operation(self) -> bool:
+        return "{" in self.path and not self._is_list_view()
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters: list[Any] = list(super().get_override_parameters())
+        if self._is_record_operation() and self._is_tenant_viewset():
+            if self.method == "GET":
+                parameters.append(_IF_NONE_MATCH)
+            elif self.method in ("POST", "PUT", "PATCH", "DELETE"):
+                parameters.append(_IF_MATCH)
+        return parameters
+
+    def _is_tenant_viewset(self) -> bool:
+        """Whether the view versions its records (`etag_for`, as TenantViewSet does)."""
+        return callable(getattr(self.view, "etag_for", None))
 
     def _get_response_bodies(
         self, direction: Literal["request", "response"] = "response"
@@ -54,6 +88,14 @@ class ProblemAutoSchema(AutoSchema):
         errors = dict(_ALWAYS)
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             errors.update(_WITH_INPUT)
+        if self._is_record_operation() and self._is_tenant_viewset():
+            if self.method == "GET":
+                responses.setdefault("304", {"description": "Not modified (If-None-Match)."})
+                for answer in responses.values():
+                    if answer is not responses["304"]:
+                        answer.setdefault("headers", {}).update(_ETAG_HEADER)
+            elif self.method in ("POST", "PUT", "PATCH", "DELETE"):
+                errors["412"] = "The record changed since the version named in If-Match."
         for status, description in errors.items():
             responses.setdefault(
                 status,

@@ -1,12 +1,30 @@
-"""The one tenant-aware base for API views: tenant, membership and permissions resolved once."""
+"""The one tenant-aware base for API views: tenant, membership and permissions resolved once,
+and conditional requests (ETag, If-None-Match, If-Match) for every record."""
 
+import copy
+import hashlib
+import json
 from typing import Any
 
-from django.db import connection
-from rest_framework import viewsets
+from django.db import connection, models, transaction
+from django.http import QueryDict
+from rest_framework import status, viewsets
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from iam.permissions import IsTenantMember
+from problems.exceptions import PreconditionFailed
+
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _Failed(Exception):
+    """Hands a failed request's outcome to the transaction it ran in, which then rolls back."""
+
+
+def _header_tags(value: str) -> set[str]:
+    """The entity tags of an If-Match / If-None-Match header (weak ones compared by value)."""
+    return {tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip()}
 
 
 class TenantViewSet(viewsets.ModelViewSet):
@@ -14,12 +32,82 @@ class TenantViewSet(viewsets.ModelViewSet):
 
     It refuses to run unless the connection is on the request's tenant schema, so a
     queryset can never be evaluated against `public` or another tenant by accident.
+
+    Every record answers with an `ETag` (a digest of its representation, as the detail URL
+    gives it without query parameters); `If-None-Match` on a read answers 304 when it still
+    matches, and `If-Match` on a change of the record (PUT, PATCH, DELETE, or a POST action
+    on it) is checked with the row locked for the rest of the request: a stale one gets 412
+    and nothing changes.
     """
 
     permission_classes = [IsTenantMember]
+
+    _conditional: Any = None  # the transaction a checked If-Match holds open, if any
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)
         if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
             raise RuntimeError("TenantViewSet used outside its tenant's schema.")
         super().initial(request, *args, **kwargs)
+        if_match = request.headers.get("If-Match")
+        if if_match and request.method in _UNSAFE and self._is_record_request():
+            # From the check to the end of the change, in one transaction with the row
+            # locked; opened after authentication, so a token's bookkeeping isn't held up.
+            self._conditional = transaction.atomic()
+            self._conditional.__enter__()
+            self._precondition_check(_header_tags(if_match))
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        conditional, self._conditional = self._conditional, None
+        if conditional is not None:
+            if response.status_code >= 500:
+                conditional.__exit__(_Failed, _Failed(), None)  # rolls back
+            else:
+                conditional.__exit__(None, None, None)
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    def _is_record_request(self) -> bool:
+        return (self.lookup_url_kwarg or self.lookup_field) in self.kwargs
+
+    def _precondition_check(self, tags: set[str]) -> None:
+        found = self.get_object()  # 404 (and the object permissions) first
+        model: type[models.Model] = type(found)
+        model._default_manager.select_for_update().filter(pk=found.pk).exists()
+        current = self.etag_for(self.get_object())  # read again now that nobody can change it
+        if "*" not in tags and current not in tags:
+            raise PreconditionFailed(
+                "The record was changed since the version you sent in If-Match; read it again "
+                "and repeat the change on the current version."
+            )
+
+    def etag_for(self, instance: models.Model) -> str:
+        """The strong entity tag of a record: a digest of its representation as its detail
+        URL gives it, without query parameters (so `?expand=` doesn't change it)."""
+        action, self.action = self.action, "retrieve"
+        try:
+            serializer_class = self.get_serializer_class()
+        finally:
+            self.action = action
+        plain = copy.copy(self.request)
+        plain._request = copy.copy(self.request._request)
+        plain._request.GET = QueryDict()
+        context = {**self.get_serializer_context(), "request": plain}
+        data = serializer_class(instance, context=context).data
+        body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        etag = self.etag_for(instance)
+        if etag in _header_tags(request.headers.get("If-None-Match", "")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        response = Response(self.get_serializer(instance).data, headers={"ETag": etag})
+        return response
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().update(request, *args, **kwargs)
+        if response.status_code == status.HTTP_200_OK:
+            response["ETag"] = self.etag_for(self.get_object())
+        return response
