@@ -16,6 +16,7 @@ from crm.exceptions import StageInAnotherPipeline
 from crm.forms import TagsFormField
 from crm.models import Company, Contact, Deal, Pipeline, Stage
 from crm.selectors.deals import (
+    DEAL_ORDERINGS,
     DealFilters,
     board_columns,
     deal_get,
@@ -57,6 +58,7 @@ class DealFilterForm(forms.Form):
     close_to = forms.DateField(
         required=False, label="Closing until", widget=forms.DateInput(attrs={"type": "date"})
     )
+    ordering = forms.ChoiceField(required=False, choices=[(k, k) for k in DEAL_ORDERINGS])
 
     def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,7 +157,7 @@ def duration(seconds: int | None) -> str:
 def deal_list_page(request: HttpRequest) -> HttpResponse:
     members = _members(request)
     form = DealFilterForm(request.GET or None, members=members)
-    filters = DealFilters()
+    filters, ordering = DealFilters(), ""
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         pipeline = data["pipeline"]
@@ -167,17 +169,37 @@ def deal_list_page(request: HttpRequest) -> HttpResponse:
             close_from=data["close_from"],
             close_to=data["close_to"],
         )
-    deals = deal_list(filters=filters).select_related("company")
+        ordering = data["ordering"]
+    deals = deal_list(filters=filters, ordering=ordering).select_related("company")
     page = Paginator(deals, PAGE_SIZE).get_page(request.GET.get("page"))
     for deal in page:
         deal.owner_label = members.get(deal.owner_id or 0, "")  # type: ignore[attr-defined]
     query = request.GET.copy()
     query.pop("page", None)
+    current = ordering or "-created_at"
     return render(
         request,
         "crm/deals/list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "pipelines": pipeline_list()},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "pipelines": pipeline_list(),
+            "ordering": current,
+            "sort_links": _sort_links(request, current),
+        },
     )
+
+
+def _sort_links(request: HttpRequest, current: str) -> dict[str, str]:
+    """For each sortable column, the list's URL sorted by it (reversed when it already is)."""
+    links = {}
+    for key in ("name", "amount", "expected_close_on", "created_at"):
+        query = request.GET.copy()
+        query.pop("page", None)
+        query["ordering"] = f"-{key}" if current == key else key
+        links[key] = f"?{query.urlencode()}"
+    return links
 
 
 @login_required

@@ -245,3 +245,15 @@ def test_the_deal_list_page_reads_a_fixed_number_of_statements(
     assert _list_page_statements(client_a, tenant_a, 2) == _list_page_statements(
         client_a, tenant_a, 25
     )
+
+
+def test_the_deal_list_sorts_by_a_column_and_back(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        DealFactory(name="Small", amount=Decimal("10.00"))
+        DealFactory(name="Large", amount=Decimal("9000.00"))
+    up = client_a.get("/deals/", {"ordering": "amount"})
+    html = up.content.decode()
+    assert html.index("Small") < html.index("Large")
+    assert "ordering=-amount" in up.context["sort_links"]["amount"]
+    down = client_a.get("/deals/", {"ordering": "-amount"}).content.decode()
+    assert down.index("Large") < down.index("Small")
