@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
@@ -243,3 +244,12 @@ def test_a_public_page_refuses_a_nul_in_its_query_string_and_its_form(
     _assert_page_refuses(public_client.get(f"{page}?next=%00"), "next")
     _assert_page_refuses(_post_form(public_client, page, {"email": NUL_TEXT}), "email")
     assert public_client.post(page, {"email": NUL_TEXT, "slug": NUL_TEXT}).status_code < 500
+
+
+def test_a_json_body_larger_than_the_upload_limit_is_a_400(api: Client) -> None:
+    """The check reads JSON bodies whole, within Django's limit on bodies read in memory."""
+    name = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = api.post("/api/v1/companies/", json.dumps({"name": name}), "application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "bad-request"
