@@ -90,7 +90,10 @@ _name_taken = problem_responses(409, "Another tag has this name (case aside).")
     retrieve=extend_schema(summary="Get a tag", description="One tag with its counts."),
     update=extend_schema(
         summary="Rename a tag",
-        description=f"Rename a tag on every record that carries it. {_admins_only}",
+        description=(
+            "Give a tag a new `name` (trimmed, 1 to 50 characters) on every record that "
+            f"carries it. {_admins_only}"
+        ),
         responses={200: TagSerializer, **_name_taken},
     ),
     partial_update=extend_schema(
