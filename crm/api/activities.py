@@ -6,14 +6,16 @@ from typing import Any, cast
 from django.db import connection
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import serializers, viewsets
+from rest_framework import serializers
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -127,15 +129,25 @@ class ActivityFilterSerializer(serializers.Serializer):
     """The list's query parameters; anything malformed is a 400 naming the parameter."""
 
     kind = serializers.ChoiceField(choices=Activity.Kind.choices, required=False)
-    contact = serializers.IntegerField(required=False, min_value=1)
-    company = serializers.IntegerField(required=False, min_value=1)
-    lead = serializers.IntegerField(required=False, min_value=1)
-    deal = serializers.IntegerField(required=False, min_value=1)
-    assignee = serializers.IntegerField(required=False, min_value=1)
-    mine = serializers.BooleanField(required=False, default=None, allow_null=True)
-    done = serializers.BooleanField(required=False, default=None, allow_null=True)
+    contact = serializers.IntegerField(required=False)
+    company = serializers.IntegerField(required=False)
+    lead = serializers.IntegerField(required=False)
+    deal = serializers.IntegerField(required=False)
+    assignee = serializers.IntegerField(required=False)
+    # Query strings spell booleans "true" and "false", as the schema says; nothing else.
+    mine = serializers.ChoiceField(choices=["true", "false"], required=False)
+    done = serializers.ChoiceField(choices=["true", "false"], required=False)
     due_after = serializers.DateTimeField(required=False)
     due_before = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # An empty value would otherwise count as a parameter left out.
+        blank = [str(name) for name in self.fields if self.initial_data.get(name) == ""]
+        if blank:
+            raise serializers.ValidationError(
+                {name: ["Give a value or leave the parameter out."] for name in blank}
+            )
+        return attrs
 
 
 _list_parameters = [
@@ -152,9 +164,13 @@ _list_parameters = [
     ),
     OpenApiParameter("done", bool, description="Done (true) or open (false) tasks."),
     OpenApiParameter(
-        "due_after", str, description="Due at or after this date-time (ISO 8601), tasks."
+        "due_after",
+        OpenApiTypes.DATETIME,
+        description="Due at or after this date-time (ISO 8601), tasks.",
     ),
-    OpenApiParameter("due_before", str, description="Due before this date-time (ISO 8601)."),
+    OpenApiParameter(
+        "due_before", OpenApiTypes.DATETIME, description="Due before this date-time (ISO 8601)."
+    ),
 ]
 
 
@@ -219,8 +235,8 @@ class ActivityViewSet(TenantViewSet):
             lead=given.get("lead"),
             deal=given.get("deal"),
             assignee=given.get("assignee"),
-            mine_of=self.request.user.pk if given.get("mine") else None,
-            is_done=given.get("done"),
+            mine_of=self.request.user.pk if given.get("mine") == "true" else None,
+            is_done={"true": True, "false": False}.get(given.get("done", "")),
             due_after=given.get("due_after"),
             due_before=given.get("due_before"),
         )
@@ -251,20 +267,6 @@ class ActivityViewSet(TenantViewSet):
         return Response(ActivitySerializer(activity).data)
 
 
-class TimelineQuerySerializer(serializers.Serializer):
-    contact = serializers.IntegerField(required=False, min_value=1)
-    company = serializers.IntegerField(required=False, min_value=1)
-    lead = serializers.IntegerField(required=False, min_value=1)
-    deal = serializers.IntegerField(required=False, min_value=1)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if len(attrs) != 1:
-            raise serializers.ValidationError(
-                {"record": ["Give exactly one of contact, company, lead or deal."]}
-            )
-        return attrs
-
-
 class TimelineLinkSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["contact", "company", "lead", "deal"])
     name = serializers.CharField()
@@ -284,39 +286,44 @@ class TimelineEntrySerializer(serializers.Serializer):
         return [{"type": t, "name": n, "id": i} for t, n, i in entry.links]
 
 
-class TimelineViewSet(viewsets.GenericViewSet):
-    """Read-only; the same tenant guard as TenantViewSet, which is a model viewset."""
+class TimelineView(GenericAPIView):
+    """A record's timeline at /api/v1/<records>/<id>/timeline/; `record_type` comes from the
+    URL pattern. The same tenant guard as TenantViewSet, which is a model viewset."""
 
     permission_classes = [IsTenantMember]
     pagination_class = None
     serializer_class = TimelineEntrySerializer
+    record_type = "contact"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)
         if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
-            raise RuntimeError("TimelineViewSet used outside its tenant's schema.")
+            raise RuntimeError("TimelineView used outside its tenant's schema.")
         super().initial(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="A record's timeline",
-        description=(
-            "One list, newest first, of a record's activities and its own changes: created, "
-            "each stage move of a deal, a lead's conversion (and, on what it created, the lead "
-            "it came from). Give exactly one of `contact`, `company`, `lead`, `deal`; the "
-            "200 newest activities at most. A record of another organization is a 404."
-        ),
-        parameters=[
-            OpenApiParameter("contact", int, description="A contact's id."),
-            OpenApiParameter("company", int, description="A company's id."),
-            OpenApiParameter("lead", int, description="A lead's id."),
-            OpenApiParameter("deal", int, description="A deal's id."),
-        ],
-        responses={200: TimelineEntrySerializer(many=True)},
-    )
-    def list(self, request: Request) -> Response:
-        query = TimelineQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        ((name, pk),) = query.validated_data.items()
-        record = cast(selectors.Record, get_object_or_404(_RECORD_MODELS[name], pk=pk))
+    def get(self, request: Request, record_id: int) -> Response:
+        model = _RECORD_MODELS[self.record_type]
+        record = cast(selectors.Record, get_object_or_404(model, pk=record_id))
         entries = selectors.timeline(record)
         return Response(TimelineEntrySerializer(entries, many=True).data)
+
+
+def timeline_view(record_type: str, plural: str) -> Any:
+    """The timeline view of one record type, documented as such."""
+    view = extend_schema(
+        summary=f"A {record_type}'s timeline",
+        description=(
+            f"One list, newest first, of the {record_type}'s activities and its own changes: "
+            "created, each stage move of a deal, a lead's conversion (and, on what a "
+            "conversion created, the lead it came from); the 200 newest activities at most. "
+            "A record of another organization is a 404."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "record_id", int, OpenApiParameter.PATH, description=f"The {record_type}'s id."
+            )
+        ],
+        responses={200: TimelineEntrySerializer(many=True)},
+        operation_id=f"{plural}_timeline",
+    )(type(f"{record_type.title()}TimelineView", (TimelineView,), {"record_type": record_type}))
+    return cast(type[TimelineView], view).as_view()

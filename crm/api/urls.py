@@ -1,13 +1,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .activities import ActivityViewSet, TimelineViewSet
+from .activities import ActivityViewSet, timeline_view
 from .deals import DealViewSet
+from .leads import LeadViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
 from .search import SearchView
 from .tags import TagViewSet
-from .leads import LeadViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -15,12 +15,11 @@ router.include_root_view = False
 router.register("contacts", ContactViewSet, basename="contact")
 router.register("companies", CompanyViewSet, basename="company")
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
-router.register("leads", LeadViewSet, basename="lead")
 router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("stages", StageViewSet, basename="stage")
 router.register("deals", DealViewSet, basename="deal")
+router.register("leads", LeadViewSet, basename="lead")
 router.register("activities", ActivityViewSet, basename="activity")
-router.register("timeline", TimelineViewSet, basename="timeline")
 router.register("products", ProductViewSet, basename="product")
 router.register("tags", TagViewSet, basename="tag")
 router.register(
@@ -28,3 +27,13 @@ router.register(
 )
 
 urlpatterns = [*router.urls, path("search/", SearchView.as_view(), name="search")]
+# A record's timeline: /api/v1/contacts/<id>/timeline/ and so on.
+urlpatterns += [
+    path(f"{plural}/<int:record_id>/timeline/", timeline_view(kind, plural), name=f"{kind}-tl")
+    for kind, plural in (
+        ("contact", "contacts"),
+        ("company", "companies"),
+        ("lead", "leads"),
+        ("deal", "deals"),
+    )
+]
