@@ -99,6 +99,7 @@ def test_a_tab_shows_the_fields_of_its_kind(client_a: Client, tenant_a: Tenant) 
     html = client_a.get(
         f"/activities/form/?record_type=contact&record_id={contact.pk}&kind=task", **HTMX
     ).content.decode()
+    assert 'name="kind" value="task"' in html  # the form posts its kind
     assert 'name="due_at"' in html and 'name="assignee"' in html
     assert 'name="outcome"' not in html
 
