@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm.models import Activity
+from crm.models import Activity, Deal, DealStageChange, Lead, Pipeline
 from iam.models import User
 from tenants.models import Tenant
 from tests.conftest import host_of
@@ -168,3 +168,36 @@ def test_another_organizations_records_and_tasks_are_not_found(
 def test_my_tasks_needs_a_signed_in_member(tenant_a: Tenant) -> None:
     response = Client(HTTP_HOST=host_of(tenant_a)).get("/tasks/")
     assert response.status_code == 302
+
+
+def test_a_converted_leads_page_shows_what_it_became(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory(first_name="Bill", last_name="Lumbergh")
+        lead = Lead.objects.create(first_name="Bill", last_name="Lumbergh")
+        Lead.objects.filter(pk=lead.pk).update(
+            converted_at=timezone.now(), converted_contact=contact
+        )
+        ActivityFactory(contact=None, lead=lead, body="Asked about TPS reports")
+    html = client_a.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Log activity" in html
+    assert "Asked about TPS reports" in html
+    assert "Converted into contact Bill Lumbergh" in html
+    contact_page = client_a.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "Created by converting lead Bill Lumbergh" in contact_page
+
+
+def test_a_deals_page_shows_its_stage_moves(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        pipeline = Pipeline.objects.get(is_default=True)
+        first, second = pipeline.stages.order_by("position")[:2]
+        deal = Deal.objects.create(name="Printers", pipeline=pipeline, stage=second)
+        DealStageChange.objects.create(
+            deal=deal,
+            from_stage=first,
+            to_stage=second,
+            from_stage_name=first.name,
+            to_stage_name=second.name,
+        )
+    html = client_a.get(f"/deals/{deal.pk}/").content.decode()
+    assert "Log activity" in html
+    assert f"Moved from {first.name} to {second.name}" in html
