@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -253,17 +254,17 @@ class DealStageChangeSerializer(serializers.ModelSerializer[DealStageChange]):
 
 
 class DealFilterSerializer(serializers.Serializer[Any]):
-    pipeline = serializers.IntegerField(required=False, min_value=1)
-    stage = serializers.IntegerField(required=False, min_value=1)
-    owner = serializers.IntegerField(required=False, min_value=1)
+    pipeline = serializers.IntegerField(required=False)
+    stage = serializers.IntegerField(required=False)
+    owner = serializers.IntegerField(required=False)
     mine = serializers.BooleanField(required=False, default=False)
     tag = StrictCharField(required=False, max_length=50)
-    amount_min = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
-    amount_max = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
+    amount_min = serializers.DecimalField(max_digits=None, decimal_places=None, required=False)
+    amount_max = serializers.DecimalField(max_digits=None, decimal_places=None, required=False)
     close_from = serializers.DateField(required=False)
     close_to = serializers.DateField(required=False)
-    company = serializers.IntegerField(required=False, min_value=1)
-    contact = serializers.IntegerField(required=False, min_value=1)
+    company = serializers.IntegerField(required=False)
+    contact = serializers.IntegerField(required=False)
     search = StrictCharField(required=False, max_length=200)
     ordering = serializers.ChoiceField(choices=API_ORDERINGS, required=False)
     expand = serializers.CharField(required=False, allow_blank=True)
@@ -290,6 +291,7 @@ class StageChangePagination(CreatedCursorPagination):
 _expand = OpenApiParameter(
     "expand",
     str,
+    enum=["company", "contacts", "company,contacts", "contacts,company"],
     description=(
         "Comma-separated: `company` and/or `contacts` give those records in place of their "
         "ids (read in a fixed number of statements, whatever the page size)."
@@ -301,10 +303,14 @@ _filters = [
     OpenApiParameter("owner", int, description="Only deals this member (user id) owns."),
     OpenApiParameter("mine", bool, description="Only deals you own."),
     OpenApiParameter("tag", str, description="Only deals with this tag (name, case aside)."),
-    OpenApiParameter("amount_min", str, description="Amount at least this (e.g. 1000.00)."),
-    OpenApiParameter("amount_max", str, description="Amount at most this."),
-    OpenApiParameter("close_from", str, description="Expected to close on or after (date)."),
-    OpenApiParameter("close_to", str, description="Expected to close on or before (date)."),
+    OpenApiParameter("amount_min", float, description="Amount at least this (e.g. 1000.00)."),
+    OpenApiParameter("amount_max", float, description="Amount at most this."),
+    OpenApiParameter(
+        "close_from", OpenApiTypes.DATE, description="Expected to close on or after this day."
+    ),
+    OpenApiParameter(
+        "close_to", OpenApiTypes.DATE, description="Expected to close on or before this day."
+    ),
     OpenApiParameter("company", int, description="Only deals of this company."),
     OpenApiParameter("contact", int, description="Only deals this contact is involved in."),
     OpenApiParameter("search", str, description="Deal or company name contains this."),
@@ -313,6 +319,7 @@ _filters = [
     ),
     _expand,
 ]
+_bad_expand = problem_responses(400, "`expand` names something else than company or contacts.")
 _other_pipeline = problem_responses(
     409, "The stage belongs to another pipeline (`code` stage-in-another-pipeline)."
 )
@@ -340,6 +347,7 @@ _other_pipeline = problem_responses(
         summary="Get a deal",
         description="One deal; its history is at `stage-changes/`.",
         parameters=[_expand],
+        responses={200: DealSerializer, **_bad_expand},
     ),
     update=extend_schema(
         summary="Replace a deal",
@@ -383,7 +391,8 @@ class DealViewSet(TenantViewSet):
 
     def _params(self) -> dict[str, Any]:
         if not hasattr(self, "_parsed"):
-            raw = {k: v for k, v in self.request.query_params.items()}
+            # An empty value is no filter, as a form would send it.
+            raw = {k: v for k, v in self.request.query_params.items() if v != ""}
             if self.action != "list":
                 raw = {k: v for k, v in raw.items() if k == "expand"}
             params = DealFilterSerializer(data=raw)

@@ -201,10 +201,12 @@ class StageViewSet(TenantViewSet):
         return StageSerializer
 
     def get_queryset(self) -> QuerySet[Stage]:
-        raw = self.request.query_params.get("pipeline")
-        if raw is not None and not raw.isdigit():
-            raise ValidationError({"pipeline": ["Give a pipeline id."]})
-        return selectors.stage_list(pipeline=int(raw) if raw is not None else None)
+        raw = self.request.query_params.get("pipeline") or None
+        try:
+            pipeline = int(raw) if raw is not None else None
+        except ValueError:
+            raise ValidationError({"pipeline": ["Give a pipeline id."]}) from None
+        return selectors.stage_list(pipeline=pipeline)
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         data = dict(serializer.validated_data)

@@ -207,6 +207,23 @@ def test_bad_filters_answer_400_naming_the_parameter(api: Client, param: str, va
     assert param in answer.json()["errors"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"pipeline": "0", "owner": "-3", "company": "274877906944"},
+        {"amount_min": "1.234", "amount_max": ""},
+        {"close_from": "", "expand": "", "ordering": ""},
+    ],
+)
+def test_filters_the_schema_allows_answer_200(api: Client, params: dict[str, str]) -> None:
+    assert api.get("/api/v1/deals/", params).status_code == 200
+
+
+def test_stages_of_a_pipeline_that_does_not_exist_are_none(api: Client) -> None:
+    answer = api.get("/api/v1/stages/", {"pipeline": "-34217753822"})
+    assert (answer.status_code, answer.json()) == (200, [])
+
+
 def _list_statements(api: Client, tenant: Tenant, deals: int, expand: str) -> int:
     with tenant_context(tenant):
         Deal.objects.all().delete()
