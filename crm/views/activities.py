@@ -73,6 +73,7 @@ class ActivityForm(forms.Form):
         self.fields["attendees"].queryset = people  # type: ignore[attr-defined]
         kind = self["kind"].value()
         self.activity_kind = kind if kind in KIND_FORM_FIELDS else Activity.Kind.NOTE
+        self.activity_kind_label = Activity.Kind(self.activity_kind).label
         self.fields["body"].label = (
             "Note" if self.activity_kind == Activity.Kind.NOTE else "Details"
         )

@@ -102,6 +102,7 @@ def test_a_tab_shows_the_fields_of_its_kind(client_a: Client, tenant_a: Tenant) 
     assert 'name="kind" value="task"' in html  # the form posts its kind
     assert 'name="due_at"' in html and 'name="assignee"' in html
     assert 'name="outcome"' not in html
+    assert ">Log task</button>" in html
 
 
 def test_my_tasks_groups_open_tasks_and_marks_one_done(
