@@ -1,6 +1,7 @@
 """Activity pages: the panel and timeline on record pages, logging with htmx, My tasks."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -202,3 +203,33 @@ def test_a_deals_page_shows_its_stage_moves(client_a: Client, tenant_a: Tenant) 
     html = client_a.get(f"/deals/{deal.pk}/").content.decode()
     assert "Log activity" in html
     assert f"Moved from {first.name} to {second.name}" in html
+
+
+@pytest.mark.parametrize("count", [1, 15])
+def test_pages_cost_the_same_statements_however_many_activities(
+    client_a: Client,
+    tenant_a: Tenant,
+    member_a: User,
+    count: int,
+    django_assert_max_num_queries: Any,
+) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory()
+        company = CompanyFactory()
+        for i in range(count):
+            ActivityFactory(
+                kind="task",
+                body="",
+                subject=f"Task {i}",
+                due_at=timezone.now(),
+                assignee_id=member_a.pk,
+                contact=contact,
+            )
+            meeting = ActivityFactory(
+                kind="meeting", body="", starts_at=timezone.now(), contact=None, company=company
+            )
+            meeting.attendees.set([contact])
+    with django_assert_max_num_queries(7):
+        assert client_a.get("/tasks/").status_code == 200
+    with django_assert_max_num_queries(13):
+        assert client_a.get(f"/companies/{company.pk}/").status_code == 200
