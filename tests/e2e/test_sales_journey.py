@@ -10,6 +10,7 @@ import requests
 
 from .conftest import run_manage
 from .test_journeys import _sign_up
+from .test_phone_layout import PHONE, _overflow, _tables_that_scroll
 
 pytestmark = pytest.mark.django_db
 
@@ -92,4 +93,60 @@ def test_a_product_line_on_a_deal_and_a_tagged_contact_found_by_its_tag(
     page.wait_for_url(re.compile(r".*/contacts/\?tag=2024"))
     assert page.locator("#contact-rows >> text=Bob").count() == 0
     assert page.locator("#contact-rows >> text=Ada").count() == 1
+    context.close()
+
+
+def test_products_line_items_and_tag_chips_fit_a_phone(
+    live_url: str, live_env: dict[str, str], browser: Any, slug: str
+) -> None:
+    """At 390 px: the product list turns into cards, and a deal's lines, long tags and the
+    list filters stay within the screen."""
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Pocket Sales")
+    page.goto(f"{host}/products/new/")
+    page.fill("input[name=name]", "Premium onboarding workshop for enterprise teams")
+    page.fill("input[name=sku]", "ONBOARD-ENTERPRISE-2024")
+    page.fill("input[name=price]", "12500")
+    page.fill("input[name=currency]", "EUR")
+    page.click("form:has(input[name=sku]) button[type=submit]")
+    page.wait_for_url(f"{host}/products/")
+    assert page.locator("[data-testid=product-cards] li").count() == 1
+
+    token = run_manage(
+        live_env, "create_api_token", "--tenant", slug, "--email", f"owner@{slug}.test"
+    )
+    api = f"http://127.0.0.1:{port}/api/v1"
+    headers = {"Host": f"{slug}.localhost:{port}", "Authorization": f"Bearer {token}"}
+    tags = ["enterprise-renewal-2024", "vip", "conference"]
+    deal = requests.post(
+        f"{api}/deals/",
+        json={"name": "Big rollout", "currency": "EUR", "tags": tags},
+        headers=headers,
+        timeout=10,
+    ).json()["id"]
+    product = requests.get(f"{api}/products/", headers=headers, timeout=10).json()["results"][0]
+    line = requests.post(
+        f"{api}/deals/{deal}/line-items/",
+        json={"product": product["id"], "quantity": "12", "discount_percent": "12.5"},
+        headers=headers,
+        timeout=10,
+    )
+    assert line.status_code == 201, line.text
+    contact = requests.post(
+        f"{api}/contacts/",
+        json={"first_name": "Augusta", "last_name": "Lovelace", "tags": tags},
+        headers=headers,
+        timeout=10,
+    )
+    assert contact.status_code == 201, contact.text
+
+    too_wide = {}
+    for path in ("/products/", "/products/new/", f"/deals/{deal}/", "/contacts/", "/companies/"):
+        page.goto(f"{host}{path}")
+        if problems := [p for p in (_overflow(page), *_tables_that_scroll(page)) if p]:
+            too_wide[path] = problems
+    assert too_wide == {}
     context.close()
