@@ -159,9 +159,7 @@ def activity_update(*, activity: Activity, by: Any, **data: Any) -> Activity:
         activity.save(update_fields=[*fields, "updated_at"])
         if people is not None:
             activity.attendees.set(people)
-    log.info(
-        "activity.updated", activity=activity.pk, by=getattr(by, "pk", None), fields=fields
-    )
+    log.info("activity.updated", activity=activity.pk, by=getattr(by, "pk", None), fields=fields)
     return activity
 
 
