@@ -36,6 +36,8 @@ KIND_FORM_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Service field → form field, where they differ.
 _FORM_FIELD_OF = {"assignee_id": "assignee", "duration_seconds": "duration_minutes"}
+# Neither users nor organizations have a time zone yet: times are read and shown in UTC.
+_IN_UTC = "Date and time in UTC."
 _DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
@@ -46,14 +48,16 @@ class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=Activity.Kind.choices, widget=forms.HiddenInput)
     subject = forms.CharField(max_length=200, required=False)
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Notes")
-    due_at = forms.DateTimeField(required=False, widget=_DATETIME, label="Due")
+    due_at = forms.DateTimeField(required=False, widget=_DATETIME, label="Due", help_text=_IN_UTC)
     assignee = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     direction = forms.ChoiceField(choices=[("", "—"), *Activity.Direction.choices], required=False)
     outcome = forms.CharField(max_length=100, required=False)
     duration_minutes = forms.IntegerField(
         min_value=0, max_value=24 * 60, required=False, label="Duration (minutes)"
     )
-    starts_at = forms.DateTimeField(required=False, widget=_DATETIME, label="Starts")
+    starts_at = forms.DateTimeField(
+        required=False, widget=_DATETIME, label="Starts", help_text=_IN_UTC
+    )
     ends_at = forms.DateTimeField(required=False, widget=_DATETIME, label="Ends")
     attendees = forms.ModelMultipleChoiceField(
         queryset=Contact.objects.none(),
