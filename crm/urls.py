@@ -6,6 +6,7 @@ from .views import deals as deal_views
 from .views import line_items as line_item_views
 from .views import pipelines as pipeline_views
 from .views import products as product_views
+from .views import tags as tag_views
 
 app_name = "crm"
 
@@ -69,6 +70,9 @@ urlpatterns = [
         product_views.product_deactivate_view,
         name="product_deactivate",
     ),
+    path("settings/tags/", tag_views.tag_settings, name="tag_settings"),
+    path("settings/tags/<int:pk>/rename/", tag_views.tag_rename_view, name="tag_rename"),
+    path("settings/tags/<int:pk>/delete/", tag_views.tag_delete_view, name="tag_delete"),
     path(
         "deals/<int:deal_pk>/line-items/",
         line_item_views.line_items_section,

@@ -332,3 +332,48 @@ def test_without_javascript_adding_a_line_returns_to_the_deals_page(
     )
     assert response.status_code == 302
     assert response["Location"] == f"/deals/{deal.pk}/"
+
+
+# Tags settings
+
+
+def test_an_owner_renames_and_deletes_tags_on_the_tags_page(
+    owner_client: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory()
+        vip, old = tags_set(record=contact, names=["vip", "old"], by=None)
+    page = owner_client.get("/settings/tags/").content.decode()
+    assert "1 contact · 0 companies · 0 leads · 0 deals" in page
+    renamed = owner_client.post(f"/settings/tags/{vip.pk}/rename/", {"name": " Key account "})
+    assert renamed.status_code == 302
+    taken = owner_client.post(f"/settings/tags/{vip.pk}/rename/", {"name": "OLD"})
+    assert taken.status_code == 409
+    assert "There is already a tag named OLD." in taken.content.decode()
+    too_long = owner_client.post(f"/settings/tags/{vip.pk}/rename/", {"name": "x" * 200})
+    assert too_long.status_code == 400
+    assert "Give a tag of 1 to 50 characters." in too_long.content.decode()
+    assert owner_client.post(f"/settings/tags/{old.pk}/delete/").status_code == 302
+    with tenant_context(tenant_a):
+        assert list(contact.tags.values_list("name", flat=True)) == ["Key account"]
+
+
+def test_members_cant_open_or_use_the_tags_page(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        (tag,) = tags_set(record=ContactFactory(), names=["vip"], by=None)
+    assert client_a.get("/settings/tags/").status_code == 403
+    assert client_a.post(f"/settings/tags/{tag.pk}/rename/", {"name": "x"}).status_code == 403
+    assert client_a.post(f"/settings/tags/{tag.pk}/delete/").status_code == 403
+    with tenant_context(tenant_a):
+        assert Tag.objects.get(pk=tag.pk).name == "vip"
+
+
+def test_another_organizations_tag_cant_be_renamed_or_deleted(
+    owner_client: Client, tenant_b: Tenant
+) -> None:
+    with tenant_context(tenant_b):
+        (tag,) = tags_set(record=ContactFactory(), names=["theirs"], by=None)
+    assert owner_client.post(f"/settings/tags/{tag.pk}/rename/", {"name": "x"}).status_code == 404
+    assert owner_client.post(f"/settings/tags/{tag.pk}/delete/").status_code == 404
+    with tenant_context(tenant_b):
+        assert Tag.objects.get(pk=tag.pk).name == "theirs"
