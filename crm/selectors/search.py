@@ -22,11 +22,11 @@ closest in length to what was typed first.
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import structlog
 from django.db import connection, models
-from django.db.models import BooleanField, FloatField, QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
 from crm.models import Company, Contact, Deal, Lead
@@ -38,6 +38,8 @@ TYPES = ("contacts", "companies", "leads", "deals")
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 8
 MAX_LIMIT = 50
+# Records of a type ranked for one search, at most: those matching best, and as many more.
+CANDIDATES = 100
 # Words shorter than this must be typed right (`mycrm_typo_keys` has no keys for them).
 _TYPO_LETTERS = 4
 # Phone numbers are looked up exactly, and only for text with this many digits or more.
@@ -135,6 +137,18 @@ def _words(text: str) -> list[str]:
     return words[:MAX_WORDS]
 
 
+def _spaced(folded_sql: str) -> str:
+    """SQL: folded text with its words between single spaces, and a space at each end."""
+    return f"(' ' || regexp_replace({folded_sql}, '[[:space:][:punct:]]+', ' ', 'g') || ' ')"
+
+
+_SPACED = "found.spaced"
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _tsquery(words: Sequence[str], *, prefix: bool) -> str:
     return " & ".join(f"'{w}'{':*' if prefix else ''}" for w in words)
 
@@ -163,9 +177,21 @@ def _email_alternatives(text: str) -> list[list[str]]:
     return alternatives
 
 
-def _conditions(kind: _Kind, text: str) -> tuple[str, list[Any], str, list[Any]] | None:
-    """(WHERE, params, rank, params) of `kind` for the typed `text`, or None if nothing can
-    match it."""
+@dataclass(frozen=True)
+class _Conditions:
+    """SQL of one type for one text: what matches, how it ranks (over `_SPACED`), and what
+    matches best (every word whole, or the e-mail address or phone number)."""
+
+    where: str
+    params: list[Any]
+    rank: str
+    rank_params: list[Any]
+    best: str
+    best_params: list[Any]
+
+
+def _conditions(kind: _Kind, text: str) -> _Conditions | None:
+    """The SQL of `kind` for the typed `text`, or None if nothing can match it."""
     words = _words(text)
     document = kind.document
     folded = f"public.mycrm_fold({document})"
@@ -215,26 +241,32 @@ def _conditions(kind: _Kind, text: str) -> tuple[str, list[Any], str, list[Any]]
     if not where:
         return None
 
-    rank_parts = [f"(CASE WHEN {folded} = public.mycrm_fold(%s) THEN 8 ELSE 0 END)"]
-    rank_params: list[Any] = [" ".join(_WHITESPACE.split(text))]
-    if words:
-        rank_parts.append(
-            f"(CASE WHEN {vector} @@ to_tsquery('simple'::regconfig, public.mycrm_fold(%s)) "
-            "THEN 4 ELSE 0 END)"
-        )
-        rank_params.append(_tsquery(words, prefix=False))
-        rank_parts.append(
-            f"(CASE WHEN {vector} @@ to_tsquery('simple'::regconfig, public.mycrm_fold(%s)) "
-            "THEN 2 ELSE 0 END)"
-        )
-        rank_params.append(_tsquery(words, prefix=True))
+    # Ranked on `_SPACED` (the folded document, its words between single spaces), which
+    # `search` computes once a row: cheap string tests, for the few rows found.
+    pieces = [p for w in words for p in _PUNCTUATION.split(w) if p]
+    rank_parts = [f"(CASE WHEN {_SPACED} = {_spaced('public.mycrm_fold(%s)')} THEN 8 ELSE 0 END)"]
+    rank_params: list[Any] = [text]
+    if pieces:
+        whole = " AND ".join(f"{_SPACED} LIKE public.mycrm_fold(%s)" for _ in pieces)
+        rank_parts.append(f"(CASE WHEN {whole} THEN 4 ELSE 0 END)")
+        rank_params.extend(f"% {_like_escaped(p)} %" for p in pieces)
+        prefixes = " AND ".join(f"{_SPACED} LIKE public.mycrm_fold(%s)" for _ in pieces)
+        rank_parts.append(f"(CASE WHEN {prefixes} THEN 2 ELSE 0 END)")
+        rank_params.extend(f"% {_like_escaped(p)}%" for p in pieces)
     if exact:
         rank_parts.append("(CASE WHEN " + " OR ".join(exact) + " THEN 4 ELSE 0 END)")
         rank_params.extend(exact_params)
     # Within a rank, the name closest in length to the text first (a fraction below 1).
-    rank_parts.append(f"(1.0 / (1 + abs(length({document}) - %s)))")
+    rank_parts.append(f"(1.0 / (1 + abs(length({_SPACED}) - 2 - %s)))")
     rank_params.append(len(text))
-    return " OR ".join(where), params, " + ".join(rank_parts), rank_params
+    exact_words = " AND ".join(
+        f"{vector} @@ to_tsquery('simple'::regconfig, public.mycrm_fold(%s))" for _ in words
+    )
+    best_where = " OR ".join(([f"({exact_words})"] if words else []) + exact)
+    best_params = [_tsquery([w], prefix=False) for w in words] + exact_params
+    return _Conditions(
+        " OR ".join(where), params, " + ".join(rank_parts), rank_params, best_where, best_params
+    )
 
 
 def search(
@@ -254,14 +286,29 @@ def search(
         conditions = _conditions(kind, text)
         if conditions is None:
             continue
-        where, where_params, rank, rank_params = conditions
         table = connection.ops.quote_name(kind.model._meta.db_table)
+        spaced = _spaced(f"public.mycrm_fold({kind.document})")
+        # Ranked among the best matches (every word whole) and the first others found, at
+        # most CANDIDATES of each: a prefix of two letters may match a tenth of the rows.
         parts.append(
             f"(SELECT %s AS type, {table}.id, {kind.title} AS title, "  # noqa: S608
-            f"{kind.subtitle} AS subtitle, ({rank})::float AS rank FROM {table} "
-            f"WHERE {where} ORDER BY rank DESC, {table}.id DESC LIMIT %s)"
+            f"{kind.subtitle} AS subtitle, ({conditions.rank})::float AS rank "
+            f"FROM ((SELECT id FROM {table} WHERE {conditions.best} LIMIT %s) "
+            f"UNION (SELECT id FROM {table} WHERE {conditions.where} LIMIT %s)) AS candidate "
+            f"JOIN {table} ON {table}.id = candidate.id, "
+            # OFFSET 0: computed once a row, not again in every test of the rank.
+            f"LATERAL (SELECT {spaced} AS spaced OFFSET 0) AS found "
+            f"ORDER BY rank DESC, {table}.id DESC LIMIT %s)"
         )
-        params += [type_, *rank_params, *where_params, limit]
+        params += [
+            type_,
+            *conditions.rank_params,
+            *conditions.best_params,
+            CANDIDATES,
+            *conditions.params,
+            CANDIDATES,
+            limit,
+        ]
     if not parts:
         return found
     with connection.cursor() as cursor:
@@ -278,10 +325,10 @@ def search(
     return found
 
 
-def search_filter(queryset: QuerySet[M], text: str, *, ranked: bool = False) -> QuerySet[M]:
+def search_filter(queryset: QuerySet[M], text: str) -> QuerySet[M]:
     """`queryset` (of contacts, companies, leads or deals) narrowed to what the search finds
-    for `text`, as the search box would; with `ranked`, best first (annotated `search_rank`).
-    For the lists' own search boxes: the caller keeps its other filters and ordering."""
+    for `text`, as the search box would, for the lists' own search boxes: the caller keeps
+    its other filters and its ordering."""
     text = clean_query(text)
     if not text:
         return queryset
@@ -289,14 +336,7 @@ def search_filter(queryset: QuerySet[M], text: str, *, ranked: bool = False) -> 
     conditions = _conditions(kind, text)
     if conditions is None:
         return queryset.none()
-    where, where_params, rank, rank_params = conditions
     # Every value is a parameter; the SQL is this module's own.
-    queryset = queryset.filter(
-        RawSQL(where, where_params, output_field=BooleanField())  # noqa: S611
+    return queryset.filter(
+        RawSQL(conditions.where, conditions.params, output_field=BooleanField())  # noqa: S611
     )
-    if ranked:
-        annotated = queryset.annotate(
-            search_rank=RawSQL(rank, rank_params, output_field=FloatField())  # noqa: S611
-        )
-        queryset = cast("QuerySet[M]", annotated.order_by("-search_rank", "-pk"))
-    return queryset
