@@ -160,9 +160,7 @@ def timeline(record: Record, *, limit: int = 200) -> list[TimelineEntry]:
         TimelineEntry(at=a.created_at, kind="activity", activity=a, by_id=a.created_by_id)
         for a in activities_of(record)[:limit]
     ]
-    entries.append(
-        TimelineEntry(at=record.created_at, kind="created", by_id=getattr(record, "owner_id", None))
-    )
+    entries.append(TimelineEntry(at=record.created_at, kind="created"))
     if isinstance(record, Deal):
         entries.extend(
             TimelineEntry(
