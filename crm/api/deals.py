@@ -391,8 +391,7 @@ class DealViewSet(TenantViewSet):
 
     def _params(self) -> dict[str, Any]:
         if not hasattr(self, "_parsed"):
-            # An empty value is no filter, as a form would send it.
-            raw = {k: v for k, v in self.request.query_params.items() if v != ""}
+            raw = {k: v for k, v in self.request.query_params.items()}
             if self.action != "list":
                 raw = {k: v for k, v in raw.items() if k == "expand"}
             params = DealFilterSerializer(data=raw)

@@ -201,7 +201,7 @@ class StageViewSet(TenantViewSet):
         return StageSerializer
 
     def get_queryset(self) -> QuerySet[Stage]:
-        raw = self.request.query_params.get("pipeline") or None
+        raw = self.request.query_params.get("pipeline")
         try:
             pipeline = int(raw) if raw is not None else None
         except ValueError:
