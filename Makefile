@@ -62,7 +62,7 @@ lint: deps
 
 ## make bench: benchmarks beside their baselines; tables go to docs/benchmarks.md.
 bench: deps assets
-	@$(DEVSTACK_TEST) bash -c 'set -e; $(PY) bench/provision.py $(ARGS); $(PY) bench/routing.py $(ARGS); $(PY) bench/pii_envelope.py $(ARGS); $(PY) bench/pii_keys.py $(ARGS)'
+	@$(DEVSTACK_TEST) bash -c 'set -e; $(PY) bench/provision.py $(ARGS); $(PY) bench/routing.py $(ARGS); $(PY) bench/pii_envelope.py $(ARGS); $(PY) bench/pii_keys.py $(ARGS); $(PY) bench/search.py $(ARGS)'
 
 clean:
 	rm -rf .devstack/test-* .staticfiles frontend/dist

@@ -48,7 +48,10 @@ _contact_filters = [
     OpenApiParameter(
         "search",
         str,
-        description="Names by substring; an e-mail address or phone number exactly.",
+        description=(
+            "Words of the name (whole, as prefixes or one letter off, accents aside), "
+            "words of the e-mail address, or a whole phone number (as GET /api/v1/search/)."
+        ),
     ),
     OpenApiParameter("email", str, description="Exact e-mail address (case-insensitive)."),
     OpenApiParameter("phone", str, description="Exact phone number (spaces and dashes ignored)."),
@@ -107,8 +110,9 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
         summary="List contacts",
         description=(
             "The organization's contacts, newest first, 25 a page (`page_size` up to 100; "
-            "follow `next` for more). `search` matches first and last names by substring, and "
-            "an e-mail address or phone number exactly; `email` and `phone` match exactly."
+            "follow `next` for more). `search` finds them as `GET /api/v1/search/` does (words "
+            "of the name whole, as prefixes or one letter off, accents aside; words of the "
+            "e-mail address; a whole phone number); `email` and `phone` match exactly."
         ),
         parameters=_contact_filters,
     ),
@@ -268,7 +272,8 @@ class ContactViewSet(TenantViewSet):
         summary="List companies",
         description=(
             "The organization's companies, newest first, 25 a page (`page_size` up to 100; "
-            "follow `next` for more). `search` finds names containing the text, case aside."
+            "follow `next` for more). `search` finds them as `GET /api/v1/search/` does "
+            "(words of the name and domain whole, as prefixes or one letter off, accents aside)."
         ),
         parameters=[_search, tag_filter],
     ),

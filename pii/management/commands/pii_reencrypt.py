@@ -11,7 +11,8 @@ class Command(BaseCommand):
     help = (
         "Bring every encrypted value under its tenant's current data key: encrypt values "
         "stored before encryption and re-encrypt values sealed with older keys, tenant by "
-        "tenant, in batches. Safe to interrupt and run again: it continues where it stopped."
+        "tenant, in batches; and index the words of e-mail addresses saved before search "
+        "indexed them. Safe to interrupt and run again: it continues where it stopped."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
