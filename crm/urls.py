@@ -84,6 +84,11 @@ urlpatterns = [
         name="line_item_add",
     ),
     path(
+        "deals/<int:deal_pk>/line-items/<int:pk>/change/",
+        line_item_views.line_item_update_view,
+        name="line_item_update",
+    ),
+    path(
         "deals/<int:deal_pk>/line-items/<int:pk>/remove/",
         line_item_views.line_item_remove_view,
         name="line_item_remove",

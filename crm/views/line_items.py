@@ -12,7 +12,12 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Deal, LineItem, Product
-from crm.services.line_items import line_item_add, line_item_remove, line_total
+from crm.services.line_items import (
+    line_item_add,
+    line_item_remove,
+    line_item_update,
+    line_total,
+)
 from problems.exceptions import InvalidFields
 
 
@@ -58,10 +63,11 @@ def _section(
     form: LineItemForm | None = None,
     status: int = 200,
     changed: bool = False,
+    line_errors: dict[int, str] | None = None,
 ) -> HttpResponse:
     if changed and not request.headers.get("HX-Request"):
         return redirect("crm:deal_detail", pk=deal.pk)  # without JavaScript: back to the deal
-    context = {**section_context(deal, form), "oob": changed}
+    context = {**section_context(deal, form), "oob": changed, "line_errors": line_errors or {}}
     if request.headers.get("HX-Request"):
         # htmx swaps successful answers only (base.html): field errors come with a 200.
         response = render(request, "crm/line_items/_section.html", context)
@@ -95,6 +101,39 @@ def line_item_add_view(request: HttpRequest, deal_pk: int) -> HttpResponse:
             deal.refresh_from_db(fields=["amount"])
             return _section(request, deal, changed=True)
     return _section(request, deal, form=form, status=400)
+
+
+class LineItemChangeForm(forms.Form):
+    quantity = forms.DecimalField(min_value=0, max_digits=12, decimal_places=2)
+    unit_price = forms.DecimalField(min_value=0, max_digits=14, decimal_places=2)
+    discount_percent = forms.DecimalField(
+        min_value=0, max_value=100, max_digits=5, decimal_places=2, label="Discount %"
+    )
+
+
+@login_required
+@require_POST
+def line_item_update_view(request: HttpRequest, deal_pk: int, pk: int) -> HttpResponse:
+    deal = get_object_or_404(Deal, pk=deal_pk)
+    item = get_object_or_404(LineItem, pk=pk, deal=deal)
+    form = LineItemChangeForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            line_item_update(item=item, by=request.user, **form.cleaned_data)
+        except InvalidFields as exc:
+            error = " ".join(n for notes in exc.field_errors().values() for n in notes)
+        else:
+            deal.refresh_from_db(fields=["amount"])
+            return _section(request, deal, changed=True)
+    else:
+        error = " ".join(
+            f"{form.fields[f].label or f.replace('_', ' ').capitalize()}: {e}"
+            for f, errs in form.errors.items()
+            for e in errs
+        )
+    response = _section(request, deal, status=400, line_errors={item.pk: error})
+    return response
 
 
 @login_required

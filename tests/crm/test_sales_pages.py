@@ -377,3 +377,43 @@ def test_another_organizations_tag_cant_be_renamed_or_deleted(
     assert owner_client.post(f"/settings/tags/{tag.pk}/delete/").status_code == 404
     with tenant_context(tenant_b):
         assert Tag.objects.get(pk=tag.pk).name == "theirs"
+
+
+def test_changing_a_lines_quantity_and_discount_recomputes_the_amount(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory()
+        item = line_item_add(deal=deal, by=None, name="Set-up", unit_price="100")
+    url = f"/deals/{deal.pk}/line-items/{item.pk}/change/"
+    changed = client_a.post(
+        url, {"quantity": "3", "unit_price": "100", "discount_percent": "50"}, **HTMX
+    )
+    assert changed.status_code == 200
+    assert f'hx-swap-oob="innerHTML:#deal-amount-{deal.pk}">150.00 EUR<' in changed.content.decode()
+    refused = client_a.post(
+        url, {"quantity": "0", "unit_price": "100", "discount_percent": "0"}, **HTMX
+    )
+    assert "Give a quantity greater than 0." in refused.content.decode()
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+        item.refresh_from_db()
+        assert (deal.amount, item.quantity) == (Decimal("150.00"), Decimal("3.00"))
+
+
+def test_a_line_of_another_deal_or_organization_cant_be_changed(
+    client_a: Client, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        mine, other = DealFactory(), DealFactory()
+        item = line_item_add(deal=mine, by=None, name="Set-up", unit_price="100")
+    with tenant_context(tenant_b):
+        theirs = DealFactory()
+        their_item = line_item_add(deal=theirs, by=None, name="Theirs", unit_price="1")
+    body = {"quantity": "9", "unit_price": "1", "discount_percent": "0"}
+    assert client_a.post(f"/deals/{other.pk}/line-items/{item.pk}/change/", body).status_code == 404
+    url = f"/deals/{theirs.pk}/line-items/{their_item.pk}/change/"
+    assert client_a.post(url, body).status_code == 404
+    with tenant_context(tenant_b):
+        their_item.refresh_from_db()
+        assert their_item.quantity == Decimal("1.00")

@@ -65,6 +65,13 @@ def test_a_product_line_on_a_deal_and_a_tagged_contact_found_by_its_tag(
     # The amount in the page's heading follows (3 × 40 − 10 %).
     assert page.inner_text("[data-testid=deal-amount]") == "108.00 EUR"
     assert "Seat licence" in page.locator("[data-testid=line-items]").inner_text()
+    # Four seats instead of three: the line changes in place, and the amount with it.
+    section = page.locator("[data-testid=line-items]")
+    section.locator("summary:has-text('Change')").click()
+    section.locator("input[name=quantity]").fill("4")
+    section.locator("button:has-text('Save')").click()
+    amount.filter(has_text="144.00 EUR").wait_for()
+    assert page.inner_text("[data-testid=deal-amount]") == "144.00 EUR"
 
     # A tagged contact, and one without tags.
     page.goto(f"{host}/contacts/new/")
