@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from crm.models import Deal, DealContact, DealStageChange, Pipeline, Stage
+from crm.models import Company, Deal, DealContact, DealStageChange, Pipeline, Stage
+from crm.selectors.search import search_filter
 
 DEAL_ORDERINGS = {
     "created_at": ("created_at", "id"),
@@ -91,7 +92,10 @@ def deal_list(*, filters: DealFilters | None = None, ordering: str = "") -> Quer
     if f.contact is not None:
         qs = qs.filter(deal_contacts__contact_id=f.contact)
     if f.search:
-        qs = qs.filter(Q(name__icontains=f.search) | Q(company__name__icontains=f.search))
+        # As the search box finds deals and companies (crm.selectors.search).
+        named = search_filter(Deal.objects.all(), f.search).values("pk")
+        companies = search_filter(Company.objects.all(), f.search).values("pk")
+        qs = qs.filter(Q(pk__in=named) | Q(company_id__in=companies))
     return qs.order_by(*DEAL_ORDERINGS.get(ordering, DEAL_ORDERINGS["-created_at"]))
 
 

@@ -3,10 +3,10 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from crm.models import Lead
-from pii.fields import blind_index_for
+from crm.selectors.search import search_filter
 
 # ?ordering= values and the columns they sort by; a leading "-" reverses.
 LEAD_ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -61,16 +61,8 @@ def lead_list(*, filters: LeadFilters | None = None, ordering: str = "") -> Quer
     if f.created_before is not None:
         qs = qs.filter(created_at__date__lte=f.created_before)
     if f.q:
-        match = (
-            Q(first_name__icontains=f.q)
-            | Q(last_name__icontains=f.q)
-            | Q(company_name__icontains=f.q)
-        )
-        if "@" in f.q:
-            match |= Q(email_index=blind_index_for(Lead, "email", f.q))
-        if sum(ch.isdigit() for ch in f.q) >= 5:
-            match |= Q(phone_index=blind_index_for(Lead, "phone", f.q))
-        qs = qs.filter(match)
+        # As the search box finds leads (crm.selectors.search).
+        qs = search_filter(qs, f.q)
     return qs.order_by(*lead_ordering(ordering or LEAD_ORDERING_DEFAULT))
 
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import structlog
 from django.db import connection, models
-from django.db.models import BooleanField, QuerySet
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from crm.models import Company, Contact, Deal, Lead
@@ -336,7 +336,11 @@ def search_filter(queryset: QuerySet[M], text: str) -> QuerySet[M]:
     conditions = _conditions(kind, text)
     if conditions is None:
         return queryset.none()
+    # A statement of its own, naming its table: the queryset may be aliased in a subquery.
     # Every value is a parameter; the SQL is this module's own.
-    return queryset.filter(
-        RawSQL(conditions.where, conditions.params, output_field=BooleanField())  # noqa: S611
+    table = connection.ops.quote_name(kind.model._meta.db_table)
+    matching = RawSQL(  # noqa: S611
+        f"SELECT id FROM {table} WHERE {conditions.where}",  # noqa: S608
+        conditions.params,
     )
+    return queryset.filter(pk__in=matching)

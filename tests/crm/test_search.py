@@ -261,3 +261,20 @@ def test_rows_written_before_the_word_index_are_indexed_by_pii_reencrypt(
 def test_any_text_is_searched_safely(api: Client, people: dict[str, Contact], typed: str) -> None:
     response = api.get("/api/v1/search/", {"q": typed})
     assert response.status_code == 200, response.content
+
+
+def test_the_lead_and_deal_lists_search_with_the_same_engine(tenant_a: Tenant) -> None:
+    from crm.selectors.deals import DealFilters, deal_list
+    from crm.selectors.leads import LeadFilters, lead_list
+
+    with tenant_context(tenant_a):
+        LeadFactory(first_name="Øyvind", last_name="Hansen", company_name="Fjord AS")
+        LeadFactory(first_name="Other", last_name="Person", company_name="Elsewhere")
+        fjord = CompanyFactory(name="Fjordkraft", domain="fjordkraft.example")
+        DealFactory(name="Nordic rollout", company=fjord)
+        DealFactory(name="Fjörd renewal")
+        DealFactory(name="Unrelated")
+        leads = lead_list(filters=LeadFilters(q="oyvind hansen"))
+        assert [lead.last_name for lead in leads] == ["Hansen"]
+        deals = deal_list(filters=DealFilters(search="fjord"))
+        assert sorted(d.name for d in deals) == ["Fjörd renewal", "Nordic rollout"]
