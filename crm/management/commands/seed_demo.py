@@ -1,12 +1,22 @@
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm.models import Company, Contact, CustomField
+from crm.models import Activity, Company, Contact, CustomField, Deal, Lead, Pipeline
 from crm.services import company_create, contact_create, custom_field_create
+from crm.services.activities import activity_create, task_complete
+from crm.services.deals import deal_create, deal_move
+from crm.services.leads import lead_convert, lead_create, lead_status_set
+from crm.services.line_items import line_item_add
+from crm.services.pipelines import pipeline_create
+from crm.services.products import product_create
+from crm.services.tags import tags_set
 from iam.models import Role, User
 from iam.services import membership_create, user_create, user_email_confirm
 from pii.fields import blind_index_for
@@ -43,6 +53,71 @@ DEMO: dict[str, dict[str, Any]] = {
                 "passport_number": "X1234567",
             },
         },
+        "tags": {"Hooli": ["enterprise", "priority"], "gavin@hooli.test": ["decision maker"]},
+        "products": [
+            ("Seat licence (yearly)", "SEAT-Y", "480.00"),
+            ("Onboarding package", "ONB-1", "2500.00"),
+            ("Premium support", "SUP-P", "1200.00"),
+        ],
+        # (name, company, primary contact e-mail, stage name, lines [(sku, quantity, discount)],
+        #  amount when no lines, days to expected close)
+        "deals": [
+            (
+                "Initech rollout",
+                "Initech",
+                "peter@initech.test",
+                "Proposal sent",
+                [("SEAT-Y", "25", "10"), ("ONB-1", "1", "0")],
+                None,
+                21,
+            ),
+            (
+                "Umbrella pilot",
+                "Umbrella",
+                "alice@umbrella.test",
+                "Qualified",
+                [("SEAT-Y", "5", "0")],
+                None,
+                35,
+            ),
+            (
+                "Hooli enterprise",
+                "Hooli",
+                "gavin@hooli.test",
+                "Negotiation",
+                [("SEAT-Y", "120", "20"), ("SUP-P", "1", "0")],
+                None,
+                10,
+            ),
+            ("Hooli renewal 2025", "Hooli", "jared@hooli.test", "Won", [], "18000.00", -20),
+        ],
+        # A second pipeline, for partners.
+        "partner_pipeline": ("Partnerships", ["Intro", "Evaluation", "Contract", "Won", "Lost"]),
+        "partner_deals": [("Reseller deal with Umbrella", "Umbrella", "Evaluation", "9000.00")],
+        # (first, last, e-mail, company, title, source, status)
+        "leads": [
+            ("Monica", "Hall", "monica@raviga.test", "Raviga", "VP Finance", "referral", "working"),
+            ("Erlich", "Bachman", "erlich@aviato.test", "Aviato", "Founder", "event", "new"),
+            ("Dinesh", "Chugtai", "dinesh@piedpiper.test", "Pied Piper", "Engineer", "web", "new"),
+            (
+                "Bertram",
+                "Gilfoyle",
+                "gilfoyle@piedpiper.test",
+                "Pied Piper",
+                "Architect",
+                "cold",
+                "disqualified",
+            ),
+            (
+                "Laurie",
+                "Bream",
+                "laurie@raviga.test",
+                "Raviga",
+                "Managing Partner",
+                "partner",
+                "qualified",
+            ),
+        ],
     },
     "globex": {
         "name": "Globex Corporation",
@@ -121,3 +196,131 @@ class Command(BaseCommand):
                             company=company,
                             custom=custom.get(email, {}),
                         )
+            if "deals" in spec and not Deal.objects.exists():
+                self._seed_sales(spec, owner)
+
+    def _seed_sales(self, spec: dict[str, Any], owner: User) -> None:
+        """Tags, products, deals on two pipelines with their lines and history, leads (one
+        converted), and activities: what a sales team's first week looks like."""
+        by_email = {c.email: c for c in Contact.objects.all()}
+        for target, names in spec["tags"].items():
+            record = by_email.get(target) or Company.objects.get(name=target)
+            tags_set(record=record, names=names, by=owner)
+        products = {
+            sku: product_create(by=owner, name=name, sku=sku, price=Decimal(price), currency="USD")
+            for name, sku, price in spec["products"]
+        }
+        default = Pipeline.objects.get(is_default=True)
+        stages = {stage.name: stage for stage in default.stages.all()}
+        first_stage = min(stages.values(), key=lambda stage: stage.position)
+        today = timezone.localdate()
+        for name, company, email, stage, lines, amount, days in spec["deals"]:
+            contact = by_email[email]
+            deal = deal_create(
+                by=owner,
+                name=name,
+                company=Company.objects.get(name=company),
+                pipeline=default,
+                stage=first_stage,
+                amount=Decimal(amount or "0"),
+                currency="USD",
+                expected_close_on=today + dt.timedelta(days=days),
+                contacts=[contact],
+                primary_contact=contact,
+            )
+            for sku, quantity, discount in lines:
+                line_item_add(
+                    deal=deal,
+                    by=owner,
+                    product=products[sku],
+                    quantity=Decimal(quantity),
+                    discount_percent=Decimal(discount),
+                )
+            if stage != first_stage.name:
+                deal_move(deal=deal, stage=stages[stage], position=None, by=owner)
+            activity_create(
+                by=owner,
+                kind=Activity.Kind.CALL,
+                deal=deal,
+                subject=f"Discovery call with {contact.first_name}",
+                direction=Activity.Direction.OUTBOUND,
+                outcome="Interested",
+                duration_seconds=1500,
+            )
+        partner_name, partner_stages = spec["partner_pipeline"]
+        partners = pipeline_create(by=owner, name=partner_name, stages=partner_stages)
+        partner_stage = {stage.name: stage for stage in partners.stages.all()}
+        for name, company, stage, amount in spec["partner_deals"]:
+            deal_create(
+                by=owner,
+                name=name,
+                company=Company.objects.get(name=company),
+                pipeline=partners,
+                stage=partner_stage[stage],
+                amount=Decimal(amount),
+                currency="USD",
+            )
+        now = timezone.now()
+        peter = by_email["peter@initech.test"]
+        activity_create(
+            by=owner,
+            kind=Activity.Kind.MEETING,
+            contact=peter,
+            subject="Rollout planning",
+            starts_at=now + dt.timedelta(days=2),
+            ends_at=now + dt.timedelta(days=2, hours=1),
+            attendees=[peter],
+        )
+        activity_create(
+            by=owner,
+            kind=Activity.Kind.TASK,
+            contact=peter,
+            subject="Send the signed order form",
+            due_at=now - dt.timedelta(days=1),
+        )
+        activity_create(
+            by=owner,
+            kind=Activity.Kind.TASK,
+            contact=by_email["alice@umbrella.test"],
+            subject="Follow up on the pilot",
+            due_at=now + dt.timedelta(hours=2),
+        )
+        done = activity_create(
+            by=owner,
+            kind=Activity.Kind.TASK,
+            company=Company.objects.get(name="Hooli"),
+            subject="Prepare the security questionnaire",
+            due_at=now - dt.timedelta(days=3),
+        )
+        task_complete(activity=done, by=owner)
+        activity_create(
+            by=owner,
+            kind=Activity.Kind.NOTE,
+            company=Company.objects.get(name="Umbrella"),
+            body="Procurement needs three quotes; we are one of them.",
+        )
+        for first, last, email, company, title, source, status in spec["leads"]:
+            lead = lead_create(
+                by=owner,
+                first_name=first,
+                last_name=last,
+                email=email,
+                company_name=company,
+                title=title,
+                source=source,
+            )
+            if status == "disqualified":
+                lead_status_set(lead=lead, by=owner, status=status, reason="No budget this year")
+            elif status != "new":
+                lead_status_set(lead=lead, by=owner, status=status)
+        qualified = Lead.objects.get(
+            email_index=blind_index_for(Lead, "email", "laurie@raviga.test")
+        )
+        lead_convert(
+            lead=qualified,
+            by=owner,
+            create_deal=True,
+            deal_name="Raviga portfolio pilot",
+            amount="12000.00",
+            currency="USD",
+        )
