@@ -1,0 +1,38 @@
+"""`make run`'s demo: organizations a new visitor can sell in at once, seeded idempotently."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django_tenants.utils import tenant_context
+
+from crm.models import Activity, Deal, Lead, Pipeline, Product, Tag
+from tenants.models import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts() -> dict[str, int]:
+    with tenant_context(Tenant.objects.get(slug="acme")):
+        return {
+            "pipelines": Pipeline.objects.count(),
+            "deals": Deal.objects.count(),
+            "won": Deal.objects.filter(stage__is_won=True).count(),
+            "leads": Lead.objects.count(),
+            "converted": Lead.objects.filter(converted_deal__isnull=False).count(),
+            "activities": Activity.objects.count(),
+            "products": Product.objects.count(),
+            "tags": Tag.objects.count(),
+            "with_lines": Deal.objects.filter(line_items__isnull=False).distinct().count(),
+        }
+
+
+def test_the_demo_shows_the_sales_cycle_and_seeding_again_adds_nothing() -> None:
+    call_command("seed_demo", stdout=StringIO())
+    first = _counts()
+    assert first["pipelines"] == 2 and first["deals"] >= 5 and first["won"] >= 1
+    assert first["leads"] >= 5 and first["converted"] == 1
+    assert first["activities"] >= 5 and first["products"] >= 3 and first["tags"] >= 2
+    assert first["with_lines"] >= 3
+    call_command("seed_demo", stdout=StringIO())
+    assert _counts() == first
