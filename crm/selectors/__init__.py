@@ -40,7 +40,14 @@ def pipeline_default() -> Pipeline | None:
 
 
 def dashboard_counts() -> dict[str, int]:
-    return {"contacts": Contact.objects.count(), "companies": Company.objects.count()}
+    """How many contacts, companies and deals the organization has."""
+    from crm.models import Deal
+
+    return {
+        "contacts": Contact.objects.count(),
+        "companies": Company.objects.count(),
+        "deals": Deal.objects.count(),
+    }
 
 
 def custom_field_list(*, entity: str | None = None) -> QuerySet[CustomField]:

@@ -69,6 +69,13 @@ def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[Getti
             action="Add a company",
             is_done=counts["companies"] > 0,
         ),
+        GettingStartedStep(
+            title="Create your first deal",
+            text="Follow it across your pipeline's stages on the board, from first call to won.",
+            url=reverse("crm:deal_create"),
+            action="Create a deal",
+            is_done=counts["deals"] > 0,
+        ),
     ]
     membership = getattr(request, "membership", None)
     if is_tenant_admin(membership):

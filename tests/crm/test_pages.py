@@ -13,7 +13,7 @@ from iam.services import invitation_create
 from tenants.models import Tenant
 from tests.conftest import host_of
 
-from .factories import CompanyFactory, ContactFactory
+from .factories import CompanyFactory, ContactFactory, DealFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -147,18 +147,22 @@ def test_a_new_owner_is_welcomed_with_first_steps_until_they_are_taken(
     page = client.get("/").content.decode()
     assert "Welcome back" not in page and "Welcome to Alpha Inc" in page
     steps = _getting_started(page)
-    for link in ("/contacts/import/", "/settings/members/", "/companies/new/"):
+    for link in ("/contacts/import/", "/settings/members/", "/companies/new/", "/deals/new/"):
         assert f'href="{link}"' in steps
-    assert "0 of 3 done" in steps
+    assert "0 of 4 done" in steps
 
     with tenant_context(tenant_a):
         ContactFactory()
     steps = _getting_started(client.get("/").content.decode())
-    assert "1 of 3 done" in steps and 'href="/contacts/import/"' not in steps
+    assert "1 of 4 done" in steps and 'href="/contacts/import/"' not in steps
 
     invitation_create(tenant=tenant_a, by=owner_a, email="new@alpha.test")
     with tenant_context(tenant_a):
         CompanyFactory()
+    steps = _getting_started(client.get("/").content.decode())
+    assert "3 of 4 done" in steps and 'href="/deals/new/"' in steps
+    with tenant_context(tenant_a):
+        DealFactory()
     page = client.get("/").content.decode()
     assert _getting_started(page) == ""  # all done: the list goes
     assert "Welcome back" in page
