@@ -249,6 +249,18 @@ def blind_index_for(model: type[models.Model], field: str, value: str) -> str:
     )
 
 
+def with_derived_fields(model: type[models.Model], fields: list[str]) -> list[str]:
+    """`fields` for `save(update_fields=…)`, with the blind index and word index of every
+    encrypted field among them: `pre_save` recomputes those, and a save that leaves them
+    out would keep the old value's indexes."""
+    derived = []
+    for name in fields:
+        field = model._meta.get_field(name)
+        if isinstance(field, EncryptedMixin):
+            derived += [f for f in (field.blind_index, field.word_index) if f and f not in fields]
+    return [*fields, *derived]
+
+
 def token_digest(*, tenant_id: int, field: str, token: str) -> str:
     """The stored form of one word of a value (`EncryptedMixin.word_index`): a digest keyed
     with the organization's index key, and apart from the whole value's blind index by its

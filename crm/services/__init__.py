@@ -26,7 +26,7 @@ from crm.exceptions import (
     ImportKeyReused,
 )
 from crm.models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
-from pii.fields import blind_index_for
+from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 from tenants.services import tenant_settings_changed
 
@@ -132,7 +132,7 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
             _email_is_free(contact)
         if "custom" in data:
             fields += custom_values_assign(record=contact, values=data["custom"], creating=False)
-        contact.save(update_fields=[*fields, "updated_at"])
+        contact.save(update_fields=with_derived_fields(Contact, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
     log.info("contact.updated", contact=contact.pk, by=getattr(by, "pk", None), fields=fields)
@@ -865,7 +865,7 @@ def _contact_rows_import(
             fields += custom_values_assign(
                 record=contact, values=row.custom, creating=False, definitions=definitions
             )
-        contact.save(update_fields=[*fields, "updated_at"])
+        contact.save(update_fields=with_derived_fields(Contact, [*fields, "updated_at"]))
     return _import_summary(file, new=new, updating=updating, skipped=skipped, made=companies_made)
 
 

@@ -18,7 +18,7 @@ from crm.exceptions import ContactEmailTaken, LeadAlreadyConverted, LeadDisquali
 from crm.models import Company, Contact, Deal, DealContact, DealStageChange, Lead, Pipeline, Stage
 from crm.services import company_create, contact_create
 from iam.selectors import member_list
-from pii.fields import blind_index_for
+from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 
 from .tags import tags_set
@@ -164,7 +164,7 @@ def lead_update(*, lead: Lead, by: Any, **data: Any) -> Lead:
     before = lead.status
     fields = _lead_clean(lead, data)
     with transaction.atomic():
-        lead.save(update_fields=[*fields, "updated_at"])
+        lead.save(update_fields=with_derived_fields(Lead, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=lead, names=data["tags"], by=by)
     log.info("lead.updated", lead=lead.pk, by=_by_id(by), fields=fields)

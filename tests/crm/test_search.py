@@ -279,3 +279,22 @@ def test_the_lead_and_deal_lists_search_with_the_same_engine(tenant_a: Tenant) -
         assert [lead.last_name for lead in leads] == ["Hansen"]
         deals = deal_list(filters=DealFilters(search="fjord"))
         assert sorted(d.name for d in deals) == ["Fjörd renewal", "Nordic rollout"]
+
+
+def test_an_address_changed_through_the_api_is_found_by_its_new_words(
+    api: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory(first_name="Alan", last_name="Turing", email="alan@old.example")
+        lead = LeadFactory(first_name="Joan", last_name="Clarke", email="joan@old.example")
+    for url in (f"/api/v1/contacts/{contact.pk}/", f"/api/v1/leads/{lead.pk}/"):
+        changed = api.patch(
+            url, {"email": "codes@bletchley.example"}, content_type="application/json"
+        )
+        assert changed.status_code == 200, changed.content
+    with tenant_context(tenant_a):
+        found = search(text="bletchley.example")
+        assert [h.title for h in found["contacts"]] == ["Alan Turing"]
+        assert [h.title for h in found["leads"]] == ["Joan Clarke"]
+        assert search(text="old.example")["contacts"] == []
+        assert contact_list(email="codes@bletchley.example").get().pk == contact.pk
