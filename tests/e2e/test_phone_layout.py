@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from .test_accessibility import serious_violations
 from .test_journeys import _sign_up
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,7 @@ def test_on_a_phone_the_menu_opens_from_its_button_and_reaches_every_entry(
             f"{names[index]} is off the screen: {box}"
         )
     assert _overflow(page) == ""
+    assert serious_violations(page) == []  # axe-core, on the open menu
 
     # The last entries, cut off before, lead where they say.
     menu.get_by_role("link", name="Custom fields").click()
