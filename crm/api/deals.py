@@ -267,7 +267,7 @@ class DealFilterSerializer(serializers.Serializer[Any]):
     contact = serializers.IntegerField(required=False)
     search = StrictCharField(required=False, max_length=200, allow_blank=True)
     ordering = serializers.ChoiceField(choices=API_ORDERINGS, required=False)
-    expand = serializers.CharField(required=False, allow_blank=True)
+    expand = serializers.CharField(required=False)
 
     def validate_expand(self, value: str) -> frozenset[str]:
         parts = frozenset(p.strip() for p in value.split(",") if p.strip())

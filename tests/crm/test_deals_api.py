@@ -199,7 +199,13 @@ def test_deal_filters_narrow_the_list(api: Client, tenant_a: Tenant, member_a: U
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("close_from", "tomorrow"), ("amount_min", "x"), ("ordering", "owner"), ("expand", "tags")],
+    [
+        ("close_from", "tomorrow"),
+        ("amount_min", "x"),
+        ("ordering", "owner"),
+        ("expand", "tags"),
+        ("expand", ""),
+    ],
 )
 def test_bad_filters_answer_400_naming_the_parameter(api: Client, param: str, value: str) -> None:
     answer = api.get("/api/v1/deals/", {param: value})
