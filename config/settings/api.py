@@ -44,5 +44,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "iam.models.Role",
         "InvitedRoleEnum": "iam.api.serializers.INVITABLE_ROLES",
+        "ActivityKindEnum": "crm.models.Activity.Kind",
+        "TimelineEntryKindEnum": "crm.api.activities.TIMELINE_ENTRY_KINDS",
+        "TimelineRecordTypeEnum": "crm.api.activities.TIMELINE_RECORD_TYPES",
+        "CustomFieldTypeEnum": "crm.models.CustomField.Type",
+        "SearchResultTypeEnum": "crm.selectors.search.TYPES",
     },
 }

@@ -27,6 +27,10 @@ from iam.api.base import TenantViewSet
 from iam.permissions import IsTenantMember
 from problems.serializers import StrictModelSerializer
 
+# The choices of timeline entries, named in the schema (config/settings/api.py).
+TIMELINE_RECORD_TYPES = ["contact", "company", "lead", "deal"]
+TIMELINE_ENTRY_KINDS = ["activity", "created", "stage_changed", "converted"]
+
 _RECORD_MODELS: dict[str, type[Contact | Company | Lead | Deal]] = {
     "contact": Contact,
     "company": Company,
@@ -268,14 +272,14 @@ class ActivityViewSet(TenantViewSet):
 
 
 class TimelineLinkSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["contact", "company", "lead", "deal"])
+    type = serializers.ChoiceField(choices=TIMELINE_RECORD_TYPES)
     name = serializers.CharField()
     id = serializers.IntegerField()
 
 
 class TimelineEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
-    kind = serializers.ChoiceField(choices=["activity", "created", "stage_changed", "converted"])
+    kind = serializers.ChoiceField(choices=TIMELINE_ENTRY_KINDS)
     text = serializers.CharField(help_text="What happened, for changes of the record.")
     activity = ActivitySerializer(allow_null=True, help_text="For `kind` activity.")
     by_id = serializers.IntegerField(allow_null=True, help_text="Who, when known.")
@@ -310,7 +314,11 @@ class TimelineView(GenericAPIView):
 
 def timeline_view(record_type: str, plural: str) -> Any:
     """The timeline view of one record type, documented as such."""
-    view = extend_schema(
+
+    def get(self: TimelineView, request: Request, record_id: int) -> Response:
+        return TimelineView.get(self, request, record_id)
+
+    documented = extend_schema(
         summary=f"A {record_type}'s timeline",
         description=(
             f"One list, newest first, of the {record_type}'s activities and its own changes: "
@@ -325,5 +333,10 @@ def timeline_view(record_type: str, plural: str) -> Any:
         ],
         responses={200: TimelineEntrySerializer(many=True)},
         operation_id=f"{plural}_timeline",
-    )(type(f"{record_type.title()}TimelineView", (TimelineView,), {"record_type": record_type}))
+    )(get)
+    view = type(
+        f"{record_type.title()}TimelineView",
+        (TimelineView,),
+        {"record_type": record_type, "get": documented},
+    )
     return cast(type[TimelineView], view).as_view()
