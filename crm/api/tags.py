@@ -40,9 +40,14 @@ class TagsField(serializers.ListField):
             **kwargs,
         )
 
+    def get_attribute(self, instance: Any) -> Any:
+        # A list read the names with the records (`selectors.tags.with_tag_names`).
+        names = getattr(instance, "tag_names", None)
+        return names if names is not None else super().get_attribute(instance)
+
     def to_representation(self, data: Any) -> list[str]:
-        # `data` is the related manager: read what the list's prefetch brought, in name order.
-        return sorted((tag.name for tag in data.all()), key=str.casefold)
+        names = data if isinstance(data, list) else (tag.name for tag in data.all())
+        return sorted(names, key=str.casefold)
 
 
 class TagSerializer(serializers.ModelSerializer[Tag]):

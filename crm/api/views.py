@@ -26,7 +26,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
-from crm.selectors.tags import tagged_with
+from crm.selectors.tags import tagged_with, with_tag_names
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
@@ -156,7 +156,7 @@ class ContactViewSet(TenantViewSet):
             email=params.get("email", ""),
             phone=params.get("phone", ""),
         )
-        return tagged_with(contacts, params.get("tag", "")).prefetch_related("tags")
+        return with_tag_names(tagged_with(contacts, params.get("tag", "")))
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
@@ -304,7 +304,7 @@ class CompanyViewSet(TenantViewSet):
     def get_queryset(self) -> QuerySet[Company]:
         params = self.request.query_params
         companies = selectors.company_list(search=params.get("search", ""))
-        return tagged_with(companies, params.get("tag", "")).prefetch_related("tags")
+        return with_tag_names(tagged_with(companies, params.get("tag", "")))
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.company_create(

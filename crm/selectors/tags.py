@@ -1,9 +1,18 @@
 """Reads of tags, and the `?tag=` filter every tagged list shares."""
 
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from django.db.models import Count, IntegerField, Model, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import (
+    Count,
+    IntegerField,
+    ManyToManyField,
+    Model,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Coalesce, Lower
 
 from crm.models import Tag
 
@@ -43,3 +52,15 @@ def tagged_with(qs: QuerySet[M], tag: str) -> QuerySet[M]:
     if "\x00" in name:  # no tag has one, and PostgreSQL refuses it in text
         return qs.none()
     return qs.filter(tags__name__iexact=name)
+
+
+def with_tag_names(qs: QuerySet[M]) -> QuerySet[M]:
+    """The records with `tag_names`, their tags' names in name order, read in the records'
+    own statement (a subquery per row), not by a prefetch that builds a queryset per record."""
+    field = cast("ManyToManyField[Any, Any]", qs.model._meta.get_field("tags"))
+    names = (
+        Tag.objects.filter(**{field.related_query_name(): OuterRef("pk")})
+        .order_by(Lower("name"), "name")
+        .values("name")
+    )
+    return cast("QuerySet[M]", qs.annotate(tag_names=ArraySubquery(names)))

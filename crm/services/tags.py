@@ -76,6 +76,8 @@ def tags_set(*, record: Tagged, names: Any, by: Any) -> list[Tag]:
     with transaction.atomic():
         tags = tags_get_or_create(clean)
         record.tags.set(tags)
+    # Names a list read with the record (crm.selectors.tags.with_tag_names) are now stale.
+    record.__dict__.pop("tag_names", None)
     log.info(
         "tags.set",
         record=type(record).__name__.lower(),
