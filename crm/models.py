@@ -106,6 +106,9 @@ class Company(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="companies")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "companies"
@@ -150,6 +153,9 @@ class Contact(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -274,6 +280,9 @@ class Lead(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -319,6 +328,9 @@ class Deal(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="deals")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
