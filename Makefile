@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-frontend/dist/.built: node_modules/.installed frontend/src/app.css frontend/src/favicon.svg frontend/build.mjs $(shell find templates */templates -name '*.html' 2>/dev/null)
+frontend/dist/.built: node_modules/.installed frontend/src/app.css frontend/src/favicon.svg frontend/src/dashboard.js frontend/build.mjs $(shell find templates */templates -name '*.html' 2>/dev/null)
 	@npm run --silent build
 	@touch $@
 
@@ -37,7 +37,7 @@ chromium:
 assets: frontend/dist/.built
 
 ## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve
-## (with a Celery worker beside the development server).
+## (with a Celery worker, and its periodic-task scheduler, beside the development server).
 run manage: export PUBLIC_PORT = $(PORT)
 run: deps assets
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
@@ -46,7 +46,8 @@ run: deps assets
 	  $(PY) manage.py refill_spare_schemas; \
 	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
-	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo \
+	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo --beat \
+	    --schedule .devstack/celerybeat-schedule \
 	    --loglevel WARNING --without-gossip --without-mingle & \
 	  exec $(PY) manage.py runserver 0.0.0.0:$(PORT)'
 

@@ -142,3 +142,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.4,
 }
+# Periodic work, run by one `celery beat` process. A per-organization task is scheduled
+# through `tenants.tasks.organizations_fan_out`, which queues it once in every active
+# organization's schema: {"task": "tenants.tasks.organizations_fan_out", "args": [name]}.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}

@@ -11,6 +11,7 @@ from crm.models import Contact
 from tenants.celery import SCHEMA_HEADER, PublicTask
 from tenants.exceptions import TaskTenantMissing
 from tenants.models import Tenant
+from tenants.tasks import organizations_fan_out
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +67,29 @@ def test_a_public_task_runs_in_public_even_when_queued_inside_a_tenant(
         assert public_schema.apply().get() == "public"
     with schema_context("public"):
         assert public_schema.apply().get() == "public"
+
+
+_fanned_out: list[str] = []
+
+
+@app.task(name="tests.record_schema")
+def record_schema() -> None:
+    _fanned_out.append(connection.schema_name)  # type: ignore[attr-defined]
+
+
+def test_the_fan_out_queues_a_task_once_in_every_active_organization(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    Tenant.objects.filter(pk=tenant_b.pk).update(status=Tenant.Status.SUSPENDED)
+    _fanned_out.clear()
+    app.conf.task_always_eager = True  # each queued message runs here, with its own schema
+    try:
+        queued = organizations_fan_out.apply(args=["tests.record_schema"]).get()
+    finally:
+        app.conf.task_always_eager = False
+    assert tenant_a.schema_name in _fanned_out
+    assert tenant_b.schema_name not in _fanned_out  # suspended: skipped
+    assert "public" not in _fanned_out
+    assert sorted(_fanned_out) == sorted(set(_fanned_out))  # once each
+    assert queued == len(_fanned_out)
+    assert connection.schema_name == "public"  # type: ignore[attr-defined]
