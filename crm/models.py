@@ -662,3 +662,43 @@ class AdminLogEntry(models.Model):
             action_flag=self.action_flag,
             change_message=self.change_message,
         )
+
+
+class SavedView(models.Model):
+    """A named way of looking at a list of records (contacts, companies, leads or deals):
+    its filters and sort (`query`, the list page's own URL parameters) and its columns. It
+    belongs to the member who saved it and may be shared with the whole organization.
+
+    The row named "" (one per member and list, never shared) is no view anyone picks: it
+    remembers the columns the member last chose for that list."""
+
+    class Records(models.TextChoices):
+        CONTACTS = "contacts", "Contacts"
+        COMPANIES = "companies", "Companies"
+        LEADS = "leads", "Leads"
+        DEALS = "deals", "Deals"
+
+    user_id = models.BigIntegerField()
+    records = models.CharField(max_length=16, choices=Records.choices)
+    name = models.CharField(max_length=100, blank=True)
+    query = models.JSONField(default=dict, blank=True)
+    columns = models.JSONField(default=list, blank=True)
+    is_shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("records", Lower("name"), "id")
+        constraints = [
+            models.UniqueConstraint(
+                "user_id", "records", Lower("name"), name="crm_savedview_name_unique"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(name="") | models.Q(is_shared=False),
+                name="crm_savedview_columns_row_private",
+            ),
+        ]
+        indexes = [models.Index(fields=["records", "user_id"], name="crm_savedview_list_user")]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_records_display()} columns"
