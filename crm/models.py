@@ -545,14 +545,21 @@ class Activity(models.Model):
 
 
 class ContactImport(models.Model):
-    """One import of a CSV file of contacts: what it did, for the people who ran it and so a
-    retried request (same idempotency key) gets the same answer instead of a second import.
-    Holds row numbers and counts only, never the file's personal data."""
+    """One import of a CSV file of contacts, leads or deals (`entity`): what it did, for the
+    people who ran it and so a retried request (same idempotency key) gets the same answer
+    instead of a second import. Holds row numbers and counts only, never the file's personal
+    data."""
+
+    class Entity(models.TextChoices):
+        CONTACT = "contact", "Contacts"
+        LEAD = "lead", "Leads"
+        DEAL = "deal", "Deals"
 
     class OnDuplicate(models.TextChoices):
         SKIP = "skip", "Skip the row, keep the contact as it is"
         UPDATE = "update", "Update the contact with the row's values"
 
+    entity = models.CharField(max_length=8, choices=Entity.choices, default=Entity.CONTACT)
     filename = models.CharField(max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
     digest = models.CharField(max_length=64, help_text="SHA-256 of the file and the options.")
@@ -562,6 +569,8 @@ class ContactImport(models.Model):
     contacts_updated = models.PositiveIntegerField(default=0)
     rows_skipped = models.PositiveIntegerField(default=0)
     companies_created = models.PositiveIntegerField(default=0)
+    # The records of `entity` made (for contacts, the same as `contacts_created`).
+    records_created = models.PositiveIntegerField(default=0)
     # {"skipped": [{"row", "reason", "contact" | "duplicate_of_row"}], "columns", "ignored_columns"}
     report = models.JSONField(default=dict, blank=True)
     by_id = models.BigIntegerField(null=True, blank=True)
@@ -702,3 +711,34 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.get_records_display()} columns"
+
+
+class ImportMapping(models.Model):
+    """How the columns of an import file were mapped to fields, remembered for the record type
+    and the file's set of headings, and proposed for the next file with the same headings.
+    Each organization has its own (the table is in its schema)."""
+
+    class DateOrder(models.TextChoices):
+        DMY = "DMY", "Day, month, year (25/03/1990)"
+        MDY = "MDY", "Month, day, year (03/25/1990)"
+        YMD = "YMD", "Year, month, day (1990/03/25)"
+
+    entity = models.CharField(max_length=8, choices=ContactImport.Entity.choices)
+    # SHA-256 of the headings, trimmed, in sorted order (`crm.imports.headings_digest`).
+    headings_digest = models.CharField(max_length=64)
+    # heading -> what it fills: a field, `custom.<key>`, or "" (ignored).
+    mapping = models.JSONField(default=dict)
+    date_order = models.CharField(max_length=3, choices=DateOrder.choices, blank=True)
+    by_id = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity", "headings_digest"], name="crm_importmapping_headings_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_display()} columns {self.headings_digest[:8]}"
+
