@@ -44,9 +44,18 @@ class CustomValuesField(serializers.Field):
         return {"custom": data}
 
 
+_OWNER_HELP = (
+    "The member responsible for the record (a user id; null: nobody); the creator when left "
+    "out. Must be a member of the organization."
+)
+
+
 class CompanySerializer(StrictModelSerializer):
     custom = CustomValuesField()
     tags = TagsField()
+    owner_id = serializers.IntegerField(
+        allow_null=True, required=False, min_value=1, max_value=2**63 - 1, help_text=_OWNER_HELP
+    )
 
     class Meta:
         model = Company
@@ -61,7 +70,7 @@ class CompanySerializer(StrictModelSerializer):
             "created_at",
             "updated_at",
         )
-        read_only_fields = ("id", "owner_id", "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
 
 
 class ContactSerializer(StrictModelSerializer):
@@ -70,11 +79,14 @@ class ContactSerializer(StrictModelSerializer):
     )
     custom = CustomValuesField()
     tags = TagsField()
+    owner_id = serializers.IntegerField(
+        allow_null=True, required=False, min_value=1, max_value=2**63 - 1, help_text=_OWNER_HELP
+    )
 
     class Meta:
         model = Contact
         fields = ("id", *CONTACT_FIELDS, "custom", "tags", "owner_id", "created_at", "updated_at")
-        read_only_fields = ("id", "owner_id", "created_at", "updated_at")
+        read_only_fields = ("id", "created_at", "updated_at")
 
 
 class StrictBooleanField(serializers.BooleanField):

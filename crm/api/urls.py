@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from .activities import ActivityViewSet, timeline_view
+from .bulk import bulk_view
 from .deals import DealViewSet
 from .leads import LeadViewSet
 from .pipelines import PipelineViewSet, StageViewSet
@@ -26,7 +27,12 @@ router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )
 
-urlpatterns = [*router.urls, path("search/", SearchView.as_view(), name="search")]
+# Before the router's, whose detail routes would read `bulk` as an id.
+urlpatterns = [
+    path(f"{records}/bulk/", bulk_view(records), name=f"{records}-bulk")
+    for records in ("contacts", "companies", "leads", "deals")
+]
+urlpatterns += [*router.urls, path("search/", SearchView.as_view(), name="search")]
 # A record's timeline: /api/v1/contacts/<id>/timeline/ and so on.
 urlpatterns += [
     path(f"{plural}/<int:record_id>/timeline/", timeline_view(kind, plural), name=f"{kind}-tl")

@@ -26,6 +26,7 @@ from crm.exceptions import (
     ImportKeyReused,
 )
 from crm.models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
+from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 from tenants.services import tenant_settings_changed
@@ -107,12 +108,33 @@ def _email_is_free(contact: Contact) -> None:
         )
 
 
+OWNER_HELP = "Choose a member of the organization."
+
+
+def owner_id_clean(value: Any) -> int | None:
+    """An owner for a record: None (nobody) or the user id of a member of the organization.
+    Raises InvalidFields (`owner_id`) otherwise."""
+    if value is None:
+        return None
+    tenant = getattr(connection, "tenant", None)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or tenant is None
+        or not member_list(tenant=tenant).filter(user_id=value).exists()
+    ):
+        raise InvalidFields({"owner_id": [OWNER_HELP]})
+    return value
+
+
 def contact_create(*, by: Any, **data: Any) -> Contact:
-    """A new contact; `custom` maps custom field keys to values (see `custom_values_assign`).
+    """A new contact, owned by `by` unless `owner_id` names another member (or None);
+    `custom` maps custom field keys to values (see `custom_values_assign`).
     Raises ContactEmailTaken when another contact has the same e-mail address."""
     fields = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
+    owner_id = owner_id_clean(data["owner_id"]) if "owner_id" in data else getattr(by, "pk", None)
     with transaction.atomic():
-        contact = Contact(owner_id=getattr(by, "pk", None), **fields)
+        contact = Contact(owner_id=owner_id, **fields)
         _email_is_free(contact)
         custom_values_assign(record=contact, values=data.get("custom") or {}, creating=True)
         contact.save(force_insert=True)
@@ -125,8 +147,12 @@ def contact_create(*, by: Any, **data: Any) -> Contact:
 def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in CONTACT_FIELDS]
-    for key in fields:
-        setattr(contact, key, data[key])
+    if "owner_id" in data:
+        contact.owner_id = owner_id_clean(data["owner_id"])
+        fields.append("owner_id")
+    for key in CONTACT_FIELDS:
+        if key in data:
+            setattr(contact, key, data[key])
     with transaction.atomic():
         if "email" in fields:
             _email_is_free(contact)
@@ -175,13 +201,15 @@ def company_domain_clean(value: Any) -> str:
 
 
 def company_create(*, by: Any, **data: Any) -> Company:
-    """A new company; `custom` maps custom field keys to values (see `custom_values_assign`).
+    """A new company, owned by `by` unless `owner_id` names another member (or None);
+    `custom` maps custom field keys to values (see `custom_values_assign`).
     The domain is stored as the bare domain (`company_domain_clean`)."""
     fields = {k: v for k, v in data.items() if k in COMPANY_FIELDS}
     if "domain" in fields:
         fields["domain"] = company_domain_clean(fields["domain"])
+    owner_id = owner_id_clean(data["owner_id"]) if "owner_id" in data else getattr(by, "pk", None)
     with transaction.atomic():
-        company = Company(owner_id=getattr(by, "pk", None), **fields)
+        company = Company(owner_id=owner_id, **fields)
         custom_values_assign(record=company, values=data.get("custom") or {}, creating=True)
         company.save(force_insert=True)
         if data.get("tags") is not None:
@@ -195,8 +223,12 @@ def company_update(*, company: Company, by: Any, **data: Any) -> Company:
     fields = [k for k in data if k in COMPANY_FIELDS]
     if "domain" in data:
         data["domain"] = company_domain_clean(data["domain"])
-    for key in fields:
-        setattr(company, key, data[key])
+    if "owner_id" in data:
+        company.owner_id = owner_id_clean(data["owner_id"])
+        fields.append("owner_id")
+    for key in COMPANY_FIELDS:
+        if key in data:
+            setattr(company, key, data[key])
     with transaction.atomic():
         if "custom" in data:
             fields += custom_values_assign(record=company, values=data["custom"], creating=False)

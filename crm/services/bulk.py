@@ -1,0 +1,198 @@
+"""Many writes of one kind of record at once, all or nothing: creates, updates and deletes of
+contacts, companies, leads or deals in one transaction, each through the record's own
+service, so a batch follows exactly the rules of one record at a time. Also the list pages'
+bulk actions: give records an owner, add a tag, delete them."""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from django.db import models, transaction
+
+from crm import services
+from crm.models import Company, Contact, Deal, Lead
+from problems.exceptions import DomainError, InvalidFields
+
+from . import deals as deal_services
+from . import leads as lead_services
+from .tags import tag_names_clean, tags_get_or_create
+
+log = structlog.get_logger(__name__)
+
+BULK_LIMIT = 1000
+NOT_FOUND = "Not found."
+
+
+@dataclass(frozen=True)
+class RecordWriter:
+    """How one kind of record is created, updated and deleted, by its own services."""
+
+    model: type[models.Model]
+    keyword: str  # the services' name for the record: contact_update(contact=...)
+    create: Callable[..., models.Model]
+    update: Callable[..., models.Model]
+    delete: Callable[..., None]
+
+
+WRITERS: dict[str, RecordWriter] = {
+    "contacts": RecordWriter(
+        Contact,
+        "contact",
+        services.contact_create,
+        services.contact_update,
+        services.contact_delete,
+    ),
+    "companies": RecordWriter(
+        Company,
+        "company",
+        services.company_create,
+        services.company_update,
+        services.company_delete,
+    ),
+    "leads": RecordWriter(
+        Lead,
+        "lead",
+        lead_services.lead_create,
+        lead_services.lead_update,
+        lead_services.lead_delete,
+    ),
+    "deals": RecordWriter(
+        Deal,
+        "deal",
+        deal_services.deal_create,
+        deal_services.deal_update,
+        deal_services.deal_delete,
+    ),
+}
+
+
+@dataclass
+class BulkOutcome:
+    """What a batch did, in the order of its parts: the records created and updated (as
+    saved), and the ids deleted."""
+
+    created: list[models.Model] = field(default_factory=list)
+    updated: list[models.Model] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+
+
+def _item_errors(prefix: str, exc: DomainError) -> dict[str, list[str]]:
+    """An item's errors under `<part>.<index>`: its fields' (`create.3.email`), or the item's
+    own when the rule names no field."""
+    named = exc.field_errors()
+    if named:
+        return {f"{prefix}.{name}": notes for name, notes in named.items()}
+    return {prefix: [exc.detail]}
+
+
+def records_bulk_get(*, records: str, ids: Iterable[int]) -> dict[int, models.Model]:
+    """The organization's live records of this kind among `ids`, by id, in one statement;
+    ids that are missing, trashed or another organization's are simply absent."""
+    model = WRITERS[records].model
+    wanted = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+    return model._default_manager.in_bulk(wanted) if wanted else {}
+
+
+def records_bulk_write(
+    *,
+    records: str,
+    by: Any,
+    create: Sequence[Mapping[str, Any] | None] = (),
+    update: Sequence[tuple[models.Model, Mapping[str, Any]] | None] = (),
+    delete: Sequence[models.Model | None] = (),
+    refused: Mapping[str, list[str]] | None = None,
+) -> BulkOutcome:
+    """Create, update and delete records of one kind in one transaction, through the
+    record's own services. Every item is tried, so the errors name each bad one by its part
+    and index (`create.3.email`, `delete.0`); if any item fails, InvalidFields is raised with
+    all of them and nothing is written. A caller that already refused some items (`refused`,
+    keyed the same way) passes None in their place: the others are still tried, so the
+    errors of the whole batch come back at once."""
+    writer = WRITERS[records]
+    if len(create) + len(update) + len(delete) > BULK_LIMIT:
+        raise InvalidFields({"non_field_errors": [f"Send at most {BULK_LIMIT} items at once."]})
+    outcome = BulkOutcome()
+    errors: dict[str, list[str]] = dict(refused or {})
+    with transaction.atomic():
+        for i, data in enumerate(create):
+            if data is None:
+                continue
+            # The services validate before they write, and write in a savepoint of their
+            # own: a refused item leaves the transaction usable for checking the rest.
+            try:
+                outcome.created.append(writer.create(by=by, **data))
+            except DomainError as exc:
+                errors |= _item_errors(f"create.{i}", exc)
+        for i, change in enumerate(update):
+            if change is None:
+                continue
+            record, data = change
+            try:
+                outcome.updated.append(writer.update(**{writer.keyword: record}, by=by, **data))
+            except DomainError as exc:
+                errors |= _item_errors(f"update.{i}", exc)
+        for i, record in enumerate(delete):
+            if record is None:
+                continue
+            pk = record.pk
+            try:
+                with transaction.atomic():
+                    writer.delete(**{writer.keyword: record}, by=by)
+            except DomainError as exc:
+                errors |= _item_errors(f"delete.{i}", exc)
+            else:
+                outcome.deleted.append(pk)
+        if errors:
+            raise InvalidFields(errors)
+    log.info(
+        "records.bulk_written",
+        records=records,
+        created=len(outcome.created),
+        updated=len(outcome.updated),
+        deleted=len(outcome.deleted),
+        by=getattr(by, "pk", None),
+    )
+    return outcome
+
+
+def records_owner_set(
+    *, records: str, items: Sequence[models.Model], owner_id: Any, by: Any
+) -> int:
+    """Give these records to one member (None: nobody), each through its update service;
+    all or nothing. Returns how many were changed."""
+    outcome = records_bulk_write(
+        records=records, by=by, update=[(item, {"owner_id": owner_id}) for item in items]
+    )
+    return len(outcome.updated)
+
+
+def records_tag_add(*, records: str, items: Sequence[models.Model], name: Any, by: Any) -> int:
+    """Add one tag (made on first use) to these records, keeping the tags they have.
+    Returns how many records gained it."""
+    clean = tag_names_clean([name], field="tag")
+    writer = WRITERS[records]
+    with transaction.atomic():
+        (tag,) = tags_get_or_create(clean)
+        through = writer.model.tags.through  # type: ignore[attr-defined]
+        column = f"{writer.model._meta.model_name}_id"
+        have = set(
+            through.objects.filter(tag=tag, **{f"{column}__in": [i.pk for i in items]}).values_list(
+                column, flat=True
+            )
+        )
+        links = [through(tag=tag, **{column: i.pk}) for i in items if i.pk not in have]
+        through.objects.bulk_create(links)
+    log.info(
+        "records.tag_added",
+        records=records,
+        tag=tag.pk,
+        count=len(links),
+        by=getattr(by, "pk", None),
+    )
+    return len(links)
+
+
+def records_delete(*, records: str, items: Sequence[models.Model], by: Any) -> int:
+    """Delete these records through their delete service, all or nothing."""
+    return len(records_bulk_write(records=records, by=by, delete=items).deleted)
