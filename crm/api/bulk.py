@@ -38,17 +38,17 @@ _SERIALIZERS: dict[str, type[serializers.ModelSerializer[Any]]] = {
 _SINGULAR = {"contacts": "contact", "companies": "company", "leads": "lead", "deals": "deal"}
 
 
-def _update_item(record_serializer: type[serializers.Serializer[Any]], name: str) -> type:
+def _update_item(record_serializer: Any, name: str) -> type:
     """The schema of an update item: the record's fields, none required, and its `id`."""
 
-    class Item(record_serializer):  # type: ignore[valid-type,misc]
+    class Item(record_serializer):
         id = serializers.IntegerField(min_value=1, help_text="The id of the record to change.")
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("partial", True)
             super().__init__(*args, **kwargs)
 
-        class Meta(record_serializer.Meta):  # type: ignore[name-defined]
+        class Meta(record_serializer.Meta):
             read_only_fields = tuple(
                 f for f in record_serializer.Meta.read_only_fields if f != "id"
             )
@@ -135,7 +135,7 @@ class BulkViewSet(TenantViewSet):
         if not (create or update or delete):
             raise InvalidFields({"non_field_errors": ["Give at least one item."]})
 
-        ids = [item.get("id") for item in update if isinstance(item, dict)]
+        ids: list[Any] = [item.get("id") for item in update if isinstance(item, dict)]
         found = records_bulk_get(records=self.records, ids=[*ids, *delete])
         seen: set[int] = set()
         creates = [
@@ -243,7 +243,7 @@ def bulk_view(records: str) -> Any:
         "organization's is `Not found.`). On success the answer lists the records created "
         "and updated, and the ids deleted, in the order sent."
     )
-    view = type(
+    view: Any = type(
         f"{records.title()}BulkViewSet",
         (BulkViewSet,),
         {

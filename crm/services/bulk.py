@@ -132,13 +132,13 @@ def records_bulk_write(
                 outcome.updated.append(writer.update(**{writer.keyword: record}, by=by, **data))
             except DomainError as exc:
                 errors |= _item_errors(f"update.{i}", exc)
-        for i, record in enumerate(delete):
-            if record is None:
+        for i, doomed in enumerate(delete):
+            if doomed is None:
                 continue
-            pk = record.pk
+            pk = doomed.pk
             try:
                 with transaction.atomic():
-                    writer.delete(**{writer.keyword: record}, by=by)
+                    writer.delete(**{writer.keyword: doomed}, by=by)
             except DomainError as exc:
                 errors |= _item_errors(f"delete.{i}", exc)
             else:
