@@ -1,12 +1,11 @@
 """Every write to CRM records. Callers pass the acting user; the tenant is the connection's."""
 
 import datetime as dt
-import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -15,26 +14,21 @@ from django.core.exceptions import ValidationError
 from django.core.validators import DomainNameValidator, URLValidator, validate_email
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Cast, Lower
+from django.db.models.functions import Cast
 from django.utils.text import slugify
 
 from crm.exceptions import (
     ContactEmailTaken,
-    ContactImportInvalid,
     CustomFieldKeyTaken,
     CustomFieldLimitReached,
-    ImportKeyReused,
 )
-from crm.models import Company, Contact, ContactImport, CustomField, Pipeline, Stage
+from crm.models import Company, Contact, CustomField, Pipeline, Stage
 from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 from tenants.services import tenant_settings_changed
 
 from .tags import tags_set
-
-if TYPE_CHECKING:
-    from crm.imports import ImportFile, ImportRow
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +51,7 @@ CONTACT_FIELDS: tuple[str, ...] = (
     "address",
     "birthday",
 )
-COMPANY_FIELDS = ("name", "domain", "phone")
+COMPANY_FIELDS: tuple[str, ...] = ("name", "domain", "phone")
 
 
 def pipeline_create_default() -> Pipeline:
@@ -662,262 +656,7 @@ def custom_field_delete(*, field: CustomField, by: Any) -> None:
     )
 
 
-# Contact import --------------------------------------------------------------------------
-
-
-def _import_claim(key: str, digest: str) -> ContactImport | None:
-    """Claim an idempotency key for this transaction's import; return the earlier import when
-    the key was used (waiting for one still running), or ImportKeyReused if that import was
-    of another file or with other options."""
-    try:
-        with transaction.atomic():
-            ContactImport.objects.create(idempotency_key=key, digest=digest, on_duplicate="")
-        return None
-    except IntegrityError:
-        earlier = ContactImport.objects.get(idempotency_key=key)
-    if earlier.digest != digest:
-        raise ImportKeyReused(
-            "This idempotency key was used for another file or other options; "
-            "send a new key for a new import."
-        )
-    earlier.replayed = True
-    return earlier
-
-
-def _rows_indexed(rows: "Sequence[ImportRow]") -> dict[int, tuple[str, str]]:
-    """Row number -> (e-mail, phone) blind-index values ("" where the row has none)."""
-    return {
-        row.number: (
-            blind_index_for(Contact, "email", row.values["email"]) if row.values["email"] else "",
-            blind_index_for(Contact, "phone", row.values["phone"]) if row.values["phone"] else "",
-        )
-        for row in rows
-    }
-
-
-def _contacts_by_index(column: str, values: set[str]) -> dict[str, Contact]:
-    """The oldest contact per blind-index value of `column`, for the values given."""
-    found: dict[str, Contact] = {}
-    chunk = sorted(values)
-    for start in range(0, len(chunk), 1000):
-        for contact in Contact.objects.filter(**{f"{column}__in": chunk[start : start + 1000]}):
-            index = getattr(contact, column)
-            if index not in found or contact.pk < found[index].pk:
-                found[index] = contact
-    return found
-
-
-def _companies_for_import(
-    rows: "Sequence[ImportRow]", *, by: Any, errors: dict[str, list[str]]
-) -> tuple[dict[str, Company], int]:
-    """The companies the rows name, by lowercased name: existing ones (case-insensitive
-    match), and new ones made for names not found. Returns them and how many were made."""
-    wanted: dict[str, tuple[str, list[int]]] = {}
-    for row in rows:
-        if row.company_name:
-            entry = wanted.setdefault(row.company_name.lower(), (row.company_name, []))
-            entry[1].append(row.number)
-    if not wanted:
-        return {}, 0
-    found: dict[str, Company] = {}
-    for company in (
-        Company.objects.annotate(lowered=Lower("name"))
-        .filter(lowered__in=list(wanted))
-        .order_by("id")
-    ):
-        found.setdefault(company.name.lower(), company)
-    made = 0
-    for lowered, (name, numbers) in wanted.items():
-        if lowered in found:
-            continue
-        try:
-            found[lowered] = company_create(by=by, name=name)
-            made += 1
-        except InvalidFields:
-            for number in numbers:
-                errors[f"rows.{number}.company"] = [
-                    f"There is no company “{name}” yet, and a new company needs values for "
-                    "its required fields; add it first."
-                ]
-    return found, made
-
-
-def contact_import(
-    *,
-    by: Any,
-    content: bytes,
-    filename: str = "",
-    on_duplicate: str = ContactImport.OnDuplicate.SKIP,
-    dry_run: bool = False,
-    idempotency_key: str | None = None,
-) -> ContactImport:
-    """Import the contacts of a CSV file (read by `crm.imports`), all or nothing.
-
-    A row is a duplicate when its e-mail address, or for a row without one its phone number,
-    matches an earlier row or an existing contact (through the blind indexes). Duplicates of
-    earlier rows are skipped; duplicates of existing contacts are skipped or, with
-    `on_duplicate="update"`, fill that contact's fields with the row's non-empty values.
-    Companies are matched by name and made when missing. Any bad row fails the whole import
-    (ContactImportInvalid, `rows.<n>.<field>`, with a summary of what the other rows would
-    do). A dry run reports the same and keeps nothing. With an idempotency key, a retry of
-    the same request returns the first import's result.
-    """
-    if on_duplicate not in ContactImport.OnDuplicate.values:
-        raise InvalidFields(
-            {"on_duplicate": [f"Choose one of: {', '.join(ContactImport.OnDuplicate.values)}."]}
-        )
-    from crm.imports import contact_import_read  # the import's form is built on these services
-
-    digest = hashlib.sha256(content + b"\x00" + on_duplicate.encode()).hexdigest()
-    with transaction.atomic():
-        if idempotency_key and not dry_run:
-            earlier = _import_claim(idempotency_key, digest)
-            if earlier is not None:
-                return earlier
-        definitions = _definitions_for_write(CustomField.Entity.CONTACT)
-        file = contact_import_read(content, definitions=definitions)
-        if not file.rows and not file.bad_rows:
-            raise InvalidFields({"file": ["The file has no contacts below its headings."]})
-        result = _contact_rows_import(file, definitions=definitions, by=by, mode=on_duplicate)
-        result.filename = filename[:255]
-        result.digest = digest
-        result.on_duplicate = on_duplicate
-        result.by_id = getattr(by, "pk", None)
-        if file.errors:  # rolls back what the valid rows did, which the summary reports
-            result.dry_run = True
-            raise _import_invalid(file, summary=result)
-        if dry_run:
-            transaction.set_rollback(True)
-        elif idempotency_key:
-            claimed = ContactImport.objects.get(idempotency_key=idempotency_key)
-            result.pk, result.created_at = claimed.pk, claimed.created_at
-            result.idempotency_key = idempotency_key
-            result.save(force_update=True)
-        else:
-            result.save(force_insert=True)
-    result.dry_run = dry_run
-    log.info(
-        "contact.imported",
-        contact_import=result.pk,
-        dry_run=dry_run,
-        rows=result.rows,
-        created=result.contacts_created,
-        updated=result.contacts_updated,
-        skipped=result.rows_skipped,
-        companies_created=result.companies_created,
-        by=getattr(by, "pk", None),
-    )
-    return result
-
-
-def _import_invalid(file: "ImportFile", *, summary: ContactImport) -> ContactImportInvalid:
-    """The failure of an import with bad rows, `file.errors` naming the first of them."""
-    errors = dict(file.errors)
-    listed = {key.split(".")[1] for key in errors if key.startswith("rows.")}
-    if file.bad_rows > len(listed):
-        errors["file"] = [f"{file.bad_rows:,} rows need attention; the first are listed."]
-    return ContactImportInvalid(errors, summary=summary, bad_rows=file.bad_rows)
-
-
-def _contact_rows_import(
-    file: "ImportFile", *, definitions: Sequence[CustomField], by: Any, mode: str
-) -> ContactImport:
-    """The import of the file's valid rows, inside `contact_import`'s transaction; the
-    returned record is not saved yet. A row that can't be written after all (its company or
-    custom values) is moved to the file's bad rows; while there are any, the contacts are
-    not written, and the record only says what the valid rows would do."""
-    rows = file.rows
-    indexes = _rows_indexed(rows)
-    _email_locks(e for e, _ in indexes.values())
-    by_email = _contacts_by_index("email_index", {e for e, _ in indexes.values() if e})
-    by_phone = _contacts_by_index("phone_index", {p for e, p in indexes.values() if p and not e})
-    seen_email: dict[str, int] = {}
-    seen_phone: dict[str, int] = {}
-    updated_by: dict[int, int] = {}  # contact id -> the row that updated it
-    skipped: list[dict[str, Any]] = []
-    creating: list[ImportRow] = []
-    updating: list[tuple[ImportRow, Contact]] = []
-    for row in rows:
-        email, phone = indexes[row.number]
-        earlier = seen_email.get(email) if email else seen_phone.get(phone) if phone else None
-        match = by_email.get(email) if email else by_phone.get(phone) if phone else None
-        if earlier is None and match is not None and match.pk in updated_by:
-            earlier = updated_by[match.pk]
-        if earlier is not None:
-            skipped.append({"row": row.number, "reason": "duplicate-row", "of_row": earlier})
-            continue
-        if email:
-            seen_email[email] = row.number
-        if phone:
-            seen_phone.setdefault(phone, row.number)
-        if match is None:
-            creating.append(row)
-        elif mode == ContactImport.OnDuplicate.SKIP:
-            skipped.append({"row": row.number, "reason": "existing-contact", "contact": match.pk})
-        else:
-            updated_by[match.pk] = row.number
-            updating.append((row, match))
-
-    errors: dict[str, list[str]] = {}
-    companies, companies_made = _companies_for_import(
-        [*creating, *(row for row, _ in updating)], by=by, errors=errors
-    )
-    owner_id = getattr(by, "pk", None)
-    new: list[Contact] = []
-    for row in creating:
-        contact = Contact(
-            owner_id=owner_id, company=companies.get(row.company_name.lower()), **row.values
-        )
-        try:
-            custom_values_assign(
-                record=contact, values=row.custom, creating=True, definitions=definitions
-            )
-        except InvalidFields as exc:
-            errors.update({f"rows.{row.number}.{k}": v for k, v in exc.field_errors().items()})
-        new.append(contact)
-    failed = {int(key.split(".")[1]) for key in errors}
-    if failed:
-        file.bad_rows += len(failed)
-        file.errors.update(errors)
-        new = [c for c, row in zip(new, creating, strict=True) if row.number not in failed]
-        updating = [(row, c) for row, c in updating if row.number not in failed]
-    if file.errors:
-        return _import_summary(
-            file, new=new, updating=updating, skipped=skipped, made=companies_made
-        )
-    Contact.objects.bulk_create(new, batch_size=500)
-    for row, contact in updating:
-        fields = [k for k, v in row.values.items() if v not in ("", None) and k != "email"]
-        for key in fields:
-            setattr(contact, key, row.values[key])
-        if row.company_name:
-            contact.company = companies[row.company_name.lower()]
-            fields.append("company")
-        if row.custom:
-            fields += custom_values_assign(
-                record=contact, values=row.custom, creating=False, definitions=definitions
-            )
-        contact.save(update_fields=with_derived_fields(Contact, [*fields, "updated_at"]))
-    return _import_summary(file, new=new, updating=updating, skipped=skipped, made=companies_made)
-
-
-def _import_summary(
-    file: "ImportFile",
-    *,
-    new: Sequence[Contact],
-    updating: Sequence[tuple["ImportRow", Contact]],
-    skipped: Sequence[dict[str, Any]],
-    made: int,
-) -> ContactImport:
-    return ContactImport(
-        rows=len(new) + len(updating) + len(skipped),
-        contacts_created=len(new),
-        contacts_updated=len(updating),
-        rows_skipped=len(skipped),
-        companies_created=made,
-        report={
-            "skipped": list(skipped),
-            "columns": file.columns,
-            "ignored_columns": file.ignored_columns,
-        },
-    )
+# Imports live in their own module, which builds on the services above.
+from .imports import contact_import as contact_import  # noqa: E402
+from .imports import deal_import as deal_import  # noqa: E402
+from .imports import lead_import as lead_import  # noqa: E402
