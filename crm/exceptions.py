@@ -95,3 +95,15 @@ class SkuTaken(DomainError):
     code = "product-sku-taken"
     status = 409
     title = "Another product already has this SKU."
+
+
+class RecordNotInTrash(DomainError):
+    code = "record-not-in-trash"
+    status = 409
+    title = "This record is not in the trash."
+
+
+class MergeInvalid(DomainError):
+    code = "merge-invalid"
+    status = 400
+    title = "These records can't be merged."

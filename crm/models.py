@@ -7,7 +7,7 @@ moved to another database without dragging shared tables along.
 import json
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.admin.models import ACTION_FLAG_CHOICES, ADDITION, CHANGE, DELETION, LogEntry
@@ -28,6 +28,27 @@ from pii.fields import (
     normalize_email,
     normalize_phone,
 )
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class LiveManager(models.Manager[_M]):
+    """The records that are not in the trash: every model that can be trashed has this as its
+    default manager (`objects`), so lists, counts, lookups by id, reverse relations
+    (`company.contacts`) and duplicate checks never see trashed rows. `with_trashed` holds
+    them all, for the trash itself (its page, restore, purge). A forward relation
+    (`deal.company`) still reaches a trashed record, as Django reads it through the base
+    manager: pages check `deleted_at` where they show one."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class TrashedManager(models.Manager[_M]):
+    """The records in the trash only."""
+
+    def get_queryset(self) -> models.QuerySet[_M]:
+        return super().get_queryset().filter(deleted_at__isnull=False)
 
 
 class CustomField(models.Model):
@@ -110,6 +131,10 @@ class Company(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
+    objects = LiveManager["Company"]()
+    with_trashed = models.Manager["Company"]()
+    trashed = TrashedManager["Company"]()
+
     class Meta:
         verbose_name_plural = "companies"
         ordering = ("name",)
@@ -161,6 +186,10 @@ class Contact(models.Model):
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=["email_index"], name="crm_contact_email_index"),
+    objects = LiveManager["Contact"]()
+    with_trashed = models.Manager["Contact"]()
+    trashed = TrashedManager["Contact"]()
+
             models.Index(fields=["phone_index"], name="crm_contact_phone_index"),
             GinIndex(fields=["email_tokens"], name="crm_contact_email_tokens"),
         ]
@@ -288,6 +317,10 @@ class Lead(models.Model):
         ordering = ("-created_at", "-id")
         indexes = [
             models.Index(fields=["email_index"], name="crm_lead_email_index"),
+    objects = LiveManager["Lead"]()
+    with_trashed = models.Manager["Lead"]()
+    trashed = TrashedManager["Lead"]()
+
             models.Index(fields=["phone_index"], name="crm_lead_phone_index"),
             GinIndex(fields=["email_tokens"], name="crm_lead_email_tokens"),
             models.Index(fields=["status", "-score"], name="crm_lead_status_score"),
@@ -336,6 +369,10 @@ class Deal(models.Model):
         ordering = ("-created_at", "-id")
         indexes = [models.Index(fields=["stage", "position"], name="crm_deal_board_order")]
         constraints = [
+    objects = LiveManager["Deal"]()
+    with_trashed = models.Manager["Deal"]()
+    trashed = TrashedManager["Deal"]()
+
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="crm_deal_amount_gte_0"),
             models.CheckConstraint(
                 condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="crm_deal_currency_iso"

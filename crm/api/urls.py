@@ -7,6 +7,7 @@ from .deals import DealViewSet
 from .leads import LeadViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
+from .saved_views import SavedViewViewSet
 from .search import SearchView
 from .tags import TagViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
@@ -23,6 +24,7 @@ router.register("leads", LeadViewSet, basename="lead")
 router.register("activities", ActivityViewSet, basename="activity")
 router.register("products", ProductViewSet, basename="product")
 router.register("tags", TagViewSet, basename="tag")
+router.register("saved-views", SavedViewViewSet, basename="saved-view")
 router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )

@@ -13,6 +13,9 @@ from iam.models import User
 
 Record = Contact | Company | Lead | Deal
 RECORD_FIELDS = ("contact", "company", "lead", "deal")
+# Activities about a record that is not in the trash (a trashed record's activities wait with
+# it, out of every list, until it is restored or purged).
+ON_LIVE_RECORD = Q(**{f"{name}__deleted_at__isnull": True for name in RECORD_FIELDS})
 
 
 def record_field(record: Record) -> str:
@@ -36,7 +39,7 @@ def activity_list(
     """Activities, newest first, narrowed by every filter given; `due_after` is inclusive,
     `due_before` exclusive. `mine_of` keeps a user's own: the tasks assigned to them and the
     other activities they logged. Attendees come with them (one statement for the lot)."""
-    qs = Activity.objects.prefetch_related("attendees")
+    qs = Activity.objects.filter(ON_LIVE_RECORD).prefetch_related("attendees")
     if kind:
         qs = qs.filter(kind=kind)
     for name, value in (("contact", contact), ("company", company), ("lead", lead)):
@@ -104,6 +107,7 @@ def my_tasks(
     _, end = day_bounds(now, tz or timezone.get_current_timezone())
     tasks = list(
         Activity.objects.filter(kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False)
+        .filter(ON_LIVE_RECORD)
         .select_related("contact", "company", "lead", "deal")
         .order_by("due_at", "id")[:limit]
     )

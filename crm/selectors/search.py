@@ -293,8 +293,11 @@ def search(
         parts.append(
             f"(SELECT %s AS type, {table}.id, {kind.title} AS title, "  # noqa: S608
             f"{kind.subtitle} AS subtitle, ({conditions.rank})::float AS rank "
-            f"FROM ((SELECT id FROM {table} WHERE {conditions.best} LIMIT %s) "
-            f"UNION (SELECT id FROM {table} WHERE {conditions.where} LIMIT %s)) AS candidate "
+            # Trashed records are never found (nor take a candidate's place).
+            f"FROM ((SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.best}) "
+            "LIMIT %s) "
+            f"UNION (SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.where}) "
+            "LIMIT %s)) AS candidate "
             f"JOIN {table} ON {table}.id = candidate.id, "
             # OFFSET 0: computed once a row, not again in every test of the rank.
             f"LATERAL (SELECT {spaced} AS spaced OFFSET 0) AS found "

@@ -24,8 +24,11 @@ TAGGED = ("contacts", "companies", "leads", "deals")
 
 def _count_of(relation: str) -> Coalesce:
     through = Tag._meta.get_field(relation).through  # type: ignore[union-attr]
+    tagged = Tag._meta.get_field(relation).related_model
     counted = (
         through.objects.filter(tag_id=OuterRef("pk"))
+        # What is in the trash is not counted: the tag's page lists live records only.
+        .filter(**{f"{tagged._meta.model_name}__deleted_at__isnull": True})  # type: ignore[union-attr]
         .order_by()
         .values("tag_id")
         .annotate(n=Count("*"))

@@ -29,6 +29,7 @@ from problems.exceptions import InvalidFields
 from tenants.services import tenant_settings_changed
 
 from .tags import tags_set
+from .trash import record_trash
 
 log = structlog.get_logger(__name__)
 
@@ -160,9 +161,8 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
 
 
 def contact_delete(*, contact: Contact, by: Any) -> None:
-    pk = contact.pk
-    contact.delete()
-    log.info("contact.deleted", contact=pk, by=getattr(by, "pk", None))
+    """Move the contact to the trash (`crm.services.trash`)."""
+    record_trash(record=contact, by=by)
 
 
 _validate_domain = DomainNameValidator()
@@ -234,9 +234,9 @@ def company_update(*, company: Company, by: Any, **data: Any) -> Company:
 
 
 def company_delete(*, company: Company, by: Any) -> None:
-    pk = company.pk
-    company.delete()
-    log.info("company.deleted", company=pk, by=getattr(by, "pk", None))
+    """Move the company to the trash (`crm.services.trash`); its contacts and deals keep
+    their link to it, shown as in the trash, until it is restored or purged."""
+    record_trash(record=company, by=by)
 
 
 # Custom fields ---------------------------------------------------------------------------

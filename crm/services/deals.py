@@ -18,6 +18,7 @@ from problems.exceptions import InvalidFields
 
 from .line_items import deal_fields_check
 from .tags import tags_set
+from .trash import record_trash
 
 log = structlog.get_logger(__name__)
 
@@ -245,9 +246,9 @@ def _deal_pipeline_switch(*, deal: Deal, pipeline: Pipeline) -> None:
 
 
 def deal_delete(*, deal: Deal, by: Any) -> None:
-    pk = deal.pk
-    deal.delete()
-    log.info("deal.deleted", deal=pk, by=_by_id(by))
+    """Move the deal to the trash (`crm.services.trash`): off the board and the lists, with its
+    line items and history, until it is restored or purged."""
+    record_trash(record=deal, by=by)
 
 
 def deal_move(

@@ -22,6 +22,7 @@ from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 
 from .tags import tags_set
+from .trash import record_trash
 
 log = structlog.get_logger(__name__)
 
@@ -184,10 +185,8 @@ def lead_owner_set(*, lead: Lead, by: Any, owner_id: int | None) -> Lead:
 
 
 def lead_delete(*, lead: Lead, by: Any) -> None:
-    """Delete a lead for good; what it was converted into stays."""
-    pk = lead.pk
-    lead.delete()
-    log.info("lead.deleted", lead=pk, by=_by_id(by))
+    """Move the lead to the trash (`crm.services.trash`); what it was converted into stays."""
+    record_trash(record=lead, by=by)
 
 
 @dataclass(frozen=True)

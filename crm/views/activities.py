@@ -236,7 +236,9 @@ def activity_log(request: HttpRequest) -> HttpResponse:
 
 def _task_for_row(request: HttpRequest, pk: int) -> Activity:
     return get_object_or_404(
-        Activity.objects.select_related("contact", "company", "lead", "deal"),
+        Activity.objects.filter(selectors.ON_LIVE_RECORD).select_related(
+            "contact", "company", "lead", "deal"
+        ),
         pk=pk,
         kind=Activity.Kind.TASK,
     )
