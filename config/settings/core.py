@@ -145,4 +145,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # Periodic work, run by one `celery beat` process. A per-organization task is scheduled
 # through `tenants.tasks.organizations_fan_out`, which queues it once in every active
 # organization's schema: {"task": "tenants.tasks.organizations_fan_out", "args": [name]}.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Records trashed more than 30 days ago are deleted for good, in every organization.
+    "crm-trash-purge": {
+        "task": "tenants.tasks.organizations_fan_out",
+        "args": ["crm.tasks.trash_purge_expired"],
+        "schedule": 3600.0,
+    },
+}
