@@ -176,6 +176,10 @@ class Contact(models.Model):
     )
     owner_id = models.BigIntegerField(null=True, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    # 0-100 from the organization's scoring rules, as a lead's (crm.services.scoring).
+    score = models.PositiveSmallIntegerField(default=0)
+    score_reasons = models.JSONField(default=list, blank=True, editable=False)
+    scored_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
@@ -779,3 +783,62 @@ class ImportMapping(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entity_display()} columns {self.headings_digest[:8]}"
 
+class ScoringRule(models.Model):
+    """One of an organization's lead scoring rules: when its condition holds for a lead (or
+    a contact), the lead gets `points` (negative ones take points away)."""
+
+    class Condition(models.TextChoices):
+        TITLE_CONTAINS = "title_contains", "Title contains"
+        SOURCE_IS = "source_is", "Source is"
+        STATUS_IS = "status_is", "Status is"
+        EMAIL_IS_FREE_MAIL = "email_free_mail", "E-mail address is at a free-mail domain"
+        EMAIL_IS_BUSINESS = "email_business", "E-mail address is at a company domain"
+        HAS_PHONE = "has_phone", "Has a phone number"
+        TAG_IS = "tag_is", "Has the tag"
+        HAS_COMPANY_NAME = "has_company", "Names a company"
+        NO_ACTIVITY_DAYS = "no_activity_days", "No activity in N days"
+        MIN_CALLS = "min_calls", "At least N calls"
+        MIN_MEETINGS = "min_meetings", "At least N meetings"
+        OPENED_DEAL = "opened_deal", "Opened a deal"
+
+    condition = models.CharField(max_length=20, choices=Condition.choices)
+    # The text the condition compares with (a word of the title, a source, a status, a tag).
+    value = models.CharField(max_length=100, blank=True)
+    # N of the conditions that count (days, calls, meetings).
+    number = models.PositiveIntegerField(null=True, blank=True)
+    points = models.SmallIntegerField()
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("position", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(points__gte=-100, points__lte=100),
+                name="crm_scoringrule_points_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.condition} {self.value or self.number or ''}: {self.points:+d}"
+
+
+class ScoringModel(models.Model):
+    """A lead scoring model trained on this organization's own won and lost history.
+
+    `coefficients` holds what scoring needs, as plain JSON (never a pickle): the features'
+    names, their weights and means, and the intercept. The newest row is the one in use."""
+
+    algorithm = models.CharField(max_length=40, default="logistic_regression")
+    coefficients = models.JSONField()
+    won_count = models.PositiveIntegerField()
+    lost_count = models.PositiveIntegerField()
+    holdout_accuracy = models.FloatField(help_text="Share of the held-out leads predicted right.")
+    trained_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-trained_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} of {self.trained_at:%Y-%m-%d %H:%M}"

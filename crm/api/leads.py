@@ -5,18 +5,25 @@ from typing import Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from crm.api.scoring import LeadScoreSerializer, ScoreReasonSerializer
 from crm.api.serializers import StrictBooleanField, StrictRegexField
 from crm.api.tags import TagsField
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.models import Lead, Pipeline
 from crm.selectors.leads import LEAD_ORDERINGS, LeadFilters, lead_list, lead_ordering
+from crm.selectors.scoring import scoring_model_current
 from crm.services.leads import lead_convert, lead_create, lead_delete, lead_update
 from iam.api.base import TenantViewSet
 from problems.openapi import problem_responses
@@ -36,6 +43,13 @@ class LeadSerializer(StrictModelSerializer):
         help_text="The member who works the lead (a user id); the creator when left out.",
     )
     tags = TagsField()
+    score_reasons = serializers.SerializerMethodField(
+        help_text="Each factor and its points (`factor`, `points`, `kind`); they sum to `score`."
+    )
+
+    @extend_schema_field(ScoreReasonSerializer(many=True))
+    def get_score_reasons(self, lead: Lead) -> list[dict[str, Any]]:
+        return list(lead.score_reasons)
 
     class Meta:
         model = Lead
@@ -52,6 +66,9 @@ class LeadSerializer(StrictModelSerializer):
             "disqualified_reason",
             "owner_id",
             "tags",
+            "score",
+            "score_reasons",
+            "scored_at",
             "converted_at",
             "converted_contact",
             "converted_company",
@@ -61,6 +78,8 @@ class LeadSerializer(StrictModelSerializer):
         )
         read_only_fields = (
             "id",
+            "score",
+            "scored_at",
             "converted_at",
             "converted_contact",
             "converted_company",
@@ -78,6 +97,8 @@ class LeadSerializer(StrictModelSerializer):
             "converted_contact": {"help_text": "The contact the lead became (null until then)."},
             "converted_company": {"help_text": "Its company, if it had one."},
             "converted_deal": {"help_text": "The deal made when it was converted, if any."},
+            "score": {"help_text": "0 to 100, from the organization's scoring rules and model."},
+            "scored_at": {"help_text": "When the score last changed (null: not scored yet)."},
         }
 
 
@@ -117,7 +138,9 @@ _list_parameters = [
         "ordering",
         str,
         enum=_ORDERING_CHOICES,
-        description="`created`, `name` or `status`; a leading `-` reverses. Newest first.",
+        description=(
+            "`created`, `name`, `status` or `score`; a leading `-` reverses. Newest first."
+        ),
     ),
 ]
 
@@ -310,6 +333,32 @@ class LeadViewSet(TenantViewSet):
             ),
         },
     )
+    @extend_schema(
+        operation_id="leads_score",
+        summary="Explain a lead's score",
+        description=(
+            "The lead's score with each factor and its points in plain words (they sum to "
+            "the score exactly), when it last changed, and the organization's trained model "
+            "if it has one. Scores are refreshed in the background within seconds of a change "
+            "to the lead or its activities, and every night."
+        ),
+        responses={200: LeadScoreSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path="score")
+    def score(self, request: Request, pk: str | None = None) -> Response:
+        lead = self.get_object()
+        model = scoring_model_current()
+        return Response(
+            LeadScoreSerializer(
+                {
+                    "score": lead.score,
+                    "scored_at": lead.scored_at,
+                    "reasons": lead.score_reasons,
+                    "model": model,
+                }
+            ).data
+        )
+
     @action(detail=True, methods=["post"], url_path="convert")
     def convert(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()

@@ -9,6 +9,7 @@ from crm.models import Company, Contact, ContactImport, CustomField
 from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
 from problems.serializers import MaxLengthAsSent, StrictCharField, StrictModelSerializer
 
+from .scoring import ScoreReasonSerializer
 from .tags import TagsField
 
 
@@ -82,11 +83,33 @@ class ContactSerializer(StrictModelSerializer):
     owner_id = serializers.IntegerField(
         allow_null=True, required=False, min_value=1, max_value=2**63 - 1, help_text=_OWNER_HELP
     )
+    score_reasons = serializers.SerializerMethodField(
+        help_text="Each factor and its points (`factor`, `points`, `kind`); they sum to `score`."
+    )
+
+    @extend_schema_field(ScoreReasonSerializer(many=True))
+    def get_score_reasons(self, contact: Contact) -> list[dict[str, Any]]:
+        return list(contact.score_reasons)
 
     class Meta:
         model = Contact
-        fields = ("id", *CONTACT_FIELDS, "custom", "tags", "owner_id", "created_at", "updated_at")
-        read_only_fields = ("id", "created_at", "updated_at")
+        fields = (
+            "id",
+            *CONTACT_FIELDS,
+            "custom",
+            "tags",
+            "owner_id",
+            "score",
+            "score_reasons",
+            "scored_at",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = ("id", "score", "scored_at", "created_at", "updated_at")
+        extra_kwargs = {
+            "score": {"help_text": "0 to 100, from the organization's scoring rules."},
+            "scored_at": {"help_text": "When the score last changed (null: not scored yet)."},
+        }
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -8,6 +8,7 @@ from .leads import LeadViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
 from .saved_views import SavedViewViewSet
+from .scoring import ScoringRuleViewSet
 from .search import SearchView
 from .tags import TagViewSet
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
@@ -25,6 +26,7 @@ router.register("activities", ActivityViewSet, basename="activity")
 router.register("products", ProductViewSet, basename="product")
 router.register("tags", TagViewSet, basename="tag")
 router.register("saved-views", SavedViewViewSet, basename="saved-view")
+router.register("scoring-rules", ScoringRuleViewSet, basename="scoring-rule")
 router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )

@@ -13,6 +13,7 @@ LEAD_ORDERINGS: dict[str, tuple[str, ...]] = {
     "created": ("created_at", "id"),
     "name": ("last_name", "first_name", "id"),
     "status": ("status", "created_at", "id"),
+    "score": ("score", "created_at", "id"),
 }
 LEAD_ORDERING_DEFAULT = "-created"
 

@@ -16,6 +16,8 @@ from crm.models import Activity, Company, Contact, Deal, Lead
 from iam.selectors import member_list
 from problems.exceptions import InvalidFields
 
+from .scoring import contact_score_queue, lead_score_queue
+
 log = structlog.get_logger(__name__)
 
 RECORD_FIELDS = ("contact", "company", "lead", "deal")
@@ -33,6 +35,14 @@ _ALL_KIND_FIELDS = tuple(dict.fromkeys(f for fields in KIND_FIELDS.values() for 
 EDITABLE_FIELDS = ("subject", "body", *_ALL_KIND_FIELDS)
 # A call longer than a day is a typo.
 MAX_CALL_SECONDS = 24 * 60 * 60
+
+
+def _score_queue(activity: Activity) -> None:
+    """An activity counts in its lead's or contact's score: rescore it once committed."""
+    if activity.lead_id is not None:
+        lead_score_queue(lead_id=activity.lead_id)
+    elif activity.contact_id is not None:
+        contact_score_queue(contact_id=activity.contact_id)
 
 
 def _is_blank(value: Any) -> bool:
@@ -123,6 +133,7 @@ def activity_create(
         activity.save(force_insert=True)
         if people:
             activity.attendees.set(people)
+        _score_queue(activity)
     log.info(
         "activity.created",
         activity=activity.pk,
@@ -159,13 +170,16 @@ def activity_update(*, activity: Activity, by: Any, **data: Any) -> Activity:
         activity.save(update_fields=[*fields, "updated_at"])
         if people is not None:
             activity.attendees.set(people)
+        _score_queue(activity)
     log.info("activity.updated", activity=activity.pk, by=getattr(by, "pk", None), fields=fields)
     return activity
 
 
 def activity_delete(*, activity: Activity, by: Any) -> None:
     pk = activity.pk
-    activity.delete()
+    with transaction.atomic():
+        activity.delete()
+        _score_queue(activity)
     log.info("activity.deleted", activity=pk, by=getattr(by, "pk", None))
 
 
