@@ -186,14 +186,14 @@ class Contact(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
-    class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [
-            models.Index(fields=["email_index"], name="crm_contact_email_index"),
     objects = LiveManager["Contact"]()
     with_trashed = models.Manager["Contact"]()
     trashed = TrashedManager["Contact"]()
 
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["email_index"], name="crm_contact_email_index"),
             models.Index(fields=["phone_index"], name="crm_contact_phone_index"),
             GinIndex(fields=["email_tokens"], name="crm_contact_email_tokens"),
         ]
@@ -317,14 +317,14 @@ class Lead(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
-    class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [
-            models.Index(fields=["email_index"], name="crm_lead_email_index"),
     objects = LiveManager["Lead"]()
     with_trashed = models.Manager["Lead"]()
     trashed = TrashedManager["Lead"]()
 
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["email_index"], name="crm_lead_email_index"),
             models.Index(fields=["phone_index"], name="crm_lead_phone_index"),
             GinIndex(fields=["email_tokens"], name="crm_lead_email_tokens"),
             models.Index(fields=["status", "-score"], name="crm_lead_status_score"),
@@ -369,14 +369,14 @@ class Deal(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
-    class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["stage", "position"], name="crm_deal_board_order")]
-        constraints = [
     objects = LiveManager["Deal"]()
     with_trashed = models.Manager["Deal"]()
     trashed = TrashedManager["Deal"]()
 
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["stage", "position"], name="crm_deal_board_order")]
+        constraints = [
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="crm_deal_amount_gte_0"),
             models.CheckConstraint(
                 condition=models.Q(currency__regex=r"^[A-Z]{3}$"), name="crm_deal_currency_iso"
@@ -782,6 +782,7 @@ class ImportMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_entity_display()} columns {self.headings_digest[:8]}"
+
 
 class ScoringRule(models.Model):
     """One of an organization's lead scoring rules: when its condition holds for a lead (or
