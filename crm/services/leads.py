@@ -88,6 +88,13 @@ def _owner_is_member(owner_id: int) -> bool:
     return tenant is not None and member_list(tenant=tenant).filter(user_id=owner_id).exists()
 
 
+def _score_queue(lead: Lead) -> None:
+    """Rescore the lead in the background once the change is committed."""
+    from .scoring import lead_score_queue  # scoring reads this module's e-mail helpers
+
+    lead_score_queue(lead_id=lead.pk)
+
+
 def _lead_clean(lead: Lead, data: dict[str, Any]) -> list[str]:
     """Validate `data` against the lead it will be set on; set it and return the names of
     the fields changed. Raises InvalidFields with every problem at once, changing nothing."""
@@ -156,6 +163,7 @@ def lead_create(*, by: Any, **data: Any) -> Lead:
         lead.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=lead, names=data["tags"], by=by)
+        _score_queue(lead)
     log.info("lead.created", lead=lead.pk, by=_by_id(by), source=lead.source)
     return lead
 
@@ -168,6 +176,7 @@ def lead_update(*, lead: Lead, by: Any, **data: Any) -> Lead:
         lead.save(update_fields=with_derived_fields(Lead, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=lead, names=data["tags"], by=by)
+        _score_queue(lead)
     log.info("lead.updated", lead=lead.pk, by=_by_id(by), fields=fields)
     if lead.status != before:
         log.info("lead.status_changed", lead=lead.pk, by=_by_id(by), to=lead.status)
@@ -395,6 +404,7 @@ def lead_convert(
                 "updated_at",
             ]
         )
+        _score_queue(locked)
     log.info(
         "lead.converted",
         lead=locked.pk,
