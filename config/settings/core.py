@@ -5,6 +5,7 @@
 # thread while its system checks open the cache in another; importing it here, with the
 # settings, leaves no package half-imported for them to race on.
 import redis  # noqa: F401
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from . import env as e
@@ -151,5 +152,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "tenants.tasks.organizations_fan_out",
         "args": ["crm.tasks.trash_purge_expired"],
         "schedule": 3600.0,
+    },
+    # Each organization's lead scoring model is retrained on its own history, and its leads
+    # and contacts rescored (so scores decay with inactivity), every night.
+    "crm-scoring-nightly": {
+        "task": "tenants.tasks.organizations_fan_out",
+        "args": ["crm.tasks.scoring_nightly"],
+        "schedule": crontab(hour=2, minute=30),
     },
 }

@@ -340,3 +340,14 @@ def test_a_rescoring_task_queued_in_b_never_touches_a_lead_of_a(
     assert schema_b == tenant_b.schema_name
     with tenant_context(tenant_a):
         assert _stored(lead_a).scored_at is None
+
+
+def test_the_nightly_round_is_scheduled_in_every_organization() -> None:
+    from django.conf import settings
+
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["crm-scoring-nightly"]
+    assert entry["task"] == "tenants.tasks.organizations_fan_out"
+    assert entry["args"] == ["crm.tasks.scoring_nightly"]
+    assert app.tasks["crm.tasks.scoring_nightly"] is tasks.scoring_nightly
