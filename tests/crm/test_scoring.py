@@ -350,4 +350,4 @@ def test_the_nightly_round_is_scheduled_in_every_organization() -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["crm-scoring-nightly"]
     assert entry["task"] == "tenants.tasks.organizations_fan_out"
     assert entry["args"] == ["crm.tasks.scoring_nightly"]
-    assert app.tasks["crm.tasks.scoring_nightly"] is tasks.scoring_nightly
+    assert app.tasks["crm.tasks.scoring_nightly"].run is tasks.scoring_nightly.run
