@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from .views import activities, leads, search
+from .views import dashboard as dashboard_views
 from .views import deals as deal_views
 from .views import line_items as line_item_views
 from .views import pipelines as pipeline_views
@@ -11,7 +12,7 @@ from .views import tags as tag_views
 app_name = "crm"
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", dashboard_views.dashboard_page, name="dashboard"),
     path("search/", search.search_page, name="search"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_edit, name="contact_create"),

@@ -2,6 +2,8 @@
 //   frontend/src/app.css                  -> frontend/dist/app.css (Tailwind, minified)
 //   node_modules/htmx.org/dist/htmx.min.js -> frontend/dist/htmx.min.js
 //   node_modules/sortablejs/Sortable.min.js -> frontend/dist/Sortable.min.js (the deal board)
+//   node_modules/chart.js/dist/chart.umd.min.js -> frontend/dist/chart.umd.min.js (the dashboard)
+//   frontend/src/dashboard.js             -> frontend/dist/dashboard.js (draws the dashboard's charts)
 //   frontend/src/favicon.svg              -> frontend/dist/favicon.svg
 // Usage: npm run build            (one-off build)
 //        npm run watch            (rebuild the CSS whenever a template changes)
@@ -33,6 +35,15 @@ copyFileSync(
   join(dirname(require.resolve("sortablejs/package.json")), "Sortable.min.js"),
   join(dist, "Sortable.min.js"),
 );
+
+// Chart.js: the dashboard's charts, as shipped in the npm package, and the page's own script
+// that draws them from the figures the page carries.
+copyFileSync(
+  // (chart.js exports no package.json: its main module sits in dist/ beside the UMD build)
+  join(dirname(require.resolve("chart.js")), "chart.umd.min.js"),
+  join(dist, "chart.umd.min.js"),
+);
+copyFileSync(join(here, "src", "dashboard.js"), join(dist, "dashboard.js"));
 
 // The site icon, as drawn in frontend/src.
 copyFileSync(join(here, "src", "favicon.svg"), join(dist, "favicon.svg"));

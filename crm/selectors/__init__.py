@@ -7,7 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from crm.models import Company, Contact, ContactImport, CustomField, Pipeline
+from crm.models import Company, Contact, ContactImport, CustomField
 from crm.selectors.search import search_filter
 from pii.fields import blind_index_for
 from tenants.services import settings_changed_in_this_transaction
@@ -33,21 +33,6 @@ def company_list(*, search: str = "") -> QuerySet[Company]:
     words of the name and domain in full, as prefixes or with a typo, accents aside)."""
     qs = search_filter(Company.objects.all(), search)
     return qs.annotate(contact_count=Count("contacts")).order_by("name")
-
-
-def pipeline_default() -> Pipeline | None:
-    return Pipeline.objects.filter(is_default=True).prefetch_related("stages").first()
-
-
-def dashboard_counts() -> dict[str, int]:
-    """How many contacts, companies and deals the organization has."""
-    from crm.models import Deal
-
-    return {
-        "contacts": Contact.objects.count(),
-        "companies": Company.objects.count(),
-        "deals": Deal.objects.count(),
-    }
 
 
 def custom_field_list(*, entity: str | None = None) -> QuerySet[CustomField]:

@@ -38,6 +38,9 @@ class DealFilters:
     company: int | None = None
     contact: int | None = None
     search: str = ""
+    outcome: str = ""  # "won", "lost" or "open": the kind of stage the deal is in
+    closed_from: dt.date | None = None  # when it reached a won or lost stage
+    closed_to: dt.date | None = None
 
 
 def pipeline_list(*, include_archived: bool = False) -> QuerySet[Pipeline]:
@@ -91,6 +94,16 @@ def deal_list(*, filters: DealFilters | None = None, ordering: str = "") -> Quer
         qs = qs.filter(company_id=f.company)
     if f.contact is not None:
         qs = qs.filter(deal_contacts__contact_id=f.contact)
+    if f.outcome == "won":
+        qs = qs.filter(stage__is_won=True)
+    elif f.outcome == "lost":
+        qs = qs.filter(stage__is_lost=True)
+    elif f.outcome == "open":
+        qs = qs.filter(stage__is_won=False, stage__is_lost=False)
+    if f.closed_from is not None:
+        qs = qs.filter(closed_at__date__gte=f.closed_from)
+    if f.closed_to is not None:
+        qs = qs.filter(closed_at__date__lte=f.closed_to)
     if f.search:
         # As the search box finds deals and companies (crm.selectors.search).
         named = search_filter(Deal.objects.all(), f.search).values("pk")

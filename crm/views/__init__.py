@@ -1,7 +1,6 @@
 """HTML pages of the CRM on a tenant host (the membership middleware has already run)."""
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -10,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,10 +20,11 @@ from crm.forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldFo
 from crm.models import Company, Contact, CustomField
 from crm.selectors.tags import tag_list, tagged_with
 from iam.permissions import is_tenant_admin
-from iam.selectors import invitation_list_open, member_list
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
+
+from . import lists
 
 PAGE_SIZE = 25
 # Imports and exports are heavy (thousands of rows, decryption): per user and organization,
@@ -42,86 +41,38 @@ def _page(request: HttpRequest, qs: Any) -> Any:
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-@dataclass(frozen=True)
-class GettingStartedStep:
-    title: str
-    text: str
-    url: str
-    action: str
-    is_done: bool
-
-
-def _getting_started(request: HttpRequest, counts: dict[str, int]) -> list[GettingStartedStep]:
-    """The first steps in a new organization, each marked done once the organization has
-    taken it; inviting people is offered to those who may."""
-    steps = [
-        GettingStartedStep(
-            title="Bring in your contacts",
-            text="Import a spreadsheet (CSV) of the people you work with, or add them one by one.",
-            url=reverse("crm:contact_import"),
-            action="Import contacts",
-            is_done=counts["contacts"] > 0,
-        ),
-        GettingStartedStep(
-            title="Add the companies you work with",
-            text="Contacts can then be linked to their company.",
-            url=reverse("crm:company_create"),
-            action="Add a company",
-            is_done=counts["companies"] > 0,
-        ),
-        GettingStartedStep(
-            title="Create your first deal",
-            text="Follow it across your pipeline's stages on the board, from first call to won.",
-            url=reverse("crm:deal_create"),
-            action="Create a deal",
-            is_done=counts["deals"] > 0,
-        ),
-    ]
-    membership = getattr(request, "membership", None)
-    if is_tenant_admin(membership):
-        tenant = request.tenant  # type: ignore[attr-defined]
-        invited = (
-            member_list(tenant=tenant).count() > 1 or invitation_list_open(tenant=tenant).exists()
-        )
-        steps.insert(
-            1,
-            GettingStartedStep(
-                title="Invite your team",
-                text="Colleagues get an e-mail with a link to join as members or admins.",
-                url=reverse("iam:members"),
-                action="Invite people",
-                is_done=invited,
-            ),
-        )
-    return steps
-
-
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    counts = selectors.dashboard_counts()
-    steps = _getting_started(request, counts)
-    return render(
-        request,
-        "crm/dashboard.html",
-        {
-            "counts": counts,
-            "getting_started": steps if not all(s.is_done for s in steps) else [],
-            "steps_done": sum(s.is_done for s in steps),
-            "pipeline": selectors.pipeline_default(),
-            "recent_contacts": selectors.contact_list().select_related("company")[:5],
-        },
-    )
+# Sortable columns of the contact list, by key: the fields sorted by.
+CONTACT_ORDERINGS = {
+    "name": ("first_name", "last_name"),
+    "company": ("company__name",),
+    "owner": ("owner_id",),
+    "created": ("created_at",),
+}
 
 
 @login_required
 def contact_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     tag = " ".join(request.GET.get("tag", "").split())
-    contacts = selectors.contact_list(search=search).select_related("company")
+    members = lists.member_names(request)
+    contacts = lists.owner_filtered(selectors.contact_list(search=search), request)
+    contacts, ordering = lists.ordered(
+        contacts.select_related("company"), CONTACT_ORDERINGS, request.GET.get("ordering", "")
+    )
     page = _page(request, tagged_with(contacts, tag).prefetch_related("tags"))
+    for contact in page:
+        contact.owner_label = members.get(contact.owner_id or 0, "")
     partial = bool(request.headers.get("HX-Request"))
     template = "crm/_contact_rows.html" if partial else "crm/contact_list.html"
-    context = {"page": page, "q": search, "tag": tag}
+    context = {
+        "page": page,
+        "q": search,
+        "tag": tag,
+        "chrome": lists.list_chrome(request, "contacts", members),
+        "heads": lists.sort_heads(request, CONTACT_ORDERINGS, ordering or "-created"),
+        "owner": request.GET.get("owner", ""),
+        "mine": bool(request.GET.get("mine")),
+    }
     if not partial:
         context["tags"] = tag_list()
     response = render(request, template, context)
@@ -323,15 +274,41 @@ def contact_export(request: HttpRequest) -> HttpResponseBase:
     return exports.contact_export_response(request, {"search": request.GET.get("q", "").strip()})
 
 
+# Sortable columns of the company list, by key: the fields sorted by.
+COMPANY_ORDERINGS = {
+    "name": ("name",),
+    "domain": ("domain",),
+    "owner": ("owner_id",),
+    "contacts": ("contact_count",),
+    "created": ("created_at",),
+}
+
+
 @login_required
 def company_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     tag = " ".join(request.GET.get("tag", "").split())
-    companies = tagged_with(selectors.company_list(search=search), tag).prefetch_related("tags")
+    members = lists.member_names(request)
+    companies = lists.owner_filtered(selectors.company_list(search=search), request)
+    companies, ordering = lists.ordered(
+        companies, COMPANY_ORDERINGS, request.GET.get("ordering", "")
+    )
+    page = _page(request, tagged_with(companies, tag).prefetch_related("tags"))
+    for company in page:
+        company.owner_label = members.get(company.owner_id or 0, "")
     return render(
         request,
         "crm/company_list.html",
-        {"page": _page(request, companies), "q": search, "tag": tag, "tags": tag_list()},
+        {
+            "page": page,
+            "q": search,
+            "tag": tag,
+            "tags": tag_list(),
+            "chrome": lists.list_chrome(request, "companies", members),
+            "heads": lists.sort_heads(request, COMPANY_ORDERINGS, ordering or "name"),
+            "owner": request.GET.get("owner", ""),
+            "mine": bool(request.GET.get("mine")),
+        },
     )
 
 

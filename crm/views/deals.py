@@ -59,6 +59,14 @@ class DealFilterForm(forms.Form):
         required=False, label="Closing until", widget=forms.DateInput(attrs={"type": "date"})
     )
     ordering = forms.ChoiceField(required=False, choices=[(k, k) for k in DEAL_ORDERINGS])
+    # Reached from the dashboard's charts (a stage's bar, a month's won deals).
+    stage = forms.ModelChoiceField(queryset=Stage.objects.all(), required=False)
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), ("open", "Open"), ("won", "Won"), ("lost", "Lost")],
+    )
+    closed_from = forms.DateField(required=False, label="Closed from")
+    closed_to = forms.DateField(required=False, label="Closed until")
 
     def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,6 +176,10 @@ def deal_list_page(request: HttpRequest) -> HttpResponse:
             tag=data["tag"].strip(),
             close_from=data["close_from"],
             close_to=data["close_to"],
+            stage=data["stage"].pk if data["stage"] else None,
+            outcome=data["outcome"],
+            closed_from=data["closed_from"],
+            closed_to=data["closed_to"],
         )
         ordering = data["ordering"]
     deals = deal_list(filters=filters, ordering=ordering).select_related("company")
