@@ -5,12 +5,14 @@ from .activities import ActivityViewSet, timeline_view
 from .bulk import bulk_view
 from .deals import DealViewSet
 from .leads import LeadViewSet
+from .merge import CompanyMergeViewSet, ContactMergeViewSet
 from .pipelines import PipelineViewSet, StageViewSet
 from .products import DealLineItemViewSet, ProductViewSet
 from .saved_views import SavedViewViewSet
 from .scoring import ScoringRuleViewSet
 from .search import SearchView
 from .tags import TagViewSet
+from .trash import RESTORABLE, TrashListView, TrashPurgeView, restore_view
 from .views import CompanyViewSet, ContactViewSet, CustomFieldViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -36,7 +38,20 @@ urlpatterns = [
     path(f"{records}/bulk/", bulk_view(records), name=f"{records}-bulk")
     for records in ("contacts", "companies", "leads", "deals")
 ]
+urlpatterns += [
+    path("contacts/merge/", ContactMergeViewSet.as_view({"post": "merge"}), name="contact-merge"),
+    path("companies/merge/", CompanyMergeViewSet.as_view({"post": "merge"}), name="company-merge"),
+]
 urlpatterns += [*router.urls, path("search/", SearchView.as_view(), name="search")]
+# The trash: its list, a purge at once, and each record's restore.
+urlpatterns += [
+    path("trash/", TrashListView.as_view(), name="trash"),
+    path("trash/<str:type>/<int:id>/", TrashPurgeView.as_view(), name="trash-purge"),
+    *(
+        path(f"{plural}/<int:pk>/restore/", restore_view(model, plural), name=f"{plural}-restore")
+        for model, plural in RESTORABLE
+    ),
+]
 # A record's timeline: /api/v1/contacts/<id>/timeline/ and so on.
 urlpatterns += [
     path(f"{plural}/<int:record_id>/timeline/", timeline_view(kind, plural), name=f"{kind}-tl")
