@@ -363,7 +363,11 @@ _other_pipeline = problem_responses(
         parameters=[_expand],
     ),
     destroy=extend_schema(
-        summary="Delete a deal", description="Delete a deal for good, with its history."
+        summary="Delete a deal",
+        description=(
+            "Move a deal to the trash, off the board and the lists, restorable for 30 days "
+            "(`POST /api/v1/deals/{id}/restore/`) with its line items and history."
+        ),
     ),
     move=extend_schema(
         summary="Move a deal on the board",

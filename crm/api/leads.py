@@ -273,7 +273,10 @@ class LeadConversionSerializer(serializers.Serializer[Any]):
     ),
     destroy=extend_schema(
         summary="Delete a lead",
-        description="Delete a lead for good; what it was converted into stays.",
+        description=(
+            "Move a lead to the trash, restorable for 30 days (`POST "
+            "/api/v1/leads/{id}/restore/`); what it was converted into stays."
+        ),
     ),
 )
 class LeadViewSet(TenantViewSet):

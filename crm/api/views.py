@@ -140,7 +140,10 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
     ),
     destroy=extend_schema(
         summary="Delete a contact",
-        description="Delete a contact for good, with its custom field values.",
+        description=(
+            "Move a contact to the trash: gone from lists, search and its address, restorable "
+            "for 30 days (`POST /api/v1/contacts/{id}/restore/`), then deleted for good."
+        ),
     ),
     export_file=extend_schema(summary="Export contacts as CSV"),
     import_file=extend_schema(summary="Import contacts from CSV"),
@@ -295,7 +298,11 @@ class ContactViewSet(TenantViewSet):
     ),
     destroy=extend_schema(
         summary="Delete a company",
-        description="Delete a company; its contacts stay, without a company.",
+        description=(
+            "Move a company to the trash, restorable for 30 days (`POST "
+            "/api/v1/companies/{id}/restore/`); its contacts and deals keep the link meanwhile, "
+            "and stay without a company once it is deleted for good."
+        ),
     ),
 )
 class CompanyViewSet(TenantViewSet):
