@@ -33,13 +33,14 @@ PAGE_SIZE = 25
 
 
 def _members(request: HttpRequest) -> dict[int, str]:
-    """The organization's members by user id, as people see them (e-mail address)."""
+    """The organization's members by user id, as people see them: their name, or their
+    e-mail address when they gave none (read with the memberships, in one statement)."""
     tenant = request.tenant  # type: ignore[attr-defined]
-    return {m.user_id: m.user.email for m in member_list(tenant=tenant)}
+    return {m.user_id: m.user.get_full_name() for m in member_list(tenant=tenant)}
 
 
 def _choices(members: dict[int, str], empty: str) -> list[tuple[str, str]]:
-    return [("", empty), *((str(pk), email) for pk, email in members.items())]
+    return [("", empty), *((str(pk), name) for pk, name in members.items())]
 
 
 class DealFilterForm(forms.Form):

@@ -257,3 +257,40 @@ def test_the_deal_list_sorts_by_a_column_and_back(client_a: Client, tenant_a: Te
     assert "ordering=-amount" in up.context["sort_links"]["amount"]
     down = client_a.get("/deals/", {"ordering": "-amount"}).content.decode()
     assert down.index("Large") < down.index("Small")
+
+
+def test_board_cards_and_the_deal_page_name_the_owner_and_fall_back_to_the_address(
+    client_a: Client, tenant_a: Tenant, member_a: User, owner_a: User
+) -> None:
+    User.objects.filter(pk=member_a.pk).update(full_name="Mia Member")
+    User.objects.filter(pk=owner_a.pk).update(full_name="")
+    with tenant_context(tenant_a):
+        named = DealFactory(name="Named owner", owner_id=member_a.pk)
+        DealFactory(name="Unnamed owner", owner_id=owner_a.pk)
+    board = client_a.get("/deals/board/").content.decode()
+    cards = board.split('data-testid="deal-card"')[1:]
+    card_of = {next(n for n in ("Named owner", "Unnamed owner") if n in c): c for c in cards}
+    assert "Mia Member" in card_of["Named owner"]
+    assert "member@alpha.test" not in card_of["Named owner"]
+    assert "owner@alpha.test" in card_of["Unnamed owner"]
+    page = client_a.get(f"/deals/{named.pk}/")
+    assert page.context["owner_label"] == "Mia Member"
+    assert "Mia Member" in page.content.decode()
+
+
+def test_the_deal_page_and_the_board_write_every_date_in_one_format(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    import datetime as dt
+
+    from django.utils.formats import date_format
+
+    close_on = dt.date(2027, 3, 4)
+    closed_at = dt.datetime(2027, 2, 1, 15, 30, tzinfo=dt.UTC)
+    with tenant_context(tenant_a):
+        deal = DealFactory(expected_close_on=close_on, closed_at=closed_at)
+    html = client_a.get(f"/deals/{deal.pk}/").content.decode()
+    assert f'data-testid="deal-expected-close">{date_format(close_on)}<' in html
+    assert f'data-testid="deal-closed">{date_format(closed_at.date())}<' in html
+    board = client_a.get("/deals/board/").content.decode()
+    assert f">{date_format(close_on)}</time>" in board
