@@ -7,6 +7,7 @@ from .views import deals as deal_views
 from .views import line_items as line_item_views
 from .views import pipelines as pipeline_views
 from .views import products as product_views
+from .views import scoring as scoring_views
 from .views import tags as tag_views
 
 app_name = "crm"
@@ -71,6 +72,19 @@ urlpatterns = [
         product_views.product_deactivate_view,
         name="product_deactivate",
     ),
+    path("settings/scoring/", scoring_views.scoring_settings, name="scoring_settings"),
+    path("settings/scoring/rules/", scoring_views.scoring_rule_add, name="scoring_rule_add"),
+    path(
+        "settings/scoring/rules/<int:pk>/",
+        scoring_views.scoring_rule_edit,
+        name="scoring_rule_edit",
+    ),
+    path(
+        "settings/scoring/rules/<int:pk>/delete/",
+        scoring_views.scoring_rule_delete_view,
+        name="scoring_rule_delete",
+    ),
+    path("settings/scoring/preview/", scoring_views.scoring_preview_view, name="scoring_preview"),
     path("settings/tags/", tag_views.tag_settings, name="tag_settings"),
     path("settings/tags/<int:pk>/rename/", tag_views.tag_rename_view, name="tag_rename"),
     path("settings/tags/<int:pk>/delete/", tag_views.tag_delete_view, name="tag_delete"),

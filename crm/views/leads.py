@@ -133,7 +133,10 @@ def _sort_links(request: HttpRequest, current: str) -> dict[str, str]:
     for key in LEAD_ORDERINGS:
         query = request.GET.copy()
         query.pop("page", None)
-        query["ordering"] = f"-{key}" if current == key else key
+        if key == "score":  # the best leads first, then the other way
+            query["ordering"] = key if current == f"-{key}" else f"-{key}"
+        else:
+            query["ordering"] = f"-{key}" if current == key else key
         links[key] = f"?{query.urlencode()}"
     return links
 
