@@ -247,12 +247,18 @@ def _task_for_row(request: HttpRequest, pk: int) -> Activity:
 @login_required
 @require_POST
 def task_done(request: HttpRequest, pk: int) -> HttpResponse:
-    """Mark a task done (or, with `reopen`, not done) from My tasks; htmx gets the row."""
+    """Mark a task done (or, with `reopen`, not done) from My tasks, where htmx gets the row,
+    or from a record's timeline (`from=timeline`), where htmx gets the record's panel."""
     task = _task_for_row(request, pk)
     if request.POST.get("reopen"):
         services.task_reopen(activity=task, by=request.user)
     else:
         services.task_complete(activity=task, by=request.user)
+    record = selectors.activity_record(task)
+    if request.POST.get("from") == "timeline" and record is not None:
+        if request.headers.get("HX-Request"):
+            return render(request, "crm/activities/_panel.html", panel_context(request, record))
+        return redirect(record_url(record))
     if not request.headers.get("HX-Request"):
         return redirect("crm:my_tasks")
     return render(request, "crm/activities/_task_row.html", {"task": task})

@@ -143,6 +143,42 @@ def test_my_tasks_groups_open_tasks_and_marks_one_done(
     assert "Late one" not in client_a.get("/tasks/").content.decode()
 
 
+def test_a_task_is_marked_done_from_its_records_timeline(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory()
+        task = ActivityFactory(
+            kind="task",
+            body="",
+            subject="Send the contract",
+            due_at=timezone.now() + dt.timedelta(days=1),
+            assignee_id=member_a.pk,
+            contact=None,
+            company=company,
+        )
+    page = client_a.get(f"/companies/{company.pk}/").content.decode()
+    timeline = page[page.index('data-testid="timeline"') :]
+    assert f'action="/tasks/{task.pk}/done/"' in timeline
+    assert "Mark Send the contract done" in timeline
+
+    panel = client_a.post(f"/tasks/{task.pk}/done/", {"from": "timeline"}, **HTMX)
+    assert panel.status_code == 200
+    html = panel.content.decode()
+    assert 'id="activity-panel"' in html  # the record's panel, in place
+    assert "Reopen Send the contract" in html
+    with tenant_context(tenant_a):
+        task.refresh_from_db()
+    assert task.is_done
+
+    # Without htmx, back to the record's page; reopening works the same way.
+    back = client_a.post(f"/tasks/{task.pk}/done/", {"from": "timeline", "reopen": "1"})
+    assert back.status_code == 302 and back["Location"] == f"/companies/{company.pk}/"
+    with tenant_context(tenant_a):
+        task.refresh_from_db()
+    assert not task.is_done
+
+
 def test_another_organizations_records_and_tasks_are_not_found(
     client_a: Client, tenant_b: Tenant
 ) -> None:
