@@ -54,3 +54,21 @@ class LastOwner(DomainError):
     code = "last-owner"
     status = 409
     title = "An organization needs at least one owner; make someone else owner first."
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency-key-invalid"
+    status = 400
+    title = "The Idempotency-Key header is not valid."
+
+
+class IdempotencyKeyInUse(DomainError):
+    code = "idempotency-key-in-use"
+    status = 409
+    title = "A request with this Idempotency-Key is still being processed."
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency-key-reused"
+    status = 422
+    title = "This Idempotency-Key was used with another request."

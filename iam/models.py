@@ -152,3 +152,35 @@ class Invitation(models.Model):
             and self.revoked_at is None
             and self.expires_at > timezone.now()
         )
+
+
+class IdempotentRequest(models.Model):
+    """A POST made with an `Idempotency-Key`, kept for 24 hours per organization, user and key.
+
+    `fingerprint` is a digest of the request (method, path, body), so the same key with
+    another request can be refused. The row is written in the request's own transaction,
+    only when it succeeded, with its response: status, the headers a client reads, and the
+    body sealed with the organization's data key (responses carry personal data).
+    """
+
+    # Indexed by the unique constraint below, which leads with it.
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    headers = models.JSONField(default=dict)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "user", "key"], name="iam_idempotentrequest_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

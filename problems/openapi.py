@@ -58,18 +58,30 @@ _IF_NONE_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Answer 304 without a body if the record's current `ETag` is one of these.",
 )
+_IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER,
+    description="Makes a retry safe: a repeat of this request with the same key within 24 "
+    "hours gets the first successful response again (with `Idempotent-Replayed: true`) and "
+    "changes nothing. The same key with another request is a 422; a repeat while the first "
+    "still runs is a 409. Use a new random key (a UUID, say) for each new request.",
+)
 _ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The record's version."}}
 
 
 class ProblemAutoSchema(AutoSchema):
-    """Adds the problem+json error responses every tenant API operation can return, and the
-    conditional-request headers of operations on one record (`iam.api.base.TenantViewSet`)."""
+    """Adds the problem+json error responses every tenant API operation can return, the
+    conditional-request headers of operations on one record, and Idempotency-Key on every
+    POST (`iam.api.base.TenantViewSet`)."""
 
     def _is_record_operation(self) -> bool:
         return "{" in self.path and not self._is_list_view()
 
     def get_override_parameters(self) -> list[Any]:
         parameters: list[Any] = list(super().get_override_parameters())
+        if self.method == "POST" and self._is_tenant_viewset():
+            parameters.append(_IDEMPOTENCY_KEY)
         if self._is_record_operation() and self._is_tenant_viewset():
             if self.method == "GET":
                 parameters.append(_IF_NONE_MATCH)
@@ -88,6 +100,9 @@ class ProblemAutoSchema(AutoSchema):
         errors = dict(_ALWAYS)
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             errors.update(_WITH_INPUT)
+        if self.method == "POST" and self._is_tenant_viewset():
+            errors["409"] = "A request with this Idempotency-Key is still running (or a conflict)."
+            errors["422"] = "This Idempotency-Key was used with another request."
         if self._is_record_operation() and self._is_tenant_viewset():
             if self.method == "GET":
                 responses.setdefault("304", {"description": "Not modified (If-None-Match)."})

@@ -147,6 +147,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # through `tenants.tasks.organizations_fan_out`, which queues it once in every active
 # organization's schema: {"task": "tenants.tasks.organizations_fan_out", "args": [name]}.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "idempotency-keys-expire": {"task": "iam.tasks.idempotency_keys_expire", "schedule": 3600.0},
     # Records trashed more than 30 days ago are deleted for good, in every organization.
     "crm-trash-purge": {
         "task": "tenants.tasks.organizations_fan_out",

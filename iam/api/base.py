@@ -1,5 +1,6 @@
 """The one tenant-aware base for API views: tenant, membership and permissions resolved once,
-and conditional requests (ETag, If-None-Match, If-Match) for every record."""
+conditional requests (ETag, If-None-Match, If-Match) for every record, and Idempotency-Key
+on every POST."""
 
 import copy
 import hashlib
@@ -13,7 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from iam.permissions import IsTenantMember
-from problems.exceptions import PreconditionFailed
+from problems.exceptions import DomainError, PreconditionFailed
+
+from . import idempotency
 
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -38,35 +41,63 @@ class TenantViewSet(viewsets.ModelViewSet):
     matches, and `If-Match` on a change of the record (PUT, PATCH, DELETE, or a POST action
     on it) is checked with the row locked for the rest of the request: a stale one gets 412
     and nothing changes.
+
+    A POST with an `Idempotency-Key` runs in one transaction with its key claimed, and its
+    successful response is kept under the key in that transaction (`idempotency`).
     """
 
     permission_classes = [IsTenantMember]
 
-    _conditional: Any = None  # the transaction a checked If-Match holds open, if any
+    _held: Any = None  # the transaction held open from the checks to the response, if any
+    _claim: idempotency.Claim | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)
         if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
             raise RuntimeError("TenantViewSet used outside its tenant's schema.")
         super().initial(request, *args, **kwargs)
+        # The checks below and the change they guard run in one transaction, opened after
+        # authentication so a token's bookkeeping isn't held up.
+        if request.method == "POST" and request.headers.get(idempotency.HEADER) is not None:
+            self._hold_transaction()
+            self._claim = idempotency.claim(request, tenant_id=tenant.pk)
         if_match = request.headers.get("If-Match")
         if if_match and request.method in _UNSAFE and self._is_record_request():
-            # From the check to the end of the change, in one transaction with the row
-            # locked; opened after authentication, so a token's bookkeeping isn't held up.
-            self._conditional = transaction.atomic()
-            self._conditional.__enter__()
+            self._hold_transaction()  # with the row locked until the change is made
             self._precondition_check(_header_tags(if_match))
+
+    def _hold_transaction(self) -> None:
+        if self._held is None:
+            self._held = transaction.atomic()
+            self._held.__enter__()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            return exc.response  # type: ignore[return-value]
+        return super().handle_exception(exc)
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        conditional, self._conditional = self._conditional, None
-        if conditional is not None:
-            if response.status_code >= 500:
-                conditional.__exit__(_Failed, _Failed(), None)  # rolls back
-            else:
-                conditional.__exit__(None, None, None)
-        return super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)
+        held, self._held = self._held, None
+        claim, self._claim = self._claim, None
+        if held is None:
+            return response
+        try:
+            if claim is not None and response.status_code < 500:
+                idempotency.keep(claim, response)
+        except DomainError as exc:  # the key service is away: keep nothing, change nothing
+            held.__exit__(_Failed, _Failed(), None)
+            return super().finalize_response(request, self.handle_exception(exc))
+        except BaseException as exc:
+            held.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
+            raise
+        if response.status_code >= 500:
+            held.__exit__(_Failed, _Failed(), None)  # rolls back
+        else:
+            held.__exit__(None, None, None)
+        return response
 
     def _is_record_request(self) -> bool:
         return (self.lookup_url_kwarg or self.lookup_field) in self.kwargs
