@@ -9,12 +9,18 @@ from .views import pipelines as pipeline_views
 from .views import products as product_views
 from .views import scoring as scoring_views
 from .views import tags as tag_views
+from .views import trash as trash_views
 
 app_name = "crm"
 
 urlpatterns = [
     path("", dashboard_views.dashboard_page, name="dashboard"),
     path("search/", search.search_page, name="search"),
+    path("trash/", trash_views.trash_page, name="trash"),
+    path(
+        "trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"
+    ),
+    path("trash/<str:kind>/<int:pk>/delete/", trash_views.trash_purge_page, name="trash_purge"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_edit, name="contact_create"),
     path("contacts/import/", views.contact_import, name="contact_import"),

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 
 TRASH_DAYS = 30
 Trashable = Contact | Company | Lead | Deal
-T = TypeVar("T", Contact, Company, Lead, Deal)
+T = TypeVar("T", bound=Contact | Company | Lead | Deal)
 # By the type names the API and the pages use; purged in this order (deals before the
 # contacts they link, contacts before their company).
 TRASHABLE: dict[str, type[Trashable]] = {

@@ -128,7 +128,7 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact, pk=pk)
     services.contact_delete(contact=contact, by=request.user)
-    messages.success(request, f"Contact {contact.full_name} deleted.")
+    messages.success(request, f"Contact {contact.full_name} moved to the trash.")
     return redirect("crm:contact_list")
 
 
@@ -361,7 +361,7 @@ def company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def company_delete(request: HttpRequest, pk: int) -> HttpResponse:
     company = get_object_or_404(Company, pk=pk)
     services.company_delete(company=company, by=request.user)
-    messages.success(request, f"Company {company.name} deleted.")
+    messages.success(request, f"Company {company.name} moved to the trash.")
     return redirect("crm:company_list")
 
 

@@ -281,7 +281,7 @@ def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def deal_delete_page(request: HttpRequest, pk: int) -> HttpResponse:
     deal = get_object_or_404(Deal, pk=pk)
     deal_delete(deal=deal, by=request.user)
-    messages.success(request, f"Deal {deal.name} deleted.")
+    messages.success(request, f"Deal {deal.name} moved to the trash.")
     return redirect("crm:deal_list")
 
 

@@ -332,5 +332,5 @@ def lead_convert_page(request: HttpRequest, pk: int) -> HttpResponse:
 def lead_delete_page(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=pk)
     lead_delete(lead=lead, by=request.user)
-    messages.success(request, f"Lead {lead.full_name} deleted.")
+    messages.success(request, f"Lead {lead.full_name} moved to the trash.")
     return redirect("crm:lead_list")

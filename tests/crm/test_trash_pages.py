@@ -1,0 +1,123 @@
+"""The Trash page: a member finds what was deleted, who deleted it and when, restores it;
+owners and admins delete for good; nothing of another organization shows or answers."""
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from crm.models import Company, Contact, Deal
+from crm.services import contact_create, contact_delete
+from iam.models import User
+from tenants.models import Tenant
+from tests.conftest import host_of
+
+from .factories import CompanyFactory, ContactFactory, DealFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_client(tenant_a: Tenant, owner_a: User) -> Client:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(owner_a)
+    return client
+
+
+def test_a_deleted_contact_is_on_the_trash_page_with_who_and_how_long(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory(first_name="Zoë", last_name="Müller")
+    answer = client_a.post(f"/contacts/{contact.pk}/delete/", follow=True)
+    assert "moved to the trash" in answer.content.decode()
+    assert client_a.get(f"/contacts/{contact.pk}/").status_code == 404
+    assert "Zoë Müller" not in client_a.get("/contacts/").content.decode()
+
+    page = client_a.get("/trash/").content.decode()
+
+    assert "Zoë Müller" in page
+    assert "30 days left" not in page and "29 days left" in page
+    assert (member_a.full_name or member_a.email) in page
+    assert 'href="/trash/"' in client_a.get("/").content.decode()  # in the menu
+
+
+def test_restore_from_the_trash_page_opens_the_record_again(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Initech")
+    client_a.post(f"/companies/{company.pk}/delete/")
+
+    answer = client_a.post(f"/trash/company/{company.pk}/restore/")
+
+    assert answer.status_code == 302
+    assert answer["Location"] == f"/companies/{company.pk}/"
+    assert "Initech" in client_a.get(answer["Location"]).content.decode()
+
+
+def test_a_restore_blocked_by_a_taken_email_address_says_why(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        first = contact_create(by=member_a, first_name="Ada", email="ada@example.com")
+        contact_delete(contact=first, by=member_a)
+        contact_create(by=member_a, first_name="Ada two", email="ada@example.com")
+
+    page = client_a.post(f"/trash/contact/{first.pk}/restore/", follow=True).content.decode()
+
+    assert "can&#x27;t be restored" in page
+    assert "ada@example.com" in page
+    with tenant_context(tenant_a):
+        assert Contact.trashed.filter(pk=first.pk).exists()
+
+
+def test_only_owners_and_admins_see_and_use_delete_for_good(
+    client_a: Client, owner_client: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        deal = DealFactory(name="Rollout")
+    client_a.post(f"/deals/{deal.pk}/delete/")
+    assert "Delete for good" not in client_a.get("/trash/").content.decode()
+    assert client_a.post(f"/trash/deal/{deal.pk}/delete/").status_code == 403
+
+    assert "Delete for good" in owner_client.get("/trash/").content.decode()
+    assert owner_client.post(f"/trash/deal/{deal.pk}/delete/").status_code == 302
+    with tenant_context(tenant_a):
+        assert not Deal.with_trashed.filter(pk=deal.pk).exists()
+
+
+def test_the_trash_page_filters_by_kind(client_a: Client, tenant_a: Tenant) -> None:
+    with tenant_context(tenant_a):
+        contact, company = ContactFactory(first_name="Kept"), CompanyFactory(name="Gone Corp")
+    client_a.post(f"/contacts/{contact.pk}/delete/")
+    client_a.post(f"/companies/{company.pk}/delete/")
+    page = client_a.get("/trash/", {"type": "company"}).content.decode()
+    listed = page.split('data-testid="trash-entries"', 1)[1]
+    assert "Gone Corp" in listed and "Kept" not in listed
+
+
+def test_another_organizations_trash_is_out_of_reach(
+    client_a: Client, tenant_b: Tenant, owner_b: User
+) -> None:
+    with tenant_context(tenant_b):
+        other = ContactFactory(first_name="Bertha")
+        contact_delete(contact=other, by=owner_b)
+    assert "Bertha" not in client_a.get("/trash/").content.decode()
+    assert client_a.post(f"/trash/contact/{other.pk}/restore/").status_code == 404
+    assert client_a.post(f"/trash/nothing/{other.pk}/restore/").status_code == 404
+    with tenant_context(tenant_b):
+        assert Contact.trashed.filter(pk=other.pk).exists()
+
+
+def test_a_contact_of_a_trashed_company_shows_it_as_in_the_trash(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Initech")
+        contact = ContactFactory(company=company)
+    client_a.post(f"/companies/{company.pk}/delete/")
+    page = client_a.get(f"/contacts/{contact.pk}/").content.decode()
+    assert "Initech (in the trash)" in page
+    assert f'href="/companies/{company.pk}/"' not in page
+    with tenant_context(tenant_a):
+        assert Company.trashed.filter(pk=company.pk).exists()
