@@ -9,7 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import StageInAnotherPipeline
@@ -24,6 +25,7 @@ from crm.selectors.deals import (
     deal_stage_changes,
     pipeline_list,
 )
+from crm.selectors.search import clean_query, search
 from crm.services.deals import deal_create, deal_delete, deal_move, deal_update
 from iam.selectors import member_list
 from problems.exceptions import DomainError, InvalidFields
@@ -95,13 +97,16 @@ class DealForm(forms.Form):
     currency = forms.CharField(max_length=3, initial="EUR", help_text=CURRENCY_HELP)
     tags = TagsFormField()
     company = forms.ModelChoiceField(queryset=Company.objects.none(), required=False)
+    # Chosen with the search-as-you-type picker (deal_contact_options), never listed whole:
+    # the form only reads the contacts it is sent.
     contacts = forms.ModelMultipleChoiceField(
-        queryset=Contact.objects.none(),
-        required=False,
-        help_text="Hold Ctrl (⌘ on a Mac) to choose several.",
+        queryset=Contact.objects.all(), required=False, widget=forms.MultipleHiddenInput
     )
     primary_contact = forms.ModelChoiceField(
-        queryset=Contact.objects.none(), required=False, help_text="One of the contacts."
+        queryset=Contact.objects.all(),
+        required=False,
+        widget=forms.HiddenInput,
+        help_text="One of the contacts.",
     )
     expected_close_on = forms.DateField(
         required=False, label="Expected close", widget=forms.DateInput(attrs={"type": "date"})
@@ -118,10 +123,25 @@ class DealForm(forms.Form):
         ).select_related("pipeline")
         fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name}: {s.name}"
         fields["company"].queryset = Company.objects.order_by("name")
-        contacts = Contact.objects.order_by("first_name", "last_name", "id")
-        fields["contacts"].queryset = contacts
-        fields["primary_contact"].queryset = contacts
         fields["owner_id"].choices = _choices(members, "Nobody")
+
+    def _ids(self, name: str) -> list[int]:
+        if self.is_bound:
+            values: list[Any] = self.data.getlist(self.add_prefix(name))
+        else:
+            initial = self.initial.get(name)
+            values = initial if isinstance(initial, list) else [initial]
+        return [int(v) for v in values if str(v).isdigit()]
+
+    def chosen_contacts(self) -> list[tuple[Contact, bool]]:
+        """The contacts the form holds (sent, or the deal's own), each with whether it is
+        the primary one, in one statement."""
+        ids = self._ids("contacts")
+        if not ids:
+            return []
+        primary = self._ids("primary_contact")
+        found = Contact.objects.filter(pk__in=ids).order_by("first_name", "last_name", "id")
+        return [(contact, contact.pk in primary) for contact in found]
 
     def clean_currency(self) -> str:
         code = currency_clean(self.cleaned_data.get("currency"))
@@ -274,6 +294,23 @@ def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             return redirect("crm:deal_detail", pk=deal.pk)
     return render(request, "crm/deals/form.html", {"form": form, "deal": deal}, status=status)
+
+
+CONTACT_OPTIONS = 10
+
+
+@login_required
+@require_GET
+def deal_contact_options(request: HttpRequest) -> HttpResponse:
+    """The deal form's contact picker: the contacts best matching what is typed (with typos
+    and prefixes, as the search box finds them), at most ten, in one statement."""
+    text = request.GET.get("q", "")
+    hits = search(text=text, types=["contacts"], limit=CONTACT_OPTIONS)["contacts"]
+    response = render(
+        request, "crm/deals/_contact_options.html", {"hits": hits, "q": clean_query(text)}
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

@@ -294,3 +294,73 @@ def test_the_deal_page_and_the_board_write_every_date_in_one_format(
     assert f'data-testid="deal-closed">{date_format(closed_at.date())}<' in html
     board = client_a.get("/deals/board/").content.decode()
     assert f">{date_format(close_on)}</time>" in board
+
+
+def test_the_deal_form_never_lists_every_contact_and_keeps_those_chosen(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    from .factories import ContactFactory
+
+    with tenant_context(tenant_a):
+        chosen = ContactFactory(first_name="Zoë", last_name="Müller")
+        other = ContactFactory(first_name="Otto", last_name="Unchosen")
+        deal = DealFactory(name="Picker deal")
+    form = client_a.get("/deals/new/").content.decode()
+    assert "Unchosen" not in form and "Müller" not in form
+    assert 'hx-get="/deals/contact-options/"' in form
+
+    saved = client_a.post(
+        f"/deals/{deal.pk}/edit/",
+        {
+            "name": "Picker deal",
+            "pipeline": deal.pipeline_id,
+            "amount": "10",
+            "currency": "EUR",
+            "contacts": [chosen.pk],
+            "primary_contact": chosen.pk,
+            "q": "whatever was left in the search box",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()
+    with tenant_context(tenant_a):
+        links = list(deal.deal_contacts.values_list("contact_id", "is_primary"))
+    assert links == [(chosen.pk, True)]
+    edit = client_a.get(f"/deals/{deal.pk}/edit/").content.decode()
+    assert "Müller" in edit and "Unchosen" not in edit
+    assert f'name="primary_contact" value="{chosen.pk}" checked' in edit
+    assert other.pk != chosen.pk
+
+
+def test_the_contact_picker_finds_contacts_as_typed_with_a_typo_in_one_statement(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    from .factories import ContactFactory
+
+    with tenant_context(tenant_a):
+        zoe = ContactFactory(first_name="Zoë", last_name="Müller")
+        ContactFactory.create_batch(12, first_name="Mueller", last_name="Other")
+    client_a.get("/deals/contact-options/?q=x")
+    with CaptureQueriesContext(connection) as queries:
+        found = client_a.get("/deals/contact-options/?q=zoe muler", HTTP_HX_REQUEST="true")
+    assert found.status_code == 200
+    html = found.content.decode()
+    assert f'data-add-contact="{zoe.pk}"' in html
+    # Session, user, membership, and the search.
+    assert len(queries) <= 5, "\n".join(q["sql"] for q in queries.captured_queries)
+    many = client_a.get("/deals/contact-options/?q=mueller").content.decode()
+    assert many.count("data-add-contact=") == 10
+    nothing = client_a.get("/deals/contact-options/?q=qqqqqq").content.decode()
+    assert "No contact matches" in nothing
+    assert client_a.get("/deals/contact-options/").content.decode().strip() == ""
+
+
+def test_the_contact_picker_never_offers_another_organizations_contacts(
+    client_a: Client, tenant_b: Tenant
+) -> None:
+    from .factories import ContactFactory
+
+    with tenant_context(tenant_b):
+        ContactFactory(first_name="Bertha", last_name="Beta")
+    assert "Bertha" not in client_a.get("/deals/contact-options/?q=bertha").content.decode()
+    anonymous = Client(HTTP_HOST=host_of(tenant_b))
+    assert anonymous.get("/deals/contact-options/?q=bertha").status_code == 302
