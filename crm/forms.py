@@ -271,20 +271,25 @@ class CustomFieldForm(forms.Form):
         return data
 
 
-class ContactImportForm(forms.Form):
-    """Upload of a CSV file of contacts. The hidden key makes a resubmitted form (a refresh,
-    a double click) return the first import's result instead of importing twice."""
+class ImportForm(forms.Form):
+    """Upload of a CSV file of records; its columns are mapped on the page that follows. The
+    hidden key makes a resubmitted form (a refresh, a double click) return the first
+    import's result instead of importing twice."""
 
     file = forms.FileField(
         label="CSV file",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
-        help_text="UTF-8, with the column names in the first row; up to 5,000 contacts.",
+        help_text="UTF-8, with the column names in the first row; up to 5,000 rows.",
     )
+    idempotency_key = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
+
+
+class ContactImportForm(ImportForm):
+    """Upload of a CSV file of contacts, and what to do with those already there."""
+
     on_duplicate = forms.ChoiceField(
         label="When a contact already exists (same e-mail address, or same phone number)",
         choices=ContactImport.OnDuplicate.choices,
         initial=ContactImport.OnDuplicate.SKIP,
         widget=forms.RadioSelect,
     )
-    dry_run = forms.BooleanField(required=False, label="Only check the file; import nothing")
-    idempotency_key = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)

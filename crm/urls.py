@@ -1,9 +1,10 @@
 from django.urls import path
 
 from . import views
-from .views import activities, leads, search
+from .views import activities, leads, lists, search
 from .views import dashboard as dashboard_views
 from .views import deals as deal_views
+from .views import imports as import_views
 from .views import line_items as line_item_views
 from .views import pipelines as pipeline_views
 from .views import products as product_views
@@ -21,9 +22,18 @@ urlpatterns = [
         "trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"
     ),
     path("trash/<str:kind>/<int:pk>/delete/", trash_views.trash_purge_page, name="trash_purge"),
+    path("trash/", trash_views.trash_page, name="trash"),
+    path(
+        "trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"
+    ),
+    path("trash/<str:kind>/<int:pk>/delete/", trash_views.trash_purge_page, name="trash_purge"),
+    path("lists/<str:records>/columns/", lists.list_columns, name="list_columns"),
+    path("lists/<str:records>/views/", lists.list_view_save, name="list_view_save"),
+    path("lists/views/<int:pk>/delete/", lists.list_view_delete, name="list_view_delete"),
+    path("lists/<str:records>/bulk/", lists.list_bulk, name="list_bulk"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/new/", views.contact_edit, name="contact_create"),
-    path("contacts/import/", views.contact_import, name="contact_import"),
+    path("contacts/import/", import_views.contact_import, name="contact_import"),
     path("contacts/export/", views.contact_export, name="contact_export"),
     path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact_edit"),
@@ -35,6 +45,7 @@ urlpatterns = [
     path("companies/<int:pk>/delete/", views.company_delete, name="company_delete"),
     path("leads/", leads.lead_list_page, name="lead_list"),
     path("leads/new/", leads.lead_edit, name="lead_create"),
+    path("leads/import/", import_views.lead_import, name="lead_import"),
     path("leads/<int:pk>/", leads.lead_detail, name="lead_detail"),
     path("leads/<int:pk>/edit/", leads.lead_edit, name="lead_edit"),
     path("leads/<int:pk>/status/", leads.lead_status, name="lead_status"),
@@ -47,6 +58,7 @@ urlpatterns = [
     path("activities/log/", activities.activity_log, name="activity_log"),
     path("deals/", deal_views.deal_list_page, name="deal_list"),
     path("deals/new/", deal_views.deal_edit, name="deal_create"),
+    path("deals/import/", import_views.deal_import, name="deal_import"),
     path("deals/contact-options/", deal_views.deal_contact_options, name="deal_contact_options"),
     path("deals/board/", deal_views.deal_board, name="deal_board"),
     path("deals/board/<int:pipeline_pk>/", deal_views.deal_board, name="deal_board_pipeline"),

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm import selectors
-from crm.models import Company, Contact, ContactImport, CustomField
+from crm.models import Company, Contact, CustomField
 from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
 from problems.serializers import MaxLengthAsSent, StrictCharField, StrictModelSerializer
 
@@ -209,62 +209,3 @@ class CustomFieldUpdateSerializer(CustomFieldSerializer):
 
     class Meta(CustomFieldSerializer.Meta):
         read_only_fields = ("id", "entity", "type", "created_at", "updated_at")
-
-
-class ContactImportRequestSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(
-        help_text=(
-            "A CSV file (UTF-8; comma, semicolon or tab separated) whose first row names the "
-            "columns: first name, last name (or name), email, phone, title, company, address, "
-            "birthday (YYYY-MM-DD), and custom fields by key or label. Other columns are "
-            "ignored and listed in the answer."
-        )
-    )
-    on_duplicate = serializers.ChoiceField(
-        choices=ContactImport.OnDuplicate.choices,
-        default=ContactImport.OnDuplicate.SKIP,
-        help_text=(
-            "What to do with a row whose e-mail address (or, without one, phone number) "
-            "belongs to an existing contact: skip it, or update the contact with the row's "
-            "non-empty values."
-        ),
-    )
-    dry_run = serializers.BooleanField(
-        default=False, help_text="Check the file and report what would happen; keep nothing."
-    )
-
-
-class ContactImportSerializer(serializers.ModelSerializer[ContactImport]):
-    id = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null on a dry run.")
-    dry_run = serializers.BooleanField(read_only=True)
-    replayed = serializers.BooleanField(
-        read_only=True,
-        help_text="True when this answers a retry with an idempotency key already used.",
-    )
-    report = serializers.JSONField(
-        read_only=True,
-        help_text=(
-            "`skipped`: the rows not imported, each with its `row` number (the headings are "
-            "row 1), `reason` (`duplicate-row` with `of_row`, or `existing-contact` with "
-            "`contact`, its id); `columns`: what each recognised heading fills (a contact "
-            "field, `name`, or `custom.<key>`); `ignored_columns`: headings not recognised."
-        ),
-    )
-
-    class Meta:
-        model = ContactImport
-        fields = (
-            "id",
-            "filename",
-            "on_duplicate",
-            "rows",
-            "contacts_created",
-            "contacts_updated",
-            "rows_skipped",
-            "companies_created",
-            "report",
-            "dry_run",
-            "replayed",
-            "created_at",
-        )
-        read_only_fields = fields

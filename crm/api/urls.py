@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from .activities import ActivityViewSet, timeline_view
 from .bulk import bulk_view
 from .deals import DealViewSet
+from .imports import DealImportViewSet, LeadImportViewSet
 from .leads import LeadViewSet
 from .merge import CompanyMergeViewSet, ContactMergeViewSet
 from .pipelines import PipelineViewSet, StageViewSet
@@ -33,7 +34,7 @@ router.register(
     r"deals/(?P<deal_id>[0-9]+)/line-items", DealLineItemViewSet, basename="deal-line-item"
 )
 
-# Before the router's, whose detail routes would read `bulk` as an id.
+# Before the router's, whose detail routes would read `bulk` or `import` as an id.
 urlpatterns = [
     path(f"{records}/bulk/", bulk_view(records), name=f"{records}-bulk")
     for records in ("contacts", "companies", "leads", "deals")
@@ -41,6 +42,10 @@ urlpatterns = [
 urlpatterns += [
     path("contacts/merge/", ContactMergeViewSet.as_view({"post": "merge"}), name="contact-merge"),
     path("companies/merge/", CompanyMergeViewSet.as_view({"post": "merge"}), name="company-merge"),
+]
+urlpatterns += [
+    path("leads/import/", LeadImportViewSet.as_view({"post": "create"}), name="lead-import"),
+    path("deals/import/", DealImportViewSet.as_view({"post": "create"}), name="deal-import"),
 ]
 urlpatterns += [*router.urls, path("search/", SearchView.as_view(), name="search")]
 # The trash: its list, a purge at once, and each record's restore.

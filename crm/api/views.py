@@ -10,7 +10,6 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -27,16 +26,21 @@ from crm import exports, imports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
 from crm.selectors.tags import tagged_with, with_tag_names
+from crm.services import imports as import_services
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
-from problems.exceptions import InvalidFields
 from problems.openapi import problem_responses
 
-from .serializers import (
-    CompanySerializer,
+from .imports import (
     ContactImportRequestSerializer,
     ContactImportSerializer,
+    idempotency_key,
+    import_answer,
+    import_responses,
+)
+from .serializers import (
+    CompanySerializer,
     ContactSerializer,
     CustomFieldSerializer,
     CustomFieldUpdateSerializer,
@@ -58,17 +62,6 @@ _contact_filters = [
     tag_filter,
 ]
 
-
-_idempotency_key = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "Any unique string (at most 100 characters, e.g. a UUID): a retry with the same key "
-        "gets the first request's result instead of importing again."
-    ),
-)
 
 _too_many = problem_responses(429, "More than 30 of these an hour (per user and organization).")
 
@@ -211,28 +204,15 @@ class ContactViewSet(TenantViewSet):
     @extend_schema(
         operation_id="contacts_import",
         request={"multipart/form-data": ContactImportRequestSerializer},
-        parameters=[_idempotency_key],
-        responses={
-            201: ContactImportSerializer,
-            200: OpenApiResponse(
-                ContactImportSerializer, description="A dry run, or a retry's earlier result."
-            ),
-            **problem_responses(
-                400,
-                "The file can't be imported; nothing was. `errors` names the file "
-                "(`file`) or each bad cell (`rows.<n>.<field>`, rows numbered as in a "
-                "spreadsheet, the headings being row 1).",
-            ),
-            **problem_responses(
-                409, "The idempotency key was used for another file or other options."
-            ),
-            **_too_many,
-        },
+        parameters=[idempotency_key],
+        responses=import_responses(ContactImportSerializer),
         description=(
             "Import contacts from a CSV file, all or nothing. Duplicates (same e-mail address, "
             "or without one the same phone number, as an earlier row or an existing contact) "
             "are skipped or, with `on_duplicate=update`, update the existing contact. Companies "
-            "are matched by name and made when missing."
+            "are matched by name and made when missing. Fields: `first_name`, `last_name`, "
+            "`name` (split into first and last), `email`, `phone`, `title`, `company` (a "
+            "name), `address`, `birthday`, and `custom.<key>`."
         ),
     )
     @action(
@@ -248,26 +228,13 @@ class ContactViewSet(TenantViewSet):
         throttle_scope="contact-import",
     )
     def import_file(self, request: Request) -> Response:
-        params = ContactImportRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        if imports.files_sent(request._request) > 1:
-            raise InvalidFields({"file": [imports.ONE_FILE]})
-        upload = params.validated_data["file"]
-        if upload.size > imports.MAX_BYTES:
-            raise InvalidFields({"file": [imports.TOO_LARGE]})
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 100:
-            raise InvalidFields({"Idempotency-Key": ["Use at most 100 characters."]})
-        result = services.contact_import(
-            by=request.user,
-            content=upload.read(),
-            filename=upload.name or "",
-            on_duplicate=params.validated_data["on_duplicate"],
-            dry_run=params.validated_data["dry_run"],
-            idempotency_key=key or None,
+        return import_answer(
+            request,
+            ContactImportRequestSerializer(data=request.data),
+            import_services.contact_import,
+            ContactImportSerializer,
+            options=("on_duplicate",),
         )
-        fresh = not (result.dry_run or result.replayed)
-        return Response(ContactImportSerializer(result).data, status=201 if fresh else 200)
 
 
 @extend_schema_view(

@@ -656,7 +656,11 @@ def custom_field_delete(*, field: CustomField, by: Any) -> None:
     )
 
 
-# Imports live in their own module, which builds on the services above.
-from .imports import contact_import as contact_import  # noqa: E402
-from .imports import deal_import as deal_import  # noqa: E402
-from .imports import lead_import as lead_import  # noqa: E402
+def __getattr__(name: str) -> Any:
+    """The import services, from their own module (`crm.services.imports`), which reads
+    files with the forms built on the services above: imported when first used."""
+    if name in ("contact_import", "lead_import", "deal_import"):
+        from . import imports
+
+        return getattr(imports, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

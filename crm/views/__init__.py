@@ -1,6 +1,5 @@
 """HTML pages of the CRM on a tenant host (the membership middleware has already run)."""
 
-import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -10,13 +9,12 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from crm import exports, imports, selectors, services
-from crm.exceptions import ContactEmailTaken, ContactImportInvalid, ImportKeyReused
-from crm.forms import CompanyForm, ContactForm, ContactImportForm, CustomFieldForm
+from crm import exports, selectors, services
+from crm.exceptions import ContactEmailTaken
+from crm.forms import CompanyForm, ContactForm, CustomFieldForm
 from crm.models import Company, Contact, CustomField
 from crm.selectors.tags import tag_list, tagged_with
 from iam.permissions import is_tenant_admin
@@ -130,135 +128,6 @@ def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.contact_delete(contact=contact, by=request.user)
     messages.success(request, f"Contact {contact.full_name} moved to the trash.")
     return redirect("crm:contact_list")
-
-
-_CONTACT_COLUMNS = [(f.name, f) for f in Contact._meta.get_fields() if hasattr(f, "verbose_name")]
-
-
-def _import_row_errors(
-    errors: dict[str, list[str]], definitions: list[CustomField]
-) -> list[tuple[int, str, list[str]]]:
-    """(row, column name, messages) for the `rows.<n>.<field>` errors of an import."""
-    labels = {name: str(field.verbose_name).capitalize() for name, field in _CONTACT_COLUMNS}
-    labels |= {"company": "Company", "row": "Row"}
-    labels |= {f"custom.{d.key}": d.label for d in definitions}
-    found = []
-    for key, notes in errors.items():
-        if key.startswith("rows."):
-            _, number, column = key.split(".", 2)
-            found.append((int(number), labels.get(column, column), notes))
-    return sorted(found, key=lambda item: item[0])
-
-
-# The CSRF check reads (parses) the request body, so it comes after the rate limit and the
-# size check: `_contact_import_post` makes it.
-@csrf_exempt
-@login_required
-@require_http_methods(["GET", "POST"])
-@ratelimit(key="user", rate=FILES_PER_HOUR, method="POST", block=False, group="crm.import")
-def contact_import(request: HttpRequest) -> HttpResponse:
-    """Upload a CSV file of contacts; show what was (or would be) imported and skipped, and
-    what must be fixed. The file is kept in memory only (`imports.InMemoryImportUpload`), and
-    nothing reads the request's body before the rate limit and its size are checked."""
-    if request.method == "GET":
-        return _contact_import_page(request, ContactImportForm(initial=_import_key()))
-    if getattr(request, "limited", False):
-        return _contact_import_page(
-            request, ContactImportForm(initial=_import_key()), refusal=_TOO_MANY_FILES, status=429
-        )
-    try:
-        imports.accept_import_uploads(request)
-    except InvalidFields as exc:
-        refusal = " ".join(exc.field_errors()["file"])
-        return _contact_import_page(
-            request, ContactImportForm(initial=_import_key()), refusal=refusal, status=400
-        )
-    return _contact_import_post(request)
-
-
-def _import_key() -> dict[str, str]:
-    """A new form's idempotency key: a resubmitted form (a refresh, a double click) gets the
-    first import's result instead of importing twice."""
-    return {"idempotency_key": uuid.uuid4().hex}
-
-
-@csrf_protect
-def _contact_import_post(request: HttpRequest) -> HttpResponse:
-    form = ContactImportForm(request.POST, request.FILES, initial=_import_key())
-    definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
-    outcome: dict[str, Any] = {"definitions": definitions}
-    status = 400
-    is_valid = form.is_valid()
-    if imports.files_sent(request) > 1:
-        form.add_error("file", imports.ONE_FILE)
-    elif is_valid:
-        upload = form.cleaned_data["file"]
-        try:
-            outcome["result"] = services.contact_import(
-                by=request.user,
-                content=upload.read(imports.MAX_BYTES + 1),
-                filename=upload.name or "",
-                on_duplicate=form.cleaned_data["on_duplicate"],
-                dry_run=form.cleaned_data["dry_run"],
-                idempotency_key=form.cleaned_data["idempotency_key"] or None,
-            )
-            status = 200
-        except ContactImportInvalid as exc:  # bad rows: listed beside what the rest would do
-            errors = exc.field_errors()
-            for message in errors.get("file", []):
-                form.add_error("file", message)
-            outcome["row_errors"] = _import_row_errors(errors, definitions)
-            outcome["summary"] = exc.summary
-            outcome["bad_rows"] = exc.bad_rows
-        except InvalidFields as exc:
-            errors = exc.field_errors()
-            for name in ("file", "on_duplicate"):
-                for message in errors.get(name, []):
-                    form.add_error(name, message)
-        except KeyServiceUnavailable:
-            form.add_error(None, _KEY_SERVICE_DOWN)
-            status = 503
-        except ImportKeyReused:
-            form.add_error(None, "This form was already used for an import; start again.")
-            status = 409
-    return _contact_import_page(request, form, status=status, **outcome)
-
-
-def _contact_import_page(
-    request: HttpRequest,
-    form: ContactImportForm,
-    *,
-    status: int = 200,
-    refusal: str = "",
-    definitions: list[CustomField] | None = None,
-    **outcome: Any,
-) -> HttpResponse:
-    """The import page, or for htmx (which keeps the form, and the file chosen in it, for the
-    next upload) only its outcome: what was or would be imported, and what to fix."""
-    context = {
-        "form": form,
-        "refusal": refusal,
-        "result": None,
-        "summary": None,
-        "row_errors": [],
-        "bad_rows": 0,
-        "partial": False,
-        **outcome,
-    }
-    if request.headers.get("HX-Request"):
-        # htmx swaps in successful answers only (see base.html): the outcome says what failed.
-        response = render(request, "crm/_import_outcome.html", {**context, "partial": True})
-    else:
-        if definitions is None:
-            definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
-        context |= {
-            "definitions": definitions,
-            "headings": imports.HEADINGS,
-            "recent": selectors.contact_import_list()[:5],
-        }
-        response = render(request, "crm/contact_import.html", context, status=status)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
 
 
 @login_required

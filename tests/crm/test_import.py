@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from crm import services
 from crm.imports import MAX_ROWS, contact_import_read
 from crm.models import Company, Contact, ContactImport
+from crm.services import imports as import_services
 from iam.models import User
 from iam.services import api_token_create
 from pii.fields import blind_index_for
@@ -54,6 +55,32 @@ def _upload(api: Client, text: str | bytes, **fields: Any) -> Any:
 def _emails(tenant: Tenant) -> list[str]:
     with tenant_context(tenant):
         return sorted(c.email for c in Contact.objects.all())
+
+
+def _page_post(
+    client: Client,
+    text: str | bytes,
+    *,
+    step: str = "import",
+    filename: str = "team.csv",
+    extra: dict[str, Any] | None = None,
+    **headers: Any,
+) -> Any:
+    """Upload a file on the import page and, unless `step` is "map", post it again with the
+    mapping the page proposed, to check it or import it, as a browser does."""
+    content = text.encode() if isinstance(text, str) else text
+
+    def upload() -> SimpleUploadedFile:
+        return SimpleUploadedFile(filename, content, "text/csv")
+
+    data = {"on_duplicate": "skip", **(extra or {})}
+    mapped = client.post("/contacts/import/", {"file": upload(), **data, "step": "map"})
+    if step == "map" or mapped.context is None or not mapped.context["mapping_step"]:
+        return mapped
+    found = mapped.context["mapping_step"]
+    columns = {f"column-{c['index']}": c["chosen"] for c in found.columns}
+    body = {"file": upload(), **data, **columns, "headings_digest": found.digest, "step": step}
+    return client.post("/contacts/import/", body, **headers)
 
 
 def test_rows_become_contacts_whatever_the_headings_spelling_and_separator(
@@ -319,15 +346,13 @@ def test_the_import_page_imports_and_lists_the_rows_to_fix(
     assert page.status_code == 200
     key = page.context["form"].initial["idempotency_key"]
 
-    def post(text: str, **extra: Any) -> Any:
-        upload = SimpleUploadedFile("team.csv", text.encode(), "text/csv")
-        data = {"file": upload, "on_duplicate": "skip", "idempotency_key": key, **extra}
-        return client_a.post("/contacts/import/", data)
+    def post(text: str) -> Any:
+        return _page_post(client_a, text, extra={"idempotency_key": key})
 
     bad = post("first name,email\nAda,nope\n")
     assert bad.status_code == 400
-    assert bad.context["row_errors"] == [(2, "Email", ["Enter a valid email address."])]
-    assert b"Row 2, Email" in bad.content
+    assert bad.context["row_errors"] == [(2, "E-mail", ["Enter a valid email address."])]
+    assert b"Row 2, E-mail" in bad.content
     good = post("first name,email\nAda,ada@engine.test\nAda,ada@engine.test\n")
     assert good.status_code == 200
     assert good.context["result"].contacts_created == 1
@@ -460,21 +485,20 @@ def test_an_uploaded_file_never_touches_the_disk_and_a_huge_one_is_refused(
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     on_disk_during_import: list[list[str]] = []
-    import_for_real = services.contact_import
+    import_for_real = import_services.contact_import
 
     def import_watching_the_disk(**kwargs: Any) -> Any:
         # A temporary upload file exists until the request ends: look while it would.
         on_disk_during_import.append([p.name for p in tmp_path.iterdir()])
         return import_for_real(**kwargs)
 
-    monkeypatch.setattr(services, "contact_import", import_watching_the_disk)
+    monkeypatch.setattr(import_services, "contact_import", import_watching_the_disk)
     rows = "".join(f"Person {i},person{i}@disk.test\n" for i in range(200))  # about 6 KB
 
     def post(content: bytes) -> Any:
-        upload = SimpleUploadedFile("people.csv", content, "text/csv")
         if where == "api":
-            return api.post(URL, {"file": upload})
-        return client_a.post("/contacts/import/", {"file": upload, "on_duplicate": "skip"})
+            return api.post(URL, {"file": SimpleUploadedFile("people.csv", content, "text/csv")})
+        return _page_post(client_a, content)
 
     assert post(("first name,email\n" + rows).encode()).status_code in (200, 201)
     with tenant_context(tenant_a):
@@ -669,14 +693,13 @@ def test_a_dry_run_with_a_bad_row_shows_what_the_other_rows_would_do_beside_it(
         "Bad,not-an-address\n"
         "Grace,grace@cobol.test\n"
     )
-    upload = SimpleUploadedFile("team.csv", text.encode(), "text/csv")
-    page = client_a.post(PAGE, {"file": upload, "on_duplicate": "skip", "dry_run": "on"})
+    page = _page_post(client_a, text, step="check")
     assert page.status_code == 400
-    assert page.context["row_errors"] == [(5, "Email", ["Enter a valid email address."])]
+    assert page.context["row_errors"] == [(5, "E-mail", ["Enter a valid email address."])]
     summary = page.context["summary"]
     assert (summary.contacts_created, summary.rows_skipped) == (2, 2)
     content = page.content.decode()
-    assert "Row 5, Email" in content
+    assert "Row 5, E-mail" in content
     assert "Same contact as row 2" in content
     assert 'data-count="created">2<' in content
     with tenant_context(tenant_a):
@@ -690,13 +713,13 @@ def test_an_htmx_upload_answers_with_the_outcome_only(client_a: Client, tenant_a
     assert 'hx-post="/contacts/import/"' in form and 'hx-target="#import-outcome"' in form
     assert re.search(r'<div id="import-outcome"[^>]*></div>', form)  # empty until an upload
     text = b"first name,email\nAda,ada@engine.test\nBad,nope\n"
-    upload = SimpleUploadedFile("team.csv", text, "text/csv")
-    answer = client_a.post(
-        PAGE, {"file": upload, "on_duplicate": "skip", "dry_run": "on"}, HTTP_HX_REQUEST="true"
-    )
+    answer = _page_post(client_a, text, step="check", HTTP_HX_REQUEST="true")
     assert answer.status_code == 200  # htmx swaps in successful answers only
     content = answer.content.decode()
-    assert "<form" not in content and "Row 3, Email" in content
+    assert "<form" not in content and "Row 3, E-mail" in content
+    # The mapping step goes back into the form, out of band, for the import that follows.
+    assert '<div id="import-mapping" hx-swap-oob="true">' in content
+    assert 'name="column-1"' in content
     assert 'data-count="created">1<' in content
 
 
