@@ -210,6 +210,11 @@ _NEEDED_EXAMPLES = {
     "lead": "a name column (e.g. “Last name” or “Name”)",
     "deal": "a deal name column (e.g. “Deal name”)",
 }
+_NEEDED_FIELDS = {
+    "contact": "the first name, last name, full name, e-mail or phone",
+    "lead": "the last name or full name",
+    "deal": "the deal name",
+}
 PLURALS = {"contact": "contacts", "lead": "leads", "deal": "deals"}
 
 
@@ -397,7 +402,7 @@ def mapping_columns(
                 f"{_NEEDED_EXAMPLES[entity]}."
             )
         else:
-            errors.append(f"Map a column to {_NEEDED_EXAMPLES[entity].split(' (')[0][2:]}.")
+            errors.append(f"Map a column to {_NEEDED_FIELDS[entity]}.")
     if errors:
         raise InvalidFields({field_name: errors})
     return columns
