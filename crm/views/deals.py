@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -126,11 +126,12 @@ class DealForm(forms.Form):
         fields["owner_id"].choices = _choices(members, "Nobody")
 
     def _ids(self, name: str) -> list[int]:
-        if self.is_bound:
-            values: list[Any] = self.data.getlist(self.add_prefix(name))
+        key = self.add_prefix(name)
+        if self.is_bound and isinstance(self.data, QueryDict):
+            raw: Any = self.data.getlist(key)
         else:
-            initial = self.initial.get(name)
-            values = initial if isinstance(initial, list) else [initial]
+            raw = self.data.get(key) if self.is_bound else self.initial.get(name)
+        values = raw if isinstance(raw, list) else [raw]
         return [int(v) for v in values if str(v).isdigit()]
 
     def chosen_contacts(self) -> list[tuple[Contact, bool]]:
