@@ -31,6 +31,8 @@ from iam.selectors import member_list
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
 
+from . import lists
+
 PAGE_SIZE = 25
 
 
@@ -185,7 +187,7 @@ def duration(seconds: int | None) -> str:
 
 @login_required
 def deal_list_page(request: HttpRequest) -> HttpResponse:
-    members = _members(request)
+    members = lists.member_names(request)
     form = DealFilterForm(request.GET or None, members=members)
     filters, ordering = DealFilters(), ""
     if form.is_bound and form.is_valid():
@@ -220,20 +222,12 @@ def deal_list_page(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "pipelines": pipeline_list(),
             "ordering": current,
-            "sort_links": _sort_links(request, current),
+            "heads": lists.sort_heads(
+                request, ("name", "amount", "expected_close_on", "created_at"), current
+            ),
+            "chrome": lists.list_chrome(request, "deals", members),
         },
     )
-
-
-def _sort_links(request: HttpRequest, current: str) -> dict[str, str]:
-    """For each sortable column, the list's URL sorted by it (reversed when it already is)."""
-    links = {}
-    for key in ("name", "amount", "expected_close_on", "created_at"):
-        query = request.GET.copy()
-        query.pop("page", None)
-        query["ordering"] = f"-{key}" if current == key else key
-        links[key] = f"?{query.urlencode()}"
-    return links
 
 
 @login_required
