@@ -6,6 +6,7 @@ from .views import dashboard as dashboard_views
 from .views import deals as deal_views
 from .views import imports as import_views
 from .views import line_items as line_item_views
+from .views import merge as merge_views
 from .views import pipelines as pipeline_views
 from .views import products as product_views
 from .views import scoring as scoring_views
@@ -18,15 +19,14 @@ urlpatterns = [
     path("", dashboard_views.dashboard_page, name="dashboard"),
     path("search/", search.search_page, name="search"),
     path("trash/", trash_views.trash_page, name="trash"),
-    path(
-        "trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"
-    ),
+    path("trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"),
     path("trash/<str:kind>/<int:pk>/delete/", trash_views.trash_purge_page, name="trash_purge"),
-    path("trash/", trash_views.trash_page, name="trash"),
+    path("merge/<str:kind>/<int:pk>/", merge_views.merge_pick, name="merge_pick"),
     path(
-        "trash/<str:kind>/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"
+        "merge/<str:kind>/<int:pk>/<int:other_pk>/",
+        merge_views.merge_compare,
+        name="merge_compare",
     ),
-    path("trash/<str:kind>/<int:pk>/delete/", trash_views.trash_purge_page, name="trash_purge"),
     path("lists/<str:records>/columns/", lists.list_columns, name="list_columns"),
     path("lists/<str:records>/views/", lists.list_view_save, name="list_view_save"),
     path("lists/views/<int:pk>/delete/", lists.list_view_delete, name="list_view_delete"),
