@@ -196,6 +196,19 @@ def import_answer(
     return Response(answer(result).data, status=201 if fresh else 200)
 
 
+def guard_import_body(request: Request) -> None:
+    """Right after the throttles have counted the request, and before anything reads its
+    body (an Idempotency-Key's check does, in `TenantViewSet.initial`): its size is checked,
+    the in-memory upload handler put in place, then a session's CSRF check (which parses the
+    body) made."""
+    from .views import DangerouslyDeferredCsrfSessionAuthentication
+
+    imports.accept_import_uploads(request._request)
+    authenticator = request.successful_authenticator
+    if isinstance(authenticator, DangerouslyDeferredCsrfSessionAuthentication):
+        authenticator.enforce_deferred_csrf(request)
+
+
 class _RecordImportViewSet(TenantViewSet):
     """`POST` a CSV file of records; its body is read only once throttles have counted the
     request and its size is checked (then a session's CSRF token)."""
@@ -212,14 +225,9 @@ class _RecordImportViewSet(TenantViewSet):
 
         return [BearerTokenAuthentication(), DangerouslyDeferredCsrfSessionAuthentication()]
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        from .views import DangerouslyDeferredCsrfSessionAuthentication
-
-        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
-        imports.accept_import_uploads(request._request)
-        authenticator = request.successful_authenticator
-        if isinstance(authenticator, DangerouslyDeferredCsrfSessionAuthentication):
-            authenticator.enforce_deferred_csrf(request)
+    def check_throttles(self, request: Request) -> None:
+        super().check_throttles(request)
+        guard_import_body(request)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = ImportRequestSerializer(data=request.data)

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.throttling import ScopedRateThrottle
 
-from crm import exports, imports, selectors, services
+from crm import exports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.permissions import IsTenantAdminForWrites
 from crm.selectors.tags import tagged_with, with_tag_names
@@ -35,6 +35,7 @@ from problems.openapi import problem_responses
 from .imports import (
     ContactImportRequestSerializer,
     ContactImportSerializer,
+    guard_import_body,
     idempotency_key,
     import_answer,
     import_responses,
@@ -154,15 +155,10 @@ class ContactViewSet(TenantViewSet):
         )
         return with_tag_names(tagged_with(contacts, params.get("tag", "")))
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+    def check_throttles(self, request: Request) -> None:
+        super().check_throttles(request)
         if self.action == "import_file":
-            # Nothing has read the body yet: its size is checked, then the upload handler put
-            # in place, then the CSRF check of a session (it parses the body) is made.
-            imports.accept_import_uploads(request._request)
-            authenticator = request.successful_authenticator
-            if isinstance(authenticator, DangerouslyDeferredCsrfSessionAuthentication):
-                authenticator.enforce_deferred_csrf(request)
+            guard_import_body(request)
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
         serializer.instance = services.contact_create(

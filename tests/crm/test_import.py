@@ -292,14 +292,28 @@ def test_a_retry_with_the_same_key_returns_the_first_result_and_imports_nothing_
     text = "first name\nNo address\n"  # rows without e-mail or phone are not duplicates
     first = _upload(api, text, key="import-1")
     again = _upload(api, text, key="import-1")
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json()["replayed"] is True
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     with tenant_context(tenant_a):
         assert Contact.objects.count() == 1
     other = _upload(api, "first name\nSomeone else\n", key="import-1")
-    assert other.status_code == 409
+    assert other.status_code == 422
     assert other.json()["code"] == "idempotency-key-reused"
+    with tenant_context(tenant_a):
+        assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize("url", [URL, "/api/v1/leads/import/", "/api/v1/deals/import/"])
+def test_a_body_too_large_is_refused_unread_even_with_an_idempotency_key(
+    api: Client, url: str
+) -> None:
+    """The key's check reads the body; the size check comes first."""
+    body = _Body(10 * 1024 * 1024)
+    response = api.generic("POST", url, HTTP_IDEMPOTENCY_KEY="big-1", **body.environ())
+    assert response.status_code == 400
+    assert response.json()["errors"]["file"] == ["The file is larger than 5 MB; split it."]
+    assert body.read_bytes == 0
 
 
 def test_a_dry_run_reports_and_keeps_nothing(api: Client, tenant_a: Tenant) -> None:
