@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -361,13 +362,16 @@ def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResp
 class MoveForm(forms.Form):
     stage = forms.ModelChoiceField(queryset=Stage.objects.all())
     position = forms.IntegerField(min_value=0, required=False)
+    lost_reason = forms.CharField(max_length=200, required=False)
 
 
 @login_required
 @require_POST
 def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
-    """A card dropped on the board: save the move, and answer with the columns' new counts
-    and totals (htmx swaps them in place); 409 for a stage of another pipeline."""
+    """A card dropped on the board or moved with its "Move to…" buttons: save the move (with
+    the lost reason asked for a lost stage), and answer with the columns' new counts and
+    totals (htmx swaps them in place), or go back to the board without htmx; 409 for a stage
+    of another pipeline."""
     deal = get_object_or_404(Deal, pk=pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
@@ -378,6 +382,7 @@ def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
             stage=form.cleaned_data["stage"],
             position=form.cleaned_data["position"],
             by=request.user,
+            lost_reason=form.cleaned_data["lost_reason"] or None,
         )
     except StageInAnotherPipeline as exc:
         return HttpResponse(exc.detail, status=exc.status, content_type="text/plain")
@@ -387,6 +392,11 @@ def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
             status=400,
             content_type="text/plain",
         )
+    if not request.headers.get("HX-Request"):
+        stage = form.cleaned_data["stage"]
+        messages.success(request, f"{deal.name} moved to {stage.name}.")
+        board = reverse("crm:deal_board_pipeline", args=[deal.pipeline_id])
+        return redirect(f"{board}?{request.GET.urlencode()}" if request.GET else board)
     members = _members(request)
     filters_form = DealFilterForm(request.GET or None, members=members)
     columns = board_columns(pipeline=deal.pipeline, **_board_filters(filters_form, request))

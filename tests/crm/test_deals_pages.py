@@ -364,3 +364,49 @@ def test_the_contact_picker_never_offers_another_organizations_contacts(
     assert "Bertha" not in client_a.get("/deals/contact-options/?q=bertha").content.decode()
     anonymous = Client(HTTP_HOST=host_of(tenant_b))
     assert anonymous.get("/deals/contact-options/?q=bertha").status_code == 302
+
+
+def test_each_card_has_a_move_to_menu_that_works_without_dragging(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    negotiation = stage_of(tenant_a, "Negotiation")
+    with tenant_context(tenant_a):
+        deal = DealFactory(name="By keyboard")
+    board = client_a.get("/deals/board/?mine=").content.decode()
+    card = board[board.index(f'data-deal="{deal.pk}"') :]
+    card = card[: card.index("</li>")]
+    assert "data-move-menu" in card
+    assert f'name="stage" value="{negotiation.pk}"' in card
+    assert "disabled" in card  # the card's own stage is no choice
+
+    moved = client_a.post(f"/deals/{deal.pk}/move/?mine=", {"stage": negotiation.pk})
+    assert moved.status_code == 302
+    assert moved["Location"].endswith("?mine=")
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+    assert deal.stage_id == negotiation.pk
+    assert "By keyboard moved to Negotiation." in client_a.get(moved["Location"]).content.decode()
+
+
+def test_a_card_moved_to_a_lost_stage_keeps_the_reason_asked_for(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        lost = Stage.objects.get(pipeline__is_default=True, is_lost=True)
+        deal = DealFactory()
+    board = client_a.get("/deals/board/").content.decode()
+    assert f'data-stage="{lost.pk}" data-lost' in board
+    assert 'data-testid="lost-dialog"' in board
+    answer = client_a.post(
+        f"/deals/{deal.pk}/move/",
+        {"stage": lost.pk, "position": 0, "lost_reason": "Chose a cheaper tool"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert answer.status_code == 200
+    with tenant_context(tenant_a):
+        deal.refresh_from_db()
+    assert deal.stage_id == lost.pk and deal.lost_reason == "Chose a cheaper tool"
+    too_long = client_a.post(
+        f"/deals/{deal.pk}/move/", {"stage": lost.pk, "lost_reason": "x" * 201}
+    )
+    assert too_long.status_code == 400

@@ -111,3 +111,70 @@ def test_on_a_phone_the_board_scrolls_sideways_and_passes_axe(
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert serious_violations(page) == [], path
     context.close()
+
+
+def _drag(page: Any, card: Any, target: Any) -> None:
+    start, end = card.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + 20, start["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(start["x"] + 40, start["y"] + 20, steps=5)
+    page.mouse.move(end["x"] + 30, end["y"] + 20, steps=20)
+    page.mouse.up()
+
+
+def test_a_card_moves_by_keyboard_and_a_lost_one_asks_why(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context(viewport=SIZES["laptop"])
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Keyboard Board Org")
+    page.goto(f"{host}/deals/new/")
+    page.fill("input[name=name]", "Mainframe exit")
+    page.fill("input[name=amount]", "9000")
+    page.fill("input[name=currency]", "EUR")
+    page.click("form:has(input[name=name]) button[type=submit]")
+    page.wait_for_url(re.compile(rf"{re.escape(host)}/deals/\d+/"))
+
+    # By keyboard: the card's "Move to…" menu, then the stage's button.
+    page.goto(f"{host}/deals/board/")
+    card = page.locator("[data-testid=deal-card]", has_text="Mainframe exit")
+    card.locator("summary").focus()
+    page.keyboard.press("Enter")
+    qualified = card.locator("[data-move-form] button", has_text="Qualified")
+    qualified.focus()
+    with page.expect_response(re.compile(r"/deals/\d+/move/")) as moved:
+        page.keyboard.press("Enter")
+    assert moved.value.status == 200
+    qualified_column = _column_named(page, "Qualified")
+    qualified_column.locator("[data-testid=deal-card]", has_text="Mainframe exit").wait_for()
+    assert page.inner_text("#board-status") == "Moved to Qualified."
+    assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
+    assert qualified_column.locator("[data-testid=stage-count]").inner_text() == "1"
+
+    # Dropped on Lost: the reason is asked for; Cancel puts the card back.
+    lost = _column_named(page, "Lost")
+    card = qualified_column.locator("[data-testid=deal-card]", has_text="Mainframe exit")
+    _drag(page, card, lost.locator("ol.board-list"))
+    dialog = page.locator("[data-testid=lost-dialog]")
+    dialog.wait_for(state="visible")
+    assert "Mainframe exit" in dialog.inner_text()
+    dialog.locator("button", has_text="Cancel").click()
+    qualified_column.locator("[data-testid=deal-card]", has_text="Mainframe exit").wait_for()
+    assert lost.locator("[data-testid=deal-card]").count() == 0
+
+    # Again, with a reason: saved with the move.
+    card = qualified_column.locator("[data-testid=deal-card]", has_text="Mainframe exit")
+    _drag(page, card, lost.locator("ol.board-list"))
+    dialog.wait_for(state="visible")
+    page.fill("#lost-reason", "Budget frozen")
+    with page.expect_response(re.compile(r"/deals/\d+/move/")) as moved:
+        dialog.locator("button", has_text="Mark lost").click()
+    assert moved.value.status == 200
+    page.reload()
+    assert _column_named(page, "Lost").locator("[data-testid=deal-card]").count() == 1
+    with tenant_context(Tenant.objects.get(slug=slug)):
+        deal = Deal.objects.select_related("stage").get(name="Mainframe exit")
+        assert deal.stage.is_lost and deal.lost_reason == "Budget frozen"
+    context.close()
