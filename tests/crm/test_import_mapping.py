@@ -20,7 +20,7 @@ from crm.services.pipelines import pipeline_create
 from iam.models import User
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
-from tests.conftest import token_client
+from tests.conftest import host_of, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -468,3 +468,134 @@ def test_a_lead_or_deal_import_refuses_an_oversized_body_unread(api: Client, url
     response = api.post(url, {"file": big})
     assert response.status_code == 400
     assert response.json()["errors"]["file"] == ["The file is larger than 5 MB; split it."]
+
+
+# The pages -----------------------------------------------------------------------------
+
+
+def _page_step(client: Client, url: str, text: str, **fields: Any) -> Any:
+    upload = SimpleUploadedFile("file.csv", text.encode(), "text/csv")
+    return client.post(url, {"file": upload, "on_duplicate": "skip", **fields})
+
+
+def _chosen(step: Any) -> dict[str, str]:
+    return {c["heading"]: c["chosen"] for c in step.columns}
+
+
+def test_the_mapping_step_shows_each_column_with_samples_and_a_proposal(
+    client_a: Client,
+) -> None:
+    text = "Vorname,E-Mail,Notiz\nAda,ada@engine.test,first\nGrace,grace@cobol.test,\n"
+    page = _page_step(client_a, "/contacts/import/", text, step="map")
+    assert page.status_code == 200
+    step = page.context["mapping_step"]
+    assert _chosen(step) == {"Vorname": "", "E-Mail": "email", "Notiz": ""}
+    assert [c["samples"] for c in step.columns] == [
+        ["Ada", "Grace"],
+        ["ada@engine.test", "grace@cobol.test"],
+        ["first"],
+    ]
+    content = page.content.decode()
+    assert '<select id="column-1" name="column-1">' in content
+    assert '<option value="email" selected>E-mail</option>' in content
+    with tenant_context(Tenant.objects.get(slug="alpha")):
+        assert not Contact.objects.exists()  # reading the columns imports nothing
+
+
+def test_the_page_proposes_the_mapping_chosen_last_time_for_the_same_headings(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    text = "Vorname,Mail\nAda,ada@engine.test\n"
+    first = _page_step(client_a, "/contacts/import/", text, step="map").context["mapping_step"]
+    done = _page_step(
+        client_a,
+        "/contacts/import/",
+        text,
+        step="import",
+        headings_digest=first.digest,
+        **{"column-0": "first_name", "column-1": "email"},
+    )
+    assert done.status_code == 200, done.context.get("row_errors")
+    again = _page_step(client_a, "/contacts/import/", "Mail,Vorname\nx@y.test,Bob\n", step="map")
+    step = again.context["mapping_step"]
+    assert _chosen(step) == {"Mail": "email", "Vorname": "first_name"}
+    assert "as last time" in step.note
+
+
+def test_the_page_asks_for_the_date_order_and_imports_with_it(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    text = "Deal,Close date\nOne,03/04/2027\n"
+    step = _page_step(client_a, "/deals/import/", text, step="map").context["mapping_step"]
+    assert "“Close date”" in step.date_order_asked
+    mapping = {"column-0": "name", "column-1": "expected_close_on"}
+    asked = _page_step(
+        client_a, "/deals/import/", text, step="check", headings_digest=step.digest, **mapping
+    )
+    assert asked.status_code == 400
+    assert "day first or month first" in asked.context["mapping_step"].date_order_errors[0]
+    done = _page_step(
+        client_a,
+        "/deals/import/",
+        text,
+        step="import",
+        headings_digest=step.digest,
+        date_order="MDY",
+        **mapping,
+    )
+    assert done.status_code == 200
+    assert done.context["result"].records_created == 1
+    with tenant_context(tenant_a):
+        assert Deal.objects.get().expected_close_on == dt.date(2027, 3, 4)
+
+
+def test_a_file_with_other_columns_goes_back_to_the_mapping_step(client_a: Client) -> None:
+    first = _page_step(client_a, "/leads/import/", "Name\nAda L\n", step="map")
+    other = _page_step(
+        client_a,
+        "/leads/import/",
+        "Name,Email\nAda L,a@x.test\n",
+        step="import",
+        headings_digest=first.context["mapping_step"].digest,
+        **{"column-0": "name"},
+    )
+    assert other.context["result"] is None
+    assert "other columns" in other.context["mapping_step"].note
+
+
+def test_the_lead_page_imports_leads(client_a: Client, tenant_a: Tenant) -> None:
+    text = "Name,Email\nAda Lovelace,ada@engine.test\n"
+    step = _page_step(client_a, "/leads/import/", text, step="map").context["mapping_step"]
+    done = _page_step(
+        client_a,
+        "/leads/import/",
+        text,
+        step="import",
+        headings_digest=step.digest,
+        **{f"column-{c['index']}": c["chosen"] for c in step.columns},
+    )
+    assert done.status_code == 200
+    assert b"Leads added" in done.content
+    with tenant_context(tenant_a):
+        assert Lead.objects.get().email == "ada@engine.test"
+    listed = client_a.get("/leads/import/").content.decode()
+    assert "Recent imports" in listed and "file.csv" in listed
+    assert "file.csv" not in client_a.get("/deals/import/").content.decode()
+
+
+@pytest.mark.parametrize("url", ["/leads/import/", "/deals/import/"])
+def test_a_signed_in_non_member_gets_403_on_the_lead_and_deal_import_pages(
+    tenant_b: Tenant, member_a: User, url: str
+) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_b))
+    client.force_login(member_a)
+    assert client.get(url).status_code == 403
+    upload = SimpleUploadedFile("x.csv", b"Name\nX\n", "text/csv")
+    assert client.post(url, {"file": upload, "step": "import"}).status_code == 403
+    with tenant_context(tenant_b):
+        assert not Lead.objects.exists() and not Deal.objects.exists()
+
+
+def test_the_lists_link_to_their_import_pages(client_a: Client) -> None:
+    assert 'href="/leads/import/"' in client_a.get("/leads/").content.decode()
+    assert 'href="/deals/import/"' in client_a.get("/deals/").content.decode()
