@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/handoff/issue/", views.handoff_to_public, name="handoff_to_public"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/members/", views.members, name="members"),
+    path("settings/organization/", views.organization_settings, name="organization_settings"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path(

@@ -20,11 +20,11 @@ from django_ratelimit.decorators import ratelimit
 from problems.exceptions import DomainError
 from problems.forms import add_field_errors
 from tenants.models import Tenant
-from tenants.services import public_url, tenant_url
+from tenants.services import public_url, tenant_profile_update, tenant_url
 
 from .context_processors import EMAIL_BANNER_DISMISSED
 from .exceptions import HandoffInvalid
-from .forms import InvitationForm
+from .forms import InvitationForm, OrganizationForm
 from .models import ApiToken, Invitation, Membership, Role, User
 from .permissions import is_tenant_admin, member_actions
 from .selectors import api_token_list, invitation_list_open, member_list
@@ -325,3 +325,25 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(public_url("/workspaces/"))
     messages.success(request, f"{membership.user.email} was removed from the organization.")
     return redirect("iam:members")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def organization_settings(request: HttpRequest) -> HttpResponse:
+    """The organization's name and time zone; owners and admins change them."""
+    if not is_tenant_admin(getattr(request, "membership", None)):
+        raise PermissionDenied("Only owners and admins change the organization's settings.")
+    tenant = request.tenant  # type: ignore[attr-defined]
+    initial = {"name": tenant.name, "time_zone": tenant.time_zone}
+    form = OrganizationForm(request.POST or None, initial=initial)
+    status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant_profile_update(tenant=tenant, **form.cleaned_data)
+        except DomainError as exc:
+            if not add_field_errors(form, exc):
+                form.add_error(None, exc.detail)
+        else:
+            messages.success(request, "Organization settings saved.")
+            return redirect("iam:organization_settings")
+    return render(request, "iam/organization.html", {"form": form}, status=status)

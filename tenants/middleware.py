@@ -1,18 +1,29 @@
 """Routes every request by host: public site, a tenant's schema, a 404 page, or a 423."""
 
+import functools
 from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import set_urlconf
+from django.utils import timezone
 
 from problems.responses import problem_response, wants_problem_json
 
 from .routing import resolve_host
 
 _ALWAYS_SERVED = ("/healthz", "/readyz")
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # a name this machine's zone data lacks
+        return ZoneInfo("UTC")
 
 
 class TenantRoutingMiddleware:
@@ -31,6 +42,7 @@ class TenantRoutingMiddleware:
             return self._route(request)
         finally:
             connection.set_schema_to_public()  # type: ignore[attr-defined]
+            timezone.deactivate()
 
     def _route(self, request: HttpRequest) -> HttpResponse:
         host = request.get_host()
@@ -46,6 +58,7 @@ class TenantRoutingMiddleware:
         if tenant.is_suspended and request.path not in _ALWAYS_SERVED:
             return self._suspended(request)
         connection.set_tenant(tenant)  # type: ignore[attr-defined]
+        timezone.activate(_zone(tenant.time_zone))  # its days and times, for this request
         # The tenant URLconf is ROOT_URLCONF, which Django's handler makes the default at the
         # start of every request: nothing to set.
         return self.get_response(request)

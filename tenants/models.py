@@ -17,6 +17,9 @@ class Tenant(TenantMixin):
     slug = models.SlugField(max_length=40, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The IANA time zone the organization's days are counted in (My tasks' "today", the
+    # dashboard's months) and its times shown in; every request on its host runs in it.
+    time_zone = models.CharField(max_length=64, default="UTC")
     # Changes whenever something each process keeps about the organization changes (its
     # custom field definitions): processes hold this row in the host cache, which learns of
     # the change through Redis (tenants.services.tenant_settings_changed), and key what they

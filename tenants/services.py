@@ -2,6 +2,7 @@
 
 import time
 from typing import Any, Literal
+from zoneinfo import available_timezones
 
 import structlog
 from django.conf import settings
@@ -9,6 +10,8 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.expressions import RawSQL
 from django_tenants.utils import schema_context
+
+from problems.exceptions import InvalidFields
 
 from . import pool, snapshot
 from .exceptions import SlugTaken, TenantNotFound
@@ -121,6 +124,38 @@ def tenant_rename(*, tenant: Tenant, name: str) -> Tenant:
     tenant.save(update_fields=["name"])
     _forget_domains(tenant)
     log.info("tenant.renamed", tenant=tenant.slug)
+    return tenant
+
+
+def time_zone_clean(value: str) -> str:
+    """An IANA time zone name as zoneinfo knows it, or a field error."""
+    name = value.strip()
+    if name not in available_timezones():
+        raise InvalidFields(
+            {"time_zone": [f"{value!r} is not a time zone; pick one from the list."]}
+        )
+    return name
+
+
+def tenant_profile_update(*, tenant: Tenant, name: str, time_zone: str) -> Tenant:
+    """Change the organization's display name and time zone; every process's cached row
+    follows (the host cache holds the whole row, and requests take the time zone from it)."""
+    errors: dict[str, list[str]] = {}
+    clean_name = " ".join(name.split())
+    if not clean_name:
+        errors["name"] = ["Give the organization a name."]
+    elif len(clean_name) > Tenant._meta.get_field("name").max_length:
+        errors["name"] = ["Use at most 200 characters."]
+    try:
+        clean_zone = time_zone_clean(time_zone)
+    except InvalidFields as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidFields(errors)
+    tenant.name, tenant.time_zone = clean_name, clean_zone
+    tenant.save(update_fields=["name", "time_zone"])
+    _forget_domains(tenant)
+    log.info("tenant.profile_updated", tenant=tenant.slug, time_zone=clean_zone)
     return tenant
 
 

@@ -1,10 +1,14 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .views import InvitationViewSet, MemberViewSet
+from .views import InvitationViewSet, MemberViewSet, OrganizationView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("members", MemberViewSet, basename="member")
 router.register("invitations", InvitationViewSet, basename="invitation")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("organization/", OrganizationView.as_view(), name="organization"),
+]

@@ -3,10 +3,13 @@ Members page. Both live in the shared schema, so every lookup filters by the req
 organization; another organization's ids answer 404."""
 
 from typing import Any, cast
+from zoneinfo import available_timezones
 
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
@@ -21,6 +24,8 @@ from iam.services import (
     membership_role_change,
 )
 from problems.openapi import problem_responses
+from tenants.models import Tenant
+from tenants.services import tenant_profile_update
 
 from .base import TenantViewSet
 from .serializers import (
@@ -150,3 +155,47 @@ class InvitationViewSet(TenantViewSet):
 
     def perform_destroy(self, instance: Invitation) -> None:
         invitation_revoke(invitation=instance, by=cast(User, self.request.user))
+
+
+class OrganizationSerializer(serializers.Serializer[Tenant]):
+    slug = serializers.CharField(read_only=True, help_text="The organization's subdomain.")
+    name = serializers.CharField(max_length=200)
+    time_zone = serializers.ChoiceField(
+        choices=sorted(available_timezones()),
+        help_text="IANA time zone its days are counted in and its times shown in.",
+    )
+
+
+class OrganizationView(GenericAPIView):
+    """The organization itself: name and time zone. Every member reads them; owners and
+    admins change them."""
+
+    serializer_class = OrganizationSerializer
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [IsTenantMember()]
+        return [IsTenantMember(), IsTenantAdmin()]
+
+    @extend_schema(
+        summary="Get the organization",
+        description="The organization's subdomain, name and time zone.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(OrganizationSerializer(request._request.tenant).data)  # type: ignore[attr-defined]
+
+    @extend_schema(
+        summary="Change the organization's name or time zone",
+        request=OrganizationSerializer,
+        responses={200: OrganizationSerializer},
+        description="Owners and admins only. Every page and list counts days (tasks due "
+        "today, this month's deals) in the time zone from the next request on.",
+    )
+    def patch(self, request: Request) -> Response:
+        tenant = request._request.tenant  # type: ignore[attr-defined]
+        wanted = OrganizationSerializer(tenant, data=request.data, partial=True)
+        wanted.is_valid(raise_exception=True)
+        changes = {"name": tenant.name, "time_zone": tenant.time_zone, **wanted.validated_data}
+        with transaction.atomic():
+            tenant_profile_update(tenant=tenant, **changes)
+        return Response(OrganizationSerializer(tenant).data)
