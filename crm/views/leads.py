@@ -30,6 +30,8 @@ from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import InvalidFields
 from problems.forms import add_field_errors
 
+from . import lists
+
 PAGE_SIZE = 25
 _KEY_SERVICE_DOWN = (
     "E-mail addresses and phone numbers are stored encrypted and the key service is "
@@ -127,23 +129,9 @@ class LeadConvertForm(forms.Form):
         return code
 
 
-def _sort_links(request: HttpRequest, current: str) -> dict[str, str]:
-    """For each sortable column, the list's URL sorted by it (reversed when it already is)."""
-    links = {}
-    for key in LEAD_ORDERINGS:
-        query = request.GET.copy()
-        query.pop("page", None)
-        if key == "score":  # the best leads first, then the other way
-            query["ordering"] = key if current == f"-{key}" else f"-{key}"
-        else:
-            query["ordering"] = f"-{key}" if current == key else key
-        links[key] = f"?{query.urlencode()}"
-    return links
-
-
 @login_required
 def lead_list_page(request: HttpRequest) -> HttpResponse:
-    members = _members(request)
+    members = lists.member_names(request)
     form = LeadFilterForm(request.GET or None, members=members)
     filters, ordering = LeadFilters(), ""
     if form.is_bound and form.is_valid():
@@ -172,7 +160,8 @@ def lead_list_page(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "ordering": current,
-            "sort_links": _sort_links(request, current),
+            "heads": lists.sort_heads(request, LEAD_ORDERINGS, current, largest_first={"score"}),
+            "chrome": lists.list_chrome(request, "leads", members),
             "filtered": any(form.cleaned_data.values())
             if form.is_bound and form.is_valid()
             else False,

@@ -162,14 +162,19 @@ class SortHead:
     arrow: str
 
 
-def sort_heads(request: HttpRequest, keys: Any, current: str) -> dict[str, SortHead]:
+def sort_heads(
+    request: HttpRequest, keys: Any, current: str, *, largest_first: Any = ()
+) -> dict[str, SortHead]:
     """For each sortable column, the list's URL sorted by it (reversed when it already is),
-    filters kept."""
+    filters kept. Columns in `largest_first` (a score) sort from the top on the first click."""
     heads = {}
     for key in keys:
         query = request.GET.copy()
         query.pop("page", None)
-        query["ordering"] = f"-{key}" if current == key else key
+        if key in largest_first:
+            query["ordering"] = key if current == f"-{key}" else f"-{key}"
+        else:
+            query["ordering"] = f"-{key}" if current == key else key
         aria, arrow = (
             ("ascending", " ↑")
             if current == key
