@@ -83,10 +83,16 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("company"), pk=pk)
     definitions = selectors.custom_field_definitions(CustomField.Entity.CONTACT)
+    members = lists.member_names(request)
     return render(
         request,
         "crm/contact_detail.html",
-        {"contact": contact, "custom_values": selectors.custom_values_shown(contact, definitions)},
+        {
+            "contact": contact,
+            "custom_values": selectors.custom_values_shown(contact, definitions),
+            "members": members,
+            "owner_name": members.get(contact.owner_id or 0, ""),
+        },
     )
 
 
@@ -186,6 +192,7 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     company = get_object_or_404(Company, pk=pk)
     contacts = company.contacts.order_by("first_name", "last_name")[:100]
     definitions = selectors.custom_field_definitions(CustomField.Entity.COMPANY)
+    members = lists.member_names(request)
     return render(
         request,
         "crm/company_detail.html",
@@ -193,6 +200,8 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "company": company,
             "contacts": contacts,
             "custom_values": selectors.custom_values_shown(company, definitions),
+            "members": members,
+            "owner_name": members.get(company.owner_id or 0, ""),
         },
     )
 

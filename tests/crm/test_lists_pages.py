@@ -258,3 +258,36 @@ def test_a_list_page_reads_in_a_fixed_number_of_statements(
             FACTORIES[records]().tags.add(tag)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client_a.get(LIST_URLS[records])
+
+
+@pytest.mark.parametrize(
+    ("records", "factory", "page"),
+    [
+        ("contacts", ContactFactory, "/contacts/{}/"),
+        ("companies", CompanyFactory, "/companies/{}/"),
+    ],
+)
+def test_a_contact_or_company_page_shows_its_owner_and_gives_it_to_another(
+    client_a: Client,
+    tenant_a: Tenant,
+    member_a: User,
+    owner_a: User,
+    records: str,
+    factory: Any,
+    page: str,
+) -> None:
+    User.objects.filter(pk=owner_a.pk).update(full_name="Olive Owner")
+    User.objects.filter(pk=member_a.pk).update(full_name="Mia Member")
+    with tenant_context(tenant_a):
+        record = factory(owner_id=member_a.pk)
+    url = page.format(record.pk)
+    shown = client_a.get(url).content.decode()
+    assert '<span data-testid="record-owner">Mia Member</span>' in shown
+    moved = client_a.post(
+        f"/lists/{records}/bulk/",
+        {"action": "owner", "owner_id": owner_a.pk, "ids": [record.pk], "next": url},
+    )
+    assert moved["Location"] == url
+    assert (
+        '<span data-testid="record-owner">Olive Owner</span>' in client_a.get(url).content.decode()
+    )
