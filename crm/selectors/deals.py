@@ -68,9 +68,10 @@ def deal_list(*, filters: DealFilters | None = None, ordering: str = "") -> Quer
     qs = Deal.objects.select_related("stage", "pipeline").prefetch_related(
         Prefetch(
             "deal_contacts",
-            queryset=DealContact.objects.select_related("contact").order_by(
-                "-is_primary", "contact__first_name", "contact__last_name", "id"
-            ),
+            # A trashed contact is off its deals until it is restored.
+            queryset=DealContact.objects.filter(contact__deleted_at__isnull=True)
+            .select_related("contact")
+            .order_by("-is_primary", "contact__first_name", "contact__last_name", "id"),
         ),
         "tags",
     )

@@ -12,6 +12,7 @@ from crm import selectors
 from crm.exceptions import ContactEmailTaken, RecordNotInTrash
 from crm.models import Activity, Company, Contact, Deal, DealContact, Lead, LineItem
 from crm.selectors import activities as activity_selectors
+from crm.selectors.deals import deal_get
 from crm.selectors.search import search
 from crm.selectors.tags import tag_list
 from crm.services import company_delete, contact_create, contact_delete
@@ -191,3 +192,20 @@ def test_the_purge_task_runs_in_its_organization_only(tenant_b: Tenant) -> None:
     assert not Contact.with_trashed.filter(pk=expired.pk).exists()
     with tenant_context(tenant_b):
         assert Contact.trashed.filter(pk=other.pk).exists()
+
+
+def test_a_trashed_contact_leaves_the_contacts_of_its_deals_until_restored(
+    member_a: User,
+) -> None:
+    deal = DealFactory()
+    kept, gone = ContactFactory(), ContactFactory()
+    DealContact.objects.create(deal=deal, contact=kept, is_primary=True)
+    DealContact.objects.create(deal=deal, contact=gone)
+    contact_delete(contact=gone, by=member_a)
+    shown = deal_get(deal.pk)
+    assert shown is not None
+    assert [link.contact_id for link in shown.deal_contacts.all()] == [kept.pk]
+    record_restore(record=Contact.with_trashed.get(pk=gone.pk), by=member_a)
+    shown = deal_get(deal.pk)
+    assert shown is not None
+    assert {link.contact_id for link in shown.deal_contacts.all()} == {kept.pk, gone.pk}
