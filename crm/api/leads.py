@@ -316,27 +316,6 @@ class LeadViewSet(TenantViewSet):
         lead_delete(lead=instance, by=self.request.user)
 
     @extend_schema(
-        operation_id="leads_convert",
-        summary="Convert a lead",
-        description=(
-            "In one step, all or nothing: a contact from the lead (an existing contact with "
-            "its e-mail address is reused), its company (an existing one of the same name or "
-            "of the e-mail's domain, free-mail domains aside, else a new one when the lead "
-            "names a company) and, with `create_deal`, a deal in the pipeline's first open "
-            "stage. The lead links to them and becomes qualified."
-        ),
-        request=LeadConvertRequest,
-        responses={
-            200: LeadConversionSerializer,
-            **problem_responses(
-                409,
-                "The lead was already converted (`code` lead-already-converted; `contact`, "
-                "`company`, `deal` say into what), or is disqualified and "
-                "`confirm_disqualified` wasn't true (`code` lead-disqualified).",
-            ),
-        },
-    )
-    @extend_schema(
         operation_id="leads_score",
         summary="Explain a lead's score",
         description=(
@@ -362,6 +341,27 @@ class LeadViewSet(TenantViewSet):
             ).data
         )
 
+    @extend_schema(
+        operation_id="leads_convert",
+        summary="Convert a lead",
+        description=(
+            "In one step, all or nothing: a contact from the lead (an existing contact with "
+            "its e-mail address is reused), its company (an existing one of the same name or "
+            "of the e-mail's domain, free-mail domains aside, else a new one when the lead "
+            "names a company) and, with `create_deal`, a deal in the pipeline's first open "
+            "stage. The lead links to them and becomes qualified."
+        ),
+        request=LeadConvertRequest,
+        responses={
+            200: LeadConversionSerializer,
+            **problem_responses(
+                409,
+                "The lead was already converted (`code` lead-already-converted; `contact`, "
+                "`company`, `deal` say into what), or is disqualified and "
+                "`confirm_disqualified` wasn't true (`code` lead-disqualified).",
+            ),
+        },
+    )
     @action(detail=True, methods=["post"], url_path="convert")
     def convert(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()

@@ -87,7 +87,7 @@ class ScoringRuleSerializer(serializers.ModelSerializer[ScoringRule]):
     points = serializers.IntegerField(
         min_value=-100,
         max_value=100,
-        help_text="Points given when the condition holds (negative: taken away); not 0.",
+        help_text="Points given when the condition holds (negative: taken away).",
     )
     # A serializer is a field with a `label` of its own; the metaclass takes this one away.
     label = serializers.SerializerMethodField(help_text="The rule in plain words.")  # type: ignore[assignment]

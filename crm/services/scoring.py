@@ -86,8 +86,6 @@ def scoring_rule_clean(rule: ScoringRule, data: dict[str, Any]) -> None:
         number = None
     if isinstance(points, bool) or not isinstance(points, int) or not -100 <= points <= 100:
         errors["points"] = ["Give whole points from -100 to 100."]
-    elif points == 0:
-        errors["points"] = ["A rule gives or takes points: 0 changes nothing."]
     if errors:
         raise InvalidFields(errors)
     rule.condition, rule.value, rule.number, rule.points = condition, value, number, points

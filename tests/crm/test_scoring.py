@@ -185,7 +185,6 @@ def test_the_preview_scores_under_unsaved_rules_and_writes_nothing(in_a: Tenant)
         {"condition": "title_contains", "points": 10},  # no value
         {"condition": "min_calls", "points": 10},  # no number
         {"condition": "has_phone", "points": 101},
-        {"condition": "has_phone", "points": 0},
         {"condition": "source_is", "value": "rumour", "points": 5},
         {"condition": "moon_phase", "points": 5},
         {"condition": "tag_is", "value": "v\x00ip", "points": 5},

@@ -70,7 +70,6 @@ def test_a_member_reads_the_rules_but_cannot_change_them(
     [
         ({"condition": "min_calls", "points": 10}, "number"),
         ({"condition": "title_contains", "points": 10}, "value"),
-        ({"condition": "has_phone", "points": 0}, "points"),
         ({"condition": "has_phone", "points": 101}, "points"),
         ({"condition": "source_is", "value": "rumour", "points": 5}, "value"),
         ({"condition": "tag_is", "value": "v\u0000ip", "points": 5}, "value"),
