@@ -188,15 +188,20 @@ def _mapping_step(
             continue
         chosen = mapping.get(heading, "")
         target = targets.get(chosen)
-        if target is not None and target.is_date and not asked:
-            order, example = imports.date_order_detect([v for _, v in table.values(i)])
-            if order is None:
-                asked = (
-                    f"The dates of the column “{heading}” (such as {example}) can be read day "
-                    "first or month first: choose the order the file writes them in."
-                )
+        order, example = imports.date_order_detect([v for _, v in table.values(i)])
+        if order is None and target is not None and target.is_date and not asked:
+            asked = (
+                f"The dates of the column “{heading}” (such as {example}) can be read day "
+                "first or month first: choose the order the file writes them in."
+            )
         columns.append(
-            {"index": i, "heading": heading, "samples": table.samples(i), "chosen": chosen}
+            {
+                "index": i,
+                "heading": heading,
+                "samples": table.samples(i),
+                "chosen": chosen,
+                "open_dates": order is None,  # dates that read either way, if it holds dates
+            }
         )
     note = (
         "The columns are mapped as last time for a file with these headings." if remembered else ""

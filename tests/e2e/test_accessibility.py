@@ -87,6 +87,8 @@ def test_main_pages_have_no_serious_accessibility_violations(
         "/leads/new/",
         company_url.removeprefix(host),
         "/contacts/import/",
+        "/leads/import/",
+        "/deals/import/",
         "/settings/custom-fields/",
         "/settings/custom-fields/new/",
         "/settings/members/",
