@@ -6,7 +6,7 @@ from typing import Any, TypeVar, cast
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION
 from django.contrib.admin.options import get_content_type_for_model
 from django.contrib.admin.utils import unquote
@@ -20,8 +20,25 @@ from django.urls import reverse
 from iam.permissions import is_tenant_admin
 
 from . import selectors, services
+from .exceptions import ProductInUse
 from .forms import CompanyDomainMixin, CustomValuesModelForm, with_custom_fields
-from .models import AdminLogEntry, Company, Contact, CustomField, Pipeline, Stage
+from .models import (
+    Activity,
+    AdminLogEntry,
+    Company,
+    Contact,
+    CustomField,
+    Deal,
+    Lead,
+    Pipeline,
+    Product,
+    Stage,
+    Tag,
+)
+from .services.activities import activity_delete
+from .services.products import product_delete
+from .services.tags import tag_delete
+from .services.trash import record_trash
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
@@ -183,7 +200,7 @@ class ContactAdminForm(CustomValuesModelForm):
 
     class Meta:
         model = Contact
-        fields = "__all__"
+        exclude = ("score",)  # computed by lead scoring, with its reasons
 
 
 class CompanyAdminForm(CompanyDomainMixin, CustomValuesModelForm):
@@ -194,15 +211,110 @@ class CompanyAdminForm(CompanyDomainMixin, CustomValuesModelForm):
         fields = "__all__"
 
 
+class TrashingAdmin(TenantModelAdmin):
+    """Deleting here moves records to the trash, as everywhere else (restorable for 30 days
+    from the Trash page)."""
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        record_trash(record=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for record in queryset:
+            record_trash(record=record, by=request.user)
+
+
+class ReadOnlyRecordAdmin(TenantModelAdmin):
+    """Records whose changes follow rules of their own (stage history, conversions, scores):
+    shown and searchable here, changed on their pages in the product and through the API."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+
+@admin.register(Lead, site=tenant_admin_site)
+class LeadAdmin(TrashingAdmin, ReadOnlyRecordAdmin):
+    list_display = ("first_name", "last_name", "company_name", "status", "source", "score")
+    list_filter = ("status", "source")
+    search_fields = ("first_name", "last_name", "company_name")
+    exclude = ("email", "phone")  # encrypted: shown on the lead's page, not searchable here
+
+
+@admin.register(Deal, site=tenant_admin_site)
+class DealAdmin(TrashingAdmin, ReadOnlyRecordAdmin):
+    list_display = ("name", "company", "pipeline", "stage", "amount", "currency", "closed_at")
+    list_filter = ("pipeline", "stage")
+    list_select_related = ("company", "pipeline", "stage")
+    search_fields = ("name",)
+
+
+@admin.register(Activity, site=tenant_admin_site)
+class ActivityAdmin(ReadOnlyRecordAdmin):
+    list_display = ("__str__", "kind", "due_at", "is_done", "created_at")
+    list_filter = ("kind", "is_done")
+    search_fields = ("subject",)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        activity_delete(activity=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for activity in queryset:
+            activity_delete(activity=activity, by=request.user)
+
+
+@admin.register(Product, site=tenant_admin_site)
+class ProductAdmin(ReadOnlyRecordAdmin):
+    list_display = ("name", "sku", "price", "currency", "is_active")
+    list_filter = ("is_active", "currency")
+    search_fields = ("name", "sku")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # One on deals is set off sale on its page instead: the deals keep their lines.
+        return super().has_delete_permission(request) and (
+            obj is None or not obj.line_items.exists()
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_queryset(request, Product.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        kept = []
+        for product in queryset:
+            try:
+                product_delete(product=product, by=request.user)
+            except ProductInUse:
+                kept.append(product.name)
+        if kept:
+            messages.warning(
+                request,
+                f"Kept {', '.join(kept)}: on deals, so set off sale on the product's page instead.",
+            )
+
+
+@admin.register(Tag, site=tenant_admin_site)
+class TagAdmin(ReadOnlyRecordAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        tag_delete(tag=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for tag in queryset:
+            tag_delete(tag=tag, by=request.user)
+
+
 @admin.register(Contact, site=tenant_admin_site)
-class ContactAdmin(CustomValuesAdmin):
+class ContactAdmin(TrashingAdmin, CustomValuesAdmin):
     form = ContactAdminForm
     list_display = ("first_name", "last_name", "email", "company", "created_at")
     search_fields = ("first_name", "last_name", "email")
 
 
 @admin.register(Company, site=tenant_admin_site)
-class CompanyAdmin(CustomValuesAdmin):
+class CompanyAdmin(TrashingAdmin, CustomValuesAdmin):
     form = CompanyAdminForm
     list_display = ("name", "domain", "created_at")
     search_fields = ("name", "domain")
