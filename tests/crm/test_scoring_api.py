@@ -175,3 +175,30 @@ def test_listing_rules_takes_a_fixed_number_of_queries(
             ScoringRule.objects.create(condition="tag_is", value=f"t{i}", points=1)
     with django_assert_max_num_queries(12):
         assert len(member_api.get("/api/v1/scoring-rules/").json()) >= 20
+
+
+def test_the_schema_describes_the_score_and_keeps_the_conversion_s_own(
+    member_api: Client,
+) -> None:
+    import json
+
+    schema = json.loads(
+        member_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content
+    )
+    paths = schema["paths"]
+    score = paths["/api/v1/leads/{id}/score/"]["get"]
+    assert score["summary"] == "Explain a lead's score"
+    assert score["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/LeadScore"
+    )
+    convert = paths["/api/v1/leads/{id}/convert/"]["post"]
+    assert convert["summary"] == "Convert a lead"
+    assert "LeadConvertRequest" in json.dumps(convert["requestBody"])
+    rules = paths["/api/v1/scoring-rules/"]
+    assert {rules["get"]["summary"], rules["post"]["summary"]} == {
+        "List scoring rules",
+        "Create a scoring rule",
+    }
+    lead = schema["components"]["schemas"]["Lead"]
+    assert {"score", "score_reasons", "scored_at"} <= set(lead["properties"])
+    assert all(lead["properties"][f].get("readOnly") for f in ("score", "scored_at"))
