@@ -113,11 +113,18 @@ def test_member_of_a_gets_403_on_every_page_and_api_call_of_b(
         "/contacts/",
         "/companies/",
         "/settings/api-tokens/",
+        "/trash/",
+        f"/merge/contact/{contact_a.pk}/",
         "/admin/",
         f"/admin/crm/contact/{contact_a.pk}/history/",
     ):
         assert client_a.get(path).status_code == 403, path
-    for path in ("/api/v1/contacts/", "/api/v1/companies/", f"/api/v1/contacts/{contact_a.pk}/"):
+    for path in (
+        "/api/v1/contacts/",
+        "/api/v1/companies/",
+        f"/api/v1/contacts/{contact_a.pk}/",
+        "/api/v1/trash/",
+    ):
         response = client_a.get(path)
         assert response.status_code == 403, path
         assert response["Content-Type"] == "application/problem+json"
