@@ -122,6 +122,13 @@ def owner_id_clean(value: Any) -> int | None:
     return value
 
 
+def _contact_score_queue(contact: Contact) -> None:
+    """Rescore the contact in the background once the change is committed."""
+    from .scoring import contact_score_queue  # scoring reads the leads module, which reads this
+
+    contact_score_queue(contact_id=contact.pk)
+
+
 def contact_create(*, by: Any, **data: Any) -> Contact:
     """A new contact, owned by `by` unless `owner_id` names another member (or None);
     `custom` maps custom field keys to values (see `custom_values_assign`).
@@ -135,6 +142,7 @@ def contact_create(*, by: Any, **data: Any) -> Contact:
         contact.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
+        _contact_score_queue(contact)
     log.info("contact.created", contact=contact.pk, by=getattr(by, "pk", None))
     return contact
 
@@ -156,6 +164,7 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
         contact.save(update_fields=with_derived_fields(Contact, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
+        _contact_score_queue(contact)
     log.info("contact.updated", contact=contact.pk, by=getattr(by, "pk", None), fields=fields)
     return contact
 

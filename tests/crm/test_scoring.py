@@ -350,3 +350,30 @@ def test_the_nightly_round_is_scheduled_in_every_organization() -> None:
     assert entry["task"] == "tenants.tasks.organizations_fan_out"
     assert entry["args"] == ["crm.tasks.scoring_nightly"]
     assert app.tasks["crm.tasks.scoring_nightly"].run is tasks.scoring_nightly.run
+
+
+def test_a_contact_is_scored_by_the_rules_when_it_changes(
+    in_a: Tenant,
+    owner_a: User,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm.models import Contact
+    from crm.services import contact_update
+
+    from .factories import ContactFactory
+
+    _rule(C.TITLE_CONTAINS, 15, value="CFO")
+    _rule(C.SOURCE_IS, 40, value="referral")  # a contact has no source: never holds
+    contact = ContactFactory(title="Analyst")
+    queued: list[Any] = []
+    monkeypatch.setattr(
+        tasks.contact_score_refresh, "apply_async", lambda **kw: queued.append(kw["args"])
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_update(contact=contact, by=owner_a, title="CFO")
+    assert queued == [[contact.pk]]
+    tasks.contact_score_refresh.apply(args=[contact.pk])
+    stored = Contact.objects.get(pk=contact.pk)
+    assert stored.score == STARTING_POINTS + 15
+    assert _sum(stored.score_reasons) == stored.score

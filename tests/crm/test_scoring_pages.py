@@ -184,3 +184,19 @@ def test_the_lead_list_sorts_by_score_best_first(
     assert text.index(keen.full_name) < text.index(plain.full_name)
     text = client_a.get("/leads/", {"ordering": "score"}).content.decode()
     assert text.index(plain.full_name) < text.index(keen.full_name)
+
+
+def test_the_contact_page_shows_its_score(
+    client_a: Client, tenant_a: Tenant, no_rules: None
+) -> None:
+    from crm.services.scoring import contacts_score_refresh
+
+    from .factories import ContactFactory
+
+    with tenant_context(tenant_a):
+        ScoringRule.objects.create(condition="has_phone", points=10)
+        contact = ContactFactory(phone="+1 555 0199")
+        contacts_score_refresh()
+    text = " ".join(client_a.get(f"/contacts/{contact.pk}/").content.decode().split())
+    assert 'data-testid="score">30' in text
+    assert "Has a phone number" in text
