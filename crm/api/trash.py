@@ -142,7 +142,8 @@ class TrashListView(_InTenant, GenericAPIView):
         ],
         responses={
             200: TrashEntrySerializer(many=True),
-            **problem_responses(400, "An unknown `type`, a bad `page` or `page_size`."),
+            **problem_responses(400, "An unknown `type`, or a bad `page_size`."),
+            **problem_responses(404, "A `page` past the last one (or not a page number)."),
         },
         tags=["trash"],
     )

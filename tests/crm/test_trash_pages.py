@@ -5,13 +5,13 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from crm.models import Company, Contact, Deal
+from crm.models import Company, Contact, Deal, Lead
 from crm.services import contact_create, contact_delete
 from iam.models import User
 from tenants.models import Tenant
 from tests.conftest import host_of
 
-from .factories import CompanyFactory, ContactFactory, DealFactory
+from .factories import CompanyFactory, ContactFactory, DealFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +121,16 @@ def test_a_contact_of_a_trashed_company_shows_it_as_in_the_trash(
     assert f'href="/companies/{company.pk}/"' not in page
     with tenant_context(tenant_a):
         assert Company.trashed.filter(pk=company.pk).exists()
+
+
+def test_a_lead_converted_into_a_trashed_contact_names_it_without_a_link(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        contact = ContactFactory(first_name="Grace", last_name="Hopper")
+        lead = LeadFactory(converted_contact=contact)
+        Lead.objects.filter(pk=lead.pk).update(converted_at=contact.created_at)
+        contact_delete(contact=contact, by=member_a)
+    page = client_a.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Grace Hopper (in the trash)" in page
+    assert f'href="/contacts/{contact.pk}/"' not in page
