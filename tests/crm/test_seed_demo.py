@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import tenant_context
 
-from crm.models import Activity, Deal, Lead, Pipeline, Product, Tag
+from crm.models import Activity, Deal, Lead, Pipeline, Product, ScoringModel, Tag
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,13 @@ def _counts() -> dict[str, int]:
             "won": Deal.objects.filter(stage__is_won=True).count(),
             "leads": Lead.objects.count(),
             "converted": Lead.objects.filter(converted_deal__isnull=False).count(),
+            "open_converted": Lead.objects.filter(
+                converted_deal__isnull=False, converted_deal__closed_at__isnull=True
+            ).count(),
+            "history_won": Lead.objects.filter(converted_deal__stage__is_won=True).count(),
+            "history_lost": Lead.objects.filter(converted_deal__stage__is_lost=True).count(),
+            "scored": Lead.objects.filter(scored_at__isnull=False).count(),
+            "models": ScoringModel.objects.count(),
             "activities": Activity.objects.count(),
             "products": Product.objects.count(),
             "tags": Tag.objects.count(),
@@ -31,7 +38,10 @@ def test_the_demo_shows_the_sales_cycle_and_seeding_again_adds_nothing() -> None
     call_command("seed_demo", stdout=StringIO())
     first = _counts()
     assert first["pipelines"] == 2 and first["deals"] >= 5 and first["won"] >= 1
-    assert first["leads"] >= 5 and first["converted"] == 1
+    assert first["leads"] >= 5 and first["open_converted"] == 1
+    # Last year's won and lost leads train Acme's own scoring model; every lead is scored.
+    assert first["history_won"] >= 50 and first["history_lost"] >= 50
+    assert first["models"] == 1 and first["scored"] == first["leads"]
     assert first["activities"] >= 5 and first["products"] >= 3 and first["tags"] >= 2
     assert first["with_lines"] >= 3
     call_command("seed_demo", stdout=StringIO())

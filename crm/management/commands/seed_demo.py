@@ -8,7 +8,16 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from crm.models import Activity, Company, Contact, CustomField, Deal, Lead, Pipeline
+from crm.models import (
+    Activity,
+    Company,
+    Contact,
+    CustomField,
+    Deal,
+    Lead,
+    Pipeline,
+    ScoringModel,
+)
 from crm.services import company_create, contact_create, custom_field_create
 from crm.services.activities import activity_create, task_complete
 from crm.services.deals import deal_create, deal_move
@@ -16,12 +25,21 @@ from crm.services.leads import lead_convert, lead_create, lead_status_set
 from crm.services.line_items import line_item_add
 from crm.services.pipelines import pipeline_create
 from crm.services.products import product_create
+from crm.services.scoring import contacts_score_refresh, leads_score_refresh, scoring_model_train
 from crm.services.tags import tags_set
 from iam.models import Role, User
 from iam.services import membership_create, user_create, user_email_confirm
 from pii.fields import blind_index_for
 from tenants.models import Tenant
 from tenants.services import provision_tenant, tenant_url
+
+# Last year's converted leads (half won, half lost) whose deals are named with this prefix.
+PAST = "Past: "
+HISTORY_SIZE = 120
+_FIRST_NAMES = ["Ada", "Ben", "Cleo", "Dev", "Eva", "Finn", "Gia", "Hal", "Ines", "Jon", "Kai"]
+_LAST_NAMES = ["Moss", "Reyes", "Okafor", "Lind", "Sato", "Kowalski", "Dubois", "Nair", "Haas"]
+_COMPANY_WORDS = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Wingtip", "Litware", "Adatum"]
+_COMPANY_KINDS = ["Labs", "Group", "Systems", "Partners"]
 
 DEMO_PASSWORD = "demo-Passw0rd!"  # noqa: S105 - published demo login, development only
 
@@ -54,6 +72,8 @@ DEMO: dict[str, dict[str, Any]] = {
             },
         },
         "tags": {"Hooli": ["enterprise", "priority"], "gavin@hooli.test": ["decision maker"]},
+        # Enough won and lost leads for a lead scoring model of Acme's own.
+        "history": True,
         "products": [
             ("Seat licence (yearly)", "SEAT-Y", "480.00"),
             ("Onboarding package", "ONB-1", "2500.00"),
@@ -198,6 +218,80 @@ class Command(BaseCommand):
                         )
             if "deals" in spec and not Deal.objects.exists():
                 self._seed_sales(spec, owner)
+            if spec.get("history") and not Deal.objects.filter(name__startswith=PAST).exists():
+                self._seed_history(owner)
+            # Scores with their reasons; a model once the history allows one.
+            if not ScoringModel.objects.exists():
+                scoring_model_train()
+            leads_score_refresh()
+            contacts_score_refresh()
+
+    def _seed_history(self, owner: User) -> None:
+        """Last year's leads, converted into deals that were won or lost: the history a lead
+        scoring model learns from. Won ones had more calls and meetings and came by referral
+        or partners more often; enough overlap that no single detail decides."""
+        default = Pipeline.objects.get(is_default=True)
+        won = default.stages.get(is_won=True)
+        lost = default.stages.get(is_lost=True)
+        year_ago = timezone.now() - dt.timedelta(days=365)
+        leads, deals, activities = [], [], []
+        for i in range(HISTORY_SIZE):
+            is_won = i % 2 == 0
+            first = _FIRST_NAMES[i % len(_FIRST_NAMES)]
+            last = _LAST_NAMES[(i * 7) % len(_LAST_NAMES)]
+            company = f"{_COMPANY_WORDS[i % len(_COMPANY_WORDS)]} {_COMPANY_KINDS[i % 4]}"
+            if is_won:
+                source = ("referral", "partner", "event", "web")[i % 4 if i % 3 else 0]
+                title = ("VP Operations", "Head of IT", "Director of Sales", "Analyst")[i % 4]
+                calls, meetings = 1 + i % 4, (i // 2) % 2
+            else:
+                source = ("cold", "advertising", "web", "referral")[i % 4 if i % 5 else 0]
+                title = ("Analyst", "Engineer", "Head of IT", "Intern")[(i // 2) % 4]
+                calls, meetings = (i // 2) % 3, 1 if i % 10 == 1 else 0
+            closed = year_ago + dt.timedelta(days=i * 2)
+            deal = Deal(
+                name=f"{PAST}{company}",
+                amount=Decimal(1000 + (i % 9) * 1500),
+                currency="USD",
+                pipeline=default,
+                stage=won if is_won else lost,
+                position=i,
+                stage_entered_at=closed,
+                closed_at=closed,
+                lost_reason="" if is_won else "Went with a competitor",
+                owner_id=owner.pk,
+            )
+            deals.append(deal)
+            leads.append(
+                Lead(
+                    first_name=first,
+                    last_name=last,
+                    company_name=company,
+                    title=title,
+                    source=source,
+                    status=Lead.Status.QUALIFIED,
+                    owner_id=owner.pk,
+                    converted_at=closed - dt.timedelta(days=30),
+                    converted_deal=deal,
+                )
+            )
+            activities += [(len(leads) - 1, Activity.Kind.CALL)] * calls
+            activities += [(len(leads) - 1, Activity.Kind.MEETING)] * meetings
+        Deal.objects.bulk_create(deals)
+        for lead in leads:
+            lead.converted_deal_id = lead.converted_deal.pk  # type: ignore[union-attr]
+        Lead.objects.bulk_create(leads)
+        Activity.objects.bulk_create(
+            Activity(
+                kind=kind,
+                lead=leads[index],
+                subject="Call" if kind == Activity.Kind.CALL else "Meeting",
+                direction=Activity.Direction.OUTBOUND if kind == Activity.Kind.CALL else "",
+                starts_at=None if kind == Activity.Kind.CALL else leads[index].converted_at,
+                created_by_id=owner.pk,
+            )
+            for index, kind in activities
+        )
 
     def _seed_sales(self, spec: dict[str, Any], owner: User) -> None:
         """Tags, products, deals on two pipelines with their lines and history, leads (one
