@@ -111,6 +111,7 @@ def _charts(board: Dashboard) -> dict[str, dict[str, Any]]:
         "sources": {
             "type": "doughnut",
             "label": "New leads",
+            "counts": True,
             "labels": [s.label for s in board.leads_by_source],
             "values": [s.count for s in board.leads_by_source],
             "links": [
@@ -121,6 +122,7 @@ def _charts(board: Dashboard) -> dict[str, dict[str, Any]]:
         "scores": {
             "type": "bar",
             "label": "Open leads",
+            "counts": True,
             "labels": [b.label for b in board.score_bands],
             "values": [b.count for b in board.score_bands],
             "links": [

@@ -1,6 +1,7 @@
 // Draws the dashboard's charts with Chart.js (loaded before this file). Each chart is a
 // <canvas data-chart="ID"> beside <script type="application/json" id="ID"> holding
-//   {"type": "bar" | "doughnut", "label": "...", "labels": [...], "values": [...], "links": [...]}
+//   {"type": "bar" | "doughnut", "label": "...", "labels": [...], "values": [...], "links": [...],
+//    "counts": true when the values are counts rather than amounts}
 // A click on a bar or slice opens the list behind it; the same links are in the table that
 // every chart carries as its text alternative, for keyboards and screen readers.
 (() => {
@@ -31,7 +32,8 @@
         animation: false,
         indexAxis: spec.horizontal ? "y" : "x",
         plugins: { legend: { display: !isBar, position: "bottom" } },
-        scales: isBar ? { x: { ticks: { autoSkip: true } }, y: { beginAtZero: true } } : {},
+        // Counts are whole numbers: no 0.5 lead on the axis.
+        scales: isBar ? { x: { ticks: { autoSkip: true } }, y: { beginAtZero: true, ticks: { precision: spec.counts ? 0 : undefined } } } : {},
         onClick: (_event, elements) => {
           const link = elements.length ? spec.links[elements[0].index] : null;
           if (link) window.location.assign(link);
