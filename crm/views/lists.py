@@ -192,12 +192,18 @@ def _records_of(records: str) -> str:
     return records
 
 
-def _back(request: HttpRequest, records: str) -> HttpResponse:
-    """To the list the form was sent from (its filters kept), else the list itself."""
+def _back(request: HttpRequest, records: str, *, leave_view: bool = False) -> HttpResponse:
+    """To the list the form was sent from (its filters kept), else the list itself; without
+    the saved view picked when `leave_view` (the member's own columns then show)."""
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
+        if leave_view:
+            path, _, query = target.partition("?")
+            kept = QueryDict(query, mutable=True)
+            kept.pop("view", None)
+            target = f"{path}?{kept.urlencode()}" if kept else path
         return redirect(target)
     return redirect(LIST_URLS[records])  # type: ignore[index]
 
@@ -213,7 +219,7 @@ def list_columns(request: HttpRequest, records: str) -> HttpResponse:
     """Remember the columns the member ticked for the list."""
     records = _records_of(records)
     list_columns_remember(by=request.user, records=records, columns=request.POST.getlist("columns"))
-    return _back(request, records)
+    return _back(request, records, leave_view=True)
 
 
 @login_required

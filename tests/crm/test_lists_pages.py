@@ -291,3 +291,17 @@ def test_a_contact_or_company_page_shows_its_owner_and_gives_it_to_another(
     assert (
         '<span data-testid="record-owner">Olive Owner</span>' in client_a.get(url).content.decode()
     )
+
+
+def test_picking_columns_in_a_saved_view_shows_the_members_own_columns_filters_kept(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        view = SavedView.objects.create(
+            user_id=member_a.pk, records="contacts", name="V", columns=["email"]
+        )
+    response = client_a.post(
+        "/lists/contacts/columns/",
+        {"columns": ["owner"], "next": f"/contacts/?tag=vip&view={view.pk}"},
+    )
+    assert response["Location"] == "/contacts/?tag=vip"
