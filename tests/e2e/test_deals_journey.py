@@ -178,3 +178,50 @@ def test_a_card_moves_by_keyboard_and_a_lost_one_asks_why(
         deal = Deal.objects.select_related("stage").get(name="Mainframe exit")
         assert deal.stage.is_lost and deal.lost_reason == "Budget frozen"
     context.close()
+
+
+def test_the_deal_form_finds_contacts_as_you_type_and_marks_the_primary_one(
+    live_url: str, browser: Any, slug: str
+) -> None:
+    port = live_url.rsplit(":", 1)[1]
+    host = f"http://{slug}.localhost:{port}"
+    context = browser.new_context(viewport=SIZES["phone"])
+    page = context.new_page()
+    _sign_up(page, live_url, slug, "Picker Journey Org")
+    for first, last in (("Zoë", "Müller"), ("Ada", "Lovelace")):
+        page.goto(f"{host}/contacts/new/")
+        page.fill("input[name=first_name]", first)
+        page.fill("input[name=last_name]", last)
+        page.click("form:has(input[name=first_name]) button[type=submit]")
+        page.wait_for_url(re.compile(rf"{re.escape(host)}/contacts/\d+/"))
+
+    page.goto(f"{host}/deals/new/")
+    page.fill("input[name=name]", "Picked people")
+    search = page.locator("[data-testid=contact-search]")
+    search.type("zoe muler", delay=20)  # a letter short, no accents
+    page.locator("[data-add-contact]", has_text="Zoë Müller").click()
+    chosen = page.locator("[data-testid=chosen-contacts] li")
+    assert chosen.count() == 1
+    assert page.evaluate("document.activeElement.id") == "contact-search"
+    search.type("lovel", delay=20)
+    page.locator("[data-add-contact]", has_text="Ada Lovelace").wait_for()
+    page.keyboard.press("Enter")  # the first match, without sending the form
+    assert chosen.count() == 2
+    assert page.url == f"{host}/deals/new/"
+    chosen.filter(has_text="Ada Lovelace").locator("input[type=radio]").check()
+    assert serious_violations(page) == []
+    page.click("form:has(input[name=name]) button[type=submit]:has-text('Create deal')")
+    page.wait_for_url(re.compile(rf"{re.escape(host)}/deals/\d+/"))
+    people = page.locator("section[aria-labelledby=people-title] li")
+    assert people.count() == 2
+    assert "Primary" in people.filter(has_text="Ada Lovelace").inner_text()
+
+    # Editing: both are there, one taken off.
+    page.click("a:has-text('Edit')")
+    chosen = page.locator("[data-testid=chosen-contacts] li")
+    assert chosen.count() == 2
+    chosen.filter(has_text="Zoë Müller").locator("[data-remove-contact]").click()
+    page.click("form:has(input[name=name]) button[type=submit]:has-text('Save changes')")
+    page.wait_for_url(re.compile(rf"{re.escape(host)}/deals/\d+/"))
+    assert page.locator("section[aria-labelledby=people-title] li").count() == 1
+    context.close()
