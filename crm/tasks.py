@@ -32,6 +32,7 @@ def contact_score_refresh(contact_id: int) -> int:
 @shared_task(ignore_result=True)
 def scores_refresh_all() -> dict[str, int]:
     """Rescore every lead and contact of this organization (its rules changed)."""
+    scoring.score_pending_clear(kind="all", pk=0)
     return {
         "leads": scoring.leads_score_refresh(),
         "contacts": scoring.contacts_score_refresh(),

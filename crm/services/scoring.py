@@ -205,8 +205,12 @@ def _queue_once(kind: str, pk: int) -> None:
     if not cache.add(key, 1, timeout=PENDING_SECONDS):
         return
     try:
-        task = tasks.lead_score_refresh if kind == "lead" else tasks.contact_score_refresh
-        task.apply_async(args=[pk], retry=False)
+        if kind == "all":
+            tasks.scores_refresh_all.apply_async(retry=False)
+        elif kind == "lead":
+            tasks.lead_score_refresh.apply_async(args=[pk], retry=False)
+        else:
+            tasks.contact_score_refresh.apply_async(args=[pk], retry=False)
     except Exception:
         cache.delete(key)  # the next change queues it again
         raise
@@ -228,10 +232,9 @@ def contact_score_queue(*, contact_id: int) -> None:
 
 
 def scores_refresh_queue_all() -> None:
-    """Rescore every lead and contact in the background once the transaction commits."""
-    from crm import tasks
-
-    transaction.on_commit(lambda: tasks.scores_refresh_all.apply_async(retry=False), robust=True)
+    """Rescore every lead and contact in the background once the transaction commits; one
+    queued rescoring stands for every rule change made until it starts."""
+    transaction.on_commit(lambda: _queue_once("all", 0), robust=True)
 
 
 # --- the model ------------------------------------------------------------------------------

@@ -377,3 +377,26 @@ def test_a_contact_is_scored_by_the_rules_when_it_changes(
     stored = Contact.objects.get(pk=contact.pk)
     assert stored.score == STARTING_POINTS + 15
     assert _sum(stored.score_reasons) == stored.score
+
+
+def test_rule_changes_queue_one_rescoring_of_the_organization(
+    in_a: Tenant,
+    owner_a: User,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm.services.scoring import scoring_rule_delete, scoring_rule_update
+
+    lead = LeadFactory(title="Chief of Staff")
+    queued: list[Any] = []
+    monkeypatch.setattr(tasks.scores_refresh_all, "apply_async", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        rule = scoring_rule_create(by=owner_a, condition="title_contains", value="Chief", points=9)
+    with django_capture_on_commit_callbacks(execute=True):
+        scoring_rule_update(rule=rule, by=owner_a, points=11)
+    assert len(queued) == 1  # the second change rides on the rescoring already queued
+    tasks.scores_refresh_all.apply()
+    assert _stored(lead).score == STARTING_POINTS + 11
+    with django_capture_on_commit_callbacks(execute=True):
+        scoring_rule_delete(rule=rule, by=owner_a)
+    assert len(queued) == 2
