@@ -17,6 +17,8 @@ REST_FRAMEWORK = {
     # decryption); each invitation sends an e-mail (the Members page allows as many).
     "DEFAULT_THROTTLE_RATES": {
         "contact-import": "30/hour",
+        "lead-import": "30/hour",
+        "deal-import": "30/hour",
         "contact-export": "30/hour",
         "invitation": "50/hour",
     },

@@ -157,7 +157,7 @@ def import_responses(serializer: type[serializers.Serializer[Any]]) -> dict[Any,
         ),
         **problem_responses(409, "The idempotency key was used for another file or other options."),
         **problem_responses(
-            429, "More than 30 imports an hour (per user and organization, all kinds together)."
+            429, "More than 30 imports of these records an hour (per user and organization)."
         ),
     }
 
@@ -215,7 +215,6 @@ class _RecordImportViewSet(TenantViewSet):
 
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "contact-import"  # one count for every kind of import
     serializer_class = RecordImportSerializer
     queryset = ContactImport.objects.none()
     service: Callable[..., ContactImport]
@@ -236,6 +235,7 @@ class _RecordImportViewSet(TenantViewSet):
 
 class LeadImportViewSet(_RecordImportViewSet):
     service = staticmethod(import_services.lead_import)
+    throttle_scope = "lead-import"
 
     @extend_schema(
         operation_id="leads_import",
@@ -259,6 +259,7 @@ class LeadImportViewSet(_RecordImportViewSet):
 
 class DealImportViewSet(_RecordImportViewSet):
     service = staticmethod(import_services.deal_import)
+    throttle_scope = "deal-import"
 
     @extend_schema(
         operation_id="deals_import",
