@@ -146,6 +146,10 @@ def test_lead_scores_are_shown_in_bands_of_twenty_points_for_open_leads(
     scores = chart(page, "scores")
     assert scores["labels"] == ["0–19", "20–39", "40–59", "60–79", "80–100"]
     assert scores["values"] == [2, 1, 1, 0, 2]
+    # Each band opens the lead list, best scores first.
+    assert set(scores["links"]) == {"/leads/?ordering=-score"}
+    listed = [lead.score for lead in client_a.get(scores["links"][0]).context["page"]]
+    assert listed == sorted(listed, reverse=True) and listed[0] == 100
 
 
 def test_recent_activity_shows_the_newest_activities_with_their_record(

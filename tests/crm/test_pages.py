@@ -92,7 +92,7 @@ def test_companies_pages(client_a: Client, tenant_a: Tenant) -> None:
     assert client_a.post(f"/companies/{company.pk}/delete/").status_code == 302
 
 
-def test_dashboard_shows_counts_and_the_default_pipeline(client_a: Client) -> None:
+def test_dashboard_shows_the_default_pipelines_open_stages(client_a: Client) -> None:
     page = client_a.get("/")
     assert page.status_code == 200
     assert b"Lead in" in page.content and b"Negotiation" in page.content
