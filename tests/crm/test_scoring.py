@@ -400,3 +400,23 @@ def test_rule_changes_queue_one_rescoring_of_the_organization(
     with django_capture_on_commit_callbacks(execute=True):
         scoring_rule_delete(rule=rule, by=owner_a)
     assert len(queued) == 2
+
+
+def test_a_pending_rescoring_in_a_does_not_hold_back_the_same_id_in_b(
+    tenant_a: Tenant,
+    tenant_b: Tenant,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm.services.scoring import lead_score_queue
+
+    queued: list[str] = []
+    monkeypatch.setattr(
+        tasks.lead_score_refresh,
+        "apply_async",
+        lambda **kw: queued.append(connection.schema_name),  # type: ignore[attr-defined]
+    )
+    for tenant in (tenant_a, tenant_b):
+        with tenant_context(tenant), django_capture_on_commit_callbacks(execute=True):
+            lead_score_queue(lead_id=7)
+    assert queued == [tenant_a.schema_name, tenant_b.schema_name]
