@@ -223,3 +223,19 @@ def test_another_organizations_records_never_show_on_the_dashboard(
     assert chart(page, "sources")["labels"] == []
     with tenant_context(tenant_b):
         assert not Deal.objects.filter(name="Alpha secret").exists()
+
+
+def test_a_deal_list_reached_from_a_chart_says_what_it_is_narrowed_to_and_keeps_it(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        qualified = stage_named("Qualified")
+        pipeline = qualified.pipeline.name
+    html = client_a.get(f"/deals/?stage={qualified.pk}").content.decode()
+    assert f"Only deals in {pipeline}: Qualified." in html
+    assert f'<input type="hidden" name="stage" value="{qualified.pk}">' in html
+    won = client_a.get("/deals/?outcome=won&closed_from=2026-11-01&closed_to=2026-11-30")
+    text = won.content.decode()
+    assert 'data-testid="deal-list-narrowed"' in text and "Only won deals, closed from" in text
+    assert '<input type="hidden" name="closed_to" value="2026-11-30">' in text
+    assert 'data-testid="deal-list-narrowed"' not in client_a.get("/deals/").content.decode()
