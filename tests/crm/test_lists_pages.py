@@ -11,6 +11,7 @@ from django_tenants.utils import tenant_context
 from crm.models import Company, Contact, Deal, Lead, SavedView, Tag
 from iam.models import User
 from tenants.models import Tenant
+from tests.conftest import host_of
 
 from .factories import CompanyFactory, ContactFactory, DealFactory, LeadFactory
 
@@ -305,3 +306,29 @@ def test_picking_columns_in_a_saved_view_shows_the_members_own_columns_filters_k
         {"columns": ["owner"], "next": f"/contacts/?tag=vip&view={view.pk}"},
     )
     assert response["Location"] == "/contacts/?tag=vip"
+
+
+def test_a_member_of_a_gets_403_from_the_list_routes_and_apis_of_b(
+    client_a: Client, tenant_b: Tenant
+) -> None:
+    with tenant_context(tenant_b):
+        theirs = ContactFactory(first_name="Bea")
+    # The same session (cookie spanning subdomains) presented to B's host.
+    client_a.defaults["HTTP_HOST"] = host_of(tenant_b)
+    for path, body in (
+        ("/lists/contacts/bulk/", {"action": "delete", "ids": [theirs.pk]}),
+        ("/lists/contacts/columns/", {"columns": ["email"]}),
+        ("/lists/contacts/views/", {"name": "Mine"}),
+        ("/lists/views/1/delete/", {}),
+    ):
+        assert client_a.post(path, body).status_code == 403, path
+    for path, json_body in (
+        ("/api/v1/contacts/bulk/", {"delete": [theirs.pk]}),
+        ("/api/v1/saved-views/", {"list": "contacts", "name": "Mine"}),
+    ):
+        response = client_a.post(path, json_body, content_type="application/json")
+        assert response.status_code == 403, path
+    assert client_a.get("/api/v1/saved-views/").status_code == 403
+    with tenant_context(tenant_b):
+        assert Contact.objects.filter(pk=theirs.pk).exists()
+        assert not SavedView.objects.exists()
