@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.exceptions import RecordNotInTrash
-from crm.models import Company, Contact, Deal, Lead
+from crm.models import Company, Contact, Deal, Lead, Stage
 
 log = structlog.get_logger(__name__)
 
@@ -70,12 +70,32 @@ def record_restore(*, record: T, by: Any) -> T:
             _email_is_free(locked)
         locked.deleted_at, locked.deleted_by_id = None, None
         locked.save(update_fields=["deleted_at", "deleted_by_id", "updated_at"])
+        if isinstance(locked, Deal):
+            _deal_back_on_board(locked, by=by)
     record.deleted_at, record.deleted_by_id = None, None
     record.updated_at = locked.updated_at
     log.info(
         "record.restored", type=record_type(record), record=record.pk, by=getattr(by, "pk", None)
     )
     return record
+
+
+def _deal_back_on_board(deal: Deal, *, by: Any) -> None:
+    """A restored deal whose stage was archived meanwhile goes to the first open stage of its
+    pipeline (a move kept in its history), so the board shows it again."""
+    from crm.services.deals import deal_move  # that module imports this one
+
+    stage = Stage.objects.get(pk=deal.stage_id)
+    if not stage.is_archived:
+        return
+    first = (
+        Stage.objects.filter(pipeline_id=deal.pipeline_id, is_archived=False)
+        .order_by("position", "id")
+        .first()
+    )
+    if first is not None:
+        deal_move(deal=deal, stage=first, position=None, by=by)
+        deal.refresh_from_db()
 
 
 def record_purge(*, record: Trashable, by: Any) -> None:

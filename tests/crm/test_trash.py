@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from crm import selectors
 from crm.exceptions import ContactEmailTaken, RecordNotInTrash
-from crm.models import Activity, Company, Contact, Deal, DealContact, Lead, LineItem
+from crm.models import Activity, Company, Contact, Deal, DealContact, Lead, LineItem, Stage
 from crm.selectors import activities as activity_selectors
 from crm.selectors.deals import deal_get
 from crm.selectors.search import search
@@ -209,3 +209,21 @@ def test_a_trashed_contact_leaves_the_contacts_of_its_deals_until_restored(
     shown = deal_get(deal.pk)
     assert shown is not None
     assert {link.contact_id for link in shown.deal_contacts.all()} == {kept.pk, gone.pk}
+
+
+def test_a_deal_restored_after_its_stage_was_archived_goes_to_the_first_open_stage(
+    member_a: User,
+) -> None:
+    deal = DealFactory()
+    pipeline = deal.pipeline
+    second = pipeline.stages.order_by("position")[1]
+    Deal.objects.filter(pk=deal.pk).update(stage=second)
+    deal_delete(deal=Deal.objects.get(pk=deal.pk), by=member_a)
+    Stage.objects.filter(pk=second.pk).update(is_archived=True)
+
+    record_restore(record=Deal.with_trashed.get(pk=deal.pk), by=member_a)
+
+    restored = Deal.objects.get(pk=deal.pk)
+    first = pipeline.stages.order_by("position").first()
+    assert restored.stage_id == first.pk
+    assert restored.stage_changes.order_by("-changed_at", "-id").first().to_stage_name == first.name
