@@ -12,7 +12,7 @@ from django.db.models.functions import Least
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Deal, Lead, Pipeline, Stage
-from crm.selectors.activities import day_bounds, user_names
+from crm.selectors.activities import ON_LIVE_RECORD, day_bounds, user_names
 
 # Lead scores are shown in five bands of 20 points (the last one 80-100).
 SCORE_BAND = 20
@@ -221,16 +221,17 @@ def dashboard(
     )
     last_month, this_month = _won(now, tz)
     _, day_ends = day_bounds(now, tz)
+    # Activities of records in the trash wait with them, out of sight.
     tasks = Activity.objects.filter(
-        kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False
+        ON_LIVE_RECORD, kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False
     ).aggregate(
         overdue=Count("id", filter=Q(due_at__lt=now)),
         today=Count("id", filter=Q(due_at__gte=now, due_at__lt=day_ends)),
     )
     recent = list(
-        Activity.objects.select_related("contact", "company", "lead", "deal").order_by(
-            "-created_at", "-id"
-        )[:RECENT_ACTIVITIES]
+        Activity.objects.filter(ON_LIVE_RECORD)
+        .select_related("contact", "company", "lead", "deal")
+        .order_by("-created_at", "-id")[:RECENT_ACTIVITIES]
     )
     return Dashboard(
         counts=counts,

@@ -239,3 +239,25 @@ def test_a_deal_list_reached_from_a_chart_says_what_it_is_narrowed_to_and_keeps_
     assert 'data-testid="deal-list-narrowed"' in text and "Only won deals, closed from" in text
     assert '<input type="hidden" name="closed_to" value="2026-11-30">' in text
     assert 'data-testid="deal-list-narrowed"' not in client_a.get("/deals/").content.decode()
+
+
+def test_activities_of_records_in_the_trash_are_left_out(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        trashed = LeadFactory(last_name="Binned")
+        ActivityFactory(
+            kind=Activity.Kind.CALL, subject="Call in the bin", contact=None, lead=trashed
+        )
+        ActivityFactory(
+            kind=Activity.Kind.TASK,
+            subject="Task in the bin",
+            contact=None,
+            lead=trashed,
+            assignee_id=member_a.pk,
+            due_at=timezone.now() - dt.timedelta(days=1),
+        )
+        Lead.with_trashed.filter(pk=trashed.pk).update(deleted_at=timezone.now())
+    page = client_a.get("/")
+    assert "in the bin" not in page.content.decode()
+    assert page.context["board"].overdue_tasks == 0
