@@ -50,7 +50,20 @@ LIST_PARAMETERS: dict[str, frozenset[str]] = {
         {"q", "status", "source", "owner", "mine", "tag", "ordering"}
     ),
     SavedView.Records.DEALS: frozenset(
-        {"q", "pipeline", "owner", "mine", "tag", "close_from", "close_to", "ordering"}
+        {
+            "q",
+            "pipeline",
+            "stage",
+            "outcome",
+            "owner",
+            "mine",
+            "tag",
+            "close_from",
+            "close_to",
+            "closed_from",
+            "closed_to",
+            "ordering",
+        }
     ),
 }
 
