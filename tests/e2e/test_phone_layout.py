@@ -165,6 +165,7 @@ def test_every_page_fits_a_phone_and_names_read_as_words(
     pages = [url for url in menu if not url.endswith("/admin/")]  # Django's own admin
     pages += [contact, f"{contact}edit/", company, f"{company}edit/", f"{host}/contacts/new/"]
     pages += [f"{host}/contacts/import/", f"{host}/settings/custom-fields/new/"]
+    pages += [f"{host}/leads/import/", f"{host}/deals/import/"]
     assert len(pages) >= 10
     too_wide = {}
     for url in pages:
