@@ -452,8 +452,8 @@ def date_order_detect(values: Sequence[str]) -> tuple[str | None, str]:
     ambiguous = ""
     for value in values:
         readings = _date_readings(value.strip())
-        if not readings or len(readings) == len(DATE_ORDERS):
-            continue  # not a date, or one whatever the order
+        if not readings or len(set(readings.values())) == 1 and len(readings) > 1:
+            continue  # not a date, or the same date whatever the order (05/05/1990)
         if len(readings) == 1:
             only.setdefault(next(iter(readings)), value)
         else:
@@ -510,6 +510,8 @@ def date_read(value: str, order: str) -> dt.date | None:
         if found and len(found.group(4)) == 2 and len(found.group(1)) <= 2:
             raise ValueError(f"“{value}” has a two-digit year; write it as {expected}.")
         raise ValueError(f"“{value}” is not a date; write it as {expected}.")
+    if not order and len(set(readings.values())) == 1 and len(readings) > 1:
+        return next(iter(readings.values()))  # the same date whatever the order
     date = readings.get(order or "YMD")
     if date is None:
         raise ValueError(f"“{value}” is not a date; write it as {expected}.")

@@ -9,12 +9,25 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm import imports, services
 from crm.exceptions import ContactImportInvalid
-from crm.models import Company, Contact, ContactImport, Deal, ImportMapping, Lead, Pipeline
+from crm.models import (
+    Company,
+    Contact,
+    ContactImport,
+    CustomField,
+    Deal,
+    ImportMapping,
+    Lead,
+    Pipeline,
+)
 from crm.selectors.imports import import_mapping_get
 from crm.services.pipelines import pipeline_create
 from iam.models import User
@@ -77,7 +90,7 @@ def test_a_custom_field_is_a_target_by_its_key(tenant_a: Tenant) -> None:
         assert Contact.objects.get().custom == {"passport": "B-7"}
 
 
-def _definitions() -> list:  # type: ignore[type-arg]
+def _definitions() -> list[CustomField]:
     from crm.selectors import custom_field_list
 
     return list(custom_field_list(entity="contact"))
@@ -175,6 +188,7 @@ def test_a_remembered_mapping_of_a_deleted_custom_field_falls_back_to_the_propos
         (["03/04/1920", "25/03/1990"], "DMY"),  # one value settles the whole column
         (["03/04/1920", "03/25/1990"], "MDY"),
         (["1990-03-25", "1920/04/03", ""], ""),  # year first needs no order
+        (["05/05/1990", "12/12/2001"], ""),  # the same date whichever order
         (["03/04/1920", "05.06.1921"], None),  # every value ambiguous: asked
         (["25/03/1990", "03/25/1990"], None),  # both orders in one column: asked
     ],
@@ -183,6 +197,14 @@ def test_a_date_columns_order_is_settled_by_the_whole_column_or_left_open(
     values: list[str], order: str | None
 ) -> None:
     assert imports.date_order_detect(values)[0] == order
+
+
+def test_dates_that_read_the_same_either_way_are_imported_without_asking(
+    tenant_a: Tenant,
+) -> None:
+    with tenant_context(tenant_a):
+        services.contact_import(by=None, content=b"Name,Birthday\nAda L,05/05/1990\n")
+        assert Contact.objects.get().birthday == dt.date(1990, 5, 5)
 
 
 def test_a_date_column_settled_by_one_value_is_read_in_that_order(tenant_a: Tenant) -> None:
@@ -235,7 +257,7 @@ def test_a_bad_date_names_its_row_its_value_and_the_format_expected(
     text = f"Name,Birthday\nAda Lovelace,25/12/1815\nGrace Hopper,{value}\n"
     with tenant_context(tenant_a), pytest.raises(ContactImportInvalid) as caught:
         services.contact_import(by=None, content=text.encode())
-    errors = _errors(caught)  # type: ignore[arg-type]
+    errors = _errors(caught)
     assert set(errors) == {"rows.3.birthday"}
     assert errors["rows.3.birthday"][0].startswith(message)
 
@@ -284,7 +306,7 @@ def test_bad_lead_rows_are_named_and_nothing_is_imported(tenant_a: Tenant) -> No
     )
     with tenant_context(tenant_a), pytest.raises(ContactImportInvalid) as caught:
         services.lead_import(by=None, content=text.encode())
-    errors = _errors(caught)  # type: ignore[arg-type]
+    errors = _errors(caught)
     assert set(errors) == {
         "rows.2.source",
         "rows.3.owner",
@@ -295,7 +317,7 @@ def test_bad_lead_rows_are_named_and_nothing_is_imported(tenant_a: Tenant) -> No
     assert errors["rows.3.owner"] == ["“stranger@else.test” is not the e-mail address of a member."]
     with tenant_context(tenant_a):
         assert not Lead.objects.exists()
-    assert caught.value.summary.records_created == 0  # type: ignore[attr-defined]
+    assert caught.value.summary.records_created == 0
 
 
 def test_a_lead_already_there_is_skipped(tenant_a: Tenant) -> None:
@@ -347,7 +369,7 @@ def test_an_unknown_stage_pipeline_or_currency_is_named_with_its_row(tenant_a: T
     )
     with tenant_context(tenant_a), pytest.raises(ContactImportInvalid) as caught:
         services.deal_import(by=None, content=text.encode())
-    errors = _errors(caught)  # type: ignore[arg-type]
+    errors = _errors(caught)
     assert set(errors) == {"rows.3.stage", "rows.4.pipeline", "rows.5.currency", "rows.5.amount"}
     assert errors["rows.3.stage"] == [
         "The pipeline “Sales” has no stage “Daydream”; choose one of: Lead in, Qualified, "
@@ -356,7 +378,7 @@ def test_an_unknown_stage_pipeline_or_currency_is_named_with_its_row(tenant_a: T
     assert errors["rows.4.pipeline"] == ["There is no pipeline “Moonshots”; choose one of: Sales."]
     with tenant_context(tenant_a):
         assert not Deal.objects.exists()
-    assert caught.value.summary.records_created == 1  # type: ignore[attr-defined]
+    assert caught.value.summary.records_created == 1
 
 
 def test_a_deal_file_without_a_name_column_is_refused(tenant_a: Tenant) -> None:
@@ -599,3 +621,46 @@ def test_a_signed_in_non_member_gets_403_on_the_lead_and_deal_import_pages(
 def test_the_lists_link_to_their_import_pages(client_a: Client) -> None:
     assert 'href="/leads/import/"' in client_a.get("/leads/").content.decode()
     assert 'href="/deals/import/"' in client_a.get("/deals/").content.decode()
+
+
+_dates = st.lists(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(dates=_dates, order=st.sampled_from(["DMY", "MDY"]), separator=st.sampled_from("/.-"))
+def test_a_column_of_dates_is_read_back_as_written_or_its_order_is_asked_for(
+    dates: list[dt.date], order: str, separator: str
+) -> None:
+    """Whatever the dates, a column written day first or month first is either read back
+    exactly, or (when no value settles it) its order is asked for: never read the other way."""
+
+    def written(date: dt.date) -> str:
+        day, month = f"{date.day:02}", f"{date.month:02}"
+        first, second = (day, month) if order == "DMY" else (month, day)
+        return f"{first}{separator}{second}{separator}{date.year}"
+
+    values = [written(d) for d in dates]
+    detected, _ = imports.date_order_detect(values)
+    settles = any(d.day > 12 and d.day != d.month for d in dates)
+    if settles:
+        assert detected == order
+        assert [imports.date_read(v, detected) for v in values] == dates
+    else:
+        assert detected in (None, "")  # asked for, or nothing to settle (no values)
+        assert detected == ("" if not dates or all(d.day == d.month for d in dates) else None)
+
+
+def test_the_import_page_reads_its_recent_imports_in_one_statement(
+    client_a: Client, tenant_a: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    with tenant_context(tenant_a):
+        services.lead_import(by=None, content=b"Name\nOne Lead\n", filename="one.csv")
+    client_a.get("/leads/import/")  # warm: the session, the membership, the tenant
+    with CaptureQueriesContext(connection) as one:
+        assert client_a.get("/leads/import/").status_code == 200
+    with tenant_context(tenant_a):
+        for i in range(4):
+            services.lead_import(by=None, content=f"Name\nLead {i}\n".encode(), filename=f"{i}")
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client_a.get("/leads/import/")
+    assert page.content.decode().count("<tr><td>") == 5
