@@ -5,7 +5,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -89,7 +89,10 @@ class ContactImportSerializer(serializers.ModelSerializer[ContactImport]):
     dry_run = serializers.BooleanField(read_only=True)
     replayed = serializers.BooleanField(
         read_only=True,
-        help_text="True when this answers a retry with an idempotency key already used.",
+        help_text=(
+            "Always false here: a retry with an Idempotency-Key gets the first response again, "
+            "with the header `Idempotent-Replayed: true`."
+        ),
     )
     report = serializers.JSONField(read_only=True, help_text=_REPORT_HELP)
 
@@ -132,22 +135,10 @@ class RecordImportSerializer(ContactImportSerializer):
         read_only_fields: tuple[str, ...] = fields
 
 
-idempotency_key = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "Any unique string (at most 100 characters, e.g. a UUID): a retry with the same key "
-        "gets the first request's result instead of importing again."
-    ),
-)
-
-
 def import_responses(serializer: type[serializers.Serializer[Any]]) -> dict[Any, Any]:
     return {
         201: serializer,
-        200: OpenApiResponse(serializer, description="A dry run, or a retry's earlier result."),
+        200: OpenApiResponse(serializer, description="A dry run: what the import would do."),
         **problem_responses(
             400,
             "The file can't be imported; nothing was. `errors` names the file (`file`), the "
@@ -155,7 +146,6 @@ def import_responses(serializer: type[serializers.Serializer[Any]]) -> dict[Any,
             "be read day first or month first) or each bad cell (`rows.<n>.<field>`, rows "
             "numbered as in a spreadsheet, the headings being row 1).",
         ),
-        **problem_responses(409, "The idempotency key was used for another file or other options."),
         **problem_responses(
             429, "More than 30 imports of these records an hour (per user and organization)."
         ),
@@ -171,7 +161,8 @@ def import_answer(
     options: tuple[str, ...] = (),
 ) -> Response:
     """Run an import for a request whose body `accept_import_uploads` guarded, passing the
-    service the file, the common parameters and the `options` named."""
+    service the file, the common parameters and the `options` named. A retry's
+    Idempotency-Key is answered by `TenantViewSet`, as for every POST."""
     params.is_valid(raise_exception=True)
     if imports.files_sent(request._request) > 1:
         raise InvalidFields({"file": [imports.ONE_FILE]})
@@ -179,15 +170,11 @@ def import_answer(
     upload = data["file"]
     if upload.size > imports.MAX_BYTES:
         raise InvalidFields({"file": [imports.TOO_LARGE]})
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if len(key) > 100:
-        raise InvalidFields({"Idempotency-Key": ["Use at most 100 characters."]})
     result = service(
         by=request.user,
         content=upload.read(),
         filename=upload.name or "",
         dry_run=data["dry_run"],
-        idempotency_key=key or None,
         mapping=data.get("mapping"),
         date_order=data.get("date_order", ""),
         **{name: data[name] for name in options},
@@ -241,7 +228,6 @@ class LeadImportViewSet(_RecordImportViewSet):
         operation_id="leads_import",
         summary="Import leads from CSV",
         request={"multipart/form-data": ImportRequestSerializer},
-        parameters=[idempotency_key],
         responses=import_responses(RecordImportSerializer),
         description=(
             "Import leads from a CSV file, all or nothing, each held to the rules of creating "
@@ -265,7 +251,6 @@ class DealImportViewSet(_RecordImportViewSet):
         operation_id="deals_import",
         summary="Import deals from CSV",
         request={"multipart/form-data": ImportRequestSerializer},
-        parameters=[idempotency_key],
         responses=import_responses(RecordImportSerializer),
         description=(
             "Import deals from a CSV file, all or nothing, each row a new deal held to the "

@@ -36,7 +36,6 @@ from .imports import (
     ContactImportRequestSerializer,
     ContactImportSerializer,
     guard_import_body,
-    idempotency_key,
     import_answer,
     import_responses,
 )
@@ -200,7 +199,6 @@ class ContactViewSet(TenantViewSet):
     @extend_schema(
         operation_id="contacts_import",
         request={"multipart/form-data": ContactImportRequestSerializer},
-        parameters=[idempotency_key],
         responses=import_responses(ContactImportSerializer),
         description=(
             "Import contacts from a CSV file, all or nothing. Duplicates (same e-mail address, "
