@@ -306,13 +306,13 @@ def _round_to(total: int, parts: list[float]) -> list[int]:
 
 
 def model_explain(model: ScoringModel, facts: Facts) -> list[dict[str, Any]]:
-    """The model's points for a person: its probability of winning ×100, split into the
-    points of a typical lead of the organization's history and each factor's contribution.
+    """What the model adds to a person's score, factor by factor: how many percentage points
+    their chance of winning differs from the typical lead of the organization's history.
 
     A factor's contribution is its weight × (value − mean) in log-odds, converted to points
     at the sigmoid's average slope between the typical lead and this one, so the
-    contributions add up to the probability exactly; then rounded to whole points that
-    still add up to the rounded probability."""
+    contributions add up exactly to the difference of the two probabilities (×100); then
+    rounded to whole points that still add up to that difference, rounded."""
     c = model.coefficients
     names: list[str] = c["features"]
     weights: list[float] = c["weights"]
@@ -333,13 +333,24 @@ def model_explain(model: ScoringModel, facts: Facts) -> list[dict[str, Any]]:
     for name, delta in zip(names, deltas, strict=True):
         factor = _factor_of(name)
         factors[factor] = factors.get(factor, 0.0) + slope * delta
-    labels = ["Typical lead of your won and lost history", *factors]
-    points = _round_to(round(this), [typical, *factors.values()])
-    reasons = [{"factor": labels[0], "points": points[0], "kind": "model"}]
-    for factor, p in zip(labels[1:], points[1:], strict=True):
-        if p:
-            reasons.append({"factor": _factor_words(factor, facts), "points": p, "kind": "model"})
-    return reasons
+    points = _round_to(round(this - typical), list(factors.values()))
+    return [
+        {"factor": _factor_words(factor, facts), "points": p, "kind": "model"}
+        for factor, p in zip(factors, points, strict=True)
+        if p
+    ]
+
+
+def model_win_chance(model: ScoringModel, facts: Facts) -> tuple[float, float]:
+    """The model's chance of winning (0-1) for the typical lead of the history and for this
+    person."""
+    c = model.coefficients
+    by_name = dict(zip(MODEL_FEATURES, model_features(facts), strict=True))
+    z_typical = c["intercept"] + sum(w * m for w, m in zip(c["weights"], c["means"], strict=True))
+    z = c["intercept"] + sum(
+        w * by_name.get(name, 0.0) for w, name in zip(c["weights"], c["features"], strict=True)
+    )
+    return _sigmoid(z_typical), _sigmoid(z)
 
 
 def scoring_model_current() -> ScoringModel | None:
@@ -359,14 +370,16 @@ def score_compute(
 ) -> Score:
     """A person's score from 0 to 100 and its reasons, which sum to it exactly.
 
-    It starts from STARTING_POINTS, or, with a trained model, from the model's points split
-    into its factors; each rule that holds adds its points. A total past 0 or 100 is
+    It starts from STARTING_POINTS; with a trained model, each factor adds how many
+    percentage points it moves the chance of winning away from the typical lead's; each rule
+    that holds adds its points. A total past 0 or 100 is
     brought back by one more reason ("Capped at 100"), so the reasons still add up."""
     now = now or timezone.now()
+    reasons: list[dict[str, Any]] = [
+        {"factor": "Starting score", "points": STARTING_POINTS, "kind": "base"}
+    ]
     if model is not None:
-        reasons = model_explain(model, facts)
-    else:
-        reasons = [{"factor": "Starting score", "points": STARTING_POINTS, "kind": "base"}]
+        reasons += model_explain(model, facts)
     for rule in rules:
         if rule.points and rule_holds(rule, facts, now=now):
             reasons.append({"factor": rule_label(rule), "points": rule.points, "kind": "rule"})

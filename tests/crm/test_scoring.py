@@ -17,6 +17,7 @@ from crm.selectors.scoring import (
     STARTING_POINTS,
     lead_facts,
     lead_facts_queryset,
+    model_win_chance,
     score_compute,
     scoring_preview,
 )
@@ -222,7 +223,7 @@ def test_a_model_is_trained_at_50_won_and_50_lost_and_its_reasons_sum_to_its_sco
 
     for lead in (_stored(busy), _stored(quiet)):
         assert _sum(lead.score_reasons) == lead.score
-        assert lead.score_reasons[0]["kind"] == "model"
+        assert {r["kind"] for r in lead.score_reasons} >= {"base", "model"}
     busy, quiet = _stored(busy), _stored(quiet)
     assert busy.score > quiet.score
     factors = {r["factor"]: r["points"] for r in busy.score_reasons}
@@ -240,6 +241,14 @@ def test_model_reasons_sum_to_the_score_for_any_lead(in_a: Tenant) -> None:
         result = score_compute(facts, rules=[], model=model)
         assert _sum(result.reasons) == result.score
         assert 0 <= result.score <= 100
+        # The model's own reasons add up to how far its chance of winning is from the
+        # typical lead's, in percentage points.
+        assert model is not None
+        typical, chance = model_win_chance(model, facts)
+        model_points = _sum([r for r in result.reasons if r["kind"] == "model"])
+        assert model_points == round(100 * chance - 100 * typical)
+        if result.reasons[-1]["kind"] != "limit":
+            assert result.score == STARTING_POINTS + model_points
 
 
 def test_a_model_trained_on_a_is_never_used_for_b(tenant_a: Tenant, tenant_b: Tenant) -> None:

@@ -1,4 +1,5 @@
 import datetime as dt
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +73,15 @@ DEMO: dict[str, dict[str, Any]] = {
             },
         },
         "tags": {"Hooli": ["enterprise", "priority"], "gavin@hooli.test": ["decision maker"]},
+        # Calls and meetings with leads, by e-mail: (kind, subject).
+        "lead_activities": {
+            "monica@raviga.test": [
+                ("call", "Intro call"),
+                ("call", "Budget call"),
+                ("meeting", "Demo for the finance team"),
+            ],
+            "erlich@aviato.test": [("call", "Met at the conference; called back")],
+        },
         # Enough won and lost leads for a lead scoring model of Acme's own.
         "history": True,
         "products": [
@@ -228,26 +238,30 @@ class Command(BaseCommand):
 
     def _seed_history(self, owner: User) -> None:
         """Last year's leads, converted into deals that were won or lost: the history a lead
-        scoring model learns from. Won ones had more calls and meetings and came by referral
-        or partners more often; enough overlap that no single detail decides."""
+        scoring model learns from. Won ones more often had a senior title, more calls and
+        meetings, and came by referral; with enough overlap that no single detail decides."""
         default = Pipeline.objects.get(is_default=True)
         won = default.stages.get(is_won=True)
         lost = default.stages.get(is_lost=True)
         year_ago = timezone.now() - dt.timedelta(days=365)
         leads, deals, activities = [], [], []
+        chance = random.Random(2025)  # noqa: S311 - the same demo every time, not a secret
+        senior = ("VP Operations", "Head of IT", "Director of Sales", "Founder")
+        others = ("Analyst", "Engineer", "Office Manager", "Intern")
         for i in range(HISTORY_SIZE):
             is_won = i % 2 == 0
             first = _FIRST_NAMES[i % len(_FIRST_NAMES)]
             last = _LAST_NAMES[(i * 7) % len(_LAST_NAMES)]
             company = f"{_COMPANY_WORDS[i % len(_COMPANY_WORDS)]} {_COMPANY_KINDS[i % 4]}"
+            sources = ("referral", "partner", "event", "web", "cold", "advertising")
             if is_won:
-                source = ("referral", "partner", "event", "web")[i % 4 if i % 3 else 0]
-                title = ("VP Operations", "Head of IT", "Director of Sales", "Analyst")[i % 4]
-                calls, meetings = 1 + i % 4, (i // 2) % 2
+                title = chance.choice(senior if chance.random() < 0.6 else others)
+                source = chance.choices(sources, weights=(30, 15, 15, 20, 12, 8))[0]
+                calls, meetings = chance.randint(0, 4), int(chance.random() < 0.4)
             else:
-                source = ("cold", "advertising", "web", "referral")[i % 4 if i % 5 else 0]
-                title = ("Analyst", "Engineer", "Head of IT", "Intern")[(i // 2) % 4]
-                calls, meetings = (i // 2) % 3, 1 if i % 10 == 1 else 0
+                title = chance.choice(senior if chance.random() < 0.35 else others)
+                source = chance.choices(sources, weights=(12, 8, 15, 25, 25, 15))[0]
+                calls, meetings = chance.randint(0, 3), int(chance.random() < 0.2)
             closed = year_ago + dt.timedelta(days=i * 2)
             deal = Deal(
                 name=f"{PAST}{company}",
@@ -403,6 +417,15 @@ class Command(BaseCommand):
                 title=title,
                 source=source,
             )
+            for kind, subject in spec.get("lead_activities", {}).get(email, []):
+                activity_create(
+                    by=owner,
+                    kind=kind,
+                    lead=lead,
+                    subject=subject,
+                    direction=Activity.Direction.OUTBOUND if kind == Activity.Kind.CALL else "",
+                    starts_at=now - dt.timedelta(days=1) if kind == Activity.Kind.MEETING else None,
+                )
             if status == "disqualified":
                 lead_status_set(lead=lead, by=owner, status=status, reason="No budget this year")
             elif status != "new":
