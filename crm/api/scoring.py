@@ -29,9 +29,10 @@ class ScoreReasonSerializer(serializers.Serializer[Any]):
             ("limit", "limit"),
         ],
         help_text=(
-            "`base`: the starting score; `model`: the organization's trained model (its "
-            "typical lead, then each factor); `rule`: a scoring rule that holds; `limit`: "
-            "what brings a total past 0 or 100 back within them."
+            "`base`: the starting score; `model`: a factor of the organization's trained "
+            "model (the percentage points it moves the chance of winning away from the "
+            "typical lead's); `rule`: a scoring rule that holds; `limit`: what brings a "
+            "total past 0 or 100 back within them."
         ),
     )
 
@@ -119,9 +120,9 @@ _rescored = "Every lead and contact is rescored in the background within seconds
     list=extend_schema(
         summary="List scoring rules",
         description=(
-            "The organization's lead scoring rules, in order. A lead's score starts at 20 "
-            "(or at its trained model's points) and each rule that holds adds its points; "
-            "the score stays within 0 and 100."
+            "The organization's lead scoring rules, in order. A lead's score starts at 20, "
+            "its trained model (if any) adds its factors' points, and each rule that holds "
+            "adds its points; the score stays within 0 and 100."
         ),
     ),
     retrieve=extend_schema(summary="Get a scoring rule", description="One scoring rule."),
