@@ -429,3 +429,20 @@ def test_a_pending_rescoring_in_a_does_not_hold_back_the_same_id_in_b(
         with tenant_context(tenant), django_capture_on_commit_callbacks(execute=True):
             lead_score_queue(lead_id=7)
     assert queued == [tenant_a.schema_name, tenant_b.schema_name]
+
+
+def test_rescoring_takes_the_same_statements_for_5_leads_as_for_40(in_a: Tenant) -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    _rule(C.TAG_IS, 5, value="vip")
+    _rule(C.MIN_CALLS, 5, number=1)
+    counts = []
+    for n in (5, 40):
+        Lead.objects.all().delete()
+        for _ in range(n):
+            _calls(LeadFactory(), 1)
+        with CaptureQueriesContext(db) as queries:
+            assert leads_score_refresh() == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
