@@ -421,8 +421,3 @@ def scoring_preview(*, rules: Sequence[ScoringRule], limit: int = 25) -> list[Pr
         )
         for lead in leads
     ]
-
-
-def lead_score_explain(*, lead: Lead) -> Score:
-    """The lead's score as it is stored, with its reasons."""
-    return Score(score=lead.score, reasons=list(lead.score_reasons))
