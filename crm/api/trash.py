@@ -149,7 +149,7 @@ class TrashListView(_InTenant, GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         kind = request.query_params.get("type", "")
-        if kind and kind not in TRASH_TYPES:
+        if "type" in request.query_params and kind not in TRASH_TYPES:
             raise ValidationError({"type": [f"Choose one of: {', '.join(TRASH_TYPES)}."]})
         page = self.paginate_queryset(trash_list(kind=kind))
         entries = trash_entries(page or [])
