@@ -220,6 +220,14 @@ _EMAIL_TAKEN = (
 )
 
 
+def _restore_of_one_type() -> Any:
+    # A function of its own per type: the schema's documentation is kept on the function.
+    def restore(self: RestoreViewSet, request: Request, pk: str | None = None) -> Response:
+        return RestoreViewSet.restore(self, request, pk)
+
+    return restore
+
+
 def restore_view(model: type[Trashable], plural: str) -> Any:
     """The restore endpoint of one record type, documented as such."""
     kind = model._meta.model_name
@@ -235,7 +243,7 @@ def restore_view(model: type[Trashable], plural: str) -> Any:
         request=None,
         responses={200: RestoredSerializer, **conflicts},
         tags=["trash"],
-    )(RestoreViewSet.restore)
+    )(_restore_of_one_type())
     view_class: type[RestoreViewSet] = type(
         f"{model.__name__}RestoreViewSet",
         (RestoreViewSet,),
