@@ -23,6 +23,7 @@ from crm.models import (
     Contact,
     ContactImport,
     CustomField,
+    Deal,
     ImportMapping,
     Lead,
     Pipeline,
@@ -36,6 +37,7 @@ from problems.exceptions import InvalidFields
 from . import _definitions_for_write, _email_locks, company_create, custom_values_assign
 from .deals import deal_create
 from .leads import lead_create
+from .tags import tag_names_clean, tags_get_or_create
 
 log = structlog.get_logger(__name__)
 
@@ -318,6 +320,7 @@ def _lead_rows_import(file: ImportFile, *, by: Any) -> ContactImport:
         ).values_list("pk", "email_index"):
             existing.setdefault(index, pk)
     created = 0
+    tagging: list[tuple[Lead, list[str]]] = []
     for row in file.rows:
         index = indexes.get(row.number, "")
         if index in seen:
@@ -328,13 +331,16 @@ def _lead_rows_import(file: ImportFile, *, by: Any) -> ContactImport:
             continue
         if index:
             seen[index] = row.number
-        try:
-            with transaction.atomic():
-                lead_create(by=by, **{"source": Lead.Source.IMPORT, **row.values})
+        fields = dict(row.values)
+        try:  # its rules are checked before it writes
+            tag_names = _tag_names(fields)
+            lead = lead_create(by=by, **{"source": Lead.Source.IMPORT, **fields})
         except InvalidFields as exc:
             file.row_failed(row.number, _row_errors(exc))
             continue
+        tagging.append((lead, tag_names))
         created += 1
+    _tags_add(Lead, tagging, by=by)
     return ContactImport(
         entity=Entity.LEAD,
         rows=created + len(skipped),
@@ -364,6 +370,7 @@ def _deal_rows_import(file: ImportFile, *, by: Any) -> ContactImport:
         file.row_failed(int(key.split(".")[1]), {"company": messages})
     failed = {int(key.split(".")[1]) for key in errors}
     created = 0
+    tagging_deals: list[tuple[Deal, list[str]]] = []
     for row in file.rows:
         if row.number in failed:
             continue
@@ -397,19 +404,57 @@ def _deal_rows_import(file: ImportFile, *, by: Any) -> ContactImport:
         if row_errors:
             file.row_failed(row.number, row_errors)
             continue
-        try:
-            with transaction.atomic():
-                deal_create(by=by, **values)
+        try:  # its rules are checked before it writes
+            tag_names = _tag_names(values)
+            deal = deal_create(by=by, **values)
         except InvalidFields as exc:
             file.row_failed(row.number, _row_errors(exc))
             continue
+        tagging_deals.append((deal, tag_names))
         created += 1
+    _tags_add(Deal, tagging_deals, by=by)
     return ContactImport(
         entity=Entity.DEAL,
         rows=created,
         records_created=created,
         companies_created=made,
         report=_report(file, []),
+    )
+
+
+def _tag_names(values: dict[str, Any]) -> list[str]:
+    """The row's tags, taken out of `values` and checked by the tags' rules (InvalidFields
+    `tags.<n>`): the import tags its records at once, after making them (`_tags_add`)."""
+    names = values.pop("tags", None)
+    return tag_names_clean(names) if names is not None else []
+
+
+def _tags_add(
+    model: type[Lead] | type[Deal], tagging: Sequence[tuple[Any, list[str]]], *, by: Any
+) -> None:
+    """Tag the records made, each with its (checked) names: the tags looked up or made once
+    for the whole file, the links written in one statement per thousand."""
+    wanted: dict[str, str] = {}  # the first spelling of each name
+    for _, names in tagging:
+        for name in names:
+            wanted.setdefault(name.casefold(), name)
+    if not wanted:
+        return
+    tags = {tag.name.casefold(): tag for tag in tags_get_or_create(wanted.values())}
+    through: Any = model.tags.through
+    field = model.__name__.lower() + "_id"
+    links = [
+        through(**{field: record.pk, "tag_id": tags[name.casefold()].pk})
+        for record, names in tagging
+        for name in names
+    ]
+    through.objects.bulk_create(links, batch_size=1000)
+    log.info(
+        "tags.imported",
+        record=model.__name__.lower(),
+        records=len(tagging),
+        tags=sorted(t.pk for t in tags.values()),
+        by=getattr(by, "pk", None),
     )
 
 

@@ -27,6 +27,7 @@ from crm.models import (
     ImportMapping,
     Lead,
     Pipeline,
+    Tag,
 )
 from crm.selectors.imports import import_mapping_get
 from crm.services.pipelines import pipeline_create
@@ -664,3 +665,21 @@ def test_the_import_page_reads_its_recent_imports_in_one_statement(
     with django_assert_max_num_queries(len(one.captured_queries)):
         page = client_a.get("/leads/import/")
     assert page.content.decode().count("<tr><td>") == 5
+
+
+def test_tags_are_held_to_their_rules_and_shared_across_rows(tenant_a: Tenant) -> None:
+    long = "x" * 51
+    with tenant_context(tenant_a), pytest.raises(ContactImportInvalid) as caught:
+        services.deal_import(by=None, content=f"Name,Tags\nOne,vip\nTwo,{long}\n".encode())
+    assert set(_errors(caught)) == {"rows.3.tags"}
+    with tenant_context(tenant_a):
+        services.lead_import(by=None, content=b"Name,Tags\nAda L,VIP;eu\nBob M,vip\n")
+        services.deal_import(by=None, content=b"Name,Tags\nBig,Vip\n")
+        assert set(Tag.objects.values_list("name", flat=True)) == {"eu", "VIP"}
+        assert {
+            lead.last_name: sorted(t.name for t in lead.tags.all()) for lead in Lead.objects.all()
+        } == {
+            "L": ["VIP", "eu"],
+            "M": ["VIP"],
+        }
+        assert [t.name for t in Deal.objects.get().tags.all()] == ["VIP"]
