@@ -2,6 +2,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 
 from problems.exceptions import InvalidFields
 
@@ -187,6 +188,20 @@ class ContactForm(TaggedFormMixin, CustomValuesModelForm):
             "birthday": forms.DateInput(attrs={"type": "date"}),
             "address": forms.Textarea(attrs={"rows": 3}),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A contact whose company is in the trash keeps it when edited (it comes back with
+        # the company's restore), rather than losing it to a choice the list lacks.
+        company_id = getattr(self.instance, "company_id", None)
+        field = self.fields.get("company")
+        if company_id is not None and isinstance(field, forms.ModelChoiceField):
+            trashed = Company.trashed.filter(pk=company_id).first()
+            if trashed is not None:
+                field.queryset = Company.with_trashed.filter(
+                    Q(deleted_at__isnull=True) | Q(pk=company_id)
+                )
+                field.help_text = f"{trashed} is in the trash; restore it from the Trash page."
 
 
 class CompanyForm(CompanyDomainMixin, TaggedFormMixin, CustomValuesModelForm):

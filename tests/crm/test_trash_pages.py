@@ -134,3 +134,23 @@ def test_a_lead_converted_into_a_trashed_contact_names_it_without_a_link(
     page = client_a.get(f"/leads/{lead.pk}/").content.decode()
     assert "Grace Hopper (in the trash)" in page
     assert f'href="/contacts/{contact.pk}/"' not in page
+
+
+def test_editing_a_contact_of_a_trashed_company_keeps_the_company(
+    client_a: Client, tenant_a: Tenant, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Initech")
+        contact = ContactFactory(company=company, first_name="Peter", email="", phone="")
+    client_a.post(f"/companies/{company.pk}/delete/")
+    form = client_a.get(f"/contacts/{contact.pk}/edit/").content.decode()
+    assert "Initech is in the trash" in form
+
+    answer = client_a.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"first_name": "Peter", "last_name": "Gibbons", "company": company.pk},
+    )
+
+    assert answer.status_code == 302, answer.content.decode()[-1500:]
+    with tenant_context(tenant_a):
+        assert Contact.objects.get(pk=contact.pk).company_id == company.pk
