@@ -147,7 +147,12 @@ def _contacts_clean(contacts: Sequence[Contact], primary: Contact | None) -> Non
 
 
 def _contacts_set(deal: Deal, contacts: Sequence[Contact], primary: Contact | None) -> None:
-    DealContact.objects.filter(deal=deal).delete()
+    # Links to contacts in the trash are not the caller's to change: they come back with
+    # the contact's restore (as a plain link, when another contact is primary now).
+    links_of_trashed = DealContact.objects.filter(deal=deal, contact__deleted_at__isnull=False)
+    DealContact.objects.filter(deal=deal).exclude(pk__in=links_of_trashed.values("pk")).delete()
+    if primary is not None:
+        links_of_trashed.filter(is_primary=True).update(is_primary=False)
     seen: set[int] = set()
     links = []
     for contact in contacts:

@@ -16,7 +16,7 @@ from crm.selectors.deals import deal_get
 from crm.selectors.search import search
 from crm.selectors.tags import tag_list
 from crm.services import company_delete, contact_create, contact_delete
-from crm.services.deals import deal_delete
+from crm.services.deals import deal_delete, deal_update
 from crm.services.leads import lead_delete
 from crm.services.trash import TRASH_DAYS, record_purge, record_restore, trash_purge
 from crm.tasks import trash_purge_expired
@@ -227,3 +227,19 @@ def test_a_deal_restored_after_its_stage_was_archived_goes_to_the_first_open_sta
     first = pipeline.stages.order_by("position").first()
     assert restored.stage_id == first.pk
     assert restored.stage_changes.order_by("-changed_at", "-id").first().to_stage_name == first.name
+
+
+def test_changing_a_deals_contacts_keeps_the_link_of_a_trashed_one_for_its_restore(
+    member_a: User,
+) -> None:
+    deal = DealFactory()
+    gone, other, new = ContactFactory(), ContactFactory(), ContactFactory()
+    DealContact.objects.create(deal=deal, contact=gone, is_primary=True)
+    DealContact.objects.create(deal=deal, contact=other)
+    contact_delete(contact=gone, by=member_a)
+
+    deal_update(deal=deal, by=member_a, contacts=[new], primary_contact=new)
+    record_restore(record=Contact.with_trashed.get(pk=gone.pk), by=member_a)
+
+    links = dict(DealContact.objects.filter(deal=deal).values_list("contact_id", "is_primary"))
+    assert links == {new.pk: True, gone.pk: False}
