@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -126,6 +127,16 @@ class DealForm(forms.Form):
         ).select_related("pipeline")
         fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name}: {s.name}"
         fields["company"].queryset = Company.objects.order_by("name")
+        # A deal whose company is in the trash keeps it when edited (see ContactForm).
+        company_id = self.initial.get("company")
+        trashed = Company.trashed.filter(pk=company_id).first() if company_id else None
+        if trashed is not None:
+            fields["company"].queryset = Company.with_trashed.filter(
+                Q(deleted_at__isnull=True) | Q(pk=trashed.pk)
+            ).order_by("name")
+            fields[
+                "company"
+            ].help_text = f"{trashed} is in the trash; restore it from the Trash page."
         fields["owner_id"].choices = _choices(members, "Nobody")
 
     def _ids(self, name: str) -> list[int]:

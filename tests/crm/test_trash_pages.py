@@ -154,3 +154,15 @@ def test_editing_a_contact_of_a_trashed_company_keeps_the_company(
     assert answer.status_code == 302, answer.content.decode()[-1500:]
     with tenant_context(tenant_a):
         assert Contact.objects.get(pk=contact.pk).company_id == company.pk
+
+
+def test_editing_a_deal_of_a_trashed_company_keeps_the_company(
+    client_a: Client, tenant_a: Tenant
+) -> None:
+    with tenant_context(tenant_a):
+        company = CompanyFactory(name="Initech")
+        deal = DealFactory(company=company, name="TPS reports")
+    client_a.post(f"/companies/{company.pk}/delete/")
+    form = client_a.get(f"/deals/{deal.pk}/edit/").content.decode()
+    assert "Initech is in the trash" in form
+    assert f'value="{company.pk}" selected' in form
