@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import tenant_context
 
-from crm.models import Activity, Deal, Lead, Pipeline, Product, ScoringModel, Tag
+from crm.models import Activity, Contact, Deal, Lead, Pipeline, Product, ScoringModel, Tag
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +31,8 @@ def _counts() -> dict[str, int]:
             "products": Product.objects.count(),
             "tags": Tag.objects.count(),
             "with_lines": Deal.objects.filter(line_items__isnull=False).distinct().count(),
+            "trashed": Contact.trashed.count(),
+            "petes": Contact.objects.filter(first_name="Peter", last_name="Gibbons").count(),
         }
 
 
@@ -44,5 +46,7 @@ def test_the_demo_shows_the_sales_cycle_and_seeding_again_adds_nothing() -> None
     assert first["models"] == 1 and first["scored"] == first["leads"]
     assert first["activities"] >= 5 and first["products"] >= 3 and first["tags"] >= 2
     assert first["with_lines"] >= 3
+    # Something in the Trash, and a duplicate to merge.
+    assert first["trashed"] == 1 and first["petes"] == 2
     call_command("seed_demo", stdout=StringIO())
     assert _counts() == first

@@ -28,6 +28,7 @@ from crm.services.pipelines import pipeline_create
 from crm.services.products import product_create
 from crm.services.scoring import contacts_score_refresh, leads_score_refresh, scoring_model_train
 from crm.services.tags import tags_set
+from crm.services.trash import record_trash
 from iam.models import Role, User
 from iam.services import membership_create, user_create, user_email_confirm
 from pii.fields import blind_index_for
@@ -73,6 +74,10 @@ DEMO: dict[str, dict[str, Any]] = {
             },
         },
         "tags": {"Hooli": ["enterprise", "priority"], "gavin@hooli.test": ["decision maker"]},
+        # A duplicate of Peter to merge (Merge on his page), and a contact in the Trash:
+        # (first, last, e-mail, company).
+        "duplicates": [("Peter", "Gibbons", "p.gibbons@initech.test", "Initech")],
+        "trashed": [("Milton", "Waddams", "milton@initech.test", "Initech")],
         # Calls and meetings with leads, by e-mail: (kind, subject).
         "lead_activities": {
             "monica@raviga.test": [
@@ -226,6 +231,20 @@ class Command(BaseCommand):
                             company=company,
                             custom=custom.get(email, {}),
                         )
+            extras = [(p, False) for p in spec.get("duplicates", [])]
+            extras += [(p, True) for p in spec.get("trashed", [])]
+            for (first, last, email, company_name), trashed in extras:
+                index = blind_index_for(Contact, "email", email)
+                if not Contact.with_trashed.filter(email_index=index).exists():
+                    contact = contact_create(
+                        by=owner,
+                        first_name=first,
+                        last_name=last,
+                        email=email,
+                        company=Company.objects.get(name=company_name),
+                    )
+                    if trashed:
+                        record_trash(record=contact, by=owner)
             if "deals" in spec and not Deal.objects.exists():
                 self._seed_sales(spec, owner)
             if spec.get("history") and not Deal.objects.filter(name__startswith=PAST).exists():
