@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import BaseSerializer
 
+from crm.api.serializers import StrictBooleanField
 from crm.models import SavedView
 from crm.selectors.saved_views import LIST_COLUMNS, LIST_PARAMETERS, saved_view_list
 from crm.services.saved_views import (
@@ -56,7 +57,7 @@ class SavedViewSerializer(serializers.ModelSerializer[SavedView]):
             f"{_COLUMN_NAMES}. Your current choice for the list when left out."
         ),
     )
-    is_shared = serializers.BooleanField(
+    is_shared = StrictBooleanField(
         required=False, help_text="Everyone in the organization can pick it."
     )
     user_id = serializers.IntegerField(read_only=True, help_text="The member who saved it.")

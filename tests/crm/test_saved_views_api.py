@@ -139,3 +139,9 @@ def test_the_list_of_views_reads_in_a_fixed_number_of_statements(
             SavedView.objects.create(user_id=member_a.pk, records="contacts", name=f"V{i}")
     with django_assert_max_num_queries(8):
         assert len(api.get("/api/v1/saved-views/").json()) == 20
+
+
+def test_sharing_takes_only_true_or_false(api: Client) -> None:
+    response = _post(api, {"list": "contacts", "name": "x", "is_shared": 0})
+    assert response.status_code == 400
+    assert "is_shared" in response.json()["errors"]
