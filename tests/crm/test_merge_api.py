@@ -74,14 +74,18 @@ def test_a_merge_that_cannot_be_is_a_400_problem_and_changes_nothing(
     with tenant_context(tenant_a):
         ada, dup, gone = ContactFactory(), ContactFactory(), ContactFactory()
         Contact.objects.filter(pk=gone.pk).update(deleted_at=ada.created_at)
+        stranger = ContactFactory()
     with tenant_context(tenant_b):
+        # Ids repeat across organizations: one that names no contact of A at all.
         foreign = ContactFactory()
+        while foreign.pk <= stranger.pk:
+            foreign = ContactFactory()
     body = {
         "itself": {"survivor": ada.pk, "others": [ada.pk]},
         "trashed": {"survivor": ada.pk, "others": [gone.pk]},
         "other-organization": {"survivor": ada.pk, "others": [foreign.pk]},
         "bad-field": {"survivor": ada.pk, "others": [dup.pk], "fields": {"nickname": dup.pk}},
-        "bad-choice": {"survivor": ada.pk, "others": [dup.pk], "fields": {"title": foreign.pk}},
+        "bad-choice": {"survivor": ada.pk, "others": [dup.pk], "fields": {"title": stranger.pk}},
     }[case]
 
     answer = merge(api, "contacts", body)

@@ -92,7 +92,10 @@ def test_a_record_is_not_compared_with_itself_nor_with_a_trashed_or_foreign_one(
         ada, gone = ContactFactory(), ContactFactory()
         Contact.objects.filter(pk=gone.pk).update(deleted_at=ada.created_at)
     with tenant_context(tenant_b):
+        # Ids repeat across organizations: one that names no contact of A at all.
         foreign = ContactFactory()
+        while foreign.pk <= gone.pk:
+            foreign = ContactFactory()
     for other in (ada.pk, gone.pk, foreign.pk):
         assert client_a.get(f"/merge/contact/{ada.pk}/{other}/").status_code == 404
         assert (
