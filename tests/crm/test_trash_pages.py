@@ -2,7 +2,9 @@
 owners and admins delete for good; nothing of another organization shows or answers."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from crm.models import Company, Contact, Deal, Lead
@@ -166,3 +168,25 @@ def test_editing_a_deal_of_a_trashed_company_keeps_the_company(
     form = client_a.get(f"/deals/{deal.pk}/edit/").content.decode()
     assert "Initech is in the trash" in form
     assert f'value="{company.pk}" selected' in form
+
+
+def test_the_trash_page_reads_a_fixed_number_of_statements_whatever_its_length(
+    client_a: Client, tenant_a: Tenant, member_a: User, owner_a: User
+) -> None:
+    def statements(per_kind: int) -> int:
+        with tenant_context(tenant_a):
+            for i in range(per_kind):
+                for n, record in enumerate((ContactFactory(), CompanyFactory(), LeadFactory())):
+                    type(record).objects.filter(pk=record.pk).update(
+                        deleted_at=record.created_at,
+                        deleted_by_id=(member_a, owner_a)[(n + i) % 2].pk,
+                    )
+        client_a.get("/trash/")
+        with CaptureQueriesContext(connection) as queries:
+            assert client_a.get("/trash/").status_code == 200
+        return len(queries)
+
+    few = statements(1)
+    many = statements(8)
+    # Host, session, user, membership, the page's count and rows, the names of who deleted.
+    assert many <= few <= 9, (few, many)
