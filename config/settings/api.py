@@ -50,6 +50,8 @@ SPECTACULAR_SETTINGS = {
         "TimelineEntryKindEnum": "crm.api.activities.TIMELINE_ENTRY_KINDS",
         "TimelineRecordTypeEnum": "crm.api.activities.TIMELINE_RECORD_TYPES",
         "CustomFieldTypeEnum": "crm.models.CustomField.Type",
+        "CustomFieldEntityEnum": "crm.models.CustomField.Entity",
+        "ImportEntityEnum": "crm.models.ContactImport.Entity",
         "SearchResultTypeEnum": "crm.selectors.search.TYPES",
     },
 }

@@ -24,6 +24,7 @@ from iam.services import (
     membership_role_change,
 )
 from problems.openapi import problem_responses
+from problems.serializers import StrictCharField
 from tenants.models import Tenant
 from tenants.services import tenant_profile_update
 
@@ -159,7 +160,7 @@ class InvitationViewSet(TenantViewSet):
 
 class OrganizationSerializer(serializers.Serializer[Tenant]):
     slug = serializers.CharField(read_only=True, help_text="The organization's subdomain.")
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     time_zone = serializers.ChoiceField(
         choices=sorted(available_timezones()),
         help_text="IANA time zone its days are counted in and its times shown in.",
