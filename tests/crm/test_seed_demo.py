@@ -6,7 +6,17 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import tenant_context
 
-from crm.models import Activity, Contact, Deal, Lead, Pipeline, Product, ScoringModel, Tag
+from crm.models import (
+    Activity,
+    Contact,
+    Deal,
+    Lead,
+    Pipeline,
+    Product,
+    SavedView,
+    ScoringModel,
+    Tag,
+)
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +43,7 @@ def _counts() -> dict[str, int]:
             "with_lines": Deal.objects.filter(line_items__isnull=False).distinct().count(),
             "trashed": Contact.trashed.count(),
             "petes": Contact.objects.filter(first_name="Peter", last_name="Gibbons").count(),
+            "shared_views": SavedView.objects.filter(is_shared=True).count(),
         }
 
 
@@ -48,5 +59,7 @@ def test_the_demo_shows_the_sales_cycle_and_seeding_again_adds_nothing() -> None
     assert first["with_lines"] >= 3
     # Something in the Trash, and a duplicate to merge.
     assert first["trashed"] == 1 and first["petes"] == 2
+    # Saved views the team picks from the lists' menu.
+    assert first["shared_views"] == 2
     call_command("seed_demo", stdout=StringIO())
     assert _counts() == first

@@ -17,6 +17,7 @@ from crm.models import (
     Deal,
     Lead,
     Pipeline,
+    SavedView,
     ScoringModel,
 )
 from crm.services import company_create, contact_create, custom_field_create
@@ -26,6 +27,7 @@ from crm.services.leads import lead_convert, lead_create, lead_status_set
 from crm.services.line_items import line_item_add
 from crm.services.pipelines import pipeline_create
 from crm.services.products import product_create
+from crm.services.saved_views import saved_view_create
 from crm.services.scoring import contacts_score_refresh, leads_score_refresh, scoring_model_train
 from crm.services.tags import tags_set
 from crm.services.trash import record_trash
@@ -247,6 +249,23 @@ class Command(BaseCommand):
                         record_trash(record=contact, by=owner)
             if "deals" in spec and not Deal.objects.exists():
                 self._seed_sales(spec, owner)
+            if "deals" in spec and not SavedView.objects.filter(is_shared=True).exists():
+                # Views the whole team picks from the lists' *Saved views* menu.
+                saved_view_create(
+                    by=owner,
+                    records="deals",
+                    name="Biggest deals first",
+                    query={"ordering": "-amount"},
+                    columns=["company", "stage", "amount", "close", "owner"],
+                    is_shared=True,
+                )
+                saved_view_create(
+                    by=owner,
+                    records="companies",
+                    name="Priority accounts",
+                    query={"tag": "priority"},
+                    is_shared=True,
+                )
             if spec.get("history") and not Deal.objects.filter(name__startswith=PAST).exists():
                 self._seed_history(owner)
             # Scores with their reasons; a model once the history allows one.
