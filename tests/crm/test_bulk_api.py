@@ -229,3 +229,11 @@ def test_the_statements_of_a_batch_grow_by_a_fixed_few_per_item(
         response = _bulk(api, "contacts", {"create": items})
     assert response.status_code == 200, response.content
     assert len(queries.captured_queries) <= 20 + 12 * count, len(queries.captured_queries)
+
+
+def test_a_null_character_in_an_item_is_a_field_error(api: Client, tenant_a: Tenant) -> None:
+    response = _bulk(api, "leads", {"create": [{"last_name": "Ok"}, {"last_name": "Nul\u0000led"}]})
+    assert response.status_code == 400, response.content
+    assert set(response.json()["errors"]) == {"create.1.last_name"}
+    with tenant_context(tenant_a):
+        assert not Lead.objects.exists()
