@@ -97,7 +97,9 @@ def _values_reseal_pass(version: int, batch_size: int) -> Iterator[tuple[str, in
         done = 0
         while pks := _stale_pks(model, fields, current, batch_size):
             with transaction.atomic():
-                for row in model._default_manager.select_for_update().filter(pk__in=pks):
+                # The base manager: a default manager may hide rows (records in a trash),
+                # whose values need the current key as much as any.
+                for row in model._base_manager.select_for_update().filter(pk__in=pks):
                     update_fields = []
                     for field in fields:
                         setattr(row, field.attname, getattr(row, field.attname))

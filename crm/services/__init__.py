@@ -602,8 +602,9 @@ def _definitions_changed() -> None:
 
 
 def _records_holding(field: CustomField) -> models.QuerySet[Any]:
+    # Records in the trash too: their values follow the field's changes like any others.
     model = _MODELS[field.entity]
-    return model.objects.filter(
+    return model.with_trashed.filter(
         Q(custom__has_key=field.key) | Q(custom_sealed__has_key=field.key)
     ).order_by("pk")
 
