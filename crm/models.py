@@ -130,6 +130,8 @@ class Company(models.Model):
     # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Merged into that company (and in the trash since), for the survivor's timeline.
+    merged_into_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = LiveManager["Company"]()
     with_trashed = models.Manager["Company"]()
@@ -185,6 +187,8 @@ class Contact(models.Model):
     # In the trash since `deleted_at` (None: not trashed), put there by user `deleted_by_id`.
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
     deleted_by_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Merged into that contact (and in the trash since), for the survivor's timeline.
+    merged_into_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = LiveManager["Contact"]()
     with_trashed = models.Manager["Contact"]()

@@ -29,7 +29,7 @@ from problems.serializers import StrictModelSerializer
 
 # The choices of timeline entries, named in the schema (config/settings/api.py).
 TIMELINE_RECORD_TYPES = ["contact", "company", "lead", "deal"]
-TIMELINE_ENTRY_KINDS = ["activity", "created", "stage_changed", "converted"]
+TIMELINE_ENTRY_KINDS = ["activity", "created", "stage_changed", "converted", "merged"]
 
 _RECORD_MODELS: dict[str, type[Contact | Company | Lead | Deal]] = {
     "contact": Contact,

@@ -133,7 +133,7 @@ class TimelineEntry:
     """One line of a record's timeline: an activity, or a change of the record itself."""
 
     at: dt.datetime
-    kind: Literal["activity", "created", "stage_changed", "converted"]
+    kind: Literal["activity", "created", "stage_changed", "converted", "merged"]
     text: str = ""
     activity: Activity | None = None
     by_id: int | None = None
@@ -208,8 +208,30 @@ def timeline(record: Record, *, limit: int = 200) -> list[TimelineEntry]:
                     links=[("lead", source.full_name, source.pk)],
                 )
             )
+    if isinstance(record, Contact | Company):
+        entries.extend(_merges(record, limit=limit))
     entries.sort(key=lambda e: (e.at, e.kind != "created"), reverse=True)
     return entries
+
+
+def _merges(record: Contact | Company, *, limit: int) -> list[TimelineEntry]:
+    """The duplicates merged into the record (they are in the trash since), one entry each."""
+    names = ("first_name", "last_name") if isinstance(record, Contact) else ("name",)
+    merged = (
+        type(record)
+        .with_trashed.filter(merged_into_id=record.pk)
+        .only(*names, "deleted_at", "deleted_by_id", "updated_at")
+        .order_by("-deleted_at", "-id")[:limit]
+    )
+    return [
+        TimelineEntry(
+            at=duplicate.deleted_at or duplicate.updated_at,
+            kind="merged",
+            text=f"Merged with {duplicate}, now in the trash",
+            by_id=duplicate.deleted_by_id,
+        )
+        for duplicate in merged
+    ]
 
 
 def user_names(ids: Iterable[int | None]) -> dict[int, str]:

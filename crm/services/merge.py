@@ -179,6 +179,7 @@ def _merge(survivor: R, others: Sequence[R], fields: Mapping[str, Any], by: Any)
         _tags_move(kept, loser_ids)
         for pk in loser_ids:
             record_trash(record=records[pk], by=by)
+        model.with_trashed.filter(pk__in=loser_ids).update(merged_into_id=kept.pk)
         # The losers are in the trash now, so the address they held is free for the survivor.
         if isinstance(kept, Contact) and "email" in changed:
             from crm.services import _email_is_free  # the package imports this module

@@ -69,7 +69,11 @@ def record_restore(*, record: T, by: Any) -> T:
         if isinstance(locked, Contact):
             _email_is_free(locked)
         locked.deleted_at, locked.deleted_by_id = None, None
-        locked.save(update_fields=["deleted_at", "deleted_by_id", "updated_at"])
+        restored = ["deleted_at", "deleted_by_id", "updated_at"]
+        if isinstance(locked, Contact | Company):
+            locked.merged_into_id = None  # a record of its own again
+            restored.append("merged_into_id")
+        locked.save(update_fields=restored)
         if isinstance(locked, Deal):
             _deal_back_on_board(locked, by=by)
     record.deleted_at, record.deleted_by_id = None, None

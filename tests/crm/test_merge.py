@@ -10,8 +10,10 @@ from django_tenants.utils import tenant_context
 from crm.exceptions import ContactEmailTaken, MergeInvalid
 from crm.models import Activity, Company, Contact, CustomField, Deal, DealContact, Lead
 from crm.selectors import contact_list
+from crm.selectors.activities import timeline
 from crm.services import contact_create
 from crm.services.merge import company_merge, contact_merge
+from crm.services.trash import record_restore
 from iam.models import User
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
@@ -182,3 +184,17 @@ def test_a_failure_half_way_leaves_everything_as_it_was(member_a: User) -> None:
     assert Contact.objects.filter(pk=dup.pk).exists()
     assert Activity.objects.get(pk=note.pk).contact_id == dup.pk
     assert Contact.objects.get(pk=ada.pk).email == "ada@example.com"
+
+
+def test_the_survivors_timeline_says_what_was_merged_into_it_until_that_is_restored(
+    member_a: User,
+) -> None:
+    ada, dup = ContactFactory(), ContactFactory(first_name="Ada", last_name="Duplicate")
+    contact_merge(survivor=ada, others=[dup], fields={}, by=member_a)
+
+    (merged,) = [e for e in timeline(ada) if e.kind == "merged"]
+    assert merged.text == "Merged with Ada Duplicate, now in the trash"
+    assert merged.by_id == member_a.pk
+
+    record_restore(record=Contact.with_trashed.get(pk=dup.pk), by=member_a)
+    assert [e for e in timeline(ada) if e.kind == "merged"] == []
