@@ -129,16 +129,25 @@ def _contact_score_queue(contact: Contact) -> None:
     contact_score_queue(contact_id=contact.pk)
 
 
-def contact_create(*, by: Any, **data: Any) -> Contact:
+def contact_create(
+    *, by: Any, definitions: Sequence[CustomField] | None = None, **data: Any
+) -> Contact:
     """A new contact, owned by `by` unless `owner_id` names another member (or None);
-    `custom` maps custom field keys to values (see `custom_values_assign`).
-    Raises ContactEmailTaken when another contact has the same e-mail address."""
+    `custom` maps custom field keys to values (see `custom_values_assign`; a caller writing
+    many records in one transaction passes the `definitions` it locked once, from
+    `_definitions_for_write`). Raises ContactEmailTaken when another contact has
+    the same e-mail address."""
     fields = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
     owner_id = owner_id_clean(data["owner_id"]) if "owner_id" in data else getattr(by, "pk", None)
     with transaction.atomic():
         contact = Contact(owner_id=owner_id, **fields)
         _email_is_free(contact)
-        custom_values_assign(record=contact, values=data.get("custom") or {}, creating=True)
+        custom_values_assign(
+            record=contact,
+            values=data.get("custom") or {},
+            creating=True,
+            definitions=definitions,
+        )
         contact.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
@@ -147,7 +156,13 @@ def contact_create(*, by: Any, **data: Any) -> Contact:
     return contact
 
 
-def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
+def contact_update(
+    *,
+    contact: Contact,
+    by: Any,
+    definitions: Sequence[CustomField] | None = None,
+    **data: Any,
+) -> Contact:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in CONTACT_FIELDS]
     if "owner_id" in data:
@@ -160,7 +175,9 @@ def contact_update(*, contact: Contact, by: Any, **data: Any) -> Contact:
         if "email" in fields:
             _email_is_free(contact)
         if "custom" in data:
-            fields += custom_values_assign(record=contact, values=data["custom"], creating=False)
+            fields += custom_values_assign(
+                record=contact, values=data["custom"], creating=False, definitions=definitions
+            )
         contact.save(update_fields=with_derived_fields(Contact, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
@@ -203,7 +220,9 @@ def company_domain_clean(value: Any) -> str:
     return host
 
 
-def company_create(*, by: Any, **data: Any) -> Company:
+def company_create(
+    *, by: Any, definitions: Sequence[CustomField] | None = None, **data: Any
+) -> Company:
     """A new company, owned by `by` unless `owner_id` names another member (or None);
     `custom` maps custom field keys to values (see `custom_values_assign`).
     The domain is stored as the bare domain (`company_domain_clean`)."""
@@ -213,7 +232,12 @@ def company_create(*, by: Any, **data: Any) -> Company:
     owner_id = owner_id_clean(data["owner_id"]) if "owner_id" in data else getattr(by, "pk", None)
     with transaction.atomic():
         company = Company(owner_id=owner_id, **fields)
-        custom_values_assign(record=company, values=data.get("custom") or {}, creating=True)
+        custom_values_assign(
+            record=company,
+            values=data.get("custom") or {},
+            creating=True,
+            definitions=definitions,
+        )
         company.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=company, names=data["tags"], by=by)
@@ -221,7 +245,13 @@ def company_create(*, by: Any, **data: Any) -> Company:
     return company
 
 
-def company_update(*, company: Company, by: Any, **data: Any) -> Company:
+def company_update(
+    *,
+    company: Company,
+    by: Any,
+    definitions: Sequence[CustomField] | None = None,
+    **data: Any,
+) -> Company:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in COMPANY_FIELDS]
     if "domain" in data:
@@ -234,7 +264,9 @@ def company_update(*, company: Company, by: Any, **data: Any) -> Company:
             setattr(company, key, data[key])
     with transaction.atomic():
         if "custom" in data:
-            fields += custom_values_assign(record=company, values=data["custom"], creating=False)
+            fields += custom_values_assign(
+                record=company, values=data["custom"], creating=False, definitions=definitions
+            )
         company.save(update_fields=[*fields, "updated_at"])
         if data.get("tags") is not None:
             tags_set(record=company, names=data["tags"], by=by)

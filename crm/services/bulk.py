@@ -11,7 +11,8 @@ import structlog
 from django.db import models, transaction
 
 from crm import services
-from crm.models import Company, Contact, Deal, Lead
+from crm.models import Company, Contact, CustomField, Deal, Lead
+from crm.services import _definitions_for_write
 from problems.exceptions import DomainError, InvalidFields
 
 from . import deals as deal_services
@@ -33,6 +34,7 @@ class RecordWriter:
     create: Callable[..., models.Model]
     update: Callable[..., models.Model]
     delete: Callable[..., None]
+    custom_fields: str = ""  # the custom-field entity of records that have custom fields
 
 
 WRITERS: dict[str, RecordWriter] = {
@@ -42,6 +44,7 @@ WRITERS: dict[str, RecordWriter] = {
         services.contact_create,
         services.contact_update,
         services.contact_delete,
+        CustomField.Entity.CONTACT,
     ),
     "companies": RecordWriter(
         Company,
@@ -49,6 +52,7 @@ WRITERS: dict[str, RecordWriter] = {
         services.company_create,
         services.company_update,
         services.company_delete,
+        CustomField.Entity.COMPANY,
     ),
     "leads": RecordWriter(
         Lead,
@@ -115,13 +119,17 @@ def records_bulk_write(
     outcome = BulkOutcome()
     errors: dict[str, list[str]] = dict(refused or {})
     with transaction.atomic():
+        shared: dict[str, Any] = {}
+        if writer.custom_fields and any(item is not None for item in (*create, *update)):
+            # Read and share-locked once for the whole batch, not once per record.
+            shared["definitions"] = _definitions_for_write(writer.custom_fields)
         for i, data in enumerate(create):
             if data is None:
                 continue
             # The services validate before they write, and write in a savepoint of their
             # own: a refused item leaves the transaction usable for checking the rest.
             try:
-                outcome.created.append(writer.create(by=by, **data))
+                outcome.created.append(writer.create(by=by, **shared, **data))
             except DomainError as exc:
                 errors |= _item_errors(f"create.{i}", exc)
         for i, change in enumerate(update):
@@ -129,7 +137,9 @@ def records_bulk_write(
                 continue
             record, data = change
             try:
-                outcome.updated.append(writer.update(**{writer.keyword: record}, by=by, **data))
+                outcome.updated.append(
+                    writer.update(**{writer.keyword: record}, by=by, **shared, **data)
+                )
             except DomainError as exc:
                 errors |= _item_errors(f"update.{i}", exc)
         for i, doomed in enumerate(delete):
