@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -63,6 +64,29 @@ _contact_filters = [
 ]
 
 
+_owner_filters = [
+    OpenApiParameter("owner", int, description="Only records this member (a user id) owns."),
+    OpenApiParameter("mine", bool, description="Only your own records (`owner` is then ignored)."),
+]
+
+
+class OwnerFilterParams(serializers.Serializer[Any]):
+    owner = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    mine = serializers.BooleanField(required=False, default=False)
+
+
+def _owned_by(qs: QuerySet[Any], request: Request) -> QuerySet[Any]:
+    """The list's records of the owner it asks for (`owner`), or the caller's (`mine`)."""
+    given = {k: request.query_params[k] for k in ("owner", "mine") if k in request.query_params}
+    params = OwnerFilterParams(data=given)
+    params.is_valid(raise_exception=True)
+    if params.validated_data["mine"]:
+        return qs.filter(owner_id=request.user.pk)
+    if "owner" in params.validated_data:
+        return qs.filter(owner_id=params.validated_data["owner"])
+    return qs
+
+
 _too_many = problem_responses(429, "More than 30 of these an hour (per user and organization).")
 
 _email_taken = problem_responses(
@@ -107,7 +131,7 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
             "of the name whole, as prefixes or one letter off, accents aside; words of the "
             "e-mail address; a whole phone number); `email` and `phone` match exactly."
         ),
-        parameters=_contact_filters,
+        parameters=[*_contact_filters, *_owner_filters],
     ),
     create=extend_schema(
         summary="Create a contact",
@@ -152,6 +176,8 @@ class ContactViewSet(TenantViewSet):
             email=params.get("email", ""),
             phone=params.get("phone", ""),
         )
+        if self.action == "list":
+            contacts = _owned_by(contacts, self.request)
         return with_tag_names(tagged_with(contacts, params.get("tag", "")))
 
     def check_throttles(self, request: Request) -> None:
@@ -239,7 +265,7 @@ class ContactViewSet(TenantViewSet):
             "follow `next` for more). `search` finds them as `GET /api/v1/search/` does "
             "(words of the name and domain whole, as prefixes or one letter off, accents aside)."
         ),
-        parameters=[_search, tag_filter],
+        parameters=[_search, tag_filter, *_owner_filters],
     ),
     create=extend_schema(
         summary="Create a company",
@@ -272,6 +298,8 @@ class CompanyViewSet(TenantViewSet):
     def get_queryset(self) -> QuerySet[Company]:
         params = self.request.query_params
         companies = selectors.company_list(search=params.get("search", ""))
+        if self.action == "list":
+            companies = _owned_by(companies, self.request)
         return with_tag_names(tagged_with(companies, params.get("tag", "")))
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
