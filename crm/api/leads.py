@@ -118,7 +118,11 @@ class LeadListParams(serializers.Serializer[Any]):
 _list_parameters = [
     OpenApiParameter("status", str, enum=Lead.Status.values, description="Only this status."),
     OpenApiParameter("source", str, enum=Lead.Source.values, description="Only this source."),
-    OpenApiParameter("owner", int, description="Only leads of this owner (a user id)."),
+    OpenApiParameter(
+        "owner",
+        {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
+        description="Only leads of this owner (a user id).",
+    ),
     OpenApiParameter("mine", bool, description="Only the leads you own."),
     OpenApiParameter("tag", str, description="Only leads with the tag of this name."),
     OpenApiParameter(

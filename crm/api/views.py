@@ -65,7 +65,11 @@ _contact_filters = [
 
 
 _owner_filters = [
-    OpenApiParameter("owner", int, description="Only records this member (a user id) owns."),
+    OpenApiParameter(
+        "owner",
+        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        description="Only records this member (a user id) owns.",
+    ),
     OpenApiParameter("mine", bool, description="Only your own records (`owner` is then ignored)."),
 ]
 
