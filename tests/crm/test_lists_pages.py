@@ -252,12 +252,15 @@ def test_a_list_page_reads_in_a_fixed_number_of_statements(
         for _ in range(3):
             FACTORIES[records]().tags.add(tag)
         SavedView.objects.create(user_id=member_a.pk, records=records, name="A view")
+    client_a.get(LIST_URLS[records])  # warm the host and session caches
     with django_assert_max_num_queries(40) as few:
         client_a.get(LIST_URLS[records])
     with tenant_context(tenant_a):
         for _ in range(20):
             FACTORIES[records]().tags.add(tag)
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    # A little room for the session's and the host cache's occasional upkeep; a statement
+    # per row would add 20.
+    with django_assert_max_num_queries(len(few.captured_queries) + 3):
         client_a.get(LIST_URLS[records])
 
 
