@@ -42,3 +42,11 @@ class CreatedCursorPagination(CursorPagination):
                     "default": self.page_size,
                 }
         return parameters
+
+
+class OrderedCursorPagination(CreatedCursorPagination):
+    """Pages in the order the view's queryset was given (`?ordering=`), newest first when it
+    has none; the cursor keeps that order from page to page."""
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        return tuple(queryset.query.order_by) or self.ordering

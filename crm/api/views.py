@@ -1,6 +1,7 @@
 """REST endpoints for contacts, companies and custom fields; thin shells over services and
 selectors."""
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.db.models import QuerySet
@@ -32,6 +33,7 @@ from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.openapi import problem_responses
+from problems.pagination import OrderedCursorPagination
 
 from .imports import (
     ContactImportRequestSerializer,
@@ -77,6 +79,77 @@ _owner_filters = [
 class OwnerFilterParams(serializers.Serializer[Any]):
     owner = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     mine = serializers.BooleanField(required=False, default=False)
+
+
+class ListParams(serializers.Serializer[Any]):
+    company = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    created_after = serializers.DateField(required=False)
+    created_before = serializers.DateField(required=False)
+    ordering = serializers.CharField(required=False)
+
+
+def _list_params(orderings: Mapping[str, Any], *, company: bool) -> list[OpenApiParameter]:
+    found = [
+        OpenApiParameter(
+            "created_after",
+            OpenApiTypes.DATE,
+            description="Created on this day or later (the organization's time zone).",
+        ),
+        OpenApiParameter(
+            "created_before",
+            OpenApiTypes.DATE,
+            description="Created on this day or earlier (the organization's time zone).",
+        ),
+        OpenApiParameter(
+            "ordering",
+            str,
+            enum=list(orderings),
+            description="Sort order (default `-created_at`, newest first). Custom field "
+            "values filter as `custom.<key>=<value>` (text whatever its case, numbers, "
+            "`true`/`false`, dates as YYYY-MM-DD; empty: without a value); sensitive fields "
+            "are encrypted and can't be filtered (400).",
+        ),
+    ]
+    if company:
+        found.append(
+            OpenApiParameter(
+                "company",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                description="Only contacts of this company (its id).",
+            )
+        )
+    return found
+
+
+def _listed(
+    qs: QuerySet[Any],
+    request: Request,
+    *,
+    entity: str,
+    orderings: Mapping[str, tuple[str, ...]],
+) -> QuerySet[Any]:
+    """A list's filters beyond search and tags: owner, company, creation days, custom field
+    values (`custom.<key>`) and the ordering; field errors for bad values."""
+    qs = _owned_by(qs, request)
+    names = ("company", "created_after", "created_before", "ordering")
+    params = ListParams(
+        data={k: request.query_params[k] for k in names if k in request.query_params}
+    )
+    params.is_valid(raise_exception=True)
+    given = params.validated_data
+    if "company" in given and entity == CustomField.Entity.CONTACT:
+        qs = qs.filter(company_id=given["company"])
+    if "created_after" in given:
+        qs = qs.filter(created_at__date__gte=given["created_after"])
+    if "created_before" in given:
+        qs = qs.filter(created_at__date__lte=given["created_before"])
+    ordering = given.get("ordering", "-created_at")
+    if ordering not in orderings:
+        raise ValidationError({"ordering": [f"Choose one of: {', '.join(orderings)}."]})
+    query = request.query_params
+    custom = {k: str(query[k]) for k in query if k.startswith("custom.")}
+    qs = selectors.custom_value_filter(qs, entity=entity, filters=custom)
+    return qs.order_by(*orderings[ordering])
 
 
 def _owned_by(qs: QuerySet[Any], request: Request) -> QuerySet[Any]:
@@ -135,7 +208,11 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
             "of the name whole, as prefixes or one letter off, accents aside; words of the "
             "e-mail address; a whole phone number); `email` and `phone` match exactly."
         ),
-        parameters=[*_contact_filters, *_owner_filters],
+        parameters=[
+            *_contact_filters,
+            *_owner_filters,
+            *_list_params(selectors.CONTACT_ORDERINGS, company=True),
+        ],
     ),
     create=extend_schema(
         summary="Create a contact",
@@ -171,6 +248,7 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
 )
 class ContactViewSet(TenantViewSet):
     serializer_class = ContactSerializer
+    pagination_class = OrderedCursorPagination
     throttle_scope: str | None = None  # set by the import and export actions
 
     def get_queryset(self) -> QuerySet[Contact]:
@@ -181,7 +259,12 @@ class ContactViewSet(TenantViewSet):
             phone=params.get("phone", ""),
         )
         if self.action == "list":
-            contacts = _owned_by(contacts, self.request)
+            contacts = _listed(
+                contacts,
+                self.request,
+                entity=CustomField.Entity.CONTACT,
+                orderings=selectors.CONTACT_ORDERINGS,
+            )
         return with_tag_names(tagged_with(contacts, params.get("tag", "")))
 
     def check_throttles(self, request: Request) -> None:
@@ -269,7 +352,12 @@ class ContactViewSet(TenantViewSet):
             "follow `next` for more). `search` finds them as `GET /api/v1/search/` does "
             "(words of the name and domain whole, as prefixes or one letter off, accents aside)."
         ),
-        parameters=[_search, tag_filter, *_owner_filters],
+        parameters=[
+            _search,
+            tag_filter,
+            *_owner_filters,
+            *_list_params(selectors.COMPANY_ORDERINGS, company=False),
+        ],
     ),
     create=extend_schema(
         summary="Create a company",
@@ -298,12 +386,18 @@ class ContactViewSet(TenantViewSet):
 )
 class CompanyViewSet(TenantViewSet):
     serializer_class = CompanySerializer
+    pagination_class = OrderedCursorPagination
 
     def get_queryset(self) -> QuerySet[Company]:
         params = self.request.query_params
         companies = selectors.company_list(search=params.get("search", ""))
         if self.action == "list":
-            companies = _owned_by(companies, self.request)
+            companies = _listed(
+                companies,
+                self.request,
+                entity=CustomField.Entity.COMPANY,
+                orderings=selectors.COMPANY_ORDERINGS,
+            )
         return with_tag_names(tagged_with(companies, params.get("tag", "")))
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:

@@ -1,16 +1,20 @@
 """Reads of CRM records, from the current tenant's schema."""
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Model, Q, QuerySet
 
 from crm.models import Company, Contact, ContactImport, CustomField
 from crm.selectors.search import search_filter
 from pii.fields import blind_index_for
+from problems.exceptions import InvalidFields
 from tenants.services import settings_changed_in_this_transaction
+
+_R = TypeVar("_R", bound=Model)
 
 
 def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
@@ -107,3 +111,88 @@ def custom_values_shown(
 def contact_import_list() -> QuerySet[ContactImport]:
     """Imports of contacts, the latest first (dry runs are not kept)."""
     return ContactImport.objects.order_by("-created_at", "-id")
+
+
+# Orderings of the contact and company lists in the API: name -> order_by (ties by newest).
+CONTACT_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "-created_at": ("-created_at", "-id"),
+    "created_at": ("created_at", "id"),
+    "last_name": ("last_name", "first_name", "-id"),
+    "-last_name": ("-last_name", "-first_name", "-id"),
+    "first_name": ("first_name", "last_name", "-id"),
+    "-first_name": ("-first_name", "-last_name", "-id"),
+    "-updated_at": ("-updated_at", "-id"),
+    "-score": ("-score", "-id"),
+}
+COMPANY_ORDERINGS: dict[str, tuple[str, ...]] = {
+    "name": ("name", "id"),
+    "-name": ("-name", "-id"),
+    "-created_at": ("-created_at", "-id"),
+    "created_at": ("created_at", "id"),
+    "-updated_at": ("-updated_at", "-id"),
+}
+_TEXT_TYPES = {
+    CustomField.Type.TEXT,
+    CustomField.Type.LONG_TEXT,
+    CustomField.Type.EMAIL,
+    CustomField.Type.PHONE,
+    CustomField.Type.URL,
+    CustomField.Type.CHOICE,
+}
+
+
+def _custom_query_value(field: CustomField, raw: str) -> Any:
+    """A query string's text as the stored value of `field` (see custom_value_clean)."""
+    if field.type == CustomField.Type.BOOLEAN:
+        if raw.lower() not in ("true", "false"):
+            raise ValueError("Use true or false.")
+        return raw.lower() == "true"
+    if field.type == CustomField.Type.NUMBER:
+        try:
+            number = Decimal(raw)
+        except InvalidOperation:
+            raise ValueError("Use a number, such as 12 or 12.5.") from None
+        if not number.is_finite():
+            raise ValueError("Use a finite number.")
+        return int(number) if number == number.to_integral_value() else float(number)
+    if field.type == CustomField.Type.DATE:
+        try:
+            return dt.date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError("Use a date as YYYY-MM-DD.") from None
+    return raw.strip()
+
+
+def custom_value_filter(
+    qs: QuerySet[_R], *, entity: str, filters: Mapping[str, str]
+) -> QuerySet[_R]:
+    """The records whose custom field values equal those given, by `custom.<key>`: text
+    whatever its case, numbers as numbers, `true`/`false`, dates as YYYY-MM-DD; an empty
+    value finds the records without one. Sensitive fields are stored encrypted, so they can't
+    be filtered; an unknown key or a value of the wrong type is an InvalidFields error."""
+    if not filters:
+        return qs
+    definitions = {field.key: field for field in custom_field_list(entity=entity)}
+    errors: dict[str, list[str]] = {}
+    for name, raw in filters.items():
+        key = name.removeprefix("custom.")
+        field = definitions.get(key)
+        if field is None:
+            errors[name] = [f"No custom field of {entity}s has the key {key!r}."]
+            continue
+        if field.sensitive:
+            errors[name] = ["This field is stored encrypted, so it can't be filtered."]
+            continue
+        if raw == "":
+            qs = qs.filter(~Q(custom__has_key=key) | Q(**{f"custom__{key}": None}))
+            continue
+        try:
+            value = _custom_query_value(field, raw)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+            continue
+        lookup = f"custom__{key}__iexact" if field.type in _TEXT_TYPES else f"custom__{key}"
+        qs = qs.filter(**{lookup: value})
+    if errors:
+        raise InvalidFields(errors)
+    return qs
