@@ -21,7 +21,8 @@ class TenantAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "status", "schema_name", "created_at")
     list_filter = ("status",)
     search_fields = ("slug", "name")
-    readonly_fields = ("schema_name", "slug", "created_at")
+    # The time zone is the organization's own choice (its Organization settings).
+    readonly_fields = ("schema_name", "slug", "time_zone", "created_at")
     inlines = [DomainInline]
     actions = ["suspend", "restore"]
 

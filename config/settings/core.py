@@ -99,6 +99,8 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 
 LANGUAGE_CODE = "en-us"
+# One way of writing dates and times on every page (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
