@@ -17,6 +17,10 @@ from .test_journeys import _sign_up
 
 pytestmark = pytest.mark.django_db
 
+# Wide enough for every column of the default pipeline, so a drag never leaves the screen
+# (narrower screens scroll the board sideways; the "Move to…" menu covers them).
+WIDE = {"width": 1920, "height": 1080}
+
 
 @pytest.fixture
 def slug() -> str:
@@ -34,7 +38,7 @@ def test_drag_a_deal_to_won_on_the_board_and_it_stays_there(
 ) -> None:
     port = live_url.rsplit(":", 1)[1]
     host = f"http://{slug}.localhost:{port}"
-    context = browser.new_context(viewport=SIZES["laptop"])
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     _sign_up(page, live_url, slug, "Board Journey Org")
 
@@ -119,6 +123,10 @@ def _drag(page: Any, card: Any, target: Any) -> None:
     page.mouse.down()
     page.mouse.move(start["x"] + 40, start["y"] + 20, steps=5)
     page.mouse.move(end["x"] + 30, end["y"] + 20, steps=20)
+    # Settle over the target as a hand does: the drag library reads where the pointer is on
+    # the next animation frame, so a release in the same instant would land nowhere.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
+    page.mouse.move(end["x"] + 32, end["y"] + 22, steps=2)
     page.mouse.up()
 
 
@@ -127,7 +135,7 @@ def test_a_card_moves_by_keyboard_and_a_lost_one_asks_why(
 ) -> None:
     port = live_url.rsplit(":", 1)[1]
     host = f"http://{slug}.localhost:{port}"
-    context = browser.new_context(viewport=SIZES["laptop"])
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     _sign_up(page, live_url, slug, "Keyboard Board Org")
     page.goto(f"{host}/deals/new/")

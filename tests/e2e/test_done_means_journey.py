@@ -14,7 +14,6 @@ from django_tenants.utils import tenant_context
 from crm.models import Contact, Lead
 from tenants.models import Tenant
 
-from .test_accessibility import SIZES
 from .test_journeys import _sign_up
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +23,10 @@ CONTACTS = (
     "Ada Lovelace;ada@engine.test;Analytical Engines\n"
     "Charles Babbage;charles@engine.test;Analytical Engines\n"
 )
+
+# Wide enough for every column of the default pipeline, so a drag never leaves the screen
+# (narrower screens scroll the board sideways; the "Move to…" menu covers them).
+WIDE = {"width": 1920, "height": 1080}
 
 
 @pytest.fixture
@@ -47,6 +50,9 @@ def _drag_to(page: Any, card: Any, stage: str) -> None:
         page.mouse.down()
         page.mouse.move(start["x"] + 40, start["y"] + 20, steps=5)
         page.mouse.move(end["x"] + 30, end["y"] + 20, steps=20)
+        # Settle over the target: the drag library reads the pointer on the next frame.
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
+        page.mouse.move(end["x"] + 32, end["y"] + 22, steps=2)
         page.mouse.up()
     assert moved.value.status == 200
 
@@ -54,7 +60,7 @@ def _drag_to(page: Any, card: Any, stage: str) -> None:
 def test_a_sales_rep_runs_the_whole_sales_cycle(live_url: str, browser: Any, slug: str) -> None:
     port = live_url.rsplit(":", 1)[1]
     host = f"http://{slug}.localhost:{port}"
-    context = browser.new_context(viewport=SIZES["laptop"])
+    context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     _sign_up(page, live_url, slug, "Full Cycle Org")  # signs the owner in, on the dashboard
     tenant = Tenant.objects.get(slug=slug)
