@@ -44,6 +44,15 @@ def _counts() -> dict[str, int]:
             "trashed": Contact.trashed.count(),
             "petes": Contact.objects.filter(first_name="Peter", last_name="Gibbons").count(),
             "shared_views": SavedView.objects.filter(is_shared=True).count(),
+            # The lists show today's leads first: last year's were made last year.
+            "newest_is_history": int(
+                (
+                    Lead.objects.order_by("-created_at", "-id")
+                    .values_list("converted_deal__name", flat=True)
+                    .first()
+                    or ""
+                ).startswith("Past: ")
+            ),
         }
 
 
@@ -57,6 +66,7 @@ def test_the_demo_shows_the_sales_cycle_and_seeding_again_adds_nothing() -> None
     assert first["models"] == 1 and first["scored"] == first["leads"]
     assert first["activities"] >= 5 and first["products"] >= 3 and first["tags"] >= 2
     assert first["with_lines"] >= 3
+    assert first["newest_is_history"] == 0
     # Something in the Trash, and a duplicate to merge.
     assert first["trashed"] == 1 and first["petes"] == 2
     # Saved views the team picks from the lists' menu.

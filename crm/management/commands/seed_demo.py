@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -333,6 +334,13 @@ class Command(BaseCommand):
         for lead in leads:
             lead.converted_deal_id = lead.converted_deal.pk  # type: ignore[union-attr]
         Lead.objects.bulk_create(leads)
+        # Last year's, on every page too: made then, so today's leads and deals list first.
+        Deal.objects.filter(pk__in=[d.pk for d in deals]).update(
+            created_at=F("closed_at") - dt.timedelta(days=60)
+        )
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(
+            created_at=F("converted_at") - dt.timedelta(days=20)
+        )
         Activity.objects.bulk_create(
             Activity(
                 kind=kind,
