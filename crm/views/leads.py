@@ -25,7 +25,6 @@ from crm.services.leads import (
     lead_status_set,
     lead_update,
 )
-from iam.selectors import member_list
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import InvalidFields
 from problems.forms import add_field_errors
@@ -40,13 +39,13 @@ _KEY_SERVICE_DOWN = (
 
 
 def _members(request: HttpRequest) -> dict[int, str]:
-    """The organization's members by user id, as people see them (e-mail address)."""
-    tenant = request.tenant  # type: ignore[attr-defined]
-    return {m.user_id: m.user.email for m in member_list(tenant=tenant)}
+    """The organization's members by user id, as people see them: their name, or their
+    e-mail address when they gave none."""
+    return lists.member_names(request)
 
 
 def _owner_choices(members: dict[int, str]) -> list[tuple[str, str]]:
-    return [("", "Nobody"), *((str(pk), email) for pk, email in members.items())]
+    return [("", "Nobody"), *((str(pk), name) for pk, name in members.items())]
 
 
 class LeadFilterForm(forms.Form):

@@ -188,3 +188,15 @@ def test_a_filter_that_is_not_valid_is_ignored_with_a_note(client_a: Client) -> 
     response = client_a.get("/leads/", {"status": "won", "q": "x" * 201})
     assert response.status_code == 200
     assert "Some filters are not valid and were ignored." in response.content.decode()
+
+
+def test_the_lead_page_offers_owners_by_name(
+    client_a: Client, tenant_a: Tenant, owner_a: User
+) -> None:
+    owner_a.full_name = "Olga Owner"
+    owner_a.save(update_fields=["full_name"])
+    with tenant_context(tenant_a):
+        lead = LeadFactory(owner_id=owner_a.pk)
+    page = client_a.get(f"/leads/{lead.pk}/").content.decode()
+    assert f'<option value="{owner_a.pk}" selected>Olga Owner</option>' in page
+    assert f">{owner_a.email}</option>" not in page
