@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from crm.models import Contact, Lead, ScoringModel, ScoringRule
 from crm.selectors.scoring import (
@@ -221,20 +222,33 @@ def score_pending_clear(*, kind: str, pk: int) -> None:
     cache.delete(f"scoring:pending:{kind}:{pk}")
 
 
+def _queue_on_commit(kind: str, pk: int) -> None:
+    """Queue the rescoring once the transaction commits, in this organization: the commit
+    may come after the code that changed the record has left its tenant (a command that
+    filled several organizations in one transaction, say)."""
+    tenant = connection.tenant  # type: ignore[attr-defined]
+
+    def queue() -> None:
+        with tenant_context(tenant):
+            _queue_once(kind, pk)
+
+    transaction.on_commit(queue, robust=True)
+
+
 def lead_score_queue(*, lead_id: int) -> None:
     """Rescore a lead in the background once the current transaction commits."""
-    transaction.on_commit(lambda: _queue_once("lead", lead_id), robust=True)
+    _queue_on_commit("lead", lead_id)
 
 
 def contact_score_queue(*, contact_id: int) -> None:
     """Rescore a contact in the background once the current transaction commits."""
-    transaction.on_commit(lambda: _queue_once("contact", contact_id), robust=True)
+    _queue_on_commit("contact", contact_id)
 
 
 def scores_refresh_queue_all() -> None:
     """Rescore every lead and contact in the background once the transaction commits; one
     queued rescoring stands for every rule change made until it starts."""
-    transaction.on_commit(lambda: _queue_once("all", 0), robust=True)
+    _queue_on_commit("all", 0)
 
 
 # --- the model ------------------------------------------------------------------------------

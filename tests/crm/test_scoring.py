@@ -446,3 +446,31 @@ def test_rescoring_takes_the_same_statements_for_5_leads_as_for_40(in_a: Tenant)
             assert leads_score_refresh() == n
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_rescoring_is_queued_in_its_organization_even_when_the_commit_comes_later(
+    tenant_a: Tenant,
+    owner_a: User,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command that fills an organization inside one transaction commits after it has left
+    the tenant (the demo seed does): the rescoring must still be queued in that tenant,
+    under that tenant's cache key, not refused in `public`."""
+    from crm.services import contact_create
+
+    seen: list[str] = []
+    monkeypatch.setattr(
+        tasks.contact_score_refresh,
+        "apply_async",
+        lambda **kw: seen.append(connection.schema_name),  # type: ignore[attr-defined]
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        with tenant_context(tenant_a):
+            contact = contact_create(by=owner_a, first_name="Late", last_name="Commit")
+    assert connection.schema_name == "public"  # type: ignore[attr-defined]
+    for callback in callbacks:
+        callback()
+    assert seen == [tenant_a.schema_name]
+    with tenant_context(tenant_a):
+        tasks.contact_score_refresh.apply(args=[contact.pk])  # clears the pending mark
