@@ -29,20 +29,12 @@ from crm.selectors.deals import (
 )
 from crm.selectors.search import clean_query, search
 from crm.services.deals import deal_create, deal_delete, deal_move, deal_update
-from iam.selectors import member_list
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
 
 from . import lists
 
 PAGE_SIZE = 25
-
-
-def _members(request: HttpRequest) -> dict[int, str]:
-    """The organization's members by user id, as people see them: their name, or their
-    e-mail address when they gave none (read with the memberships, in one statement)."""
-    tenant = request.tenant  # type: ignore[attr-defined]
-    return {m.user_id: m.user.get_full_name() for m in member_list(tenant=tenant)}
 
 
 def _choices(members: dict[int, str], empty: str) -> list[tuple[str, str]]:
@@ -247,7 +239,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = deal_get(pk)
     if deal is None:
         raise Http404("No such deal.")
-    members = _members(request)
+    members = lists.member_names(request)
     history = [
         (change, members.get(change.by_id or 0, ""), duration(change.seconds_in_from_stage))
         for change in deal_stage_changes(deal)[:100]
@@ -270,7 +262,7 @@ def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     deal = deal_get(pk) if pk else None
     if pk and deal is None:
         raise Http404("No such deal.")
-    members = _members(request)
+    members = lists.member_names(request)
     initial: dict[str, Any] = {"owner_id": request.user.pk}
     if deal is not None:
         initial = DealForm.initial_of(deal)
@@ -349,7 +341,7 @@ def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResp
         pipeline = pipelines[0]
     else:
         pipeline = get_object_or_404(Pipeline, pk=pipeline_pk)
-    members = _members(request)
+    members = lists.member_names(request)
     form = DealFilterForm(request.GET or None, members=members)
     columns = board_columns(pipeline=pipeline, **_board_filters(form, request))
     for column in columns:
@@ -408,7 +400,7 @@ def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{deal.name} moved to {stage.name}.")
         board = reverse("crm:deal_board_pipeline", args=[deal.pipeline_id])
         return redirect(f"{board}?{request.GET.urlencode()}" if request.GET else board)
-    members = _members(request)
+    members = lists.member_names(request)
     filters_form = DealFilterForm(request.GET or None, members=members)
     columns = board_columns(pipeline=deal.pipeline, **_board_filters(filters_form, request))
     return render(request, "crm/deals/_board_summaries.html", {"columns": columns})

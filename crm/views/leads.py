@@ -38,12 +38,6 @@ _KEY_SERVICE_DOWN = (
 )
 
 
-def _members(request: HttpRequest) -> dict[int, str]:
-    """The organization's members by user id, as people see them: their name, or their
-    e-mail address when they gave none."""
-    return lists.member_names(request)
-
-
 def _owner_choices(members: dict[int, str]) -> list[tuple[str, str]]:
     return [("", "Nobody"), *((str(pk), name) for pk, name in members.items())]
 
@@ -186,7 +180,7 @@ def _detail(
     status_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    members = _members(request)
+    members = lists.member_names(request)
     return render(
         request,
         "crm/leads/detail.html",
@@ -219,7 +213,9 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def lead_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=pk) if pk else None
     initial = {"owner_id": request.user.pk} if lead is None else None
-    form = LeadForm(request.POST or None, instance=lead, initial=initial, members=_members(request))
+    form = LeadForm(
+        request.POST or None, instance=lead, initial=initial, members=lists.member_names(request)
+    )
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         data = {**form.cleaned_data}
