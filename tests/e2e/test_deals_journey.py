@@ -122,6 +122,8 @@ def _drag(page: Any, card: Any, target: Any) -> None:
     page.mouse.move(start["x"] + 20, start["y"] + 10)
     page.mouse.down()
     page.mouse.move(start["x"] + 40, start["y"] + 20, steps=5)
+    # The drag has begun once the library shows the card's floating copy under the pointer.
+    page.locator(".sortable-fallback").wait_for(state="attached")
     page.mouse.move(end["x"] + 30, end["y"] + 20, steps=20)
     # Settle over the target as a hand does: the drag library reads where the pointer is on
     # the next animation frame, so a release in the same instant would land nowhere.
@@ -170,6 +172,9 @@ def test_a_card_moves_by_keyboard_and_a_lost_one_asks_why(
     assert "Mainframe exit" in dialog.inner_text()
     dialog.locator("button", has_text="Cancel").click()
     qualified_column.locator("[data-testid=deal-card]", has_text="Mainframe exit").wait_for()
+    page.wait_for_function(
+        "document.getElementById('board-status').textContent === 'Move cancelled.'"
+    )
     assert lost.locator("[data-testid=deal-card]").count() == 0
 
     # Again, with a reason: saved with the move.
