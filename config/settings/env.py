@@ -54,3 +54,18 @@ TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)
 # balancer redirects already.
 SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=IS_PRODUCTION)
 TENANT_SPARE_SCHEMAS: int = env.int("TENANT_SPARE_SCHEMAS", default=3)
+
+# Billing. The provider new organizations get ("stripe", "paddle" or "manual"); operators can
+# switch one. Keys and webhook secrets come from each provider's dashboard (docs/operations.md);
+# the API bases point the SDKs elsewhere than the real services (the devstack's local ones).
+BILLING_DEFAULT_PROVIDER: str = env.str("BILLING_DEFAULT_PROVIDER", default="stripe")
+BILLING_DEFAULT_CURRENCY: str = env.str("BILLING_DEFAULT_CURRENCY", default="USD")
+BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
+BILLING_SUSPEND_DAYS: int = env.int("BILLING_SUSPEND_DAYS", default=14)
+STRIPE_API_KEY: str = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET: str = env.str("STRIPE_WEBHOOK_SECRET", default="")
+PADDLE_API_KEY: str = env.str("PADDLE_API_KEY", default="")
+PADDLE_API_BASE: str = env.str("PADDLE_API_BASE", default="")
+PADDLE_WEBHOOK_SECRET: str = env.str("PADDLE_WEBHOOK_SECRET", default="")
+PADDLE_CLIENT_TOKEN: str = env.str("PADDLE_CLIENT_TOKEN", default="")

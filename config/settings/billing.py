@@ -1,0 +1,21 @@
+"""Plans and payments: the default provider, dunning periods, provider keys and endpoints."""
+
+from . import env as e
+
+BILLING_DEFAULT_PROVIDER = e.BILLING_DEFAULT_PROVIDER
+BILLING_DEFAULT_CURRENCY = e.BILLING_DEFAULT_CURRENCY
+# Days after a failed payment before the organization becomes read-only, then suspended.
+BILLING_GRACE_DAYS = e.BILLING_GRACE_DAYS
+BILLING_SUSPEND_DAYS = e.BILLING_SUSPEND_DAYS
+# Days before a trial ends that its owners are reminded.
+BILLING_TRIAL_REMINDER_DAYS = 3
+# How long a Stripe webhook's signed timestamp stays acceptable (Stripe's own default).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+PADDLE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_API_KEY = e.STRIPE_API_KEY
+STRIPE_API_BASE = e.STRIPE_API_BASE
+STRIPE_WEBHOOK_SECRET = e.STRIPE_WEBHOOK_SECRET
+PADDLE_API_KEY = e.PADDLE_API_KEY
+PADDLE_API_BASE = e.PADDLE_API_BASE
+PADDLE_WEBHOOK_SECRET = e.PADDLE_WEBHOOK_SECRET
+PADDLE_CLIENT_TOKEN = e.PADDLE_CLIENT_TOKEN
