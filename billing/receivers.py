@@ -10,11 +10,12 @@ from iam.models import ApiToken, Invitation, Membership
 from tenants.models import Tenant
 from tenants.signals import tenant_provisioned
 
-from . import entitlements, services
+from . import entitlements
+from .services import subscriptions
 
 
 def _trial(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
-    services.trial_start(tenant=tenant)
+    subscriptions.trial_start(tenant=tenant)
 
 
 tenant_provisioned.connect(_trial, dispatch_uid="billing.trial_start")

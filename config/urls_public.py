@@ -26,6 +26,7 @@ urlpatterns = [
         name="email_confirmation_banner_dismiss",
     ),
     path("admin/", admin.site.urls),
+    path("billing/", include("billing.urls_public")),
     path("accounts/signup/", RedirectView.as_view(pattern_name="public_site:signup")),
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),

@@ -17,6 +17,7 @@ urlpatterns = [
     # The API first: it takes most requests, and patterns are tried in order.
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("iam.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(
@@ -40,6 +41,7 @@ urlpatterns = [
     path("admin/", tenant_admin_site.urls),
     path("api/schema/", OrganizationSchemaView.as_view(), name="api-schema"),
     path("api/docs/", OrganizationDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include("billing.urls_tenant")),
     path("", include("iam.urls")),
     path("", include("crm.urls")),
 ]

@@ -19,12 +19,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from billing.models import Invoice, Plan, Price, Provider, Subscription, SubscriptionChange
+from billing.providers.base import InvoiceState, SubscriptionState
 from iam.models import Membership, Role
 from tenants.models import Tenant
 from tenants.services import tenant_restore, tenant_suspend, tenant_url
-
-from .models import Invoice, Plan, Price, Provider, Subscription, SubscriptionChange
-from .providers.base import InvoiceState, SubscriptionState
 
 log = structlog.get_logger(__name__)
 

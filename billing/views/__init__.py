@@ -1,0 +1,1 @@
+"""Billing's HTML pages and endpoints, one module per audience."""
