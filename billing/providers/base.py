@@ -94,6 +94,14 @@ class BillingProvider(abc.ABC):
     code: str
 
     @abc.abstractmethod
+    def ensure_price(self, *, price: Price) -> str:
+        """Create (or find) `price` and its plan's product at the provider; return its id.
+
+        Idempotent: `billing_sync_catalog` calls it for every active price and stores the id
+        in `price.provider_ids[code]`.
+        """
+
+    @abc.abstractmethod
     def checkout_url(
         self,
         *,
