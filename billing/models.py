@@ -218,6 +218,8 @@ class SubscriptionChange(models.Model):
         indexes = [
             models.Index(fields=["organization", "effective_at"], name="billing_change_org_time")
         ]
+        # Staff with it see the Finance page (revenue of every organization) on the bare domain.
+        permissions = [("view_finance", "Can view the finance figures, lists and exports")]
 
     def __str__(self) -> str:
         return f"{self.organization_id} {self.kind} {self.effective_at:%Y-%m-%d}"
