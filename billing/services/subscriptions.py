@@ -187,7 +187,7 @@ def _subscription_for(
     provider: str, subscription_id: str, organization_id: int | None
 ) -> Subscription | None:
     """The stored subscription a provider state is about, locked for the change."""
-    rows = Subscription.objects.select_for_update().select_related("plan", "price")
+    rows = Subscription.objects.select_for_update(of=("self",)).select_related("plan", "price")
     found = rows.filter(provider=provider, provider_subscription_id=subscription_id).first()
     if found is None and organization_id is not None:
         found = rows.filter(organization_id=organization_id).first()
