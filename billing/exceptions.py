@@ -49,3 +49,11 @@ class BillingRuleBroken(DomainError):
     code = "billing-conflict"
     status = 409
     title = "The subscription cannot change that way now."
+
+
+class PlanNotOffered(DomainError):
+    """The plan, interval or currency asked for has no self-serve price for this organization."""
+
+    code = "plan-not-offered"
+    status = 422
+    title = "That plan cannot be bought here."

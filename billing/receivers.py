@@ -3,6 +3,7 @@ gate iam asks, and how members and API tokens are counted."""
 
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from iam import limits
@@ -11,7 +12,7 @@ from tenants.models import Tenant
 from tenants.signals import tenant_provisioned
 
 from . import entitlements
-from .services import subscriptions
+from .services import seats, subscriptions
 
 
 def _trial(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
@@ -38,3 +39,13 @@ def _seats(tenant: Tenant, cap: int | None) -> int:
 @entitlements.register_counter("api_tokens")
 def _api_tokens(tenant: Tenant, cap: int | None) -> int:
     return ApiToken.objects.filter(tenant=tenant, revoked_at__isnull=True).count()
+
+
+def _membership_changed(sender: Any, instance: Membership, **kwargs: Any) -> None:
+    """A member joined or left: the seats billed follow, in the background (coalesced)."""
+    if kwargs.get("created", True):  # a role change (a save, not a create) takes no seat
+        seats.seats_sync_queue(organization_id=instance.tenant_id)
+
+
+post_save.connect(_membership_changed, sender=Membership, dispatch_uid="billing.seats_on_join")
+post_delete.connect(_membership_changed, sender=Membership, dispatch_uid="billing.seats_on_leave")

@@ -19,3 +19,6 @@ PADDLE_API_KEY = e.PADDLE_API_KEY
 PADDLE_API_BASE = e.PADDLE_API_BASE
 PADDLE_WEBHOOK_SECRET = e.PADDLE_WEBHOOK_SECRET
 PADDLE_CLIENT_TOKEN = e.PADDLE_CLIENT_TOKEN
+# How long after a member joins or leaves the seats are synced with the provider: changes
+# within that window are sent as one.
+BILLING_SEATS_SYNC_DELAY_SECONDS = 5
