@@ -993,3 +993,68 @@ ui           = false
         self.token = init["root_token"]
         if not health.get("initialized") or health.get("sealed"):
             client.sys.submit_unseal_key(init["keys"][0])
+
+
+class StripeService(Service):
+    """Local Stripe: localstripe with the extension in devstack/stripe_local.py (Prices,
+    Checkout, the customer portal). Tests always get one; dev gets one unless a real
+    STRIPE_API_KEY is set."""
+
+    name = "stripe"
+    label = "local stripe"
+    env_var = "STRIPE_API_KEY"
+
+    def __init__(self, run_dir: Path, profile: Profile, port: int) -> None:
+        super().__init__(run_dir, profile, port)
+        self.key_path = self.dir / "keys.json"
+        self.api_key = ""
+        self.webhook_secret = ""
+
+    @property
+    def base(self) -> str:
+        """The API's base address."""
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """STRIPE_API_BASE, a test secret key and the webhook signing secret."""
+        return {
+            "STRIPE_API_BASE": self.base,
+            "STRIPE_API_KEY": self.api_key,
+            "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
+        }
+
+    def _keys(self) -> None:
+        """Keep dev's keys across restarts (its data is kept too); tests get fresh ones."""
+        if self.persistent and self.key_path.exists():
+            keys = json.loads(self.key_path.read_text())
+        else:
+            keys = {
+                "api_key": f"sk_test_{secrets.token_hex(12)}",
+                "webhook_secret": f"whsec_{secrets.token_hex(16)}",
+            }
+            if self.persistent:
+                write_private_json(self.key_path, keys)
+        self.api_key, self.webhook_secret = keys["api_key"], keys["webhook_secret"]
+
+    def start(self) -> None:
+        """Launch the extended localstripe; dev keeps its objects in stripe.pickle."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._keys()
+        argv = [sys.executable, "-m", "devstack.stripe_local", "--port", str(self.port)]
+        if self.persistent:
+            argv += ["--data", str(self.dir / "stripe.pickle")]
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        self._spawn(argv, env=env)
+
+    def _ping(self) -> bool | None:
+        with contextlib.suppress(OSError):
+            with socket.create_connection((LOCALHOST, self.port), timeout=1) as sock:
+                sock.sendall(b"GET /v1/balance HTTP/1.0\r\nAuthorization: Bearer sk_test_x\r\n\r\n")
+                if sock.recv(16).startswith(b"HTTP/1."):
+                    return True
+        return None
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until it answers HTTP."""
+        self._retry(deadline, self._ping, "answering HTTP", (OSError,))
+        self.version = "1.15 + extension"

@@ -24,6 +24,7 @@ from devstack.services import (
     RedisService,
     Service,
     ServiceError,
+    StripeService,
     child_setup,
     display,
     pid_alive,
@@ -35,9 +36,14 @@ from devstack.services import (
 )
 
 READY_TIMEOUT = 30.0
-SERVICE_CLASSES: tuple[type[Service], ...] = (PostgresService, RedisService, OpenBaoService)
+SERVICE_CLASSES: tuple[type[Service], ...] = (
+    PostgresService,
+    RedisService,
+    OpenBaoService,
+    StripeService,
+)
 # Launch order: cheap Popens first so they boot while postgres runs initdb.
-_START_ORDER = {RedisService: 0, OpenBaoService: 1, PostgresService: 2}
+_START_ORDER = {RedisService: 0, OpenBaoService: 1, StripeService: 2, PostgresService: 3}
 _FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _STARTUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _SI_KERNEL = 0x80
@@ -75,6 +81,11 @@ def run(profile: Profile, command: Sequence[str]) -> int:
         say(f"cannot run {command[0]!r}: not found or not executable")
         return 127
     wanted = [cls for cls in SERVICE_CLASSES if not env.get(cls.env_var)]
+    if profile == "test" and StripeService not in wanted:
+        # Tests never reach a real Stripe account, whatever key the shell has.
+        wanted.append(StripeService)
+        for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
+            env.pop(name, None)
     for cls in SERVICE_CLASSES:
         if cls not in wanted:
             say(f"{cls.name}: using {cls.env_var} from the environment")
