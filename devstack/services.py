@@ -1058,3 +1058,55 @@ class StripeService(Service):
         """Wait until it answers HTTP."""
         self._retry(deadline, self._ping, "answering HTTP", (OSError,))
         self.version = "1.15 + extension"
+
+
+class PaddleService(Service):
+    """The Paddle Billing stand-in in devstack/paddle_stub.py (Paddle has no local server).
+    Tests always get one; dev gets one unless a real PADDLE_API_KEY is set. It keeps its
+    objects in memory only, so each start begins with an empty Paddle account."""
+
+    name = "paddle"
+    label = "paddle stub"
+    env_var = "PADDLE_API_KEY"
+
+    def __init__(self, run_dir: Path, profile: Profile, port: int) -> None:
+        super().__init__(run_dir, profile, port)
+        self.api_key = f"pdl_sdbx_apikey_{secrets.token_hex(16)}"
+        self.webhook_secret = f"pdl_ntfset_{secrets.token_hex(16)}"
+
+    @property
+    def base(self) -> str:
+        """The API's base address."""
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """PADDLE_API_BASE, an API key and the notification destination's secret."""
+        return {
+            "PADDLE_API_BASE": self.base,
+            "PADDLE_API_KEY": self.api_key,
+            "PADDLE_WEBHOOK_SECRET": self.webhook_secret,
+        }
+
+    def start(self) -> None:
+        """Launch the stub; its keys go through the environment so `ps` does not show them."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "PADDLE_STUB_API_KEY": self.api_key,
+            "PADDLE_STUB_WEBHOOK_SECRET": self.webhook_secret,
+        }
+        self._spawn([sys.executable, "-m", "devstack.paddle_stub", str(self.port)], env=env)
+
+    def _ping(self) -> bool | None:
+        with contextlib.suppress(OSError):
+            with socket.create_connection((LOCALHOST, self.port), timeout=1) as sock:
+                sock.sendall(b"GET /products HTTP/1.0\r\n\r\n")
+                if sock.recv(16).startswith(b"HTTP/1."):
+                    return True
+        return None
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until it answers HTTP."""
+        self._retry(deadline, self._ping, "answering HTTP", (OSError,))
+        self.version = "(Paddle Billing API v1 subset)"

@@ -18,6 +18,7 @@ from typing import Any
 from devstack import STACK_ROOT
 from devstack.services import (
     OpenBaoService,
+    PaddleService,
     PortReservation,
     PostgresService,
     Profile,
@@ -41,9 +42,16 @@ SERVICE_CLASSES: tuple[type[Service], ...] = (
     RedisService,
     OpenBaoService,
     StripeService,
+    PaddleService,
 )
 # Launch order: cheap Popens first so they boot while postgres runs initdb.
-_START_ORDER = {RedisService: 0, OpenBaoService: 1, StripeService: 2, PostgresService: 3}
+_START_ORDER = {
+    RedisService: 0,
+    OpenBaoService: 1,
+    StripeService: 2,
+    PaddleService: 2,
+    PostgresService: 3,
+}
 _FORWARDED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _STARTUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _SI_KERNEL = 0x80
@@ -85,6 +93,11 @@ def run(profile: Profile, command: Sequence[str]) -> int:
         # Tests never reach a real Stripe account, whatever key the shell has.
         wanted.append(StripeService)
         for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
+            env.pop(name, None)
+    if profile == "test" and PaddleService not in wanted:
+        # Nor a real Paddle account.
+        wanted.append(PaddleService)
+        for name in ("PADDLE_API_KEY", "PADDLE_API_BASE", "PADDLE_WEBHOOK_SECRET"):
             env.pop(name, None)
     for cls in SERVICE_CLASSES:
         if cls not in wanted:
