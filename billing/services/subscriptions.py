@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing.models import Invoice, Plan, Price, Provider, Subscription, SubscriptionChange
 from billing.providers.base import InvoiceState, SubscriptionState
+from billing.standing import standing_forget
 from iam.models import Membership, Role
 from tenants.models import Tenant
 from tenants.services import tenant_restore, tenant_suspend, tenant_url
@@ -79,14 +80,28 @@ def billing_recipients(tenant: Tenant) -> list[str]:
     )
 
 
+def _open_invoice_url(tenant: Tenant) -> str:
+    """The provider's page for paying the organization's latest open invoice, if it has one:
+    a suspended organization's own pages are closed, so its owners pay there."""
+    url = (
+        Invoice.objects.filter(organization=tenant, status=Invoice.Status.OPEN)
+        .exclude(hosted_url="")
+        .values_list("hosted_url", flat=True)
+        .first()
+    )
+    return url or ""
+
+
 def _mail(tenant: Tenant, template: str, context: dict[str, Any]) -> None:
     """Send billing mail `template` to the organization's owners once the transaction commits."""
     recipients = billing_recipients(tenant)
     if not recipients:
         return
+    billing_url = tenant_url(tenant, "/settings/billing/")
     context = {
         "organization": tenant.name,
-        "billing_url": tenant_url(tenant, "/settings/billing/"),
+        "billing_url": billing_url,
+        "pay_url": _open_invoice_url(tenant) or billing_url,
         **context,
     }
     subject = render_to_string(f"billing/email/{template}_subject.txt", context).strip()
@@ -120,12 +135,17 @@ def trial_start(*, tenant: Tenant, at: dt.datetime | None = None) -> Subscriptio
 
 
 def trials_remind(*, now: dt.datetime | None = None) -> int:
-    """E-mail the owners of each trial ending within the reminder window, once per trial."""
+    """E-mail the owners of each trial ending within the reminder window, once per trial.
+
+    Only our own trials (no subscription at a provider yet): a trial taken at checkout has
+    a payment method, and the provider charges it when the trial ends.
+    """
     now = now or timezone.now()
     horizon = now + dt.timedelta(days=settings.BILLING_TRIAL_REMINDER_DAYS)
     sent = 0
     due = Subscription.objects.filter(
         status=Status.TRIALING,
+        provider_subscription_id="",
         trial_ends_at__gt=now,
         trial_ends_at__lte=horizon,
         trial_reminder_sent_at__isnull=True,
@@ -137,7 +157,9 @@ def trials_remind(*, now: dt.datetime | None = None) -> int:
                 .select_related("organization", "plan")
                 .get(pk=pk)
             )
-            if subscription.trial_reminder_sent_at is not None:
+            if subscription.trial_reminder_sent_at is not None or (
+                subscription.status != Status.TRIALING
+            ):
                 continue
             subscription.trial_reminder_sent_at = now
             subscription.save(update_fields=["trial_reminder_sent_at", "updated_at"])
@@ -151,22 +173,32 @@ def trials_remind(*, now: dt.datetime | None = None) -> int:
 
 
 def trials_expire(*, now: dt.datetime | None = None) -> int:
-    """Move each trial that ended unpaid to Free (it keeps working; only limits change)."""
+    """Move each trial that ended unpaid to Free (it keeps working and keeps its data; only
+    its limits change). A trial at a provider is left to the provider, whose charge (or
+    cancellation) at the trial's end arrives as its state."""
     now = now or timezone.now()
     free = Plan.objects.get(code=FREE_PLAN)
     ended = 0
-    due = Subscription.objects.filter(status=Status.TRIALING, trial_ends_at__lte=now)
+    due = Subscription.objects.filter(
+        status=Status.TRIALING, provider_subscription_id="", trial_ends_at__lte=now
+    )
     for pk in list(due.values_list("pk", flat=True)):
         with transaction.atomic():
             subscription = Subscription.objects.select_for_update().get(pk=pk)
             ends = subscription.trial_ends_at
-            if subscription.status != Status.TRIALING or ends is None or ends > now:
+            if (
+                subscription.status != Status.TRIALING
+                or subscription.provider_subscription_id
+                or ends is None
+                or ends > now
+            ):
                 continue
             subscription.plan = free
             subscription.price = None
             subscription.status = Status.FREE
             _change(subscription, Kind.TRIAL_ENDED, at=ends)
             ended += 1
+    log.info("billing.trials_expired", count=ended)
     return ended
 
 
@@ -352,6 +384,7 @@ def payment_failed(*, subscription: Subscription, at: dt.datetime) -> None:
     subscription.dunning = Dunning.WARNED
     _change(subscription, Kind.PAYMENT_FAILED, at=at)
     tenant = subscription.organization
+    standing_forget(tenant)
     grace_ends = at + dt.timedelta(days=settings.BILLING_GRACE_DAYS)
     _mail(tenant, "payment_failed", {"read_only_at": grace_ends})
     log.info("billing.payment_failed", org=tenant.slug)
@@ -369,13 +402,19 @@ def payment_succeeded(*, subscription: Subscription, at: dt.datetime) -> None:
     subscription.dunning = Dunning.NONE
     _change(subscription, Kind.PAYMENT_RECOVERED, at=at)
     tenant = subscription.organization
+    standing_forget(tenant)
     if was_suspended and tenant.is_suspended:
         tenant_restore(tenant=tenant)
     log.info("billing.payment_recovered", org=tenant.slug)
 
 
 def dunning_advance(*, now: dt.datetime | None = None) -> int:
-    """Take each past-due organization to read-only, then suspended, as its days run out."""
+    """Take each past-due organization to read-only, then suspended, as its days run out.
+
+    Idempotent (each step is taken once, under the row's lock), so the hourly task may run
+    late or twice. An organization found past both periods at once goes straight to
+    suspended. Returns how many organizations moved on.
+    """
     now = now or timezone.now()
     read_only_after = dt.timedelta(days=settings.BILLING_GRACE_DAYS)
     suspend_after = dt.timedelta(days=settings.BILLING_SUSPEND_DAYS)
@@ -391,14 +430,21 @@ def dunning_advance(*, now: dt.datetime | None = None) -> int:
             since = subscription.past_due_since
             if since is None:
                 continue
+            tenant = subscription.organization
             if now - since >= suspend_after and subscription.dunning != Dunning.SUSPENDED:
                 subscription.dunning = Dunning.SUSPENDED
                 _change(subscription, Kind.SUSPENDED, at=since + suspend_after)
-                tenant_suspend(tenant=subscription.organization)
+                standing_forget(tenant)
+                tenant_suspend(tenant=tenant)
+                _mail(tenant, "suspended", {})
+                log.info("billing.dunning_suspended", org=tenant.slug)
                 moved += 1
             elif now - since >= read_only_after and subscription.dunning == Dunning.WARNED:
                 subscription.dunning = Dunning.READ_ONLY
                 _change(subscription, Kind.READ_ONLY, at=since + read_only_after)
+                standing_forget(tenant)
+                _mail(tenant, "read_only", {"suspended_at": since + suspend_after})
+                log.info("billing.dunning_read_only", org=tenant.slug)
                 moved += 1
     return moved
 
