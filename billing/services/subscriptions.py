@@ -368,7 +368,10 @@ def invoice_apply_state(
         if failed_now:
             payment_failed(subscription=subscription, at=occurred_at)
         elif state.status == Invoice.Status.PAID:
-            payment_succeeded(subscription=subscription, at=occurred_at)
+            # When it was paid, not when we heard: an old invoice read again (by
+            # reconciliation) never ends a failure that came after its payment.
+            paid_at = state.paid_at or occurred_at
+            payment_succeeded(subscription=subscription, at=min(paid_at, occurred_at))
     return invoice
 
 

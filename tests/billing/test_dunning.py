@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from billing import tasks
 from billing.models import Invoice, Subscription, SubscriptionChange
 from billing.providers.base import InvoiceState
 from billing.services import subscriptions
@@ -68,7 +69,8 @@ def _pay(tenant: Tenant, at: dt.datetime) -> None:
 
 def _advance_to(day: int) -> int:
     with time_machine.travel(T0 + day * DAY, tick=False):
-        return subscriptions.dunning_advance()
+        moved: int = tasks.dunning_advance.apply().get()
+    return moved
 
 
 def _page_client(tenant: Tenant, user: User) -> Client:
