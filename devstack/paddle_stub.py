@@ -132,6 +132,7 @@ class PaddleState:
             "customer_id": data.get("customer_id") or "",
             "subscription_id": data.get("subscription_id")
             or (data["id"] if data.get("id", "").startswith("sub_") else ""),
+            "transaction_id": data["id"] if data.get("id", "").startswith("txn_") else "",
             "body": body,
             "signature": self.sign(body),
         }
@@ -222,7 +223,7 @@ class PaddleState:
                     f"customer email conflicts with customer of id {existing['id']}",
                 )
         now = _iso(_now())
-        customer = {
+        customer: dict[str, Any] = {
             "id": _new_id("ctm"),
             "name": body.get("name"),
             "email": email,
@@ -288,7 +289,7 @@ class PaddleState:
                 off = min(subtotal, int(discount["amount"]))
             subtotal_all += subtotal
             discount_all += off
-            totals = {"subtotal": str(subtotal), "discount": str(off), "tax": "0"}
+            line_totals = {"subtotal": str(subtotal), "discount": str(off), "tax": "0"}
             line_items.append(
                 {
                     "id": _new_id("txnitm"),
@@ -302,12 +303,12 @@ class PaddleState:
                         "tax": "0",
                         "total": str(unit),
                     },
-                    "totals": {**totals, "total": str(subtotal - off)},
+                    "totals": {**line_totals, "total": str(subtotal - off)},
                     "product": self.products[price["product_id"]],
                 }
             )
         total = str(subtotal_all - discount_all)
-        totals = {
+        totals: dict[str, Any] = {
             "subtotal": str(subtotal_all),
             "discount": str(discount_all),
             "tax": "0",
@@ -924,13 +925,13 @@ class Handler(BaseHTTPRequestHandler):
             state.destination = str(self._json_body().get("url") or "")
             return {"data": {"url": state.destination}}
         if parts == ["deliveries"] and method == "GET":
-            rows = [
-                d
-                for d in state.deliveries
-                if _matches(
-                    d, query, {"customer_id": "customer_id", "subscription_id": "subscription_id"}
-                )
-            ]
+            after = int(query.get("after", ["0"])[0] or 0)
+            filters = {
+                "customer_id": "customer_id",
+                "subscription_id": "subscription_id",
+                "transaction_id": "transaction_id",
+            }
+            rows = [d for d in state.deliveries[after:] if _matches(d, query, filters)]
             return {"data": rows}
         if len(parts) == 3 and parts[0] == "subscriptions" and method == "POST":
             if parts[2] == "fail-next-charge":
