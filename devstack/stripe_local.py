@@ -313,6 +313,16 @@ def _export_with_prices(original: Any) -> Any:
             data["hosted_invoice_url"] = f"{_state['base']}/invoice/{self.id}"
             data["invoice_pdf"] = f"{_state['base']}/invoice/{self.id}"
             data["due_date"] = None
+            owner = ls.store.get(f"subscription:{self.subscription}")
+            if owner is not None:
+                # Stripe copies the subscription's metadata onto its invoices.
+                data["parent"] = {
+                    "type": "subscription_details",
+                    "subscription_details": {
+                        "subscription": owner.id,
+                        "metadata": dict(owner.metadata or {}),
+                    },
+                }
         return data
 
     return export
@@ -596,12 +606,12 @@ def build_app(base: str, data: str = "") -> web.Application:
     """localstripe's routes behind ours, with the store kept in `data` (nothing when empty)."""
     _state["base"] = base.rstrip("/")
     _state["data"] = data
-    ls.store.dump_to_disk = lambda: None  # type: ignore[method-assign]
+    ls.store.dump_to_disk = lambda: None
     ls.schedule_webhook = _schedule
     for cls in (ls.Subscription, ls.SubscriptionItem, ls.InvoiceLineItem, ls.Invoice):
         if not getattr(cls._export, "_with_prices", False):
             wrapped = _export_with_prices(cls._export)
-            wrapped._with_prices = True  # type: ignore[attr-defined]
+            wrapped._with_prices = True
             cls._export = wrapped
     _load()
     app = web.Application(middlewares=[ls_server.error_middleware, _public_pages, _save_store])
@@ -626,9 +636,9 @@ def build_app(base: str, data: str = "") -> web.Application:
         app.router.add_route(method, path, handler)
     for route in ls_server.app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter")
-        if path:
-            app.router.add_route(route.method, path, route.handler)
+        known = info.get("path") or info.get("formatter")
+        if known:
+            app.router.add_route(route.method, str(known), route.handler)
     return app
 
 
