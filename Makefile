@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-frontend/dist/.built: node_modules/.installed frontend/src/app.css frontend/src/favicon.svg frontend/src/dashboard.js frontend/build.mjs $(shell find templates */templates -name '*.html' 2>/dev/null)
+frontend/dist/.built: node_modules/.installed frontend/src/app.css frontend/src/favicon.svg frontend/src/dashboard.js frontend/src/finance.js frontend/build.mjs $(shell find templates */templates -name '*.html' 2>/dev/null)
 	@npm run --silent build
 	@touch $@
 

@@ -4,6 +4,7 @@
 //   node_modules/sortablejs/Sortable.min.js -> frontend/dist/Sortable.min.js (the deal board)
 //   node_modules/chart.js/dist/chart.umd.min.js -> frontend/dist/chart.umd.min.js (the dashboard)
 //   frontend/src/dashboard.js             -> frontend/dist/dashboard.js (draws the dashboard's charts)
+//   frontend/src/finance.js               -> frontend/dist/finance.js (draws the Finance page's charts)
 //   frontend/src/favicon.svg              -> frontend/dist/favicon.svg
 // Usage: npm run build            (one-off build)
 //        npm run watch            (rebuild the CSS whenever a template changes)
@@ -44,6 +45,7 @@ copyFileSync(
   join(dist, "chart.umd.min.js"),
 );
 copyFileSync(join(here, "src", "dashboard.js"), join(dist, "dashboard.js"));
+copyFileSync(join(here, "src", "finance.js"), join(dist, "finance.js"));
 
 // The site icon, as drawn in frontend/src.
 copyFileSync(join(here, "src", "favicon.svg"), join(dist, "favicon.svg"));
