@@ -71,6 +71,8 @@ def price_offered(*, tenant: Tenant, plan_code: str, interval: str, currency: st
         raise PlanNotOffered(
             f"The {plan.name} plan is sold by contract: talk to us to have it.", field="plan"
         )
+    if not plan.prices.filter(active=True, unit_amount__gt=0).exists():
+        raise PlanNotOffered(f"The {plan.name} plan is free: nothing to buy.", field="plan")
     if interval not in Interval.values:
         raise PlanNotOffered("Choose monthly or yearly.", field="interval")
     price = (
@@ -86,8 +88,6 @@ def price_offered(*, tenant: Tenant, plan_code: str, interval: str, currency: st
             if Price.objects.filter(plan=plan, interval=interval).exists()
             else "interval",
         )
-    if price.unit_amount == 0:
-        raise PlanNotOffered(f"The {plan.name} plan is free: nothing to buy.", field="plan")
     return price
 
 

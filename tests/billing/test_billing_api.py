@@ -1,0 +1,175 @@
+"""The billing API: the subscription and invoices for owners, 403 for everyone else, and
+refused changes as problem+json (409, 422), never a 500. Changes that reach Stripe are in
+tests/billing/test_billing_stripe.py."""
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from billing.models import Invoice, Subscription
+from iam.models import Membership, Role, User
+from tenants.models import Tenant
+from tests.conftest import token_client
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/billing/"
+
+
+@pytest.fixture
+def owner_api(tenant_a: Tenant, owner_a: User) -> Client:
+    return token_client(owner_a, tenant_a)
+
+
+def _invoices(tenant: Tenant, count: int, prefix: str) -> None:
+    now = timezone.now()
+    Invoice.objects.bulk_create(
+        Invoice(
+            organization=tenant,
+            provider="stripe",
+            provider_invoice_id=f"in_{prefix}_{n}",
+            number=f"{prefix}-{n:04d}",
+            status=Invoice.Status.PAID,
+            currency="USD",
+            subtotal=2000,
+            tax=400,
+            total=2400,
+            amount_paid=2400,
+            issued_at=now - dt.timedelta(days=30 * n),
+        )
+        for n in range(count)
+    )
+
+
+def test_owner_reads_plan_status_seats_usage_and_limits(owner_api: Client) -> None:
+    response = owner_api.get(f"{BASE}subscription/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["plan"] == {"code": "growth", "name": "Growth"}
+    assert body["status"] == "trialing"
+    assert body["trial_ends_at"] is not None
+    assert body["members"] == 2
+    assert body["self_serve"] is True
+    assert "seats" in body["limits"]
+    seats = next(u for u in body["usage"] if u["name"] == "seats")
+    assert seats["used"] == 2
+
+
+@pytest.mark.parametrize("role", [Role.MEMBER, Role.ADMIN])
+def test_members_and_admins_get_403_problems(tenant_a: Tenant, role: str) -> None:
+    user = UserFactory()
+    Membership.objects.create(user=user, tenant=tenant_a, role=role)
+    api = token_client(user, tenant_a)
+
+    for response in (
+        api.get(f"{BASE}subscription/"),
+        api.get(f"{BASE}invoices/"),
+        api.post(f"{BASE}subscription/cancel/", content_type="application/json"),
+    ):
+        assert response.status_code == 403
+        assert response["Content-Type"].startswith("application/problem+json")
+
+
+def test_a_token_of_b_cannot_read_the_billing_of_a(
+    tenant_a: Tenant, tenant_b: Tenant, owner_b: User
+) -> None:
+    api = token_client(owner_b, tenant_b, host=tenant_a)
+
+    response = api.get(f"{BASE}subscription/")
+
+    assert response.status_code in (401, 403)
+    assert b"growth" not in response.content
+
+
+def test_invoices_are_paginated_newest_first_and_only_the_organizations_own(
+    owner_api: Client, tenant_a: Tenant, tenant_b: Tenant, django_assert_max_num_queries: object
+) -> None:
+    _invoices(tenant_a, 3, "A")
+    _invoices(tenant_b, 2, "B")
+
+    first = owner_api.get(f"{BASE}invoices/?page_size=2")
+    body = first.json()
+    second = owner_api.get(body["next"]).json()
+
+    assert first.status_code == 200
+    numbers = [i["number"] for i in body["results"] + second["results"]]
+    assert numbers == ["A-0000", "A-0001", "A-0002"]
+    assert body["results"][0]["total"] == 2400 and body["results"][0]["tax"] == 400
+    assert body["results"][0]["currency"] == "USD"
+
+
+def test_a_bad_page_size_is_a_400_problem(owner_api: Client) -> None:
+    response = owner_api.get(f"{BASE}invoices/?page_size=0")
+
+    assert response.status_code == 400
+    assert "page_size" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("subscription/cancel/", None),
+        ("subscription/resume/", None),
+        ("subscription/change/", {"plan": "starter", "interval": "year"}),
+        ("subscription/coupon/", {"coupon": "WELCOME"}),
+        ("portal/", None),
+    ],
+)
+def test_changes_without_a_paid_subscription_are_409_problems(
+    owner_api: Client, tenant_a: Tenant, path: str, body: dict[str, str] | None
+) -> None:
+    response = owner_api.post(f"{BASE}{path}", body or {}, content_type="application/json")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "billing-conflict"
+    assert Subscription.objects.get(organization=tenant_a).status == "trialing"
+
+
+def test_checking_out_a_contract_plan_is_a_422_naming_the_plan(owner_api: Client) -> None:
+    response = owner_api.post(
+        f"{BASE}checkout/",
+        {"plan": "enterprise", "interval": "month"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "plan-not-offered"
+    assert "talk to us" in problem["errors"]["plan"][0]
+
+
+def test_checking_out_an_unknown_plan_or_a_free_one_is_a_422(owner_api: Client) -> None:
+    unknown = owner_api.post(
+        f"{BASE}checkout/", {"plan": "platinum", "interval": "month"}, "application/json"
+    )
+    free = owner_api.post(
+        f"{BASE}checkout/", {"plan": "free", "interval": "month"}, "application/json"
+    )
+
+    assert unknown.status_code == free.status_code == 422
+    assert "plan" in unknown.json()["errors"] and "plan" in free.json()["errors"]
+
+
+def test_malformed_input_is_a_400_with_field_errors(owner_api: Client) -> None:
+    response = owner_api.post(
+        f"{BASE}checkout/", {"plan": 7, "interval": "weekly"}, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) >= {"plan", "interval"}
+
+
+def test_the_schema_documents_the_billing_operations_and_their_problems(
+    owner_api: Client,
+) -> None:
+    schema = owner_api.get("/api/schema/?format=json").json()
+
+    change = schema["paths"]["/api/v1/billing/subscription/change/"]["post"]
+    assert {"409", "422", "502"} <= set(change["responses"])
+    assert "/api/v1/billing/invoices/" in schema["paths"]
+    assert "/api/v1/billing/checkout/" in schema["paths"]
