@@ -4,13 +4,16 @@ documents it, each event type read into our terms, and states applied newest-onl
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from billing.exceptions import InvalidSignature
-from billing.models import Subscription
+from billing.models import Invoice, Subscription, WebhookEvent
 from billing.providers.paddle import PROVIDER, sign
+from billing.services.webhooks import webhook_apply
 from tenants.models import Tenant
 
 from .paddle_support import Delivery, apply, checkout, deliveries, mark, relay, stub
@@ -254,3 +257,148 @@ def test_the_same_state_applied_twice_changes_the_history_once(tenant_a: Tenant)
     assert tenant_a.subscription_changes.count() == changes + 1
     subscription.refresh_from_db()
     assert subscription.quantity == 6
+
+
+# Through the endpoint -----------------------------------------------------------------------
+
+WEBHOOK_PATH = "/billing/webhooks/paddle/"
+
+
+def _post(http: Client, delivery: Delivery, *, signature: str | None = None) -> Any:
+    """POST a delivery to our endpoint as Paddle does, with its own (or the given) signature."""
+    return http.post(
+        WEBHOOK_PATH,
+        data=delivery.body,
+        content_type="application/json",
+        HTTP_PADDLE_SIGNATURE=delivery.signature if signature is None else signature,
+    )
+
+
+def _deliver(http: Client, sent: list[Delivery]) -> list[WebhookEvent]:
+    """Deliver each notification to the endpoint and apply what was stored, as the task does."""
+    rows = []
+    for delivery in sent:
+        response = _post(http, delivery)
+        assert response.status_code == 200, response.content
+        row = WebhookEvent.objects.get(provider="paddle", event_id=response.json()["id"])
+        webhook_apply(event_pk=row.pk)
+        row.refresh_from_db()
+        rows.append(row)
+    return rows
+
+
+def test_a_checkout_delivered_to_the_endpoint_subscribes_the_organization(
+    tenant_a: Tenant, tenant_b: Tenant, public_client: Client
+) -> None:
+    before_b = _subscription(tenant_b)
+    done = checkout(_subscription(tenant_a), quantity=2, relayed=False)
+
+    rows = _deliver(public_client, done.sent)
+
+    assert [row.event_type for row in rows] == [d.event_type for d in done.sent]
+    assert {row.state for row in rows} == {WebhookEvent.State.APPLIED}
+    subscription = _subscription(tenant_a)
+    assert subscription.status == Status.ACTIVE
+    assert subscription.plan.code == "growth"
+    assert subscription.quantity == 2
+    assert subscription.provider_subscription_id == done.subscription_id
+    invoice = Invoice.objects.get(organization=tenant_a, provider="paddle")
+    assert invoice.status == Invoice.Status.PAID
+    after_b = _subscription(tenant_b)
+    assert (after_b.status, after_b.provider_subscription_id) == (
+        before_b.status,
+        before_b.provider_subscription_id,
+    )
+
+
+@pytest.mark.parametrize("forgery", ["another secret", "stale", "missing", "tampered"])
+def test_an_unsigned_delivery_is_refused_with_a_problem_and_nothing_is_stored(
+    tenant_a: Tenant, public_client: Client, forgery: str
+) -> None:
+    delivery = checkout(_subscription(tenant_a), relayed=False).sent[1]
+    body = delivery.body
+    if forgery == "another secret":
+        signature = sign(body, secret="pdl_ntfset_forged")
+    elif forgery == "stale":
+        signature = sign(body, secret=settings.PADDLE_WEBHOOK_SECRET, at=int(time.time()) - 400)
+    elif forgery == "missing":
+        signature = ""
+    else:
+        signature = delivery.signature
+        body = body.replace(b'"quantity": 2', b'"quantity": 90')
+    stored = WebhookEvent.objects.count()
+
+    response = public_client.post(
+        WEBHOOK_PATH, data=body, content_type="application/json", HTTP_PADDLE_SIGNATURE=signature
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "invalid-signature"
+    assert WebhookEvent.objects.count() == stored
+    assert _subscription(tenant_a).status == Status.TRIALING
+
+
+def test_a_replayed_delivery_is_stored_once_and_applied_once(
+    tenant_a: Tenant, public_client: Client
+) -> None:
+    done = checkout(_subscription(tenant_a), relayed=False)
+    created = _one(done.sent, "subscription.created")
+
+    first = _post(public_client, created)
+    again = _post(public_client, created)
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["duplicate"] is True
+    rows = WebhookEvent.objects.filter(provider="paddle", event_id=first.json()["id"])
+    assert rows.count() == 1
+    changes = tenant_a.subscription_changes.count()
+    assert webhook_apply(event_pk=rows.get().pk) is not None
+    assert webhook_apply(event_pk=rows.get().pk) is None
+    assert tenant_a.subscription_changes.count() == changes + 1
+    assert _subscription(tenant_a).status == Status.ACTIVE
+
+
+def test_deliveries_out_of_order_never_roll_the_subscription_back(
+    tenant_a: Tenant, public_client: Client
+) -> None:
+    subscription = _subscription(tenant_a)
+    done = checkout(subscription, relayed=False)
+    _deliver(public_client, done.sent)
+    subscription.refresh_from_db()
+    before = mark()
+    PROVIDER.set_quantity(subscription=subscription, quantity=3, idempotency_key="a")
+    PROVIDER.cancel_at_period_end(subscription=subscription)
+    older, newer = deliveries(before, ids={done.subscription_id})
+
+    _deliver(public_client, [newer, older])
+
+    subscription.refresh_from_db()
+    assert subscription.quantity == 3
+    assert subscription.cancel_at_period_end is True
+
+
+def test_a_failed_renewal_delivered_makes_the_organization_past_due_until_paid(
+    tenant_a: Tenant, public_client: Client
+) -> None:
+    done = checkout(_subscription(tenant_a), relayed=False)
+    _deliver(public_client, done.sent)
+    sub_id = done.subscription_id
+    before = mark()
+    stub("POST", f"/__stub/subscriptions/{sub_id}/fail-next-charge")
+    stub("POST", f"/__stub/subscriptions/{sub_id}/renew")
+
+    _deliver(public_client, deliveries(before, ids={sub_id}))
+
+    subscription = _subscription(tenant_a)
+    assert subscription.status == Status.PAST_DUE
+    assert subscription.dunning == Subscription.Dunning.WARNED
+    assert subscription.past_due_since is not None
+
+    before = mark()
+    stub("POST", f"/__stub/subscriptions/{sub_id}/renew")
+    _deliver(public_client, deliveries(before, ids={sub_id}))
+
+    subscription = _subscription(tenant_a)
+    assert subscription.status == Status.ACTIVE
+    assert subscription.dunning == Subscription.Dunning.NONE
