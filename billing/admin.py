@@ -4,7 +4,7 @@ Plans and prices are seed data operators edit here. A subscription is never edit
 row: each change (plan, price, seats, status, provider; a custom plan; manual invoicing; an
 invoice issued or paid) is a form that calls one service in `billing.services.manual`, which
 writes the history row with the operator as its actor; the admin's own log records the same
-change. History and provider events are read-only.
+change. History and provider events are read-only; a failed event can be applied again.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from .services.manual import (
     subscription_manual_invoicing,
     subscription_operator_change,
 )
+from .services.webhooks import webhook_apply
 
 F = TypeVar("F", bound=type[forms.BaseForm])
 
@@ -612,3 +613,27 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     )
     list_filter = ("provider", "state", "event_type")
     search_fields = ("event_id", "event_type")
+    actions = ["retry"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("billing.change_webhookevent")
+
+    @admin.action(description="Apply selected failed events again", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        # At once, not queued: the operator sees whether it took. Applied events are left
+        # alone, so an effect is never made twice.
+        failed = list(queryset.filter(state=WebhookEvent.State.FAILED).values_list("pk", flat=True))
+        skipped = queryset.count() - len(failed)
+        for pk in failed:
+            event = webhook_apply(event_pk=pk)
+            if event is None:
+                continue  # another worker has it, or it was applied meanwhile
+            outcome = event.get_state_display().lower()
+            self.log_change(request, event, f"Applied again: {outcome}.")
+            level = messages.ERROR if event.state == WebhookEvent.State.FAILED else messages.SUCCESS
+            detail = f" ({event.error})" if event.error else ""
+            self.message_user(request, f"{event}: {outcome}{detail}.", level)
+        if skipped:
+            self.message_user(
+                request, f"Left {skipped} event(s) that had not failed alone.", messages.WARNING
+            )

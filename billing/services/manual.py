@@ -34,6 +34,7 @@ from billing.models import (
 )
 from billing.providers.base import InvoiceState
 from billing.services.subscriptions import _change, invoice_apply_state
+from billing.standing import standing_forget
 from tenants.models import Tenant
 from tenants.services import tenant_restore
 
@@ -171,7 +172,7 @@ def subscription_operator_change(
             )
             subscription.provider_updated_at = None
             subscription.synced_quantity = None
-        was_suspended = subscription.dunning == Subscription.Dunning.SUSPENDED
+        dunning_before = subscription.dunning
         if status is not None and status != subscription.status:
             subscription.status = status
             if status != Status.PAST_DUE:
@@ -190,8 +191,9 @@ def subscription_operator_change(
         else:
             subscription.save()
         tenant = subscription.organization
-        if was_suspended and subscription.dunning != Subscription.Dunning.SUSPENDED:
-            if tenant.is_suspended:
+        if subscription.dunning != dunning_before:
+            standing_forget(tenant)  # the banner and the read-only gate read it again
+            if dunning_before == Subscription.Dunning.SUSPENDED and tenant.is_suspended:
                 tenant_restore(tenant=tenant)
     log.info(
         "billing.operator_change",

@@ -23,6 +23,7 @@ from billing.models import (
     Provider,
     Subscription,
     SubscriptionChange,
+    WebhookEvent,
 )
 from billing.services.subscriptions import dunning_advance, payment_failed
 from iam.models import User
@@ -389,6 +390,27 @@ def test_operator_changes_seats_and_status_with_one_history_row(
     assert SubscriptionChange.objects.filter(organization=tenant_a).count() == count
 
 
+def test_an_operator_ending_past_due_by_hand_restores_a_suspended_organization(
+    operator: Client, ops: User, tenant_a: Tenant
+) -> None:
+    now = timezone.now()
+    payment_failed(subscription=_subscription(tenant_a), at=now - dt.timedelta(days=30))
+    dunning_advance(now=now)
+    subscription = _subscription(tenant_a)
+    assert subscription.status == "past_due"
+    response = operator.post(
+        _url(subscription, "change"),
+        _change_form(subscription, status="active", note="Paid by wire transfer"),
+    )
+    assert response.status_code == 302, response.content
+    after = _subscription(tenant_a)
+    assert (after.status, after.dunning, after.past_due_since) == ("active", "none", None)
+    tenant_a.refresh_from_db()
+    assert not tenant_a.is_suspended
+    change = _last_change(tenant_a)
+    assert (change.kind, change.actor, change.status) == (Kind.OPERATOR, ops, "active")
+
+
 def test_a_price_of_another_plan_is_a_field_error(operator: Client, tenant_a: Tenant) -> None:
     subscription = _subscription(tenant_a)
     starter_monthly = Price.objects.get(plan__code="starter", currency="USD", interval="month")
@@ -596,3 +618,74 @@ def test_history_and_events_are_read_only(operator: Client, tenant_a: Tenant) ->
     assert response.status_code == 403
     change.refresh_from_db()
     assert change.note != "rewritten"
+
+
+def _failed_invoice_event(event_id: str, subscription_id: str) -> WebhookEvent:
+    """A Stripe "invoice.paid" that failed: no organization had the subscription yet."""
+    now = timezone.now()
+    return WebhookEvent.objects.create(
+        provider=Provider.STRIPE,
+        event_id=event_id,
+        event_type="invoice.paid",
+        occurred_at=now,
+        state=WebhookEvent.State.FAILED,
+        attempts=10,
+        error="NotLinkedYet: no organization has subscription " + subscription_id,
+        payload={
+            "id": event_id,
+            "type": "invoice.paid",
+            "created": int(now.timestamp()),
+            "data": {
+                "object": {
+                    "id": f"in_{event_id}",
+                    "object": "invoice",
+                    "subscription": subscription_id,
+                    "customer": "cus_1",
+                    "status": "paid",
+                    "currency": "usd",
+                    "subtotal": 3900,
+                    "total": 3900,
+                    "amount_paid": 3900,
+                    "number": "STRIPE-0001",
+                    "created": int(now.timestamp()),
+                }
+            },
+        },
+    )
+
+
+def test_operator_applies_a_failed_event_again_and_an_applied_one_is_left_alone(
+    operator: Client, ops: User, tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    failed = _failed_invoice_event("evt_failed", "sub_alpha")
+    applied = _failed_invoice_event("evt_applied", "sub_alpha")
+    WebhookEvent.objects.filter(pk=applied.pk).update(state=WebhookEvent.State.APPLIED)
+    # The organization's checkout has since linked it to the subscription.
+    Subscription.objects.filter(organization=tenant_a).update(
+        provider=Provider.STRIPE, provider_subscription_id="sub_alpha"
+    )
+    response = operator.post(
+        "/admin/billing/webhookevent/",
+        {"action": "retry", "_selected_action": [failed.pk, applied.pk]},
+        follow=True,
+    )
+    assert "Left 1 event(s)" in response.content.decode()
+    failed.refresh_from_db()
+    assert (failed.state, failed.attempts, failed.error) == ("applied", 11, "")
+    invoice = Invoice.objects.get(provider_invoice_id="in_evt_failed")
+    assert (invoice.organization, invoice.status) == (tenant_a, "paid")
+    assert not Invoice.objects.filter(provider_invoice_id="in_evt_applied").exists()
+    assert not Invoice.objects.filter(organization=tenant_b).exists()
+    assert _logged(ops, failed) == ["Applied again: applied."]
+
+
+def test_an_event_that_fails_again_stays_failed_with_its_error(operator: Client) -> None:
+    event = _failed_invoice_event("evt_unlinked", "sub_nobody")
+    response = operator.post(
+        "/admin/billing/webhookevent/",
+        {"action": "retry", "_selected_action": [event.pk]},
+        follow=True,
+    )
+    assert "NotLinkedYet" in response.content.decode()
+    event.refresh_from_db()
+    assert (event.state, event.attempts) == ("failed", 11)
