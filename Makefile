@@ -46,6 +46,7 @@ run: deps assets
 	  $(PY) manage.py refill_spare_schemas; \
 	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
+	  $(PY) manage.py billing_sync_catalog --local-webhook http://localhost:$(PORT)/billing/webhooks/stripe/; \
 	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo --beat \
 	    --schedule .devstack/celerybeat-schedule \
 	    --loglevel WARNING --without-gossip --without-mingle & \

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -423,6 +425,31 @@ class StripeProvider(BillingProvider):
         if state is not None and state.organization_id is None and organization is not None:
             state = SubscriptionState(**{**state.__dict__, "organization_id": organization})
         return ProviderUpdate(occurred_at=at, subscription=state, checkout_completed=True)
+
+
+def register_local_webhook(*, url: str) -> bool:
+    """Have the devstack's local Stripe deliver its events to `url`, signed with our secret.
+
+    A real Stripe account is set up in its dashboard instead (docs/operations.md), so this
+    does nothing and returns False unless STRIPE_API_BASE points at a local Stripe.
+    """
+    base = settings.STRIPE_API_BASE.rstrip("/")
+    if not base or not settings.STRIPE_WEBHOOK_SECRET:
+        return False
+    if not base.startswith(("http://127.0.0.1", "http://localhost")):
+        return False
+    form = urllib.parse.urlencode(
+        [("url", url), ("secret", settings.STRIPE_WEBHOOK_SECRET)]
+        + [("events[]", name) for name in EVENTS]
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - a local http address, checked above
+        f"{base}/_config/webhooks/mycrm", data=form, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return bool(200 <= response.status < 300)
+    except OSError as exc:
+        raise ProviderError(f"local Stripe refused the webhook endpoint: {exc}") from exc
 
 
 PROVIDER = StripeProvider()

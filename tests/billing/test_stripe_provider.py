@@ -4,15 +4,19 @@ coupons, fetching, and Stripe's refusals turned into ProviderError."""
 
 from __future__ import annotations
 
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from billing.exceptions import BillingRuleBroken, ProviderError
 from billing.models import Invoice, Price, Subscription, WebhookEvent
-from billing.providers.stripe import PROVIDER, lookup_key
+from billing.providers.stripe import PROVIDER, lookup_key, register_local_webhook
 from billing.services.webhooks import webhook_apply
 from tenants.models import Tenant
 
@@ -199,3 +203,58 @@ def test_the_portal_needs_a_customer(sub_a: Subscription) -> None:
     sub_a.provider_customer_id = ""
     with pytest.raises(BillingRuleBroken):
         PROVIDER.portal_url(subscription=sub_a, return_url="http://alpha.localhost:8000/")
+
+
+def test_sync_catalog_links_every_active_price_once() -> None:
+    out = StringIO()
+    call_command("billing_sync_catalog", "--provider", "stripe", stdout=out)
+    active = Price.objects.filter(active=True)
+    assert active.exists()
+    assert all(price.provider_ids.get("stripe", "").startswith("price_") for price in active)
+    first = {price.pk: price.provider_ids["stripe"] for price in active}
+    again = StringIO()
+    call_command("billing_sync_catalog", "--provider", "stripe", stdout=again)
+    assert "(0 newly linked)" in again.getvalue()
+    assert {price.pk: price.provider_ids["stripe"] for price in active} == first
+
+
+def test_the_local_stripe_delivers_signed_events_to_the_registered_endpoint(
+    prices: dict[tuple[str, str], Price], sub_a: Subscription
+) -> None:
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, dict(self.headers.items())))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Endpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/billing/webhooks/stripe/"
+        assert register_local_webhook(url=url) is True
+        remote = s.subscribe(sub_a, prices[("starter", "month")])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(
+            remote["id"] in body.decode() and b"customer.subscription.created" in body
+            for body, _ in received
+        ):
+            time.sleep(0.05)
+    finally:
+        register_local_webhook(url="http://127.0.0.1:9/unused/")
+        server.shutdown()
+    body, headers = next(
+        (b, h)
+        for b, h in received
+        if b"customer.subscription.created" in b and remote["id"].encode() in b
+    )
+    event = PROVIDER.verify_webhook(body=body, headers=headers)
+    update = PROVIDER.interpret(event_type=event.event_type, payload=event.payload)
+    assert update is not None and update.subscription is not None
+    assert update.subscription.organization_id == sub_a.organization_id
