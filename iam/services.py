@@ -29,6 +29,7 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tenants.services import public_url, tenant_url
 
+from . import limits
 from .exceptions import (
     AlreadyMember,
     EmailInvalid,
@@ -130,16 +131,24 @@ def user_email_confirmation_send(
 
 
 def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) -> Membership:
-    membership, _ = Membership.objects.update_or_create(
-        user=user, tenant=tenant, defaults={"role": role}
-    )
+    """Make `user` a member of `tenant` with `role` (or give an existing member that role).
+
+    A new member takes a seat, so the plan is asked first (402 `plan-limit` when every seat
+    is taken); changing an existing member's role takes none."""
+    with transaction.atomic():
+        if not Membership.objects.filter(user=user, tenant=tenant).exists():
+            limits.require_capacity(tenant=tenant, name="seats")
+        membership, _ = Membership.objects.update_or_create(
+            user=user, tenant=tenant, defaults={"role": role}
+        )
     log.info("membership.created", tenant=tenant.slug, user=user.pk, role=role)
     return membership
 
 
 def membership_create_owner_of_new_tenant(*, user: User, tenant: Tenant) -> Membership:
     """The first membership of an organization being provisioned: one INSERT, since a tenant
-    created in this transaction cannot have members yet."""
+    created in this transaction cannot have members yet (nor a plan to ask: every plan has a
+    seat for its owner)."""
     membership = Membership.objects.create(user=user, tenant=tenant, role=Role.OWNER)
     log.info("membership.created", tenant=tenant.slug, user=user.pk, role=Role.OWNER)
     return membership
@@ -155,13 +164,15 @@ def api_token_create(*, user: User, tenant: Tenant, name: str) -> tuple[ApiToken
         raise NotAMember()
     name = name.strip()[:100] or "API token"
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        tenant=tenant,
-        name=name,
-        prefix=raw[: len(TOKEN_PREFIX) + 6],
-        digest=_digest(raw),
-    )
+    with transaction.atomic():
+        limits.require_capacity(tenant=tenant, name="api_tokens")
+        token = ApiToken.objects.create(
+            user=user,
+            tenant=tenant,
+            name=name,
+            prefix=raw[: len(TOKEN_PREFIX) + 6],
+            digest=_digest(raw),
+        )
     log.info("api_token.created", tenant=tenant.slug, user=user.pk, token=token.pk)
     return token, raw
 
@@ -316,6 +327,9 @@ def invitation_create(
             Invitation.objects.filter(
                 tenant=tenant, email__iexact=email, accepted_at=None, revoked_at=None
             ).update(revoked_at=now)
+            # An open invitation holds a seat from now on (accepting it takes no other), so
+            # the plan is asked here; the one just replaced no longer holds its seat.
+            limits.require_capacity(tenant=tenant, name="seats")
             invitation = Invitation.objects.create(
                 tenant=tenant,
                 email=email,
@@ -371,7 +385,8 @@ def invitation_open_get(*, raw: str) -> Invitation:
 def invitation_accept(*, raw: str, user: User) -> Membership:
     """Join the invitation's organization as `user`, whose address must be the invited one;
     the invitation is used up, and (since the link reached that inbox) the address counts
-    as confirmed. Someone already a member keeps their role."""
+    as confirmed. Someone already a member keeps their role. The plan is not asked again:
+    the open invitation held its seat, which the membership now takes in its place."""
     with transaction.atomic():
         found = invitation_open_get(raw=raw)
         invitation = (

@@ -253,6 +253,8 @@ def members(request: HttpRequest) -> HttpResponse:
                     tenant=tenant, by=cast(User, request.user), **form.cleaned_data
                 )
             except DomainError as exc:
+                if exc.status == 402:  # the plan's seats are taken: billing's limit page
+                    raise
                 if not add_field_errors(form, exc):
                     form.add_error(None, exc.detail)
                 status = exc.status

@@ -36,6 +36,42 @@ def problem_responses(status: int, description: str) -> dict[Any, OpenApiRespons
     }
 
 
+PLAN_LIMIT_SCHEMA: dict[str, Any] = {
+    **PROBLEM_SCHEMA,
+    "description": "RFC 9457 problem details of a plan's limit (`code` plan-limit).",
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "limit_name": {
+            "type": "string",
+            "enum": ["seats", "contacts", "custom_fields", "api_tokens", "imports_per_day"],
+            "description": "Which limit of the plan.",
+        },
+        "limit": {"type": "integer", "description": "What the plan allows."},
+        "current": {"type": "integer", "description": "How many the organization has now."},
+        "requested": {"type": "integer", "description": "How many the request would add."},
+        "plan": {"type": "string", "description": "The code of the organization's plan."},
+        "upgrade_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "Where the organization's owners change its plan.",
+        },
+    },
+}
+
+
+def plan_limit_responses(what: str) -> dict[Any, OpenApiResponse]:
+    """The 402 `plan-limit` answer of an operation that adds something a plan limits
+    (`what`, in words), for `extend_schema`'s responses."""
+    return {
+        (402, "application/problem+json"): OpenApiResponse(
+            PLAN_LIMIT_SCHEMA,
+            description=f"Adding {what} would pass a limit of the organization's plan "
+            "(`code` plan-limit, with `limit`, `current` and `upgrade_url`); nothing was "
+            "written.",
+        )
+    }
+
+
 _ALWAYS = {
     "401": "Not authenticated, or a token of another organization.",
     "403": "Not a member of this organization.",

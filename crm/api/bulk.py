@@ -23,7 +23,7 @@ from crm.services.bulk import (
 from iam.api.base import TenantViewSet
 from problems.exceptions import InvalidFields
 from problems.handlers import _field_errors
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 
 from .deals import DealSerializer
 from .leads import LeadSerializer
@@ -266,6 +266,7 @@ def bulk_view(records: str) -> Any:
                 "Some items were refused; nothing was written. `errors` names each by part "
                 "and index (`create.3.email`).",
             ),
+            **(plan_limit_responses("the batch's contacts") if records == "contacts" else {}),
         },
     )(bulk)
     view: Any = type(

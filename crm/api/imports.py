@@ -18,7 +18,7 @@ from crm.services import imports as import_services
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from problems.exceptions import InvalidFields
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 
 _FILE_HELP = (
     "A CSV file (UTF-8; comma, semicolon or tab separated) whose first row names the "
@@ -148,6 +148,9 @@ def import_responses(serializer: type[serializers.Serializer[Any]]) -> dict[Any,
         ),
         **problem_responses(
             429, "More than 30 imports of these records an hour (per user and organization)."
+        ),
+        **plan_limit_responses(
+            "an import (the plan's imports a day) or, for contacts, the file's new contacts"
         ),
     }
 

@@ -26,7 +26,7 @@ from crm.selectors.leads import LEAD_ORDERINGS, LeadFilters, lead_list, lead_ord
 from crm.selectors.scoring import scoring_model_current
 from crm.services.leads import lead_convert, lead_create, lead_delete, lead_update
 from iam.api.base import TenantViewSet
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 from problems.pagination import CreatedCursorPagination
 from problems.serializers import StrictCharField, StrictModelSerializer
 
@@ -364,6 +364,7 @@ class LeadViewSet(TenantViewSet):
                 "`company`, `deal` say into what), or is disqualified and "
                 "`confirm_disqualified` wasn't true (`code` lead-disqualified).",
             ),
+            **plan_limit_responses("the lead's contact"),
         },
     )
     @action(detail=True, methods=["post"], url_path="convert")

@@ -21,7 +21,7 @@ from crm.selectors.trash import TRASH_TYPES, TrashEntry, trash_entries, trash_li
 from crm.services.trash import TRASH_DAYS, Trashable, record_purge, record_restore, record_type
 from iam.api.base import TenantViewSet
 from iam.permissions import IsTenantAdmin, IsTenantMember
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 
 _API_DETAIL = {
     "contact": "contact-detail",
@@ -231,7 +231,11 @@ def _restore_of_one_type() -> Any:
 def restore_view(model: type[Trashable], plural: str) -> Any:
     """The restore endpoint of one record type, documented as such."""
     kind = model._meta.model_name
-    conflicts = problem_responses(409, _EMAIL_TAKEN) if model is Contact else {}
+    conflicts = (
+        {**problem_responses(409, _EMAIL_TAKEN), **plan_limit_responses("the contact back")}
+        if model is Contact
+        else {}
+    )
     documented = extend_schema(
         operation_id=f"{plural}_restore",
         summary=f"Restore a {kind} from the trash",

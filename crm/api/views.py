@@ -32,7 +32,7 @@ from crm.services import imports as import_services
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from iam.permissions import IsTenantAdmin, IsTenantMember
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 from problems.pagination import OrderedCursorPagination
 
 from .imports import (
@@ -220,7 +220,11 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
             "`first_name` is required. E-mail, phone, address and birthday are stored "
             "encrypted; custom field values go in `custom`, by key."
         ),
-        responses={201: ContactSerializer, **_email_taken},
+        responses={
+            201: ContactSerializer,
+            **_email_taken,
+            **plan_limit_responses("a contact"),
+        },
     ),
     retrieve=extend_schema(
         summary="Get a contact",
@@ -444,6 +448,7 @@ _admins_only = "Owners and admins only; members get 403."
                 409,
                 "The key is taken for this entity, or the entity has as many fields as allowed.",
             ),
+            **plan_limit_responses("a custom field"),
         },
     ),
     update=extend_schema(

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Cast
 from django.utils.text import slugify
 
+from billing.entitlements import require_capacity
 from crm.exceptions import (
     ContactEmailTaken,
     CustomFieldKeyTaken,
@@ -129,17 +130,32 @@ def _contact_score_queue(contact: Contact) -> None:
     contact_score_queue(contact_id=contact.pk)
 
 
+def plan_room_require(name: str, adding: int = 1) -> None:
+    """Refuse (402 `plan-limit`, nothing written) unless the plan of the organization this
+    connection is in has room for `adding` more `name` (a limit of billing.models.LIMITS).
+    Call it inside the transaction that adds them, before the first write."""
+    tenant = connection.tenant  # type: ignore[attr-defined]
+    require_capacity(tenant=tenant, name=name, adding=adding)
+
+
 def contact_create(
-    *, by: Any, definitions: Sequence[CustomField] | None = None, **data: Any
+    *,
+    by: Any,
+    definitions: Sequence[CustomField] | None = None,
+    room_asked: bool = False,
+    **data: Any,
 ) -> Contact:
     """A new contact, owned by `by` unless `owner_id` names another member (or None);
     `custom` maps custom field keys to values (see `custom_values_assign`; a caller writing
     many records in one transaction passes the `definitions` it locked once, from
-    `_definitions_for_write`). Raises ContactEmailTaken when another contact has
-    the same e-mail address."""
+    `_definitions_for_write`, and `room_asked` once it asked the plan for room for all of
+    them). Raises ContactEmailTaken when another contact has the same e-mail address, and
+    PlanLimitReached when the plan's contacts are all taken."""
     fields = {k: v for k, v in data.items() if k in CONTACT_FIELDS}
     owner_id = owner_id_clean(data["owner_id"]) if "owner_id" in data else getattr(by, "pk", None)
     with transaction.atomic():
+        if not room_asked:
+            plan_room_require("contacts")
         contact = Contact(owner_id=owner_id, **fields)
         _email_is_free(contact)
         custom_values_assign(
@@ -540,6 +556,7 @@ def custom_field_create(
     if errors:
         raise InvalidFields(errors)
     with transaction.atomic():
+        plan_room_require("custom_fields")
         existing = CustomField.objects.select_for_update().filter(entity=entity)
         positions = [f.position for f in existing]
         if len(positions) >= CUSTOM_FIELDS_PER_ENTITY:

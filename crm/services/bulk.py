@@ -35,6 +35,7 @@ class RecordWriter:
     update: Callable[..., models.Model]
     delete: Callable[..., None]
     custom_fields: str = ""  # the custom-field entity of records that have custom fields
+    plan_limit: str = ""  # the plan's limit on how many there may be (billing.models.LIMITS)
 
 
 WRITERS: dict[str, RecordWriter] = {
@@ -45,6 +46,7 @@ WRITERS: dict[str, RecordWriter] = {
         services.contact_update,
         services.contact_delete,
         CustomField.Entity.CONTACT,
+        "contacts",
     ),
     "companies": RecordWriter(
         Company,
@@ -123,13 +125,20 @@ def records_bulk_write(
         if writer.custom_fields and any(item is not None for item in (*create, *update)):
             # Read and share-locked once for the whole batch, not once per record.
             shared["definitions"] = _definitions_for_write(writer.custom_fields)
+        creating: dict[str, Any] = {}
+        adding = sum(item is not None for item in create)
+        if writer.plan_limit and adding:
+            # The plan is asked once for the whole batch, before its first write: a batch
+            # that would pass the limit is refused whole (402), not item by item.
+            services.plan_room_require(writer.plan_limit, adding)
+            creating["room_asked"] = True
         for i, data in enumerate(create):
             if data is None:
                 continue
             # The services validate before they write, and write in a savepoint of their
             # own: a refused item leaves the transaction usable for checking the rest.
             try:
-                outcome.created.append(writer.create(by=by, **shared, **data))
+                outcome.created.append(writer.create(by=by, **shared, **creating, **data))
             except DomainError as exc:
                 errors |= _item_errors(f"create.{i}", exc)
         for i, change in enumerate(update):

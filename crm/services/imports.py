@@ -15,6 +15,7 @@ import structlog
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 
+from billing.exceptions import PlanLimitReached
 from crm import imports
 from crm.exceptions import ContactImportInvalid, ImportKeyReused
 from crm.imports import ImportFile, ImportRow, Reading
@@ -34,7 +35,13 @@ from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
 
-from . import _definitions_for_write, _email_locks, company_create, custom_values_assign
+from . import (
+    _definitions_for_write,
+    _email_locks,
+    company_create,
+    custom_values_assign,
+    plan_room_require,
+)
 from .deals import deal_create
 from .leads import lead_create
 from .tags import tag_names_clean, tags_get_or_create
@@ -224,9 +231,18 @@ def _import(
     digest = _digest(entity, content, options, mapping, date_order)
     with transaction.atomic():
         if idempotency_key and not dry_run:
+            # A retry is answered with its first import whatever the plan says now; a new
+            # import is counted against the imports a day before its key is claimed (the
+            # claim is an import row of its own).
+            earlier = _import_replay(idempotency_key, digest)
+            if earlier is not None:
+                return earlier
+            _import_room_require(idempotency_key, digest)
             earlier = _import_claim(idempotency_key, digest)
             if earlier is not None:
                 return earlier
+        else:  # a dry run is asked too, so that it answers as the import would
+            plan_room_require("imports_per_day")
         definitions = (
             _definitions_for_write(CustomField.Entity.CONTACT) if entity == Entity.CONTACT else []
         )
@@ -465,6 +481,33 @@ def _position(stage: Stage) -> int:
 # Contacts ---------------------------------------------------------------------------------
 
 
+def _import_replay(key: str, digest: str) -> ContactImport | None:
+    """The earlier import made with this idempotency key, if any (ImportKeyReused if it was
+    of another file or with other options)."""
+    earlier = ContactImport.objects.filter(idempotency_key=key).first()
+    if earlier is None:
+        return None
+    if earlier.digest != digest:
+        raise ImportKeyReused(
+            "This idempotency key was used for another file or other options; "
+            "send a new key for a new import."
+        )
+    earlier.replayed = True
+    return earlier
+
+
+def _import_room_require(key: str, digest: str) -> None:
+    """Ask the plan for one more import today. A request racing a retry of itself waits for
+    the plan's lock behind it; when the limit then refuses it, the retry's import (committed
+    meanwhile) is its answer, so that is looked for before the refusal goes out."""
+    try:
+        plan_room_require("imports_per_day")
+    except PlanLimitReached:
+        if ContactImport.objects.filter(idempotency_key=key).exists():
+            return
+        raise
+
+
 def _import_claim(key: str, digest: str) -> ContactImport | None:
     """Claim an idempotency key for this transaction's import; return the earlier import when
     the key was used (waiting for one still running), or ImportKeyReused if that import was
@@ -590,6 +633,9 @@ def _contact_rows_import(
             updated_by[match.pk] = row.number
             updating.append((row, match))
 
+    # Refused whole, before the first row (or company) is written, when the new contacts
+    # would pass the plan's limit.
+    plan_room_require("contacts", len(creating))
     errors: dict[str, list[str]] = {}
     companies, companies_made = _companies_for_import(
         [*creating, *(row for row, _ in updating)], by=by, errors=errors

@@ -58,8 +58,9 @@ def record_trash(*, record: Trashable, by: Any, now: dt.datetime | None = None) 
 def record_restore(*, record: T, by: Any) -> T:
     """Bring a record back from the trash as it was. A contact whose e-mail address another
     contact took meanwhile raises ContactEmailTaken (and stays in the trash); a record not in
-    the trash raises RecordNotInTrash."""
-    from crm.services import _email_is_free  # the package imports this module
+    the trash raises RecordNotInTrash. A contact back from the trash counts again toward the
+    plan's contacts, so the plan is asked first (PlanLimitReached when they are all taken)."""
+    from crm.services import _email_is_free, plan_room_require  # the package imports this
 
     model = type(record)
     with transaction.atomic():
@@ -67,6 +68,7 @@ def record_restore(*, record: T, by: Any) -> T:
         if locked.deleted_at is None:
             raise RecordNotInTrash(f"{locked} is not in the trash.")
         if isinstance(locked, Contact):
+            plan_room_require("contacts")
             _email_is_free(locked)
         locked.deleted_at, locked.deleted_by_id = None, None
         restored = ["deleted_at", "deleted_by_id", "updated_at"]

@@ -12,6 +12,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
+from billing.exceptions import PlanLimitReached
 from crm import exports, selectors, services
 from crm.exceptions import ContactEmailTaken
 from crm.forms import CompanyForm, ContactForm, CustomFieldForm
@@ -285,6 +286,8 @@ def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
         except KeyServiceUnavailable:
             form.add_error(None, _KEY_SERVICE_DOWN)
             status = 503
+        except PlanLimitReached:
+            raise  # the limit page (billing.limit_page) says it, with the way to upgrade
         except DomainError as exc:  # a taken key, or the limit of fields
             form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
             status = exc.status

@@ -23,7 +23,7 @@ from iam.services import (
     membership_remove,
     membership_role_change,
 )
-from problems.openapi import problem_responses
+from problems.openapi import plan_limit_responses, problem_responses
 from problems.serializers import StrictCharField
 from tenants.models import Tenant
 from tenants.services import tenant_profile_update
@@ -117,6 +117,7 @@ class MemberViewSet(TenantViewSet):
             **problem_responses(
                 429, "More than 50 invitations an hour (per user and organization)."
             ),
+            **plan_limit_responses("an invitation (it holds a seat until it is used)"),
         },
         description="Invite someone by e-mail. The link goes to that address only, works "
         "once, for 7 days; a newer invitation to the same address replaces the open one.",
