@@ -8,6 +8,7 @@ app_name = "public_site"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("pricing/", views.pricing, name="pricing"),
     path("signup/", views.signup, name="signup"),
     path("signup/check-slug/", views.slug_check, name="slug_check"),
     path("workspaces/", views.workspaces, name="workspaces"),

@@ -10,6 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit as rate_limited
 
+from billing.models import Interval
+from billing.pricing import pricing_currencies, pricing_offers, yearly_saving
 from iam.exceptions import EmailTaken, HandoffInvalid, InvitationInvalid
 from iam.models import User
 from iam.selectors import membership_list_for_user
@@ -36,6 +38,30 @@ _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "public_site/home.html")
+
+
+@require_GET
+def pricing(request: HttpRequest) -> HttpResponse:
+    """The plans, their prices per seat (monthly or yearly, in a currency they are sold in)
+    and what each allows; rendered from the plans operators keep, so it is never out of date.
+    An unknown currency or interval falls back to the default rather than failing."""
+    currencies = pricing_currencies() or [settings.BILLING_DEFAULT_CURRENCY]
+    currency = request.GET.get("currency", "").upper()
+    if currency not in currencies:
+        currency = currencies[0]
+    interval = Interval.YEAR if request.GET.get("interval") == Interval.YEAR else Interval.MONTH
+    return render(
+        request,
+        "public_site/pricing.html",
+        {
+            "offers": pricing_offers(currency=currency, interval=interval),
+            "currency": currency,
+            "currencies": currencies,
+            "interval": interval,
+            "saving": yearly_saving(currency=currency),
+            "sales_email": f"sales@{settings.BASE_DOMAIN}",
+        },
+    )
 
 
 @require_http_methods(["GET", "POST"])
