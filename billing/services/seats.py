@@ -68,7 +68,7 @@ def seats_sync(*, organization_id: int) -> Subscription | None:
         cache.delete(_pending_key(organization_id))
     with transaction.atomic():
         subscription = (
-            Subscription.objects.select_for_update()
+            Subscription.objects.select_for_update(of=("self",))
             .select_related("organization", "plan", "price")
             .filter(organization_id=organization_id)
             .first()
