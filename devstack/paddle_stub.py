@@ -11,8 +11,10 @@ Webhooks are signed as Paddle signs them (`Paddle-Signature: ts=...;h1=...`, an 
 Routes under `/__stub/` exist only here: they register that destination, list deliveries, make
 a subscription's next charge fail and bill its next period.
 
-Run with `python -m devstack.paddle_stub PORT`; the API key and webhook secret come from
-PADDLE_STUB_API_KEY and PADDLE_STUB_WEBHOOK_SECRET. State is kept in memory only.
+Run with `python -m devstack.paddle_stub PORT [STATE_FILE]`; the API key and webhook secret
+come from PADDLE_STUB_API_KEY and PADDLE_STUB_WEBHOOK_SECRET. State is kept in memory, and
+written to STATE_FILE after each change when one is given (the dev stack's, whose database
+keeps the ids it was given).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -87,7 +90,21 @@ def _add_interval(moment: dt.datetime, interval: str, frequency: int) -> dt.date
 class PaddleState:
     """Everything the stub knows, guarded by one lock (requests come in on many threads)."""
 
-    def __init__(self, base_url: str, webhook_secret: str) -> None:
+    # What a state file keeps (the notifications sent are for tests and are not kept).
+    KEPT = (
+        "products",
+        "prices",
+        "customers",
+        "transactions",
+        "subscriptions",
+        "discounts",
+        "portal_sessions",
+        "destination",
+        "invoice_counter",
+    )
+
+    def __init__(self, base_url: str, webhook_secret: str, path: Path | None = None) -> None:
+        self.path = path
         self.base_url = base_url
         self.webhook_secret = webhook_secret
         self.lock = threading.RLock()
@@ -104,6 +121,22 @@ class PaddleState:
         self.destination = ""
         self.outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.invoice_counter = 0
+        if path is not None and path.exists():
+            kept = json.loads(path.read_text())
+            for name in self.KEPT:
+                if name in kept:
+                    setattr(self, name, kept[name])
+            self.failing = set(kept.get("failing", []))
+
+    def save(self) -> None:
+        """Write the state file, if there is one (atomically: a crash keeps the last one)."""
+        if self.path is None:
+            return
+        kept = {name: getattr(self, name) for name in self.KEPT}
+        kept["failing"] = sorted(self.failing)
+        partial = self.path.with_name(self.path.name + ".tmp")
+        partial.write_text(json.dumps(kept))
+        partial.replace(self.path)
 
     # Webhooks ---------------------------------------------------------------------------
 
@@ -142,6 +175,8 @@ class PaddleState:
 
     def deliver_forever(self) -> None:
         """Send queued notifications one by one, in order, as Paddle does per destination."""
+        # Destinations are local: never through a proxy from the environment.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         while True:
             delivery = self.outbox.get()
             request = urllib.request.Request(  # noqa: S310 - a URL registered by the developer
@@ -154,7 +189,7 @@ class PaddleState:
                 method="POST",
             )
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                with opener.open(request, timeout=10) as response:
                     response.read()
             except OSError as exc:
                 print(f"paddle-stub: delivery to {delivery['url']} failed: {exc}", flush=True)
@@ -838,6 +873,8 @@ class Handler(BaseHTTPRequestHandler):
             if parts and parts[0] in ("checkout", "portal"):
                 with state.lock:
                     self._buyer_page(parts, query)
+                    if self.command == "POST":
+                        state.save()
                 return
             if not self._authorized():
                 raise StubError(
@@ -848,6 +885,8 @@ class Handler(BaseHTTPRequestHandler):
                 )
             with state.lock:
                 document = self._api(self.command, parts, query)
+                if self.command != "GET":
+                    state.save()
         except StubError as error:
             self._error(error)
             return
@@ -1011,10 +1050,13 @@ def _return_url(query: dict[str, list[str]], name: str) -> str:
 class StubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, api_key: str, webhook_secret: str) -> None:
+    def __init__(
+        self, port: int, api_key: str, webhook_secret: str, path: Path | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.api_key = api_key
-        self.state = PaddleState(f"http://127.0.0.1:{self.server_address[1]}", webhook_secret)
+        base = f"http://127.0.0.1:{self.server_address[1]}"
+        self.state = PaddleState(base, webhook_secret, path)
 
 
 def main(argv: list[str]) -> int:
@@ -1024,7 +1066,8 @@ def main(argv: list[str]) -> int:
     if not api_key or not secret:
         print("paddle-stub: PADDLE_STUB_API_KEY and PADDLE_STUB_WEBHOOK_SECRET are required")
         return 2
-    server = StubServer(port, api_key, secret)
+    path = Path(argv[2]) if len(argv) > 2 else None
+    server = StubServer(port, api_key, secret, path)
     threading.Thread(target=server.state.deliver_forever, daemon=True).start()
     print(f"paddle-stub: serving on {server.state.base_url}", flush=True)
     try:

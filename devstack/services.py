@@ -1062,8 +1062,8 @@ class StripeService(Service):
 
 class PaddleService(Service):
     """The Paddle Billing stand-in in devstack/paddle_stub.py (Paddle has no local server).
-    Tests always get one; dev gets one unless a real PADDLE_API_KEY is set. It keeps its
-    objects in memory only, so each start begins with an empty Paddle account."""
+    Tests always get one, empty; dev gets one unless a real PADDLE_API_KEY is set, keeping
+    its objects in paddle.json, as the dev database keeps their ids."""
 
     name = "paddle"
     label = "paddle stub"
@@ -1096,7 +1096,10 @@ class PaddleService(Service):
             "PADDLE_STUB_API_KEY": self.api_key,
             "PADDLE_STUB_WEBHOOK_SECRET": self.webhook_secret,
         }
-        self._spawn([sys.executable, "-m", "devstack.paddle_stub", str(self.port)], env=env)
+        argv = [sys.executable, "-m", "devstack.paddle_stub", str(self.port)]
+        if self.persistent:
+            argv.append(str(self.dir / "paddle.json"))
+        self._spawn(argv, env=env)
 
     def _ping(self) -> bool | None:
         with contextlib.suppress(OSError):

@@ -256,10 +256,10 @@ class PaddleProvider(BillingProvider):
 
     def ensure_price(self, *, price: Price) -> str:
         """Find or create the plan's product and this price, matched by our ids in custom_data."""
-        known = price.provider_ids.get(self.code)
-        if known:
-            return str(known)
         client = _client()
+        known = price.provider_ids.get(self.code)
+        if known and self._exists(client, str(known)):
+            return str(known)
         plan = price.plan
         products = _call("products.list", lambda: list(client.products.list(ListProducts())))
         product = next(
@@ -300,6 +300,19 @@ class PaddleProvider(BillingProvider):
         )
         log.info("billing.paddle_price_created", plan=plan.code, price=created.id)
         return str(created.id)
+
+    @staticmethod
+    def _exists(client: Client, price_id: str) -> bool:
+        """Whether Paddle still has the price (a development stub's may have been reset)."""
+        try:
+            client.prices.get(price_id)
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return False
+            raise ProviderError(f"Paddle: {getattr(exc, 'detail', '') or exc}") from exc
+        except requests.RequestException as exc:
+            raise ProviderError(f"Paddle: {exc}") from exc
+        return True
 
     @staticmethod
     def _price_key(price: Price) -> str:
@@ -560,6 +573,31 @@ class PaddleProvider(BillingProvider):
                 f"Paddle: a {event_type} notification has an unknown shape."
             ) from exc
         return None
+
+
+def register_local_webhook(*, url: str) -> bool:
+    """Have the devstack's Paddle stub send its notifications to `url`.
+
+    A real Paddle account has its notification destination set up in its dashboard
+    (docs/operations.md), so this does nothing and returns False unless PADDLE_API_BASE
+    points at a local stub.
+    """
+    base = settings.PADDLE_API_BASE.rstrip("/")
+    if not base.startswith(("http://127.0.0.1", "http://localhost")):
+        return False
+    http = requests.Session()
+    http.trust_env = False  # a local address: never through a proxy
+    try:
+        response = http.post(
+            f"{base}/__stub/webhook-destination",
+            json={"url": url},
+            headers={"Authorization": f"Bearer {settings.PADDLE_API_KEY}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise ProviderError(f"the Paddle stub refused the webhook destination: {exc}") from exc
+    return True
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

@@ -3,7 +3,9 @@ checkout page, every change of a running subscription, invoices, and a failed re
 
 from __future__ import annotations
 
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.test import override_settings
@@ -15,7 +17,7 @@ from paddle_billing.Resources.Products.Operations import ListProducts
 from billing.exceptions import BillingRuleBroken, ProviderError
 from billing.models import Invoice, Price, Subscription, SubscriptionChange
 from billing.providers import provider_for
-from billing.providers.paddle import PROVIDER, _client
+from billing.providers.paddle import PROVIDER, _client, register_local_webhook
 from tenants.models import Tenant
 
 from .paddle_support import (
@@ -267,3 +269,50 @@ def test_a_wrong_api_key_is_a_provider_error(paid_a: Subscription) -> None:
 def test_changes_before_checkout_are_refused(tenant_a: Tenant) -> None:
     with pytest.raises(ProviderError):
         PROVIDER.cancel_at_period_end(subscription=_subscription(tenant_a))
+
+
+def test_ensure_price_makes_again_a_price_paddle_no_longer_has(db: None) -> None:
+    price = Price.objects.select_related("plan").get(
+        plan__code="growth", interval="year", currency="EUR"
+    )
+    price.provider_ids = {"paddle": "pri_01gone000000000000000000000"}
+
+    made = PROVIDER.ensure_price(price=price)
+
+    assert made != "pri_01gone000000000000000000000"
+    assert stub("GET", f"/prices/{made}")["unit_price"]["amount"] == str(price.unit_amount)
+
+
+def test_the_stub_sends_signed_notifications_to_the_registered_destination(
+    tenant_a: Tenant,
+) -> None:
+    received: list[tuple[bytes, dict[str, str]]] = []
+    arrived = threading.Event()
+
+    class Destination(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, dict(self.headers.items())))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Destination)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/billing/webhooks/paddle/"
+    try:
+        assert register_local_webhook(url=url) is True
+        checkout(_subscription(tenant_a), relayed=False)
+        assert arrived.wait(timeout=10)
+    finally:
+        register_local_webhook(url="")
+        server.shutdown()
+        server.server_close()
+
+    body, headers = received[0]
+    event = PROVIDER.verify_webhook(body=body, headers=headers)
+    assert event.event_type.startswith(("transaction.", "subscription."))
