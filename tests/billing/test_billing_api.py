@@ -1,18 +1,22 @@
 """The billing API: the subscription and invoices for owners, 403 for everyone else, and
-refused changes as problem+json (409, 422), never a 500. Changes that reach Stripe are in
-tests/billing/test_billing_stripe.py."""
+refused changes as problem+json (409, 422, 502), never a 500; changes made at (local)
+Stripe."""
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Invoice, Subscription
+from billing.models import Invoice, Price, Subscription
 from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tests.conftest import token_client
 from tests.factories import UserFactory
+
+from . import stripe_support as s
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +177,70 @@ def test_the_schema_documents_the_billing_operations_and_their_problems(
     assert {"409", "422", "502"} <= set(change["responses"])
     assert "/api/v1/billing/invoices/" in schema["paths"]
     assert "/api/v1/billing/checkout/" in schema["paths"]
+
+
+# At local Stripe ------------------------------------------------------------------------
+
+
+def test_checkout_returns_the_stripe_checkout_url(
+    owner_api: Client, stripe_prices: dict[tuple[str, str], Price]
+) -> None:
+    response = owner_api.post(
+        f"{BASE}checkout/",
+        {"plan": "growth", "interval": "month", "currency": "usd"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["url"].startswith(settings.STRIPE_API_BASE + "/checkout/pay/cs_")
+
+
+def test_checkout_when_already_paying_is_a_409(
+    owner_api: Client, tenant_a: Tenant, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    paid_at_stripe(tenant_a)
+
+    response = owner_api.post(
+        f"{BASE}checkout/", {"plan": "growth", "interval": "month"}, "application/json"
+    )
+
+    assert response.status_code == 409
+
+
+def test_change_cancel_resume_and_portal_at_stripe(
+    owner_api: Client, tenant_a: Tenant, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    subscription = paid_at_stripe(tenant_a, "starter", "month")
+
+    changed = owner_api.post(
+        f"{BASE}subscription/change/",
+        {"plan": "growth", "interval": "year"},
+        content_type="application/json",
+    )
+    cancelled = owner_api.post(f"{BASE}subscription/cancel/", content_type="application/json")
+    resumed = owner_api.post(f"{BASE}subscription/resume/", content_type="application/json")
+    portal = owner_api.post(f"{BASE}portal/", content_type="application/json")
+
+    assert changed.status_code == 200
+    assert changed.json()["plan"]["code"] == "growth"
+    assert changed.json()["interval"] == "year"
+    assert changed.json()["status"] == "active"
+    assert cancelled.json()["cancel_at_period_end"] is True
+    assert resumed.json()["cancel_at_period_end"] is False
+    assert portal.json()["url"].startswith(settings.STRIPE_API_BASE)
+    remote = s.client().v1.subscriptions.retrieve(subscription.provider_subscription_id)
+    assert remote.to_dict()["items"]["data"][0]["price"]["recurring"]["interval"] == "year"
+
+
+def test_a_coupon_stripe_does_not_know_is_a_502_problem_and_nothing_changes(
+    owner_api: Client, tenant_a: Tenant, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    paid_at_stripe(tenant_a)
+
+    response = owner_api.post(
+        f"{BASE}subscription/coupon/", {"coupon": "NO-SUCH"}, content_type="application/json"
+    )
+
+    assert response.status_code == 502
+    assert response.json()["code"] == "billing-provider-error"
+    assert Subscription.objects.get(organization=tenant_a).coupon == ""

@@ -1,20 +1,25 @@
-"""The Billing settings page: what owners see, who else is turned away, and how refused
-changes read (field errors and messages, never a 500). Changes that reach Stripe are in
-tests/billing/test_billing_stripe.py."""
+"""The Billing settings page: what owners see, who else is turned away, the changes they make
+at (local) Stripe, and how refused changes read (field errors and messages, never a 500)."""
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Invoice, Price, Subscription
+from billing.models import Invoice, Price, Subscription, SubscriptionChange
 from billing.providers.base import SubscriptionState
 from billing.services.subscriptions import subscription_apply_state
 from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.factories import UserFactory
+
+from . import stripe_support as s
 
 pytestmark = pytest.mark.django_db
 
@@ -226,3 +231,148 @@ def test_a_contract_organization_is_told_to_talk_to_us(tenant_a: Tenant, owner_a
     assert "invoiced by contract" in page
     assert 'data-testid="plan-form"' not in page
     assert b"invoiced by contract" in refused.content
+
+
+# At local Stripe ------------------------------------------------------------------------
+
+
+def _remote(subscription: Subscription) -> dict[str, Any]:
+    return s.client().v1.subscriptions.retrieve(subscription.provider_subscription_id).to_dict()
+
+
+def test_choosing_a_plan_on_a_trial_goes_to_stripe_checkout_for_every_member(
+    tenant_a: Tenant, owner_a: User, stripe_prices: dict[tuple[str, str], Price]
+) -> None:
+    response = _browser(owner_a, tenant_a).post(
+        f"{URL}plan/", {"plan": "starter", "interval": "year", "currency": "USD"}
+    )
+
+    assert response.status_code == 302
+    url = response["Location"]
+    assert url.startswith(settings.STRIPE_API_BASE + "/checkout/pay/cs_")
+    session = s.client().v1.checkout.sessions.retrieve(urlsplit(url).path.rsplit("/", 1)[1])
+    assert session.amount_total == stripe_prices[("starter", "year")].unit_amount * 2
+    assert session.client_reference_id == str(tenant_a.pk)
+    back = urlsplit(str(session.success_url))
+    assert (back.netloc, back.path) == ("alpha.localhost", URL)
+    assert parse_qs(back.query) == {"checkout": ["done"]}
+
+
+def test_a_paid_organization_moves_to_another_plan_prorated_at_stripe(
+    tenant_a: Tenant,
+    owner_a: User,
+    paid_at_stripe: Callable[..., Subscription],
+    stripe_prices: dict[tuple[str, str], Price],
+) -> None:
+    subscription = paid_at_stripe(tenant_a, "starter", "month")
+
+    response = _browser(owner_a, tenant_a).post(
+        f"{URL}plan/", {"plan": "growth", "interval": "month", "currency": "USD"}, follow=True
+    )
+
+    assert b"The organization is now on Growth." in response.content
+    remote = _remote(subscription)
+    assert (
+        remote["items"]["data"][0]["price"]["id"]
+        == (stripe_prices[("growth", "month")].provider_ids["stripe"])
+    )
+    subscription.refresh_from_db()
+    assert (subscription.plan.code, subscription.status) == ("growth", "active")
+    change = SubscriptionChange.objects.filter(organization=tenant_a).latest("id")
+    assert (change.kind, change.actor_id) == ("plan_changed", owner_a.pk)
+    assert change.mrr == stripe_prices[("growth", "month")].unit_amount * 2
+
+
+def test_the_same_plan_again_is_a_field_error_and_stripe_is_not_asked(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    paid_at_stripe(tenant_a, "starter", "month")
+
+    response = _browser(owner_a, tenant_a).post(
+        f"{URL}plan/", {"plan": "starter", "interval": "month", "currency": "USD"}
+    )
+
+    assert response.status_code == 409
+    assert b"already on Starter, billed monthly" in response.content
+
+
+def test_switching_to_yearly_billing_keeps_the_plan(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    subscription = paid_at_stripe(tenant_a, "starter", "month")
+
+    _browser(owner_a, tenant_a).post(f"{URL}interval/")
+
+    subscription.refresh_from_db()
+    assert subscription.plan.code == "starter"
+    assert subscription.price is not None and subscription.price.interval == "year"
+    assert _remote(subscription)["items"]["data"][0]["price"]["recurring"]["interval"] == "year"
+
+
+def test_cancel_at_period_end_then_resume(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    subscription = paid_at_stripe(tenant_a)
+    client = _browser(owner_a, tenant_a)
+
+    cancelled = client.post(f"{URL}cancel/", follow=True)
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is True
+    assert _remote(subscription)["cancel_at_period_end"] is True
+    assert b"Resume the subscription" in cancelled.content
+
+    client.post(f"{URL}resume/")
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is False
+    assert _remote(subscription)["cancel_at_period_end"] is False
+    kinds = list(
+        SubscriptionChange.objects.filter(organization=tenant_a).values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == ["cancel_scheduled", "resumed"]
+
+
+def test_a_coupon_stripe_knows_is_applied_and_an_unknown_one_is_a_field_error(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    subscription = paid_at_stripe(tenant_a)
+    code = f"WELCOME{tenant_a.pk}{subscription.pk}"
+    s.client().v1.coupons.create(params={"id": code, "percent_off": 20, "duration": "forever"})
+    client = _browser(owner_a, tenant_a)
+
+    unknown = client.post(f"{URL}coupon/", {"coupon": "NO-SUCH-COUPON"})
+    known = client.post(f"{URL}coupon/", {"coupon": code})
+
+    assert unknown.status_code == 400
+    assert b"The payment provider refused it" in unknown.content
+    assert known.status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.coupon == code
+
+
+def test_the_portal_opens_at_stripe_and_returns_here(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    paid_at_stripe(tenant_a)
+
+    response = _browser(owner_a, tenant_a).post(f"{URL}portal/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(settings.STRIPE_API_BASE)
+
+
+def test_stripe_unreachable_is_a_clear_message_not_a_500(
+    tenant_a: Tenant,
+    owner_a: User,
+    paid_at_stripe: Callable[..., Subscription],
+    settings: object,
+) -> None:
+    subscription = paid_at_stripe(tenant_a)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # type: ignore[attr-defined]
+
+    response = _browser(owner_a, tenant_a).post(f"{URL}cancel/", follow=True)
+
+    assert response.status_code == 200
+    assert b"The payment provider could not do that" in response.content
+    assert b"Nothing was changed." in response.content
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end is False
