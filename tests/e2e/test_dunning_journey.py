@@ -51,15 +51,19 @@ def _payment_fails(slug: str, at: dt.datetime) -> None:
 
 
 def _days_pass(now: dt.datetime) -> None:
-    run_on_own_connection(lambda: subscriptions.dunning_advance(now=now))
+    def work() -> None:
+        subscriptions.dunning_advance(now=now)
+
+    run_on_own_connection(work)
 
 
 def _payment_succeeds(slug: str, at: dt.datetime) -> None:
-    run_on_own_connection(
-        lambda: subscriptions.invoice_apply_state(
+    def work() -> None:
+        subscriptions.invoice_apply_state(
             provider="stripe", state=_invoice(slug, paid=True), occurred_at=at
         )
-    )
+
+    run_on_own_connection(work)
 
 
 def _save_company(page: Any, host: str, name: str) -> None:
