@@ -104,10 +104,14 @@ def _limits_and_features(cleaned: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return limits, {name: value for name, value in features.items() if value}
 
 
+# The service's name of a field where the form asks for it differently.
+_FORM_NAMES = {"trial_ends_at": "trial_ends_on"}
+
+
 def _show_error(form: forms.BaseForm, error: DomainError) -> None:
     """A service's refusal, next to the field it names when the form has that field."""
     name = error.field
-    for candidate in (name, f"limit_{name}", f"feature_{name}"):
+    for candidate in (name, f"limit_{name}", f"feature_{name}", _FORM_NAMES.get(name or "")):
         if candidate and candidate in form.fields:
             form.add_error(candidate, error.detail)
             return
@@ -236,9 +240,13 @@ class OperatorChangeForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, label="Seats billed")
     status = forms.ChoiceField(choices=Subscription.Status.choices)
     provider = forms.ChoiceField(choices=Provider.choices)
+    trial_ends_on = forms.DateField(
+        required=False, help_text="A trial ends at the end of this day (UTC)."
+    )
     note = forms.CharField(max_length=300, required=False)
 
     def __init__(self, *args: Any, subscription: Subscription, **kwargs: Any) -> None:
+        ends = subscription.trial_ends_at
         kwargs.setdefault(
             "initial",
             {
@@ -247,9 +255,18 @@ class OperatorChangeForm(forms.Form):
                 "quantity": subscription.quantity,
                 "status": subscription.status,
                 "provider": subscription.provider,
+                "trial_ends_on": ends.astimezone(dt.UTC).date() if ends else None,
             },
         )
         super().__init__(*args, **kwargs)
+        if subscription.status != Subscription.Status.PAST_DUE:
+            # Only a failed payment makes an organization past due (and starts dunning).
+            self.fields["status"].choices = [  # type: ignore[attr-defined]
+                choice
+                for choice in Subscription.Status.choices
+                if choice[0] != Subscription.Status.PAST_DUE
+            ]
+        self.fields["status"].help_text = "Canceled and Free put the organization on Free."
         plans = _plans_for(subscription)
         self.fields["plan"].queryset = plans  # type: ignore[attr-defined]
         self.fields["price"].queryset = (  # type: ignore[attr-defined]
@@ -258,6 +275,7 @@ class OperatorChangeForm(forms.Form):
 
     def apply(self, subscription: Subscription, by: Any) -> str:
         data = self.cleaned_data
+        ends_on = data["trial_ends_on"] if "trial_ends_on" in self.changed_data else None
         subscription_operator_change(
             subscription=subscription,
             by=by,
@@ -267,6 +285,11 @@ class OperatorChangeForm(forms.Form):
             quantity=data["quantity"],
             status=data["status"],
             provider=data["provider"],
+            trial_ends_at=(
+                dt.datetime.combine(ends_on + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+                if ends_on
+                else None
+            ),
             note=data["note"],
         )
         return "Changed the subscription: " + ", ".join(self.changed_data)
@@ -424,7 +447,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     # Each operator form: its url name, title, form, and the permission it needs.
     OPERATIONS: dict[str, tuple[str, type[forms.Form], str]] = {
-        "change": ("Change plan, seats, status or provider", OperatorChangeForm, "change"),
+        "operator-change": (
+            "Change plan, seats, status or provider",
+            OperatorChangeForm,
+            "change",
+        ),
         "custom-plan": ("Give a custom plan", CustomPlanForm, "change"),
         "manual-invoicing": ("Put on manual invoicing", ManualInvoicingForm, "change"),
         "issue-invoice": ("Issue an invoice", InvoiceIssueForm, "add_invoice"),
@@ -447,6 +474,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        subscription = self.get_object(request, object_id)
         context = {
             **(extra_context or {}),
             "show_save": False,
@@ -454,9 +482,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
             "show_save_and_add_another": False,
             "operations": [
                 (reverse(f"admin:billing_subscription_{slug}", args=[object_id]), title)
-                for slug, (title, _form, _perm) in self.OPERATIONS.items()
+                for slug, (title, _form, permission) in self.OPERATIONS.items()
+                if subscription is not None and self._allowed(request, permission, subscription)
             ],
         }
+        if subscription is not None:
+            context["subtitle"] = subscription.organization.name
         return super().change_view(request, object_id, form_url, context)
 
     def get_urls(self) -> list[URLPattern]:

@@ -33,7 +33,7 @@ from billing.models import (
     SubscriptionChange,
 )
 from billing.providers.base import InvoiceState
-from billing.services.subscriptions import _change, invoice_apply_state
+from billing.services.subscriptions import FREE_PLAN, _change, invoice_apply_state
 from billing.standing import standing_forget
 from tenants.models import Tenant
 from tenants.services import tenant_restore
@@ -128,12 +128,15 @@ def subscription_operator_change(
     provider: str | None = None,
     cancel_at_period_end: bool | None = None,
     coupon: str | None = None,
+    trial_ends_at: dt.datetime | None = None,
     note: str = "",
 ) -> Subscription:
     """Change what an operator (or the contract, when `by` is None) may change by hand.
 
-    Arguments left None stay as they are. Each change of plan, price, seats, status or
-    provider leaves one history row naming `by`; a change that changes nothing writes none.
+    Arguments left None stay as they are. Each change of plan, price, seats, status,
+    provider or trial end leaves one history row naming `by`; a change that changes nothing
+    writes none. Past due is not set by hand (only a failed payment starts dunning), and
+    a canceled or free organization is on the Free plan, as after a provider's cancellation.
     """
     if quantity is not None and quantity < 1:
         raise BillingRuleBroken("A subscription bills at least one seat.", field="quantity")
@@ -145,6 +148,13 @@ def subscription_operator_change(
         subscription = _locked(subscription)
         before = _snapshot(subscription)
         before_cancel = subscription.cancel_at_period_end
+        before_trial = subscription.trial_ends_at
+        if status == Status.PAST_DUE and subscription.status != Status.PAST_DUE:
+            raise BillingRuleBroken(
+                "Past due starts from a failed payment, not by hand.", field="status"
+            )
+        if status in (Status.CANCELED, Status.FREE):
+            plan, price, clear_price = Plan.objects.get(code=FREE_PLAN), None, True
         if plan is not None:
             _check_plan_for(subscription, plan)
             if plan.pk != subscription.plan_id:
@@ -183,11 +193,24 @@ def subscription_operator_change(
             subscription.cancel_at_period_end = cancel_at_period_end
         if coupon is not None:
             subscription.coupon = coupon
+        if trial_ends_at is not None and trial_ends_at != before_trial:
+            subscription.trial_ends_at = trial_ends_at
+            # A trial made longer earns its reminder again, three days before its new end.
+            subscription.trial_reminder_sent_at = None
+        trial_moved = subscription.trial_ends_at != before_trial
+        if subscription.status == Status.TRIALING and (
+            subscription.trial_ends_at is None
+            or (subscription.trial_ends_at <= timezone.now() and (trial_moved or status))
+        ):
+            raise BillingRuleBroken("A trial needs an end in the future.", field="trial_ends_at")
         if _snapshot(subscription) != before:
             _change(subscription, _kind_of(before, subscription), actor=by, note=note)
         elif subscription.cancel_at_period_end != before_cancel:
             kind = Kind.CANCEL_SCHEDULED if subscription.cancel_at_period_end else Kind.RESUMED
             _change(subscription, kind, actor=by, note=note)
+        elif trial_moved:
+            ends = f"{subscription.trial_ends_at:%Y-%m-%d}"
+            _change(subscription, Kind.OPERATOR, actor=by, note=note or f"Trial ends {ends}")
         else:
             subscription.save()
         tenant = subscription.organization

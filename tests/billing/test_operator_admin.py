@@ -73,12 +73,14 @@ def _logged(user: User, obj: Any) -> list[str]:
 
 
 def _change_form(subscription: Subscription, **changes: Any) -> dict[str, Any]:
+    ends = subscription.trial_ends_at
     data = {
         "plan": subscription.plan_id,
         "price": subscription.price_id or "",
         "quantity": subscription.quantity,
         "status": subscription.status,
         "provider": subscription.provider,
+        "trial_ends_on": ends.astimezone(dt.UTC).date().isoformat() if ends else "",
         "note": "",
     }
     data.update(changes)
@@ -132,12 +134,23 @@ def test_operator_billing_pages_render(operator: Client, page: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "operation", ["change", "change/", "custom-plan", "manual-invoicing", "issue-invoice"]
+    "operation", ["change", "operator-change", "custom-plan", "manual-invoicing", "issue-invoice"]
 )
 def test_a_subscriptions_pages_render(operator: Client, tenant_a: Tenant, operation: str) -> None:
-    response = operator.get(_url(_subscription(tenant_a), operation.rstrip("/")))
+    response = operator.get(_url(_subscription(tenant_a), operation))
     assert response.status_code == 200
     assert b"Alpha Inc" in response.content
+
+
+def test_a_subscriptions_page_offers_the_operators_changes_instead_of_a_save(
+    operator: Client, tenant_a: Tenant
+) -> None:
+    subscription = _subscription(tenant_a)
+    page = f"/admin/billing/subscription/{subscription.pk}/change/"
+    content = operator.get(page).content.decode()
+    for operation in ("operator-change", "custom-plan", "manual-invoicing", "issue-invoice"):
+        assert f'href="{_url(subscription, operation)}"' in content
+    assert 'name="_save"' not in content
 
 
 def test_a_plans_change_page_shows_one_field_per_limit_and_feature(operator: Client) -> None:
@@ -157,7 +170,9 @@ def test_a_member_who_is_not_staff_is_sent_to_sign_in(owner_a: User, tenant_a: T
     for page in ("/admin/billing/plan/", _url(subscription, "custom-plan")):
         response = client.get(page)
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
-    response = client.post(_url(subscription, "change"), _change_form(subscription, quantity=9))
+    response = client.post(
+        _url(subscription, "operator-change"), _change_form(subscription, quantity=9)
+    )
     assert response.status_code == 302
     assert _subscription(tenant_a).quantity == subscription.quantity
 
@@ -172,8 +187,11 @@ def test_staff_without_the_permission_cannot_change_a_subscription(tenant_a: Ten
     staff = User.objects.get(pk=staff.pk)  # permissions are cached on the instance
     client.force_login(staff)
     assert client.get(_url(subscription, "custom-plan")).status_code == 200
-    # Issuing an invoice is a permission of its own.
+    # Issuing an invoice is a permission of its own, and its button is not offered.
     assert client.get(_url(subscription, "issue-invoice")).status_code == 403
+    page = client.get(f"/admin/billing/subscription/{subscription.pk}/change/").content.decode()
+    assert _url(subscription, "custom-plan") in page
+    assert _url(subscription, "issue-invoice") not in page
 
 
 def test_the_billing_admin_is_not_served_on_an_organizations_host(
@@ -319,7 +337,7 @@ def test_operator_switches_an_organizations_provider_and_it_is_recorded(
     subscription = _subscription(tenant_a)
     b_before = _subscription(tenant_b)
     response = operator.post(
-        _url(subscription, "change"),
+        _url(subscription, "operator-change"),
         _change_form(subscription, provider="paddle", note="Customer pays in EUR via Paddle"),
     )
     assert response.status_code == 302, response.content
@@ -350,7 +368,7 @@ def test_a_provider_still_billing_the_organization_cannot_be_switched_away_from(
     subscription = _subscription(tenant_a)
     changes = SubscriptionChange.objects.filter(organization=tenant_a).count()
     response = operator.post(
-        _url(subscription, "change"), _change_form(subscription, provider="manual")
+        _url(subscription, "operator-change"), _change_form(subscription, provider="manual")
     )
     assert response.status_code == 200
     assert "still pays through Stripe" in str(response.context["form"].errors["provider"])
@@ -364,7 +382,7 @@ def test_operator_changes_seats_and_status_with_one_history_row(
     subscription = _subscription(tenant_a)
     starter_monthly = Price.objects.get(plan__code="starter", currency="USD", interval="month")
     response = operator.post(
-        _url(subscription, "change"),
+        _url(subscription, "operator-change"),
         _change_form(
             subscription,
             plan=starter_monthly.plan_id,
@@ -386,7 +404,7 @@ def test_operator_changes_seats_and_status_with_one_history_row(
     assert change.mrr == 4 * 1500
     # Sending the same form again changes nothing and records nothing.
     count = SubscriptionChange.objects.filter(organization=tenant_a).count()
-    operator.post(_url(subscription, "change"), _change_form(after))
+    operator.post(_url(subscription, "operator-change"), _change_form(after))
     assert SubscriptionChange.objects.filter(organization=tenant_a).count() == count
 
 
@@ -399,7 +417,7 @@ def test_an_operator_ending_past_due_by_hand_restores_a_suspended_organization(
     subscription = _subscription(tenant_a)
     assert subscription.status == "past_due"
     response = operator.post(
-        _url(subscription, "change"),
+        _url(subscription, "operator-change"),
         _change_form(subscription, status="active", note="Paid by wire transfer"),
     )
     assert response.status_code == 302, response.content
@@ -411,11 +429,66 @@ def test_an_operator_ending_past_due_by_hand_restores_a_suspended_organization(
     assert (change.kind, change.actor, change.status) == (Kind.OPERATOR, ops, "active")
 
 
+def test_operator_extends_a_trial_and_its_reminder_is_due_again(
+    operator: Client, ops: User, tenant_a: Tenant
+) -> None:
+    Subscription.objects.filter(organization=tenant_a).update(trial_reminder_sent_at=timezone.now())
+    subscription = _subscription(tenant_a)
+    new_end = (timezone.now() + dt.timedelta(days=40)).date()
+    response = operator.post(
+        _url(subscription, "operator-change"),
+        _change_form(subscription, trial_ends_on=new_end.isoformat()),
+    )
+    assert response.status_code == 302, response.content
+    after = _subscription(tenant_a)
+    assert after.trial_ends_at == dt.datetime.combine(
+        new_end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC
+    )
+    assert after.trial_reminder_sent_at is None
+    change = _last_change(tenant_a)
+    assert (change.kind, change.actor, change.status) == (Kind.OPERATOR, ops, "trialing")
+    assert change.note == f"Trial ends {after.trial_ends_at:%Y-%m-%d}"
+
+
+def test_a_trial_ending_in_the_past_is_a_field_error(operator: Client, tenant_a: Tenant) -> None:
+    subscription = _subscription(tenant_a)
+    response = operator.post(
+        _url(subscription, "operator-change"),
+        _change_form(subscription, trial_ends_on="2020-01-01"),
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["trial_ends_on"]
+    assert _subscription(tenant_a).trial_ends_at == subscription.trial_ends_at
+
+
+def test_past_due_is_not_set_by_hand(operator: Client, tenant_a: Tenant) -> None:
+    subscription = _subscription(tenant_a)
+    response = operator.post(
+        _url(subscription, "operator-change"), _change_form(subscription, status="past_due")
+    )
+    assert response.status_code == 200 and response.context["form"].errors["status"]
+    assert _subscription(tenant_a).status == "trialing"
+
+
+def test_canceling_by_hand_puts_the_organization_on_free(
+    operator: Client, ops: User, tenant_a: Tenant
+) -> None:
+    subscription = _subscription(tenant_a)
+    response = operator.post(
+        _url(subscription, "operator-change"), _change_form(subscription, status="canceled")
+    )
+    assert response.status_code == 302, response.content
+    after = _subscription(tenant_a)
+    assert (after.status, after.plan.code, after.price) == ("canceled", "free", None)
+    change = _last_change(tenant_a)
+    assert (change.kind, change.actor, change.mrr) == (Kind.OPERATOR, ops, 0)
+
+
 def test_a_price_of_another_plan_is_a_field_error(operator: Client, tenant_a: Tenant) -> None:
     subscription = _subscription(tenant_a)
     starter_monthly = Price.objects.get(plan__code="starter", currency="USD", interval="month")
     response = operator.post(
-        _url(subscription, "change"),
+        _url(subscription, "operator-change"),
         _change_form(subscription, plan=Plan.objects.get(code="free").pk, price=starter_monthly.pk),
     )
     assert response.status_code == 200
@@ -456,7 +529,7 @@ def test_operator_gives_an_organization_a_custom_plan_whose_limits_apply(
     require_capacity(tenant=tenant_b, name="seats")
     b_subscription = _subscription(tenant_b)
     response = operator.post(
-        _url(b_subscription, "change"), _change_form(b_subscription, plan=plan.pk)
+        _url(b_subscription, "operator-change"), _change_form(b_subscription, plan=plan.pk)
     )
     assert response.status_code == 200 and response.context["form"].errors["plan"]
     assert _subscription(tenant_b).plan.code == "growth"
