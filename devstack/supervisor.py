@@ -17,6 +17,7 @@ from typing import Any
 
 from devstack import STACK_ROOT
 from devstack.services import (
+    LOCALHOST,
     OpenBaoService,
     PaddleService,
     PortReservation,
@@ -94,8 +95,13 @@ def run(profile: Profile, command: Sequence[str]) -> int:
         wanted.append(StripeService)
         for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
             env.pop(name, None)
-    if profile == "test" and PaddleService not in wanted:
-        # Nor a real Paddle account.
+    paddle_base = env.get("PADDLE_API_BASE", "")
+    if (
+        profile == "test"
+        and PaddleService not in wanted
+        and not paddle_base.startswith(f"http://{LOCALHOST}:")
+    ):
+        # Nor a real Paddle account (an outer run's stub, on this machine, is kept).
         wanted.append(PaddleService)
         for name in ("PADDLE_API_KEY", "PADDLE_API_BASE", "PADDLE_WEBHOOK_SECRET"):
             env.pop(name, None)
