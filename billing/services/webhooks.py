@@ -11,10 +11,11 @@ provider's clock) than the one stored.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import WebhookEvent
@@ -49,17 +50,35 @@ def webhook_receive(
     """
     event = provider_for(provider).verify_webhook(body=body, headers=headers)
     with transaction.atomic():
-        row, created = WebhookEvent.objects.get_or_create(
-            provider=provider,
-            event_id=event.event_id,
-            defaults={
-                "event_type": event.event_type,
-                "occurred_at": event.occurred_at,
-                "payload": event.payload,
-            },
-        )
+        # One statement whatever the race: a concurrent or repeated delivery of the same
+        # event finds the unique index taken and stores nothing.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _STORE_SQL,
+                [
+                    provider,
+                    event.event_id,
+                    event.event_type,
+                    event.occurred_at,
+                    json.dumps(event.payload),
+                    State.PENDING,
+                ],
+            )
+            inserted = cursor.fetchone()
+        created = inserted is not None
         if created:
-            transaction.on_commit(lambda: _queue(row.pk), robust=True)
+            pk = int(inserted[0])
+            transaction.on_commit(lambda: _queue(pk), robust=True)
+            row = WebhookEvent(
+                pk=pk,
+                provider=provider,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                occurred_at=event.occurred_at,
+                payload=event.payload,
+            )
+        else:
+            row = WebhookEvent.objects.get(provider=provider, event_id=event.event_id)
     log.info(
         "billing.webhook_received",
         provider=provider,
@@ -68,6 +87,16 @@ def webhook_receive(
         duplicate=not created,
     )
     return row, created
+
+
+_STORE_SQL = f"""
+    INSERT INTO {WebhookEvent._meta.db_table}
+        (provider, event_id, event_type, occurred_at, payload, state, received_at, attempts,
+         error)
+    VALUES (%s, %s, %s, %s, %s::jsonb, %s, now(), 0, '')
+    ON CONFLICT (provider, event_id) DO NOTHING
+    RETURNING id
+"""  # noqa: S608 - the table name is the model's own
 
 
 def _queue(pk: int) -> None:
