@@ -61,9 +61,14 @@ class ReadOnlyOrganizationMiddleware:
                 detail=message,
                 billing_url="/settings/billing/",
             )
-        return render(
+        response = render(
             request,
             "billing/read_only.html",
             {"title": refusal.title, "message": message},
             status=refusal.status,
         )
+        if request.headers.get("HX-Request"):
+            # The refusal replaces the page, not the fragment a partial swap aimed at.
+            response["HX-Retarget"] = "body"
+            response["HX-Reswap"] = "innerHTML"
+        return response

@@ -165,6 +165,20 @@ def test_day_7_makes_pages_read_only_with_the_banners_message(
     ).exists()
 
 
+def test_an_htmx_write_gets_the_refusal_in_place_of_the_page(
+    tenant_a: Tenant, client_a: Client
+) -> None:
+    _fail(tenant_a)
+    _advance_to(7)
+
+    refused = client_a.post("/companies/new/", {"name": "Initech"}, HTTP_HX_REQUEST="true")
+
+    assert refused.status_code == 402
+    assert (refused["HX-Retarget"], refused["HX-Reswap"]) == ("body", "innerHTML")
+    assert "is read-only because a payment is overdue" in refused.content.decode()
+    assert _companies(tenant_a) == 0
+
+
 def test_reads_still_work_when_read_only(tenant_a: Tenant, client_a: Client) -> None:
     _fail(tenant_a)
     _advance_to(7)
