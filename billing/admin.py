@@ -39,6 +39,7 @@ from .models import (
 from .services.manual import (
     invoice_issue,
     invoice_mark_paid,
+    invoice_void,
     plan_custom_create,
     subscription_manual_invoicing,
     subscription_operator_change,
@@ -159,6 +160,17 @@ class PriceForm(forms.ModelForm):
     class Meta:
         model = Price
         fields = ("interval", "currency", "unit_amount", "active", "provider_ids")
+
+    def clean_provider_ids(self) -> dict[str, str]:
+        ids = self.cleaned_data.get("provider_ids") or {}
+        if not isinstance(ids, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in ids.items()
+        ):
+            raise forms.ValidationError('Provider ids by provider, e.g. {"stripe": "price_123"}.')
+        unknown = set(ids) - set(Provider.values)
+        if unknown:
+            raise forms.ValidationError(f"Unknown providers: {', '.join(sorted(unknown))}.")
+        return ids
 
     def clean_currency(self) -> str:
         currency = str(self.cleaned_data["currency"]).strip().upper()
@@ -563,7 +575,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     list_filter = ("provider", "status")
     search_fields = ("number", "provider_invoice_id", "organization__slug")
     list_select_related = ("organization", "issued_by")
-    actions = ["mark_paid"]
+    actions = ["mark_paid", "void"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Invoice | None = None) -> Any:
         # The provider's invoices are mirrored; manual ones change only through the actions.
@@ -578,6 +590,20 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         return False
+
+    @admin.action(description="Void selected manual invoices", permissions=["change"])
+    def void(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        voided = 0
+        for invoice in queryset:
+            try:
+                invoice_void(invoice=invoice, by=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{invoice}: {error.detail}", messages.ERROR)
+                continue
+            self.log_change(request, invoice, "Voided.")
+            voided += 1
+        if voided:
+            self.message_user(request, f"Voided {voided} invoice(s).", messages.SUCCESS)
 
     @admin.action(description="Mark selected manual invoices paid", permissions=["change"])
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:

@@ -519,3 +519,29 @@ def invoice_mark_paid(*, invoice: Invoice, by: Any, paid_at: dt.datetime | None 
         ).update(actor=by)
     log.info("billing.invoice_marked_paid", org=invoice.organization_id, number=invoice.number)
     return applied
+
+
+def invoice_void(*, invoice: Invoice, by: Any) -> Invoice:
+    """Withdraw an open manual invoice issued by mistake; it is kept, marked void, never due.
+
+    A paid invoice is not voided (the payment happened); the organization's standing is not
+    touched, since only a payment ends dunning.
+    """
+    if invoice.provider != Provider.MANUAL:
+        raise BillingRuleBroken("Only manual invoices are voided here; the provider voids its own.")
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.status == Invoice.Status.VOID:
+            return locked
+        if locked.status == Invoice.Status.PAID:
+            raise BillingRuleBroken(f"Invoice {locked.number} is paid; it cannot be voided.")
+        locked.status = Invoice.Status.VOID
+        locked.provider_updated_at = timezone.now()
+        locked.save(update_fields=["status", "provider_updated_at"])
+    log.info(
+        "billing.invoice_voided",
+        org=locked.organization_id,
+        number=locked.number,
+        by=getattr(by, "pk", None),
+    )
+    return locked

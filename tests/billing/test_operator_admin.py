@@ -9,7 +9,9 @@ from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.entitlements import require_capacity
@@ -212,6 +214,55 @@ def test_the_billing_admin_is_not_served_on_an_organizations_host(
         assert operator.get(page).status_code in (403, 404)
 
 
+def _more_rows(tenants: list[Tenant], actor: User, n: int) -> None:
+    """`n` more history rows and invoices for each organization, each naming an operator."""
+    now = timezone.now()
+    for tenant in tenants:
+        subscription = _subscription(tenant)
+        for i in range(n):
+            SubscriptionChange.objects.create(
+                organization=tenant,
+                kind=Kind.OPERATOR,
+                effective_at=now,
+                plan=subscription.plan,
+                status=subscription.status,
+                quantity=1,
+                currency="USD",
+                actor=actor,
+            )
+            Invoice.objects.create(
+                organization=tenant,
+                provider=Provider.MANUAL,
+                provider_invoice_id=f"man_in_{tenant.slug}_{n}_{i}",
+                number=f"{tenant.slug}-{n}-{i}",
+                status=Invoice.Status.OPEN,
+                currency="USD",
+                issued_at=now,
+                issued_by=actor,
+            )
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/admin/billing/subscription/",
+        "/admin/billing/invoice/",
+        "/admin/billing/subscriptionchange/",
+    ],
+)
+def test_billing_lists_read_a_page_in_the_same_statements_however_many_rows(
+    operator: Client, ops: User, tenant_a: Tenant, tenant_b: Tenant, page: str
+) -> None:
+    _more_rows([tenant_a, tenant_b], ops, 1)
+    operator.get(page)  # content types and sessions are read and kept on the first
+    with CaptureQueriesContext(connection) as few:
+        assert operator.get(page).status_code == 200
+    _more_rows([tenant_a, tenant_b], ops, 6)
+    with CaptureQueriesContext(connection) as many:
+        assert operator.get(page).status_code == 200
+    assert len(many) == len(few)
+
+
 # Plans and prices --------------------------------------------------------------------------
 
 
@@ -284,6 +335,28 @@ def test_a_negative_limit_is_a_field_error_and_nothing_is_saved(operator: Client
     assert response.context["adminform"].form.errors["limit_seats"]
     starter.refresh_from_db()
     assert starter.limit("seats") == 10
+
+
+def test_a_price_without_provider_ids_gets_none_and_an_unknown_provider_is_refused(
+    operator: Client,
+) -> None:
+    starter = Plan.objects.get(code="starter")
+    data = _plan_form(starter)
+    i = int(data["prices-TOTAL_FORMS"])
+    new = {
+        "prices-TOTAL_FORMS": str(i + 1),
+        f"prices-{i}-interval": "year",
+        f"prices-{i}-currency": "CHF",
+        f"prices-{i}-unit_amount": "15000",
+        f"prices-{i}-active": "on",
+    }
+    path = f"/admin/billing/plan/{starter.pk}/change/"
+    response = operator.post(path, {**data, **new, f"prices-{i}-provider_ids": '{"acme": "x"}'})
+    assert response.status_code == 200
+    assert not starter.prices.filter(currency="CHF").exists()
+    response = operator.post(path, {**data, **new, f"prices-{i}-provider_ids": ""})
+    assert response.status_code == 302, response.content
+    assert starter.prices.get(currency="CHF").provider_ids == {}
 
 
 def test_operator_adds_a_price_to_a_plan(operator: Client) -> None:
@@ -654,6 +727,31 @@ def test_marking_a_manual_invoice_paid_restores_a_suspended_organization(
     assert (recovered.kind, recovered.actor) == (Kind.PAYMENT_RECOVERED, ops)
     assert _logged(ops, invoice) == ["Marked paid."]
     assert not _subscription(tenant_b).is_read_only
+
+
+def test_operator_voids_an_open_manual_invoice_but_not_a_paid_one(
+    operator: Client, ops: User, tenant_a: Tenant
+) -> None:
+    _put_on_manual(operator, tenant_a)
+    subscription = _subscription(tenant_a)
+    for _ in range(2):
+        operator.post(
+            _url(subscription, "issue-invoice"), {"subtotal": "100", "tax": "0", "currency": "USD"}
+        )
+    first, second = Invoice.objects.filter(organization=tenant_a).order_by("pk")
+    operator.post(
+        "/admin/billing/invoice/", {"action": "mark_paid", "_selected_action": [first.pk]}
+    )
+    response = operator.post(
+        "/admin/billing/invoice/",
+        {"action": "void", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    assert "is paid; it cannot be voided" in response.content.decode()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("paid", "void")
+    assert _logged(ops, second) == ["Voided."]
 
 
 def test_a_providers_invoice_is_not_marked_paid_by_hand(operator: Client, tenant_a: Tenant) -> None:
