@@ -1,13 +1,15 @@
-"""Billing's routes on the bare domain: provider webhooks and the finance pages."""
+"""Billing's routes on the bare domain: provider webhooks, Paddle's checkout page and the
+finance pages."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from .views import finance, webhooks
+from .views import finance, paddle_checkout, webhooks
 
 app_name = "billing_public"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("webhooks/<slug:provider>/", webhooks.provider_webhook, name="webhook"),
+    path("paddle/checkout/", paddle_checkout.paddle_checkout, name="paddle_checkout"),
     path("finance/", finance.finance_overview, name="finance"),
     path("finance/subscriptions/", finance.finance_subscriptions, name="finance_subscriptions"),
     path(
