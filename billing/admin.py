@@ -242,6 +242,11 @@ def _plans_for(subscription: Subscription) -> QuerySet[Plan]:
     )
 
 
+def _last_day(ends: dt.datetime) -> dt.date:
+    """The (UTC) day a trial ending at `ends` ends on: midnight ends the day before it."""
+    return (ends - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date()
+
+
 class OperatorChangeForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.none())
     price = forms.ModelChoiceField(
@@ -267,7 +272,7 @@ class OperatorChangeForm(forms.Form):
                 "quantity": subscription.quantity,
                 "status": subscription.status,
                 "provider": subscription.provider,
-                "trial_ends_on": ends.astimezone(dt.UTC).date() if ends else None,
+                "trial_ends_on": _last_day(ends) if ends else None,
             },
         )
         super().__init__(*args, **kwargs)

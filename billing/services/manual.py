@@ -208,8 +208,8 @@ def subscription_operator_change(
         elif subscription.cancel_at_period_end != before_cancel:
             kind = Kind.CANCEL_SCHEDULED if subscription.cancel_at_period_end else Kind.RESUMED
             _change(subscription, kind, actor=by, note=note)
-        elif trial_moved:
-            ends = f"{subscription.trial_ends_at:%Y-%m-%d}"
+        elif trial_moved and subscription.trial_ends_at is not None:
+            ends = f"{subscription.trial_ends_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
             _change(subscription, Kind.OPERATOR, actor=by, note=note or f"Trial ends {ends}")
         else:
             subscription.save()

@@ -82,7 +82,11 @@ def _change_form(subscription: Subscription, **changes: Any) -> dict[str, Any]:
         "quantity": subscription.quantity,
         "status": subscription.status,
         "provider": subscription.provider,
-        "trial_ends_on": ends.astimezone(dt.UTC).date().isoformat() if ends else "",
+        "trial_ends_on": (
+            (ends - dt.timedelta(microseconds=1)).astimezone(dt.UTC).date().isoformat()
+            if ends
+            else ""
+        ),
         "note": "",
     }
     data.update(changes)
@@ -520,7 +524,14 @@ def test_operator_extends_a_trial_and_its_reminder_is_due_again(
     assert after.trial_reminder_sent_at is None
     change = _last_change(tenant_a)
     assert (change.kind, change.actor, change.status) == (Kind.OPERATOR, ops, "trialing")
-    assert change.note == f"Trial ends {after.trial_ends_at:%Y-%m-%d}"
+    assert change.note == f"Trial ends {new_end + dt.timedelta(days=1):%Y-%m-%d} 00:00 UTC"
+    # The form shows the day chosen, and sending it back unchanged moves nothing.
+    form = operator.get(_url(after, "operator-change")).context["form"]
+    assert form.initial["trial_ends_on"] == new_end
+    count = SubscriptionChange.objects.filter(organization=tenant_a).count()
+    operator.post(_url(after, "operator-change"), _change_form(after))
+    assert SubscriptionChange.objects.filter(organization=tenant_a).count() == count
+    assert _subscription(tenant_a).trial_ends_at == after.trial_ends_at
 
 
 def test_a_trial_ending_in_the_past_is_a_field_error(operator: Client, tenant_a: Tenant) -> None:
