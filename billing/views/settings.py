@@ -93,6 +93,10 @@ def _page(
         "members": Membership.objects.filter(tenant=tenant).count(),
         "usage": entitlements.usage(tenant),
         "invoices": list(Invoice.objects.filter(organization=tenant)[:INVOICES_SHOWN]),
+        # What a period costs for the seats billed now (before tax and coupons).
+        "period_total": subscription.price.unit_amount * subscription.quantity
+        if subscription.price and subscription.is_paid
+        else None,
         "at_provider": changes.has_provider_subscription(subscription),
         "self_serve": changes.is_self_serve(subscription),
         "plan_form": plan_form or _plan_form(subscription, plans),
