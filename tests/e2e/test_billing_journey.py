@@ -16,8 +16,8 @@ from django.conf import settings
 
 from billing.models import Price, Subscription, SubscriptionChange
 from tenants.models import Tenant
+from tests.billing import stripe_support
 
-from ..billing import stripe_support
 from .conftest import ROOT, mails_to, run_manage
 
 # The server and the worker commit to the throw-away test database; this test only reads.
