@@ -3,11 +3,13 @@ checkout page, every change of a running subscription, invoices, and a failed re
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from paddle_billing.Entities.Discounts import DiscountType
 from paddle_billing.Entities.Shared import CurrencyCode
@@ -316,3 +318,20 @@ def test_the_stub_sends_signed_notifications_to_the_registered_destination(
     body, headers = received[0]
     event = PROVIDER.verify_webhook(body=body, headers=headers)
     assert event.event_type.startswith(("transaction.", "subscription."))
+
+
+def test_sync_catalog_links_every_price_and_points_the_stub_at_the_dev_server(
+    db: None,
+) -> None:
+    out = io.StringIO()
+    url = "http://localhost:8000/billing/webhooks/paddle/"
+    try:
+        call_command(
+            "billing_sync_catalog", provider="paddle", local_paddle_webhook=url, stdout=out
+        )
+    finally:
+        register_local_webhook(url="")
+
+    active = Price.objects.filter(active=True)
+    assert all(price.provider_ids.get("paddle", "").startswith("pri_") for price in active)
+    assert f"paddle stub: notifications go to {url}" in out.getvalue()

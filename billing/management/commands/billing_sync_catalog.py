@@ -23,6 +23,11 @@ class Command(BaseCommand):
             metavar="URL",
             help="Register URL as the local Stripe's webhook endpoint (ignored for real Stripe).",
         )
+        parser.add_argument(
+            "--local-paddle-webhook",
+            metavar="URL",
+            help="Have the Paddle stub send its notifications to URL (ignored for real Paddle).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         codes = providers_configured()
@@ -37,6 +42,13 @@ class Command(BaseCommand):
 
                 if register_local_webhook(url=options["local_webhook"]):
                     self.stdout.write(f"local stripe: webhooks go to {options['local_webhook']}")
+            if options.get("local_paddle_webhook") and settings.PADDLE_API_KEY:
+                from billing.providers.paddle import register_local_webhook as paddle_webhook
+
+                if paddle_webhook(url=options["local_paddle_webhook"]):
+                    self.stdout.write(
+                        f"paddle stub: notifications go to {options['local_paddle_webhook']}"
+                    )
         except ProviderError as exc:
             raise CommandError(str(exc)) from exc
         if not codes:
