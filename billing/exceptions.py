@@ -9,6 +9,7 @@ class PlanLimitReached(DomainError):
     code = "plan-limit"
     status = 402
     title = "Your plan's limit is reached."
+    page_template = "billing/limit_reached.html"
 
 
 class FeatureNotInPlan(DomainError):
@@ -17,6 +18,7 @@ class FeatureNotInPlan(DomainError):
     code = "plan-limit"
     status = 402
     title = "Your plan does not include this."
+    page_template = "billing/limit_reached.html"
 
 
 class ReadOnlyOrganization(DomainError):

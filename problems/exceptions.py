@@ -9,6 +9,9 @@ class DomainError(Exception):
     code: str = "error"
     status: int = 400
     title: str = "The request could not be completed."
+    # The page that says it when it escapes an HTML view (problems.middleware), given the
+    # title, the detail and the extra members.
+    page_template: str = "problem.html"
 
     def __init__(self, detail: str | None = None, *, field: str | None = None, **extra: Any):
         self.detail = detail or self.title

@@ -53,12 +53,18 @@ class ApiProblemMiddleware:
                 title=exception.title,
                 detail=exception.detail,
             )
-        return render(
+        response = render(
             request,
-            "problem.html",
-            {"title": exception.title, "detail": exception.detail},
+            exception.page_template,
+            {**exception.extra, "title": exception.title, "detail": exception.detail},
             status=exception.status,
         )
+        if request.headers.get("HX-Request"):
+            # The message replaces the page, not the fragment a partial swap aimed at (htmx
+            # swaps the statuses base.html lets it: a plan's 402, say).
+            response["HX-Retarget"] = "body"
+            response["HX-Reswap"] = "innerHTML"
+        return response
 
 
 def _json_or_none(body: bytes) -> Any:

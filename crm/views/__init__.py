@@ -287,7 +287,7 @@ def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
             form.add_error(None, _KEY_SERVICE_DOWN)
             status = 503
         except PlanLimitReached:
-            raise  # the limit page (billing.limit_page) says it, with the way to upgrade
+            raise  # its own page (billing/limit_reached.html) says it, with the way up
         except DomainError as exc:  # a taken key, or the limit of fields
             form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
             status = exc.status
