@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 Kind = SubscriptionChange.Kind
 Status = Subscription.Status
 
-# The history kind of a change that touched only one of these, in this order of precedence.
+# What a history row records: a change of any of these writes one.
 _TRACKED = ("provider", "plan_id", "price_id", "quantity", "status")
 
 
@@ -346,10 +346,13 @@ def subscription_manual_invoicing(
         if price is None and subscription.price is not None:
             price = subscription.price if subscription.price.plan_id == target_plan.pk else None
         if price is None:
+            hint = (
+                ""
+                if target_plan.prices.exists()
+                else f" {target_plan.name} has none: give the organization a custom plan first."
+            )
             raise BillingRuleBroken(
-                f"Choose the price the contract bills at ({target_plan.name} has "
-                "none yet: give the organization a custom plan first).",
-                field="price",
+                "Choose the price per seat the contract bills at." + hint, field="price"
             )
         subscription.contract_seats = contract_seats
         subscription.payment_terms_days = payment_terms_days

@@ -182,3 +182,18 @@ def test_a_custom_plan_of_another_organization_cannot_back_a_contract(
             price=price,
         )
     assert Subscription.objects.get(organization=tenant_a).provider != Provider.MANUAL
+
+
+def test_a_contract_on_a_plan_without_prices_asks_for_a_custom_plan(
+    tenant_a: Tenant, ops: User
+) -> None:
+    with pytest.raises(BillingRuleBroken, match="custom plan first") as refused:
+        subscription_manual_invoicing(
+            subscription=Subscription.objects.get(organization=tenant_a),
+            by=ops,
+            contract_seats=50,
+            payment_terms_days=30,
+            plan=Plan.objects.get(code="enterprise"),
+        )
+    assert refused.value.field == "price"
+    assert Subscription.objects.get(organization=tenant_a).plan.code == "growth"

@@ -655,7 +655,7 @@ def test_manual_invoicing_needs_a_price(operator: Client, tenant_a: Tenant) -> N
         _url(subscription, "manual-invoicing"), {"contract_seats": 5, "payment_terms_days": 30}
     )
     assert response.status_code == 200
-    assert "custom plan" in str(response.context["form"].errors["price"])
+    assert "price per seat" in str(response.context["form"].errors["price"])
     assert _subscription(tenant_a).provider == settings.BILLING_DEFAULT_PROVIDER
 
 
