@@ -4,6 +4,7 @@ checkout page, every change of a running subscription, invoices, and a failed re
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -335,3 +336,14 @@ def test_sync_catalog_links_every_price_and_points_the_stub_at_the_dev_server(
     active = Price.objects.filter(active=True)
     assert all(price.provider_ids.get("paddle", "").startswith("pri_") for price in active)
     assert f"paddle stub: notifications go to {url}" in out.getvalue()
+
+
+def test_paddle_out_of_reach_is_a_provider_error(paid_a: Subscription) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with (
+        override_settings(PADDLE_API_BASE=f"http://127.0.0.1:{port}"),
+        pytest.raises(ProviderError),
+    ):
+        PROVIDER.fetch(subscription=paid_a)
