@@ -586,6 +586,22 @@ class InvoiceAdmin(admin.ModelAdmin):
         # The provider's invoices are mirrored; manual ones change only through the actions.
         return [field.name for field in Invoice._meta.fields]
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Nothing on the page is edited; the list's actions pay or void an invoice.
+        context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, context)
+
     @admin.display(description="Total")
     def amount(self, invoice: Invoice) -> str:
         return _money(invoice.total, invoice.currency)

@@ -750,6 +750,8 @@ def test_operator_voids_an_open_manual_invoice_but_not_a_paid_one(
             _url(subscription, "issue-invoice"), {"subtotal": "100", "tax": "0", "currency": "USD"}
         )
     first, second = Invoice.objects.filter(organization=tenant_a).order_by("pk")
+    page = operator.get(f"/admin/billing/invoice/{first.pk}/change/")
+    assert page.status_code == 200 and b'name="_save"' not in page.content
     operator.post(
         "/admin/billing/invoice/", {"action": "mark_paid", "_selected_action": [first.pk]}
     )
