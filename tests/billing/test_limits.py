@@ -255,6 +255,26 @@ def test_converting_a_lead_into_a_contact_past_the_limit_is_refused(
         assert Lead.objects.get(pk=lead.pk).converted_contact_id is None
 
 
+def test_restoring_or_converting_on_the_pages_past_the_limit_shows_the_limit_page(
+    tenant_a: Tenant, owner_web: Client
+) -> None:
+    _move_to(tenant_a, "free", contacts=FEW)
+    _fill_contacts(tenant_a, FEW)
+    with tenant_context(tenant_a):
+        trashed = Contact.objects.first()
+        assert trashed is not None
+        record_trash(record=trashed, by=None)
+        Contact.objects.create(first_name="Took its place")
+        lead = Lead.objects.create(first_name="Lena", last_name="Lead", company_name="")
+    restore = owner_web.post(f"/trash/contact/{trashed.pk}/restore/")
+    _assert_limit_page(restore, limit=FEW, current=FEW)
+    convert = owner_web.post(f"/leads/{lead.pk}/convert/", {"currency": "USD"})
+    _assert_limit_page(convert, limit=FEW, current=FEW)
+    with tenant_context(tenant_a):
+        assert Contact.trashed.filter(pk=trashed.pk).exists()
+        assert Lead.objects.get(pk=lead.pk).converted_contact_id is None
+
+
 def test_after_a_downgrade_contacts_above_the_limit_stay_readable_and_editable(
     tenant_a: Tenant, owner_web: Client, api: Client
 ) -> None:
