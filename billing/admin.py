@@ -350,6 +350,7 @@ class CustomPlanForm(forms.Form):
             interval=data["interval"],
             note=data["note"],
         )
+        self.made = changed.plan
         return f"Gave the organization the custom plan {changed.plan.code}."
 
 
@@ -443,6 +444,7 @@ class InvoiceIssueForm(forms.Form):
             tax=data["tax"],
             currency=data["currency"],
         )
+        self.made = invoice
         return f"Issued invoice {invoice.number}, due {invoice.due_at:%Y-%m-%d}."
 
 
@@ -542,6 +544,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 else:
                     subscription.refresh_from_db()
                     self.log_change(request, subscription, message)
+                    made = getattr(form, "made", None)
+                    if made is not None:  # a custom plan or an invoice has a history of its own
+                        self.log_addition(request, made, [{"added": {}}])
                     self.message_user(request, message, messages.SUCCESS)
                     return HttpResponseRedirect(
                         reverse("admin:billing_subscription_change", args=[subscription.pk])

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
@@ -685,6 +685,9 @@ def test_operator_issues_an_invoice_due_after_the_payment_terms(
     assert invoice.due_at == invoice.issued_at + dt.timedelta(days=45)
     assert invoice.period_start == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     assert _logged(ops, subscription)
+    assert LogEntry.objects.filter(
+        user=ops, action_flag=ADDITION, object_id=str(invoice.pk), object_repr=invoice.number
+    ).exists()
     # The next gets the next number; a number given twice is a field error.
     operator.post(_url(subscription, "issue-invoice"), form)
     assert Invoice.objects.filter(organization=tenant_a, number=f"ALPHA-{year}-0002").exists()
