@@ -17,7 +17,12 @@ from django.utils import timezone
 from billing.models import Invoice, Price, Subscription, SubscriptionChange, WebhookEvent
 from billing.services.webhooks import webhook_apply, webhooks_retry
 from tenants.models import Tenant
-from tests.support.connections import committed_organization, start_on_own_connection
+from tests.conftest import host_of
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 from . import stripe_support as s
 
@@ -402,7 +407,9 @@ def test_the_same_event_delivered_at_once_twice_has_one_effect(db: None) -> None
             assert kinds.count("subscribed") == 1
             assert Subscription.objects.get(organization=org).quantity == 2
         finally:
-            WebhookEvent.objects.filter(event_id=payload["id"]).delete()
+            run_on_own_connection(
+                lambda: WebhookEvent.objects.filter(event_id=payload["id"]).delete()
+            )
 
 
 # A failed renewal, end to end --------------------------------------------------------------
@@ -442,3 +449,11 @@ def test_a_renewal_declined_at_stripe_makes_the_organization_past_due_until_it_p
     sub.refresh_from_db()
     assert (sub.status, sub.dunning) == (Status.ACTIVE, Subscription.Dunning.NONE)
     assert failed.get().status == Invoice.Status.PAID
+
+
+def test_an_organizations_host_has_no_webhook_endpoint(tenant_a: Tenant) -> None:
+    """Providers post to the bare domain only; an organization's host does not take them."""
+    payload = s.event("customer.subscription.created", subscription_obj(tenant_a))
+    response = s.deliver(Client(HTTP_HOST=host_of(tenant_a)), payload)
+    assert response.status_code in (302, 404)  # the sign-in page, for an anonymous POST
+    assert not WebhookEvent.objects.exists()
