@@ -5,7 +5,7 @@ from celery import shared_task
 from tenants.celery import PublicTask
 
 from .exceptions import ProviderError
-from .services import seats
+from .services import seats, webhooks
 
 
 @shared_task(
@@ -19,3 +19,16 @@ def seats_sync(organization_id: int) -> int | None:
     """Bring an organization's billed seats to its member count (queued by member changes)."""
     subscription = seats.seats_sync(organization_id=organization_id)
     return None if subscription is None else subscription.quantity
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def webhook_apply(event_pk: int) -> str | None:
+    """Apply one stored provider event (queued when its delivery was stored)."""
+    event = webhooks.webhook_apply(event_pk=event_pk)
+    return None if event is None else event.state
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def webhooks_retry() -> int:
+    """Apply the provider events whose task was lost, and retry those that failed."""
+    return webhooks.webhooks_retry()

@@ -163,4 +163,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "args": ["crm.tasks.scoring_nightly"],
         "schedule": crontab(hour=2, minute=30),
     },
+    # Provider events whose task was lost, or that failed, are applied again.
+    "billing-webhooks-retry": {"task": "billing.tasks.webhooks_retry", "schedule": 60.0},
 }
