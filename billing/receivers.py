@@ -12,6 +12,7 @@ from tenants.models import Tenant
 from tenants.signals import tenant_provisioned
 
 from . import entitlements
+from .models import SubscriptionChange
 from .services import seats, subscriptions
 
 
@@ -49,3 +50,13 @@ def _membership_changed(sender: Any, instance: Membership, **kwargs: Any) -> Non
 
 post_save.connect(_membership_changed, sender=Membership, dispatch_uid="billing.seats_on_join")
 post_delete.connect(_membership_changed, sender=Membership, dispatch_uid="billing.seats_on_leave")
+
+
+def _subscribed(sender: Any, instance: SubscriptionChange, created: bool, **kwargs: Any) -> None:
+    """A first paid subscription bills the seats its checkout named; people who joined
+    while the buyer was paying are brought in by a seat sync (a no-op when none did)."""
+    if created and instance.kind == SubscriptionChange.Kind.SUBSCRIBED:
+        seats.seats_sync_queue(organization_id=instance.organization_id)
+
+
+post_save.connect(_subscribed, sender=SubscriptionChange, dispatch_uid="billing.seats_on_subscribe")

@@ -164,3 +164,25 @@ def test_member_changes_of_a_never_touch_the_subscription_of_b(
     assert len(_updates_of(sub_a, since)) == 1
     sub_b.refresh_from_db()
     assert (sub_b.quantity, sub_b.synced_quantity) == (2, 2)
+
+
+def test_people_who_joined_during_checkout_are_billed_once_the_subscription_starts(
+    tenant_a: Tenant,
+    prices: dict[tuple[str, str], Price],
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    subscription = Subscription.objects.select_related("organization").get(organization=tenant_a)
+    remote = s.subscribe(subscription, prices[("starter", "month")], quantity=1)  # paid for 1
+    state = subscription_state(remote)
+    assert state is not None
+
+    with django_capture_on_commit_callbacks(execute=True):  # the checkout's webhook
+        subscription_apply_state(
+            provider="stripe", state=state, occurred_at=subscription.created_at
+        )
+    tasks.seats_sync.apply(args=[tenant_a.pk])
+
+    subscription.refresh_from_db()
+    assert (subscription.quantity, subscription.synced_quantity) == (2, 2)
+    fresh = s.client().v1.subscriptions.retrieve(subscription.provider_subscription_id)
+    assert fresh.to_dict()["items"]["data"][0]["quantity"] == 2
