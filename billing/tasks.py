@@ -5,7 +5,7 @@ from celery import shared_task
 from tenants.celery import PublicTask
 
 from .exceptions import ProviderError
-from .services import seats, webhooks
+from .services import reconcile, seats, subscriptions, webhooks
 
 
 @shared_task(
@@ -32,3 +32,35 @@ def webhook_apply(event_pk: int) -> str | None:
 def webhooks_retry() -> int:
     """Apply the provider events whose task was lost, and retry those that failed."""
     return webhooks.webhooks_retry()
+
+
+# Periodic work (CELERY_BEAT_SCHEDULE). Each is idempotent, so a late or doubled beat is safe.
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def trials_remind() -> int:
+    """Remind the owners of trials ending within three days (once per trial)."""
+    return subscriptions.trials_remind()
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def trials_expire() -> int:
+    """Move trials that ended unpaid to Free."""
+    return subscriptions.trials_expire()
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def dunning_advance() -> int:
+    """Take past-due organizations to read-only, then suspended, as their days run out."""
+    return subscriptions.dunning_advance()
+
+
+@shared_task(base=PublicTask, ignore_result=True)
+def billing_reconcile() -> dict[str, int]:
+    """Repair what lost webhooks left wrong, from what each provider says now."""
+    report = reconcile.subscriptions_reconcile()
+    return {
+        "checked": report.checked,
+        "repaired": len(report.repairs),
+        "failed": len(report.failures),
+    }

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "iam.middleware.TenantMembershipMiddleware",
     "problems.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An organization whose payment is overdue past the grace period may read, not write.
+    "billing.middleware.ReadOnlyOrganizationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Development only (it leaves the chain without DEBUG): the product's 404 page.
@@ -91,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.tenancy",
                 "iam.context_processors.identity",
+                "billing.context_processors.billing",
             ],
         },
     }
@@ -165,4 +168,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Provider events whose task was lost, or that failed, are applied again.
     "billing-webhooks-retry": {"task": "billing.tasks.webhooks_retry", "schedule": 60.0},
+    # Billing works on shared tables in `public`: no fan-out over organizations.
+    "billing-trials-remind": {"task": "billing.tasks.trials_remind", "schedule": 3600.0},
+    "billing-trials-expire": {"task": "billing.tasks.trials_expire", "schedule": 3600.0},
+    "billing-dunning-advance": {"task": "billing.tasks.dunning_advance", "schedule": 3600.0},
+    "billing-reconcile-nightly": {
+        "task": "billing.tasks.billing_reconcile",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
