@@ -338,6 +338,17 @@ def test_the_standing_is_read_once_per_cached_organization(
     assert not [q for q in queries.captured_queries if "billing_subscription" in q["sql"]]
 
 
+def test_api_reads_never_ask_for_the_standing(tenant_a: Tenant, member_a: User) -> None:
+    api = token_client(member_a, tenant_a)
+    _fail(tenant_a)
+    _advance_to(7)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/companies/").status_code == 200
+
+    assert not [q for q in queries.captured_queries if "billing_subscription" in q["sql"]]
+
+
 def test_dunning_of_one_organization_never_reaches_another(
     tenant_a: Tenant, tenant_b: Tenant, owner_b: User, django_capture_on_commit_callbacks: Any
 ) -> None:
