@@ -19,6 +19,7 @@ from tenants.models import Tenant
 from tests.billing import stripe_support
 
 from .conftest import ROOT, mails_to, run_manage
+from .test_accessibility import serious_violations
 
 # The server and the worker commit to the throw-away test database; this test only reads.
 pytestmark = pytest.mark.django_db
@@ -100,6 +101,7 @@ def test_trial_then_upgrade_through_stripe_checkout_then_seats_follow_a_new_coll
     owner.wait_for_url(f"{host}/settings/billing/")
     assert _text(owner, "plan-name") == "Growth"
     assert re.fullmatch(r"Trial, 1[34] days left", _text(owner, "plan-status"))
+    assert serious_violations(owner) == []  # axe-core
 
     # Upgrade to Starter at local Stripe's hosted Checkout, paying with the test card.
     owner.select_option("select[name=plan]", "starter")
@@ -119,6 +121,7 @@ def test_trial_then_upgrade_through_stripe_checkout_then_seats_follow_a_new_coll
     _until(starter_active, "the checkout's webhook to make Starter active")
     starter = Price.objects.get(plan__code="starter", interval="month", currency="USD")
     assert _text(owner, "seats-billed") == "1"
+    assert serious_violations(owner) == []  # the page of a paid plan, its actions and forms
 
     # A colleague is invited and joins: two members.
     owner.goto(f"{host}/settings/members/")
