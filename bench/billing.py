@@ -9,6 +9,9 @@ Reported: time to acknowledge (p50/p99) beside `/healthz` under the same load on
 server; time until every event is applied; and a check that the final state equals in-order
 processing with exactly one effect per event.
 
+finance: the Finance page's figures over 24 months of 10,000 organizations' histories, beside
+plain statements over the same rows (bench/billing_finance.py says how).
+
     python bench/billing.py              # every benchmark, rewrites their sections
     python bench/billing.py webhooks     # one of them
     python bench/billing.py --quick      # smoke run, writes nothing unless --write
@@ -39,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import benchdb, report  # noqa: E402
+from bench.billing_finance import bench_finance  # noqa: E402
 
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 CELERY = ROOT / ".venv" / "bin" / "celery"
@@ -441,8 +445,9 @@ def bench_webhooks(args: argparse.Namespace) -> str:
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], str]] = {
     "webhooks": bench_webhooks,
+    "finance": bench_finance,
 }
-SECTIONS = {"webhooks": "billing-webhooks"}
+SECTIONS = {"webhooks": "billing-webhooks", "finance": "billing-finance"}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
