@@ -90,8 +90,14 @@ def run(profile: Profile, command: Sequence[str]) -> int:
         say(f"cannot run {command[0]!r}: not found or not executable")
         return 127
     wanted = [cls for cls in SERVICE_CLASSES if not env.get(cls.env_var)]
-    if profile == "test" and StripeService not in wanted:
-        # Tests never reach a real Stripe account, whatever key the shell has.
+    stripe_base = env.get("STRIPE_API_BASE", "")
+    if (
+        profile == "test"
+        and StripeService not in wanted
+        and not stripe_base.startswith(f"http://{LOCALHOST}:")
+    ):
+        # Tests never reach a real Stripe account, whatever key the shell has (an outer
+        # run's local Stripe, on this machine, is kept).
         wanted.append(StripeService)
         for name in ("STRIPE_API_KEY", "STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET"):
             env.pop(name, None)
