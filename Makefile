@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 PORT ?= 8000
 ARGS ?=
+# pytest-xdist workers of `make test` (each with its own test database and services);
+# TEST_WORKERS=0 runs in this process, the quicker way for a file or two.
+TEST_WORKERS ?= 2
 VENV := .venv
 PY := $(VENV)/bin/python
 DEVSTACK_DEV := $(PY) -m devstack run --profile dev --
@@ -46,15 +49,17 @@ run: deps assets
 	  $(PY) manage.py refill_spare_schemas; \
 	  $(PY) manage.py pii_reencrypt >/dev/null; \
 	  $(PY) manage.py seed_demo; \
-	  $(PY) manage.py billing_sync_catalog --local-webhook http://localhost:$(PORT)/billing/webhooks/stripe/; \
+	  $(PY) manage.py billing_sync_catalog --local-webhook http://localhost:$(PORT)/billing/webhooks/stripe/ \
+	    --local-paddle-webhook http://localhost:$(PORT)/billing/webhooks/paddle/; \
 	  $(PY) -m devstack.child -- $(PY) -m celery -A config worker --pool solo --beat \
 	    --schedule .devstack/celerybeat-schedule \
 	    --loglevel WARNING --without-gossip --without-mingle & \
 	  exec $(PY) manage.py runserver 0.0.0.0:$(PORT)'
 
-## make test: set up, lint, then the whole pytest suite against real services.
+## make test: set up, lint, then the whole pytest suite against real services, on
+## TEST_WORKERS processes; an idle one takes over tests still queued for a busy one.
 test: deps assets chromium lint
-	@$(DEVSTACK_TEST) $(PY) -m pytest $(ARGS)
+	@$(DEVSTACK_TEST) $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: deps
 	@$(VENV)/bin/ruff check .
@@ -64,7 +69,7 @@ lint: deps
 
 ## make bench: benchmarks beside their baselines; tables go to docs/benchmarks.md.
 bench: deps assets
-	@$(DEVSTACK_TEST) bash -c 'set -e; $(PY) bench/provision.py $(ARGS); $(PY) bench/routing.py $(ARGS); $(PY) bench/pii_envelope.py $(ARGS); $(PY) bench/pii_keys.py $(ARGS); $(PY) bench/search.py $(ARGS)'
+	@$(DEVSTACK_TEST) bash -c 'set -e; $(PY) bench/provision.py $(ARGS); $(PY) bench/routing.py $(ARGS); $(PY) bench/pii_envelope.py $(ARGS); $(PY) bench/pii_keys.py $(ARGS); $(PY) bench/search.py $(ARGS); $(PY) bench/billing.py $(ARGS)'
 
 clean:
 	rm -rf .devstack/test-* .staticfiles frontend/dist

@@ -32,6 +32,15 @@ settings.TENANT_SPARE_SCHEMAS = 0
 settings.PII_KEY_CURRENT_SECONDS = 0.5
 os.environ["TENANT_SPARE_SCHEMAS"] = "0"
 
+# Tests that take minutes start first, whatever the random order: under pytest-xdist the
+# worker that takes one runs it beside everything else, which the others share out.
+START_FIRST = ("tests/e2e/test_api_contract.py::",)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(START_FIRST))  # stable: order kept
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
