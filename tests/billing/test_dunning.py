@@ -272,6 +272,26 @@ def test_day_14_suspends_the_organization(
     ]
 
 
+def test_read_only_and_suspension_mails_link_to_the_open_invoice(
+    tenant_a: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    _fail(tenant_a)
+    Invoice.objects.filter(organization=tenant_a).update(
+        hosted_url="https://invoice.stripe.test/i/in_alpha_1"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _advance_to(7)
+        _advance_to(14)
+
+    read_only, suspended = mail.outbox
+    assert read_only.subject == "Alpha Inc on MyCRM is read-only until its payment is made"
+    assert "May 18, 2026" in read_only.body  # the day it will be suspended
+    assert suspended.to == ["owner@alpha.test"]
+    for message in (read_only, suspended):
+        assert "https://invoice.stripe.test/i/in_alpha_1" in message.body
+
+
 def test_a_late_run_goes_straight_to_suspended(tenant_a: Tenant) -> None:
     _fail(tenant_a)
 
