@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -101,6 +102,8 @@ def _page(
         "self_serve": changes.is_self_serve(subscription),
         "plan_form": plan_form or _plan_form(subscription, plans),
         "coupon_form": coupon_form or CouponForm(),
+        # The pricing page's address for plans sold by contract.
+        "sales_email": f"sales@{django_settings.BASE_DOMAIN}",
     }
     return render(request, "billing/settings/billing.html", context, status=status)
 

@@ -156,7 +156,7 @@ def test_a_contract_plan_is_not_offered_for_checkout_but_named_with_talk_to_us(
         f"{URL}plan/", {"plan": "enterprise", "interval": "month", "currency": "USD"}
     )
 
-    assert "Talk to us" in page
+    assert "Talk to us" in page and "mailto:sales@localhost?subject=Enterprise" in page
     assert '<option value="enterprise"' not in page
     assert refused.status_code == 400
     assert b"Select a valid choice" in refused.content
