@@ -268,11 +268,15 @@ def subscription_apply_state(
         subscription.current_period_end = state.current_period_end
         subscription.cancel_at_period_end = state.cancel_at_period_end
         subscription.coupon = state.coupon
+        dunning_reached: str | None = None
         if state.status == Status.CANCELED:
             subscription.plan = Plan.objects.get(code=FREE_PLAN)
             subscription.price = None
             subscription.status = Status.CANCELED
             subscription.cancel_at_period_end = False
+            # Nothing more is billed (a provider cancels after its last retry failed): the
+            # organization goes on free, and dunning, which waits for a payment, ends.
+            dunning_reached = _dunning_clear(subscription)
             kind: str = Kind.CANCELED
         else:
             if price is not None:
@@ -300,6 +304,8 @@ def subscription_apply_state(
             _change(subscription, kind, at=occurred_at, actor=actor)
         if state.status == Status.PAST_DUE:
             payment_failed(subscription=subscription, at=occurred_at)
+        if dunning_reached is not None:
+            _dunning_ended(subscription, reached=dunning_reached)
     log.info("billing.subscription_applied", provider=provider, org=subscription.organization_id)
     return subscription
 
@@ -399,16 +405,31 @@ def payment_succeeded(*, subscription: Subscription, at: dt.datetime) -> None:
         return
     if subscription.past_due_since is not None and at < subscription.past_due_since:
         return  # an older payment than the failure: the failure stands
-    was_suspended = subscription.dunning == Dunning.SUSPENDED
     subscription.status = Status.ACTIVE
+    reached = _dunning_clear(subscription) or Dunning.NONE
+    _change(subscription, Kind.PAYMENT_RECOVERED, at=at)
+    _dunning_ended(subscription, reached=reached)
+    log.info("billing.payment_recovered", org=subscription.organization.slug)
+
+
+def _dunning_clear(subscription: Subscription) -> str | None:
+    """End dunning on the (unsaved) subscription; the step it had reached, or None if it
+    was in good standing."""
+    if subscription.past_due_since is None and subscription.dunning == Dunning.NONE:
+        return None
+    reached = str(subscription.dunning)
     subscription.past_due_since = None
     subscription.dunning = Dunning.NONE
-    _change(subscription, Kind.PAYMENT_RECOVERED, at=at)
+    return reached
+
+
+def _dunning_ended(subscription: Subscription, *, reached: str) -> None:
+    """Once the end of dunning is saved: every process reads the standing again, and an
+    organization that dunning suspended is restored."""
     tenant = subscription.organization
     standing_forget(tenant)
-    if was_suspended and tenant.is_suspended:
+    if reached == Dunning.SUSPENDED and tenant.is_suspended:
         tenant_restore(tenant=tenant)
-    log.info("billing.payment_recovered", org=tenant.slug)
 
 
 def dunning_advance(*, now: dt.datetime | None = None) -> int:

@@ -15,7 +15,7 @@ from django_tenants.utils import tenant_context
 
 from billing import tasks
 from billing.models import Invoice, Subscription, SubscriptionChange
-from billing.providers.base import InvoiceState
+from billing.providers.base import InvoiceState, SubscriptionState
 from billing.services import subscriptions
 from crm.models import Company
 from iam.models import User
@@ -333,6 +333,32 @@ def test_a_payment_restores_the_organization_at_once_from_each_step(
     assert page.status_code == 200
     assert b"billing-banner" not in page.content
     assert client.post("/companies/new/", {"name": "Initech"}).status_code == 302
+
+
+def test_a_subscription_the_provider_cancels_unpaid_ends_dunning_on_free(
+    tenant_a: Tenant, client_a: Client
+) -> None:
+    _fail(tenant_a)
+    _advance_to(14)
+
+    subscriptions.subscription_apply_state(
+        provider="stripe",
+        state=SubscriptionState(
+            subscription_id="sub_alpha",
+            customer_id="cus_alpha",
+            status="canceled",
+            price_id="",
+            quantity=1,
+        ),
+        occurred_at=T0 + 20 * DAY,
+    )
+
+    tenant_a.refresh_from_db()
+    subscription = Subscription.objects.get(organization=tenant_a)
+    assert not tenant_a.is_suspended
+    assert (subscription.plan.code, subscription.status) == ("free", "canceled")
+    assert (subscription.dunning, subscription.past_due_since) == (Dunning.NONE, None)
+    assert client_a.post("/companies/new/", {"name": "Initech"}).status_code == 302
 
 
 def test_a_cached_read_only_standing_never_outlives_the_payment(
