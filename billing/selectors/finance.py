@@ -242,21 +242,29 @@ WHERE started.kind = 'trial_started'
 GROUP BY 1
 """
 
-# A failed payment is outstanding until the first later recovery or cancellation.
+# A failed payment is outstanding until the first later recovery or cancellation (a recovery
+# at the same instant as a cancellation counts as recovered). Only the rows of failures,
+# recoveries and cancellations are read, each organization's in time order.
 _FAILED_SQL = """
-WITH episodes AS (
-    SELECT failed.effective_at AS failed_at, ended.effective_at AS ended_at,
-        ended.kind = 'payment_recovered' AS recovered
-    FROM billing_subscriptionchange failed
-    LEFT JOIN LATERAL (
-        SELECT effective_at, kind FROM billing_subscriptionchange later
-        WHERE later.organization_id = failed.organization_id
-          AND (later.effective_at, later.id) > (failed.effective_at, failed.id)
-          AND (later.kind = 'payment_recovered' OR later.status = 'canceled')
-        ORDER BY later.effective_at, later.id
-        LIMIT 1
-    ) ended ON true
-    WHERE failed.kind = 'payment_failed' AND failed.effective_at < %(until)s
+WITH marks AS (
+    SELECT kind, effective_at,
+        min(effective_at) FILTER (WHERE kind = 'payment_recovered') OVER later AS recovered_at,
+        min(effective_at) FILTER (WHERE status = 'canceled') OVER later AS canceled_at
+    FROM billing_subscriptionchange
+    WHERE (kind IN ('payment_failed', 'payment_recovered') OR status = 'canceled')
+      AND effective_at < %(until)s
+    WINDOW later AS (
+        PARTITION BY organization_id ORDER BY effective_at, id
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+    )
+),
+episodes AS (
+    SELECT effective_at AS failed_at,
+        least(recovered_at, canceled_at) AS ended_at,
+        recovered_at IS NOT NULL AND (canceled_at IS NULL OR recovered_at <= canceled_at)
+            AS recovered
+    FROM marks
+    WHERE kind = 'payment_failed'
 )
 SELECT (m.starts_at AT TIME ZONE 'UTC')::date,
     count(*) FILTER (WHERE e.failed_at >= m.starts_at),
