@@ -41,6 +41,11 @@ _NOT_OFFERED = problem_responses(
     "No self-serve price for that plan, interval or currency (`code` plan-not-offered); "
     "`errors` names the field.",
 )
+_OVER_LIMIT = problem_responses(
+    402,
+    "The organization already has more than the plan allows (`code` plan-limit; "
+    "`limit_name`, `limit`, `current`): remove some first, or choose a larger plan.",
+)
 _PROVIDER = problem_responses(
     502, "The payment provider refused or could not be reached (`code` billing-provider-error)."
 )
@@ -153,7 +158,13 @@ class CheckoutView(_OwnerView):
     @extend_schema(
         summary="Start a checkout",
         request=CheckoutSerializer,
-        responses={200: RedirectSerializer, **_CONFLICT, **_NOT_OFFERED, **_PROVIDER},
+        responses={
+            200: RedirectSerializer,
+            **_OVER_LIMIT,
+            **_CONFLICT,
+            **_NOT_OFFERED,
+            **_PROVIDER,
+        },
         description="For an organization without a paid subscription (trial, Free, or one "
         "that ended): the provider's checkout page for the plan, paying one seat per member. "
         "The buyer comes back to the Billing settings; the subscription shows as active "
@@ -183,7 +194,13 @@ class PlanChangeView(_OwnerView):
     @extend_schema(
         summary="Change the plan or interval",
         request=PlanChoiceSerializer,
-        responses={200: SubscriptionSerializer, **_CONFLICT, **_NOT_OFFERED, **_PROVIDER},
+        responses={
+            200: SubscriptionSerializer,
+            **_OVER_LIMIT,
+            **_CONFLICT,
+            **_NOT_OFFERED,
+            **_PROVIDER,
+        },
         description="Move the paid subscription to another plan, or the same plan billed "
         "monthly or yearly, in its currency; the provider prorates the difference. 409 "
         "without a paid subscription (start a checkout) or when nothing would change.",

@@ -15,8 +15,9 @@ import structlog
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.exceptions import BillingRuleBroken, PlanNotOffered
-from billing.models import Interval, Plan, Price, Provider, Subscription
+from billing import entitlements
+from billing.exceptions import BillingRuleBroken, PlanLimitReached, PlanNotOffered
+from billing.models import LIMIT_LABELS, Interval, Plan, Price, Provider, Subscription
 from billing.providers import provider_for
 from billing.providers.base import BillingProvider, SubscriptionState
 from iam.models import Membership
@@ -91,6 +92,34 @@ def price_offered(*, tenant: Tenant, plan_code: str, interval: str, currency: st
     return price
 
 
+# Limits a smaller plan must already fit; a daily allowance starts afresh tomorrow anyway.
+_KEPT_LIMITS = ("seats", "contacts", "custom_fields", "api_tokens")
+
+
+def plan_fits(*, tenant: Tenant, plan: Plan) -> None:
+    """Refuse (PlanLimitReached, 402) a move to a plan the organization is already over:
+    a downgrade to Starter with 12 members would leave them locked out of adding anyone."""
+    for name in _KEPT_LIMITS:
+        limit = plan.limit(name)
+        if limit is None:
+            continue
+        try:
+            used = entitlements.count(tenant, name, limit)
+        except LookupError:  # nothing counts it in this deployment
+            continue
+        if used > limit:
+            raise PlanLimitReached(
+                f"The {plan.name} plan allows {limit} {LIMIT_LABELS[name]}; this organization "
+                f"has {used}. Remove some first, or choose a larger plan.",
+                field="plan",
+                limit_name=name,
+                limit=limit,
+                current=used,
+                plan=plan.code,
+                upgrade_url=entitlements.upgrade_url(tenant),
+            )
+
+
 def _provider(subscription: Subscription) -> BillingProvider:
     if not is_self_serve(subscription):
         raise BillingRuleBroken(
@@ -140,6 +169,7 @@ def subscription_checkout_url(
         interval=interval,
         currency=currency,
     )
+    plan_fits(tenant=subscription.organization, plan=price.plan)
     quantity = seat_count_billable(tenant=subscription.organization)
     url = provider.checkout_url(
         subscription=subscription,
@@ -178,6 +208,7 @@ def subscription_price_change(
             f"{Interval(price.interval).label.lower()}.",
             field="plan",
         )
+    plan_fits(tenant=subscription.organization, plan=price.plan)
     state = provider.change_price(
         subscription=subscription, price=price, quantity=subscription.quantity
     )

@@ -176,7 +176,7 @@ def test_the_schema_documents_the_billing_operations_and_their_problems(
     schema = owner_api.get("/api/schema/?format=json").json()
 
     change = schema["paths"]["/api/v1/billing/subscription/change/"]["post"]
-    assert {"409", "422", "502"} <= set(change["responses"])
+    assert {"402", "409", "422", "502"} <= set(change["responses"])
     assert "/api/v1/billing/invoices/" in schema["paths"]
     assert "/api/v1/billing/checkout/" in schema["paths"]
 
@@ -246,3 +246,23 @@ def test_a_coupon_stripe_does_not_know_is_a_502_problem_and_nothing_changes(
     assert response.status_code == 502
     assert response.json()["code"] == "billing-provider-error"
     assert Subscription.objects.get(organization=tenant_a).coupon == ""
+
+
+def test_a_plan_the_organization_is_already_over_is_a_402_and_stripe_is_not_asked(
+    owner_api: Client, tenant_a: Tenant
+) -> None:
+    for _ in range(9):  # 11 members; Starter allows 10
+        Membership.objects.create(user=UserFactory(), tenant=tenant_a, role=Role.MEMBER)
+
+    response = owner_api.post(
+        f"{BASE}checkout/", {"plan": "starter", "interval": "month"}, "application/json"
+    )
+
+    assert response.status_code == 402
+    problem = response.json()
+    assert (problem["code"], problem["limit_name"], problem["current"]) == (
+        "plan-limit",
+        "seats",
+        11,
+    )
+    assert "Starter plan allows 10 members" in problem["errors"]["plan"][0]

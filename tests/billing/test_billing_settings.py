@@ -379,3 +379,21 @@ def test_stripe_unreachable_is_a_clear_message_not_a_500(
     assert b"Nothing was changed." in response.content
     subscription.refresh_from_db()
     assert subscription.cancel_at_period_end is False
+
+
+def test_a_downgrade_below_what_the_organization_uses_is_a_field_error(
+    tenant_a: Tenant, owner_a: User, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    subscription = paid_at_stripe(tenant_a, "growth", "month")
+    for _ in range(9):  # 11 members; Starter allows 10
+        Membership.objects.create(user=UserFactory(), tenant=tenant_a, role=Role.MEMBER)
+
+    response = _browser(owner_a, tenant_a).post(
+        f"{URL}plan/", {"plan": "starter", "interval": "month", "currency": "USD"}
+    )
+
+    assert response.status_code == 402
+    assert b"The Starter plan allows 10 members; this organization has 11." in response.content
+    assert _remote(subscription)["items"]["data"][0]["price"]["id"] == (
+        subscription.price.provider_ids["stripe"] if subscription.price else None
+    )
