@@ -547,9 +547,11 @@ class PaddleProvider(BillingProvider):
 
     def interpret(self, *, event_type: str, payload: dict[str, Any]) -> ProviderUpdate | None:
         """What a notification says; its object's `updated_at` orders it among the others."""
+        if event_type not in EVENTS:
+            return None
         data = payload.get("data") or {}
-        occurred = dt.datetime.fromisoformat(payload["occurred_at"])
         try:
+            occurred = dt.datetime.fromisoformat(payload["occurred_at"])
             if event_type in SUBSCRIPTION_EVENTS:
                 sub = SubscriptionEvent.from_dict(data)
                 return ProviderUpdate(

@@ -3,6 +3,7 @@ documents it, each event type read into our terms, and states applied newest-onl
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from billing.exceptions import InvalidSignature
+from billing.exceptions import InvalidSignature, ProviderError
 from billing.models import Invoice, Subscription, WebhookEvent
 from billing.providers.paddle import PROVIDER, sign
 from billing.services.webhooks import webhook_apply
@@ -402,3 +403,32 @@ def test_a_failed_renewal_delivered_makes_the_organization_past_due_until_paid(
     subscription = _subscription(tenant_a)
     assert subscription.status == Status.ACTIVE
     assert subscription.dunning == Subscription.Dunning.NONE
+
+
+def test_a_tracked_event_of_an_unknown_shape_is_kept_failed_not_applied(
+    tenant_a: Tenant, public_client: Client
+) -> None:
+    body = json.dumps(
+        {
+            "event_id": "evt_01shape0000000000000000000",
+            "event_type": "subscription.updated",
+            "occurred_at": "2026-12-06T03:00:00.000000Z",
+            "data": {"id": "sub_01shape0000000000000000000"},
+        }
+    ).encode()
+    with pytest.raises(ProviderError):
+        PROVIDER.interpret(event_type="subscription.updated", payload=json.loads(body))
+
+    response = public_client.post(
+        WEBHOOK_PATH,
+        data=body,
+        content_type="application/json",
+        HTTP_PADDLE_SIGNATURE=sign(body, secret=settings.PADDLE_WEBHOOK_SECRET),
+    )
+
+    assert response.status_code == 200
+    row = WebhookEvent.objects.get(provider="paddle", event_id="evt_01shape0000000000000000000")
+    applied = webhook_apply(event_pk=row.pk)
+    assert applied is not None and applied.state == WebhookEvent.State.FAILED
+    assert "unknown shape" in applied.error
+    assert _subscription(tenant_a).status == Status.TRIALING
