@@ -41,6 +41,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.server": {"level": "INFO"},
+        # The Stripe SDK logs each request at INFO as a pre-formatted line; the provider logs
+        # its failures itself (billing.stripe_error).
+        "stripe": {"level": "WARNING"},
     },
 }
 logging.captureWarnings(True)
