@@ -173,13 +173,10 @@ def subscription_operator_change(
         if provider is not None and provider != subscription.provider:
             _check_provider_switch(subscription, provider)
             subscription.provider = provider
-            # The ids of the old provider mean nothing to the new one.
+            # The ids of the old provider mean nothing to the new one (and with none, a
+            # trial still ends as our own trials do).
             subscription.provider_customer_id = ""
-            subscription.provider_subscription_id = (
-                manual_subscription_id(subscription.organization_id)
-                if provider == Provider.MANUAL
-                else ""
-            )
+            subscription.provider_subscription_id = ""
             subscription.provider_updated_at = None
             subscription.synced_quantity = None
         dunning_before = subscription.dunning
@@ -377,6 +374,9 @@ def subscription_manual_invoicing(
             status=status,
             note=note or f"Manual invoicing: {contract_seats} seats, {payment_terms_days} days",
         )
+        # The contract is the subscription now: it goes by an id of ours.
+        subscription.provider_subscription_id = manual_subscription_id(subscription.organization_id)
+        subscription.save(update_fields=["provider_subscription_id", "updated_at"])
     return subscription
 
 

@@ -14,8 +14,13 @@ from billing.services.manual import (
     invoice_issue,
     invoice_mark_paid,
     subscription_manual_invoicing,
+    subscription_operator_change,
 )
-from billing.services.subscriptions import payment_failed, subscription_apply_state
+from billing.services.subscriptions import (
+    payment_failed,
+    subscription_apply_state,
+    trials_expire,
+)
 from iam.models import User
 from tenants.models import Tenant
 
@@ -197,3 +202,17 @@ def test_a_contract_on_a_plan_without_prices_asks_for_a_custom_plan(
         )
     assert refused.value.field == "price"
     assert Subscription.objects.get(organization=tenant_a).plan.code == "growth"
+
+
+def test_a_trial_switched_to_manual_invoicing_still_ends(tenant_a: Tenant, ops: User) -> None:
+    """Only a contract (not the bare switch) stands in for a provider's subscription."""
+    subscription = subscription_operator_change(
+        subscription=Subscription.objects.get(organization=tenant_a),
+        by=ops,
+        provider=Provider.MANUAL,
+    )
+    assert (subscription.provider, subscription.status) == ("manual", "trialing")
+    assert subscription.trial_ends_at is not None
+    assert trials_expire(now=subscription.trial_ends_at + dt.timedelta(minutes=1)) >= 1
+    after = Subscription.objects.select_related("plan").get(organization=tenant_a)
+    assert (after.status, after.plan.code) == ("free", "free")
