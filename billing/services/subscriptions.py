@@ -220,7 +220,10 @@ def _subscription_for(
 ) -> Subscription | None:
     """The stored subscription a provider state is about, locked for the change."""
     rows = Subscription.objects.select_for_update(of=("self",)).select_related("plan", "price")
-    found = rows.filter(provider=provider, provider_subscription_id=subscription_id).first()
+    found = None
+    # Trials have no provider id yet: an empty id must never match one of them.
+    if subscription_id:
+        found = rows.filter(provider=provider, provider_subscription_id=subscription_id).first()
     if found is None and organization_id is not None:
         found = rows.filter(organization_id=organization_id).first()
     return found
