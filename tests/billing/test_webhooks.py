@@ -457,3 +457,28 @@ def test_an_organizations_host_has_no_webhook_endpoint(tenant_a: Tenant) -> None
     response = s.deliver(Client(HTTP_HOST=host_of(tenant_a)), payload)
     assert response.status_code in (302, 404)  # the sign-in page, for an anonymous POST
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_new_event_queues_its_task_when_stored_and_a_duplicate_queues_none(
+    public_client: Client, tenant_a: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    payload = s.event("customer.subscription.created", subscription_obj(tenant_a))
+    with django_capture_on_commit_callbacks(execute=False) as first:
+        assert s.deliver(public_client, payload).status_code == 200
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        assert s.deliver(public_client, payload).status_code == 200
+    assert (len(first), len(again)) == (1, 0)
+
+
+def test_an_event_whose_task_was_lost_is_applied_by_the_sweep(
+    public_client: Client, tenant_a: Tenant, price_ids: dict[str, Price]
+) -> None:
+    payload = s.event(
+        "customer.subscription.created", subscription_obj(tenant_a, quantity=4), created=NOW
+    )
+    assert s.deliver(public_client, payload).status_code == 200  # its task never runs
+    assert webhooks_retry() == 0  # too fresh: its own task may still come
+    assert webhooks_retry(now=timezone.now() + dt.timedelta(minutes=1)) == 1
+    row = WebhookEvent.objects.get(event_id=payload["id"])
+    assert (row.state, row.attempts) == (WebhookEvent.State.APPLIED, 1)
+    assert Subscription.objects.get(organization=tenant_a).quantity == 4
