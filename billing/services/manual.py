@@ -101,7 +101,8 @@ def _check_provider_switch(subscription: Subscription, provider: str) -> None:
     Its subscription there would keep charging the card, and its next webhook would find
     the organization again by the id we gave it and move it back.
     """
-    live = subscription.status in (Status.ACTIVE, Status.PAST_DUE)
+    # A trial taken at checkout is live too: the provider charges the card when it ends.
+    live = subscription.status in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
     if (
         provider != subscription.provider
         and subscription.provider != Provider.MANUAL

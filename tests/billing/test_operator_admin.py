@@ -431,14 +431,15 @@ def test_operator_switches_an_organizations_provider_and_it_is_recorded(
     assert (b_after.provider, b_after.updated_at) == (b_before.provider, b_before.updated_at)
 
 
+@pytest.mark.parametrize("status", ["active", "trialing"])
 def test_a_provider_still_billing_the_organization_cannot_be_switched_away_from(
-    operator: Client, tenant_a: Tenant
+    operator: Client, tenant_a: Tenant, status: str
 ) -> None:
     starter_monthly = Price.objects.get(plan__code="starter", currency="USD", interval="month")
     Subscription.objects.filter(organization=tenant_a).update(
         provider=Provider.STRIPE,
         provider_subscription_id="sub_123",
-        status=Subscription.Status.ACTIVE,
+        status=status,
         plan=starter_monthly.plan,
         price=starter_monthly,
     )
