@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from billing.exceptions import BillingRuleBroken, InvalidSignature, ProviderError
-from billing.models import Plan, Price, Provider, Subscription, SubscriptionChange
+from billing.models import Invoice, Plan, Price, Provider, Subscription, SubscriptionChange
 from billing.providers import provider_for
 from billing.providers.manual import ManualProvider
 from billing.services.manual import (
@@ -23,6 +23,11 @@ from billing.services.subscriptions import (
 )
 from iam.models import User
 from tenants.models import Tenant
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -216,3 +221,41 @@ def test_a_trial_switched_to_manual_invoicing_still_ends(tenant_a: Tenant, ops: 
     assert trials_expire(now=subscription.trial_ends_at + dt.timedelta(minutes=1)) >= 1
     after = Subscription.objects.select_related("plan").get(organization=tenant_a)
     assert (after.status, after.plan.code) == ("free", "free")
+
+
+def test_operators_issuing_and_paying_at_once_get_consecutive_numbers_and_one_recovery(
+    db: None,
+) -> None:
+    """Each side on a connection of its own, committing as separate processes would."""
+    with committed_organization("gamma") as tenant:
+
+        def contract() -> None:
+            subscription = _on_contract(tenant, None)  # type: ignore[arg-type]
+            payment_failed(subscription=subscription, at=timezone.now())
+
+        run_on_own_connection(contract)
+
+        def issue() -> None:
+            subscription = Subscription.objects.get(organization=tenant)
+            invoice_issue(subscription=subscription, by=None, subtotal=100)
+
+        errors: list[BaseException] = []
+        for thread in [start_on_own_connection(issue, errors) for _ in range(4)]:
+            thread.join(timeout=30)
+        assert not errors
+        invoices = list(Invoice.objects.filter(organization=tenant).order_by("number"))
+        year = invoices[0].issued_at.year
+        prefix = f"{tenant.slug.upper()}-{year}-"
+        assert [i.number for i in invoices] == [f"{prefix}{n:04d}" for n in range(1, 5)]
+
+        def pay() -> None:
+            invoice_mark_paid(invoice=Invoice.objects.get(pk=invoices[0].pk), by=None)
+
+        for thread in [start_on_own_connection(pay, errors) for _ in range(3)]:
+            thread.join(timeout=30)
+        assert not errors
+        recovered = SubscriptionChange.objects.filter(
+            organization=tenant, kind=Kind.PAYMENT_RECOVERED
+        )
+        assert recovered.count() == 1
+        assert Subscription.objects.get(organization=tenant).status == "active"
