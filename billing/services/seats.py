@@ -14,6 +14,7 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -31,8 +32,8 @@ def _pending_key(organization_id: int) -> str:
     return f"billing:seats:pending:{organization_id}"
 
 
-def _queue_once(organization_id: int) -> None:
-    """Queue a sync unless one is already waiting for this organization."""
+def _queue_once(organization_id: int) -> bool:
+    """Queue a sync unless one is already waiting for this organization; whether it did."""
     from billing import tasks  # the tasks module imports this one
 
     key = _pending_key(organization_id)
@@ -43,17 +44,22 @@ def _queue_once(organization_id: int) -> None:
         # The key outlives the countdown, so a worker that is slow to start doesn't let a
         # second sync be queued meanwhile; the sync deletes it as it begins.
         if not cache.add(key, 1, timeout=delay * 10 + 60):
-            return
+            return False
         try:
             tasks.seats_sync.apply_async(args=[organization_id], countdown=delay, retry=False)
         except Exception:
             cache.delete(key)  # the next change queues it again
             raise
+    return True
 
 
 def seats_sync_queue(*, organization_id: int) -> None:
     """Bring the organization's billed seats to its member count, soon after this commits."""
-    transaction.on_commit(lambda: _queue_once(organization_id), robust=True)
+
+    def queue() -> None:
+        _queue_once(organization_id)
+
+    transaction.on_commit(queue, robust=True)
 
 
 def seats_sync(*, organization_id: int) -> Subscription | None:
@@ -103,3 +109,27 @@ def seats_sync(*, organization_id: int) -> Subscription | None:
     log.info("billing.seats_synced", org=organization_id, seats=seats)
     subscription.refresh_from_db()
     return subscription
+
+
+def seats_reconcile() -> int:
+    """Queue a seat sync for each paid organization whose billed seats differ from its
+    members: a sync lost on the way (the queue was away when a member joined) is caught up
+    within the schedule's hour. Returns how many were queued."""
+    drifted = (
+        Subscription.objects.filter(
+            status__in=(Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+        )
+        .exclude(provider_subscription_id="")
+        .exclude(provider="manual")
+        .annotate(members=Count("organization__memberships"))
+        .filter(Q(synced_quantity__isnull=True) | ~Q(synced_quantity=F("members")))
+        # An organization whose members all left still pays for one seat.
+        .exclude(members=0, synced_quantity=1)
+        .values_list("organization_id", flat=True)
+    )
+    queued = 0
+    for organization_id in list(drifted):
+        queued += _queue_once(organization_id)
+    if queued:
+        log.info("billing.seats_reconcile", queued=queued)
+    return queued

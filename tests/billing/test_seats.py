@@ -17,6 +17,7 @@ from django.conf import settings
 from billing import tasks
 from billing.models import Price, Subscription
 from billing.providers.stripe import subscription_state
+from billing.services.seats import seats_reconcile
 from billing.services.subscriptions import subscription_apply_state
 from iam.models import Membership, Role
 from tenants.models import Tenant
@@ -186,3 +187,19 @@ def test_people_who_joined_during_checkout_are_billed_once_the_subscription_star
     assert (subscription.quantity, subscription.synced_quantity) == (2, 2)
     fresh = s.client().v1.subscriptions.retrieve(subscription.provider_subscription_id)
     assert fresh.to_dict()["items"]["data"][0]["quantity"] == 2
+
+
+def test_the_hourly_check_queues_a_sync_for_a_paid_organization_whose_seats_drifted_only(
+    tenant_a: Tenant, tenant_b: Tenant, prices: dict[tuple[str, str], Price]
+) -> None:
+    price = prices[("starter", "month")]
+    _paid(tenant_a, price)
+    _paid(tenant_b, price)
+    queued_a, queued_b = _queued_syncs(tenant_a.pk), _queued_syncs(tenant_b.pk)
+    # A member joined while the queue was away: nothing was queued for it.
+    Membership.objects.create(user=UserFactory(), tenant=tenant_a, role=Role.MEMBER)
+
+    assert seats_reconcile() == 1
+    assert seats_reconcile() == 0  # the one queued is still pending: not queued twice
+
+    assert (_queued_syncs(tenant_a.pk) - queued_a, _queued_syncs(tenant_b.pk)) == (1, queued_b)
