@@ -330,6 +330,45 @@ def test_operator_edits_a_plans_limits_and_features_as_fields(operator: Client, 
     assert _logged(ops, starter)
 
 
+def test_operator_adds_a_plan_and_a_custom_one_is_never_public(
+    operator: Client, tenant_a: Tenant
+) -> None:
+    data = {
+        "code": "team",
+        "name": "Team",
+        "rank": "15",
+        "trial_days": "0",
+        "is_public": "on",
+        "limit_seats": "25",
+        "feature_automation": "on",
+        "prices-TOTAL_FORMS": "1",
+        "prices-INITIAL_FORMS": "0",
+        "prices-MIN_NUM_FORMS": "0",
+        "prices-MAX_NUM_FORMS": "1000",
+        "prices-0-interval": "month",
+        "prices-0-currency": "USD",
+        "prices-0-unit_amount": "2500",
+        "prices-0-active": "on",
+        "prices-0-provider_ids": "{}",
+    }
+    response = operator.post("/admin/billing/plan/add/", {**data, "organization": tenant_a.pk})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["is_public"]
+    assert not Plan.objects.filter(code="team").exists()
+    response = operator.post("/admin/billing/plan/add/", data)
+    assert response.status_code == 302, response.content
+    team = Plan.objects.get(code="team")
+    assert team.limits == {
+        "seats": 25,
+        "contacts": None,
+        "custom_fields": None,
+        "api_tokens": None,
+        "imports_per_day": None,
+    }
+    assert team.features == {"automation": True}
+    assert team.prices.get().unit_amount == 2500
+
+
 def test_a_negative_limit_is_a_field_error_and_nothing_is_saved(operator: Client) -> None:
     starter = Plan.objects.get(code="starter")
     response = operator.post(
