@@ -446,8 +446,9 @@ def finance_invoice_list(*, filters: dict[str, Any]) -> QuerySet[Invoice]:
 
 def finance_currencies() -> list[str]:
     """The currencies subscriptions, their history or invoices were ever in (for filters)."""
-    found = set(SubscriptionChange.objects.values_list("currency", flat=True).distinct())
-    found |= set(Invoice.objects.values_list("currency", flat=True).distinct())
+    # order_by(): the models' default ordering would otherwise join the DISTINCT.
+    found = set(SubscriptionChange.objects.order_by().values_list("currency", flat=True).distinct())
+    found |= set(Invoice.objects.order_by().values_list("currency", flat=True).distinct())
     return sorted(found)
 
 

@@ -587,3 +587,18 @@ def test_the_figures_read_the_history_in_a_fixed_number_of_queries(
     SubscriptionChange.objects.filter(organization__slug__startswith="fin-").count()
     with django_assert_max_num_queries(4):  # type: ignore[operator]
         _figures()
+
+
+@pytest.mark.parametrize("path", [f"{FINANCE}subscriptions/", f"{FINANCE}invoices/"])
+def test_a_list_page_reads_a_fixed_number_of_statements_however_long_the_list(
+    fleet: dict[str, Tenant],
+    finance_staff: User,
+    path: str,
+    django_assert_max_num_queries: object,
+) -> None:
+    client = _client(finance_staff)
+    # The session, the user and permissions, the filters' choices, the count and the page.
+    with django_assert_max_num_queries(10):  # type: ignore[operator]
+        response = client.get(path)
+    assert response.status_code == 200
+    assert len(response.context["page"]) >= 4
