@@ -464,7 +464,10 @@ async def checkout_pay(request: web.Request) -> web.Response:
     except UserError as exc:
         return _checkout_form(session, exc.body["error"].get("message", "Declined."))
     if card._charging_is_declined():
-        # Stripe's Checkout refuses a card whose first charge is declined and stays open.
+        # Stripe's Checkout refuses a card whose first charge is declined and stays open;
+        # the customer it made is kept for the next try, with the card attached.
+        session["customer"] = customer_id
+        _put("checkout", session["id"], session)
         return _checkout_form(session, "Your card was declined.")
     subscription = ls.Subscription(
         customer=customer_id,

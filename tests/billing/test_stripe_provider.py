@@ -142,7 +142,17 @@ def test_the_hosted_page_declines_a_card_whose_charges_fail(
     refused = s.session().post(url, data={"card": s.DECLINED_CARD}, allow_redirects=False)
     assert refused.status_code == 400 and "declined" in refused.text
     session_id = urlsplit(url).path.rsplit("/", 1)[1]
-    assert s.client().v1.checkout.sessions.retrieve(session_id).status == "open"
+    session = s.client().v1.checkout.sessions.retrieve(session_id)
+    assert session.status == "open"
+    cards = s.client().v1.payment_methods.list(
+        params={"customer": session.customer, "type": "card"}
+    )
+    assert [card.card.last4 for card in cards.data] == ["0341"]  # it attached, then declined
+
+    paid = s.session().post(url, data={"card": s.GOOD_CARD}, allow_redirects=False)
+    assert paid.status_code == 303
+    again = s.client().v1.checkout.sessions.retrieve(session_id)
+    assert (again.status, again.customer) == ("complete", session.customer)
 
 
 def test_seats_plan_cancel_resume_and_coupon_change_the_subscription_at_stripe(
