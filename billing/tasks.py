@@ -22,6 +22,12 @@ def seats_sync(organization_id: int) -> int | None:
 
 
 @shared_task(base=PublicTask, ignore_result=True)
+def seats_reconcile() -> int:
+    """Queue a seat sync for each paid organization whose seats drifted from its members."""
+    return seats.seats_reconcile()
+
+
+@shared_task(base=PublicTask, ignore_result=True)
 def webhook_apply(event_pk: int) -> str | None:
     """Apply one stored provider event (queued when its delivery was stored)."""
     event = webhooks.webhook_apply(event_pk=event_pk)

@@ -172,6 +172,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "billing-trials-remind": {"task": "billing.tasks.trials_remind", "schedule": 3600.0},
     "billing-trials-expire": {"task": "billing.tasks.trials_expire", "schedule": 3600.0},
     "billing-dunning-advance": {"task": "billing.tasks.dunning_advance", "schedule": 3600.0},
+    # Seats billed that drifted from the members (a sync lost on the way) are synced again.
+    "billing-seats-reconcile": {"task": "billing.tasks.seats_reconcile", "schedule": 3600.0},
     "billing-reconcile-nightly": {
         "task": "billing.tasks.billing_reconcile",
         "schedule": crontab(hour=3, minute=15),

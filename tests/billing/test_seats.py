@@ -199,7 +199,9 @@ def test_the_hourly_check_queues_a_sync_for_a_paid_organization_whose_seats_drif
     # A member joined while the queue was away: nothing was queued for it.
     Membership.objects.create(user=UserFactory(), tenant=tenant_a, role=Role.MEMBER)
 
-    assert seats_reconcile() == 1
+    scheduled = settings.CELERY_BEAT_SCHEDULE["billing-seats-reconcile"]["task"]
+    assert scheduled == tasks.seats_reconcile.name
+    assert tasks.seats_reconcile.apply().get() == 1  # what the beat runs, hourly
     assert seats_reconcile() == 0  # the one queued is still pending: not queued twice
 
     assert (_queued_syncs(tenant_a.pk) - queued_a, _queued_syncs(tenant_b.pk)) == (1, queued_b)
