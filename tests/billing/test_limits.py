@@ -32,7 +32,11 @@ from iam.services import (
 from tenants.models import Tenant
 from tests.conftest import host_of, token_client
 from tests.factories import UserFactory
-from tests.support.connections import committed_organization, start_on_own_connection
+from tests.support.connections import (
+    committed_organization,
+    run_on_own_connection,
+    start_on_own_connection,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -543,3 +547,60 @@ def test_every_post_that_can_meet_a_limit_documents_the_402_plan_limit_problem(
         body = answers["402"]["content"]["application/problem+json"]["schema"]
         assert {"limit", "current", "upgrade_url"} <= set(body["properties"]), path
     assert "402" not in paths["/api/v1/companies/bulk/"]["post"]["responses"]
+
+
+def test_two_racing_custom_fields_for_the_last_place_get_exactly_one() -> None:
+    def prepare(tenant: Tenant) -> None:  # on Free, with four of its five custom fields
+        Subscription.objects.filter(organization_id=tenant.pk).update(
+            plan=Plan.objects.get(code="free")
+        )
+        for n in range(4):
+            CustomField.objects.create(entity="company", key=f"f{n}", label=f"F{n}", position=n)
+
+    with committed_organization("fieldrace", prepare) as tenant:
+        errors: list[BaseException] = []
+
+        def create(label: str) -> None:
+            with tenant_context(tenant):
+                services.custom_field_create(by=None, entity="contact", label=label, type="text")
+
+        threads = [start_on_own_connection(lambda n=n: create(n), errors) for n in ("A", "B")]
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(errors) == 1 and isinstance(errors[0], PlanLimitReached), errors
+        assert _count_committed(tenant, CustomField) == 5
+
+
+def test_two_racing_contacts_for_the_last_place_get_exactly_one() -> None:
+    def prepare(tenant: Tenant) -> None:  # on Free, one contact short of its limit
+        Subscription.objects.filter(organization_id=tenant.pk).update(
+            plan=Plan.objects.get(code="free")
+        )
+        Contact.objects.bulk_create(Contact(first_name=f"P{i}") for i in range(FREE_CONTACTS - 1))
+
+    with committed_organization("contactrace", prepare) as tenant:
+        errors: list[BaseException] = []
+
+        def create(name: str) -> None:
+            with tenant_context(tenant):
+                services.contact_create(by=None, first_name=name)
+
+        threads = [start_on_own_connection(lambda n=n: create(n), errors) for n in ("A", "B")]
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(errors) == 1 and isinstance(errors[0], PlanLimitReached), errors
+        assert _count_committed(tenant, Contact) == FREE_CONTACTS
+
+
+def _count_committed(tenant: Tenant, model: type[Contact] | type[CustomField]) -> int:
+    """The committed rows, read on a connection of its own: a read in the test's transaction
+    would hold a lock on the organization's table until the test ends, and the schema could
+    not be dropped afterwards."""
+    found: list[int] = []
+
+    def read() -> None:
+        with tenant_context(tenant):
+            found.append(model._default_manager.count())
+
+    run_on_own_connection(read)
+    return found[0]
