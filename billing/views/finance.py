@@ -280,8 +280,8 @@ def finance_overview(request: HttpRequest) -> HttpResponse:
 
     A range that does not make sense is shown with its errors beside the last twelve months.
     """
-    form = RangeForm(request.GET or None)
     first, last = default_months()
+    form = RangeForm(request.GET or None, initial={"first": first, "last": last})
     valid = not form.is_bound or form.is_valid()
     if form.is_bound and valid:
         last = form.cleaned_data["last"] or last

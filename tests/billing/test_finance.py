@@ -401,6 +401,9 @@ def test_the_page_shows_the_hand_computed_year(
     for chart_id in charts:
         assert f'data-finance-chart="{chart_id}"' in response.content.decode()
     assert "How these figures are computed" in response.content.decode()
+    # The range form starts at the months shown.
+    assert 'value="2025-01"' in response.content.decode()
+    assert 'value="2025-12"' in response.content.decode()
 
 
 def test_the_page_shows_a_range_of_months_asked_for(
