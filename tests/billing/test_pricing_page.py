@@ -109,3 +109,10 @@ def test_the_home_page_links_to_pricing(public_client: Client) -> None:
 def test_the_pricing_page_is_on_the_bare_domain_only(tenant_a: Tenant) -> None:
     response = Client(HTTP_HOST=host_of(tenant_a)).get("/pricing/")
     assert response.status_code in (302, 404)
+
+
+def test_the_public_header_and_footer_link_to_pricing(public_client: Client) -> None:
+    page = public_client.get("/pricing/").content.decode()
+    assert re.search(r'<a href="/pricing/" class="nav-link" aria-current="page">Pricing</a>', page)
+    footer = page[page.index("<footer") :]
+    assert 'href="/pricing/"' in footer
