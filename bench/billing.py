@@ -250,6 +250,24 @@ def _one_at_a_time(secret: str, count: int = 300) -> tuple[float, float]:
     return report.median(took[20:]), report.median(baseline[20:])
 
 
+def _reading(p99: float, b99: float, alone: float, alone_baseline: float) -> str:
+    """One plain sentence on what the acknowledgement times say."""
+    if p99 <= P99_TARGET_MS:
+        return f"The p99 acknowledgement is within the {P99_TARGET_MS:.0f} ms target."
+    if b99 > P99_TARGET_MS:
+        return (
+            f"Reading: `/healthz`, which does no work at all, already takes {b99:.0f} ms at "
+            f"p99 under this load on this machine, so the {P99_TARGET_MS:.0f} ms target is not "
+            f"measurable here; alone, a delivery costs {alone:.2f} ms (verify, one INSERT, "
+            f"queue the task) against {alone_baseline:.2f} ms for `/healthz`, and the rest of "
+            "its time under load is waiting for a CPU."
+        )
+    return (
+        f"Reading: the p99 acknowledgement misses the {P99_TARGET_MS:.0f} ms target while "
+        f"`/healthz` meets it; alone, a delivery costs {alone:.2f} ms."
+    )
+
+
 def bench_webhooks(args: argparse.Namespace) -> str:
     """Run the webhook benchmark; return its docs section."""
     started = time.perf_counter()
@@ -423,6 +441,8 @@ def bench_webhooks(args: argparse.Namespace) -> str:
                     ["all applied (from the first delivery)", f"{applied_in:.2f} s", "", ""],
                 ],
             ),
+            "",
+            _reading(p99, b99, alone, alone_baseline),
             "",
             "Final state against in-order processing:",
             "",
