@@ -92,13 +92,14 @@ def price_offered(*, tenant: Tenant, plan_code: str, interval: str, currency: st
     return price
 
 
-# Limits a smaller plan must already fit; a daily allowance starts afresh tomorrow anyway.
-_KEPT_LIMITS = ("seats", "contacts", "custom_fields", "api_tokens")
+# Seats are billed: a plan cannot be bought for more members than it allows. Other things
+# above a smaller plan's limits stay (readable and editable); only adding more is refused.
+_KEPT_LIMITS = ("seats",)
 
 
 def plan_fits(*, tenant: Tenant, plan: Plan) -> None:
-    """Refuse (PlanLimitReached, 402) a move to a plan the organization is already over:
-    a downgrade to Starter with 12 members would leave them locked out of adding anyone."""
+    """Refuse (PlanLimitReached, 402) a plan with fewer seats than the organization has
+    members: Starter, for 10, cannot be billed for 12."""
     for name in _KEPT_LIMITS:
         limit = plan.limit(name)
         if limit is None:
