@@ -131,9 +131,11 @@ class Subscription(models.Model):
     organization = models.OneToOneField(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="subscription"
     )
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    # RESTRICT, not PROTECT: a plan in use cannot be deleted, but an organization's own custom
+    # plan goes with the organization, its subscription and its history in one deletion.
+    plan = models.ForeignKey(Plan, on_delete=models.RESTRICT, related_name="subscriptions")
     price = models.ForeignKey(
-        Price, null=True, blank=True, on_delete=models.PROTECT, related_name="subscriptions"
+        Price, null=True, blank=True, on_delete=models.RESTRICT, related_name="subscriptions"
     )
     provider = models.CharField(max_length=16, choices=Provider.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
@@ -201,7 +203,7 @@ class SubscriptionChange(models.Model):
     )
     kind = models.CharField(max_length=24, choices=Kind.choices)
     effective_at = models.DateTimeField(db_index=True)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    plan = models.ForeignKey(Plan, on_delete=models.RESTRICT, related_name="+")
     status = models.CharField(max_length=16, choices=Subscription.Status.choices)
     quantity = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
