@@ -605,3 +605,23 @@ def test_a_list_page_reads_a_fixed_number_of_statements_however_long_the_list(
         response = client.get(path)
     assert response.status_code == 200
     assert len(response.context["page"]) >= 4
+
+
+def test_a_move_to_another_currency_churns_in_one_and_is_new_in_the_other(db: None) -> None:
+    _prices()
+    org = _org("x")
+    with time_machine.travel(at(1, 1), tick=False):
+        trial_start(tenant=org, at=at(1, 2))
+        _apply(org, at(1, 5), price="starter-usd-month", quantity=2)
+        _apply(org, at(3, 7), price="growth-eur-month", quantity=2)
+    figures = finance_figures(first=dt.date(2025, 1, 1), last=dt.date(2025, 3, 1))
+    usd = figures.by_currency["USD"]
+    eur = figures.by_currency["EUR"]
+    assert [row.mrr for row in usd] == [3000, 3000, 0]
+    assert [row.mrr for row in eur] == [0, 0, 7200]
+    assert usd[2].churn == 3000 and usd[2].contraction == 0
+    assert eur[2].new == 7200 and eur[2].expansion == 0
+    # The organization kept paying: it is no lost customer.
+    assert [m.paying for m in figures.overall] == [1, 1, 1]
+    assert figures.overall[2].churned_organizations == 0
+    assert figures.overall[2].logo_churn == Decimal("0.0")
