@@ -9,10 +9,10 @@ from django.utils import timezone
 from iam import limits
 from iam.models import ApiToken, Invitation, Membership
 from tenants.models import Tenant
-from tenants.signals import tenant_provisioned
+from tenants.signals import tenant_deleting, tenant_provisioned
 
 from . import entitlements
-from .models import SubscriptionChange
+from .models import Plan, Subscription, SubscriptionChange
 from .services import seats, subscriptions
 
 
@@ -60,3 +60,17 @@ def _subscribed(sender: Any, instance: SubscriptionChange, created: bool, **kwar
 
 
 post_save.connect(_subscribed, sender=SubscriptionChange, dispatch_uid="billing.seats_on_subscribe")
+
+
+def _custom_plans_go(sender: Any, *, tenant: Tenant, **kwargs: Any) -> None:
+    """Delete the organization's billing rows, then the custom plans only they referred to.
+
+    The plan references are RESTRICT (a plan in use cannot go); removing the organization's
+    own rows first lets its custom plans go with it in the same transaction.
+    """
+    SubscriptionChange.objects.filter(organization=tenant).delete()
+    Subscription.objects.filter(organization=tenant).delete()
+    Plan.objects.filter(organization=tenant).delete()
+
+
+tenant_deleting.connect(_custom_plans_go, dispatch_uid="billing.custom_plans_go")

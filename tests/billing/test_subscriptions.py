@@ -164,3 +164,28 @@ def test_a_trial_that_ended_unpaid_falls_back_to_free_not_suspended(tenant_a: Te
     assert (subscription.plan.code, subscription.status) == ("free", "free")
     tenant_a.refresh_from_db()
     assert not tenant_a.is_suspended
+
+
+def test_an_organization_with_a_custom_plan_is_deleted_with_it() -> None:
+    from billing.services.manual import plan_custom_create
+    from tenants.services import tenant_delete
+
+    operator = UserFactory.create(is_staff=True)
+    tenant = provision_tenant(slug="customco", name="Custom Co", owner=UserFactory.create())
+    subscription = plan_custom_create(
+        organization=tenant,
+        by=operator,
+        name="Custom Co contract",
+        limits={"seats": 40},
+        features={"sso": True},
+        unit_amount=2500,
+        currency="EUR",
+    )
+    custom = subscription.plan
+
+    tenant_delete(tenant=tenant)
+
+    assert not Plan.objects.filter(pk=custom.pk).exists()
+    assert not SubscriptionChange.objects.filter(plan=custom).exists()
+    # A public plan in use by others is still there.
+    assert Plan.objects.filter(code="growth").exists()
