@@ -49,36 +49,36 @@ def webhook_receive(
     A new event's application is queued when the transaction commits.
     """
     event = provider_for(provider).verify_webhook(body=body, headers=headers)
-    with transaction.atomic():
-        # One statement whatever the race: a concurrent or repeated delivery of the same
-        # event finds the unique index taken and stores nothing.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _STORE_SQL,
-                [
-                    provider,
-                    event.event_id,
-                    event.event_type,
-                    event.occurred_at,
-                    json.dumps(event.payload),
-                    State.PENDING,
-                ],
-            )
-            inserted = cursor.fetchone()
-        created = inserted is not None
-        if created:
-            pk = int(inserted[0])
-            transaction.on_commit(lambda: _queue(pk), robust=True)
-            row = WebhookEvent(
-                pk=pk,
-                provider=provider,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                occurred_at=event.occurred_at,
-                payload=event.payload,
-            )
-        else:
-            row = WebhookEvent.objects.get(provider=provider, event_id=event.event_id)
+    # One statement, atomic on its own (no BEGIN/COMMIT around it): a concurrent or
+    # repeated delivery of the same event finds the unique index taken and stores nothing.
+    # Outside a transaction the task is queued at once; inside one, when it commits.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [
+                provider,
+                event.event_id,
+                event.event_type,
+                event.occurred_at,
+                json.dumps(event.payload),
+                State.PENDING,
+            ],
+        )
+        inserted = cursor.fetchone()
+    created = inserted is not None
+    if created:
+        pk = int(inserted[0])
+        transaction.on_commit(lambda: _queue(pk), robust=True)
+        row = WebhookEvent(
+            pk=pk,
+            provider=provider,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            occurred_at=event.occurred_at,
+            payload=event.payload,
+        )
+    else:
+        row = WebhookEvent.objects.get(provider=provider, event_id=event.event_id)
     log.info(
         "billing.webhook_received",
         provider=provider,
