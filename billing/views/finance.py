@@ -20,7 +20,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -51,11 +51,13 @@ def can_view_finance(user: Any) -> bool:
     return bool(user.is_active and user.is_staff and user.has_perm(FINANCE_PERMISSION))
 
 
-def finance_staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def finance_staff_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Staff with the finance permission only: strangers sign in first, others get 403."""
 
     @wraps(view)
-    def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not can_view_finance(request.user):
@@ -315,7 +317,9 @@ class _Echo:
         return value
 
 
-def _csv_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -> HttpResponse:
+def _csv_response(
+    filename: str, header: list[str], rows: Iterator[list[Any]]
+) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -325,7 +329,7 @@ def _csv_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response  # type: ignore[return-value]
+    return response
 
 
 def _stamp(value: dt.datetime | None) -> str:
@@ -374,7 +378,7 @@ def finance_subscriptions(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @finance_staff_required
-def finance_subscriptions_csv(request: HttpRequest) -> HttpResponse:
+def finance_subscriptions_csv(request: HttpRequest) -> HttpResponseBase:
     form = SubscriptionFilterForm(request.GET)
     if not form.is_valid():
         return _list_page(
@@ -446,7 +450,7 @@ def finance_invoices(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @finance_staff_required
-def finance_invoices_csv(request: HttpRequest) -> HttpResponse:
+def finance_invoices_csv(request: HttpRequest) -> HttpResponseBase:
     form = InvoiceFilterForm(request.GET)
     if not form.is_valid():
         return _list_page(
