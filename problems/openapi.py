@@ -109,14 +109,14 @@ _ETAG_HEADER = {"ETag": {"schema": {"type": "string"}, "description": "The recor
 class ProblemAutoSchema(AutoSchema):
     """Adds the problem+json error responses every tenant API operation can return, the
     conditional-request headers of operations on one record, and Idempotency-Key on every
-    POST (`iam.api.base.TenantViewSet`)."""
+    POST (`iam.api.base.IdempotentPosts`)."""
 
     def _is_record_operation(self) -> bool:
         return "{" in self.path and not self._is_list_view()
 
     def get_override_parameters(self) -> list[Any]:
         parameters: list[Any] = list(super().get_override_parameters())
-        if self.method == "POST" and self._is_tenant_viewset():
+        if self.method == "POST" and self._takes_idempotency_key():
             parameters.append(_IDEMPOTENCY_KEY)
         if self._is_record_operation() and self._is_tenant_viewset():
             if self.method == "GET":
@@ -124,6 +124,10 @@ class ProblemAutoSchema(AutoSchema):
             elif self.method in ("POST", "PUT", "PATCH", "DELETE"):
                 parameters.append(_IF_MATCH)
         return parameters
+
+    def _takes_idempotency_key(self) -> bool:
+        """Whether the view's POSTs honour Idempotency-Key (`iam.api.base.IdempotentPosts`)."""
+        return bool(getattr(self.view, "idempotent_posts", False))
 
     def _is_tenant_viewset(self) -> bool:
         """Whether the view versions its records (`etag_for`, as TenantViewSet does)."""
@@ -136,7 +140,7 @@ class ProblemAutoSchema(AutoSchema):
         errors = dict(_ALWAYS)
         if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
             errors.update(_WITH_INPUT)
-        if self.method == "POST" and self._is_tenant_viewset():
+        if self.method == "POST" and self._takes_idempotency_key():
             errors["409"] = "A request with this Idempotency-Key is still running (or a conflict)."
             errors["422"] = "This Idempotency-Key was used with another request."
         if self._is_record_operation() and self._is_tenant_viewset():

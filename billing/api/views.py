@@ -18,6 +18,7 @@ from billing import entitlements
 from billing.models import Invoice, Subscription, limits_of
 from billing.services import changes
 from billing.services.subscriptions import trial_start
+from iam.api.base import IdempotentPosts
 from iam.models import Membership, Role
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
@@ -99,7 +100,7 @@ def _represent(subscription: Subscription) -> dict[str, Any]:
     }
 
 
-class _OwnerView(GenericAPIView):
+class _OwnerView(IdempotentPosts, GenericAPIView):
     permission_classes = [IsTenantMember, IsOrganizationOwner]
 
     def subscription(self) -> Subscription:

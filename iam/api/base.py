@@ -30,7 +30,66 @@ def _header_tags(value: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip()}
 
 
-class TenantViewSet(viewsets.ModelViewSet):
+class IdempotentPosts:
+    """Idempotency-Key on every POST of an API view (mixed in before the DRF view class).
+
+    A POST with the header runs in one transaction with its key claimed, and its successful
+    response is kept under the key in that transaction (`idempotency`); a retry gets that
+    response again and changes nothing. The schema documents the header, 409 and 422 on the
+    POSTs of every view that has this mixin.
+    """
+
+    idempotent_posts = True
+    _held: Any = None  # the transaction held open from the checks to the response, if any
+    _claim: idempotency.Claim | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        # The claim and the change it guards run in one transaction, opened after
+        # authentication so a token's bookkeeping isn't held up.
+        if request.method == "POST" and request.headers.get(idempotency.HEADER) is not None:
+            tenant = request._request.tenant  # type: ignore[attr-defined]
+            self._hold_transaction()
+            self._claim = idempotency.claim(request, tenant_id=tenant.pk)
+
+    def _hold_transaction(self) -> None:
+        if self._held is None:
+            self._held = transaction.atomic()
+            self._held.__enter__()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, idempotency.Replay):
+            return exc.response  # type: ignore[return-value]
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
+        return response
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        finalize = super().finalize_response  # type: ignore[misc]
+        response = finalize(request, response, *args, **kwargs)
+        held, self._held = self._held, None
+        claim, self._claim = self._claim, None
+        if held is None:
+            return response
+        try:
+            if claim is not None and response.status_code < 500:
+                idempotency.keep(claim, response)
+        except DomainError as exc:  # the key service is away: keep nothing, change nothing
+            held.__exit__(_Failed, _Failed(), None)
+            answer: Response = finalize(request, self.handle_exception(exc))
+            return answer
+        except BaseException as exc:
+            held.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
+            raise
+        if response.status_code >= 500:
+            held.__exit__(_Failed, _Failed(), None)  # rolls back
+        else:
+            held.__exit__(None, None, None)
+        return response
+
+
+class TenantViewSet(IdempotentPosts, viewsets.ModelViewSet):
     """A model viewset that only ever serves the current tenant's schema.
 
     It refuses to run unless the connection is on the request's tenant schema, so a
@@ -42,62 +101,20 @@ class TenantViewSet(viewsets.ModelViewSet):
     on it) is checked with the row locked for the rest of the request: a stale one gets 412
     and nothing changes.
 
-    A POST with an `Idempotency-Key` runs in one transaction with its key claimed, and its
-    successful response is kept under the key in that transaction (`idempotency`).
+    POSTs take an `Idempotency-Key` (`IdempotentPosts`).
     """
 
     permission_classes = [IsTenantMember]
-
-    _held: Any = None  # the transaction held open from the checks to the response, if any
-    _claim: idempotency.Claim | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)
         if tenant is None or connection.schema_name != tenant.schema_name:  # type: ignore[attr-defined]
             raise RuntimeError("TenantViewSet used outside its tenant's schema.")
-        super().initial(request, *args, **kwargs)
-        # The checks below and the change they guard run in one transaction, opened after
-        # authentication so a token's bookkeeping isn't held up.
-        if request.method == "POST" and request.headers.get(idempotency.HEADER) is not None:
-            self._hold_transaction()
-            self._claim = idempotency.claim(request, tenant_id=tenant.pk)
+        super().initial(request, *args, **kwargs)  # with the Idempotency-Key claimed
         if_match = request.headers.get("If-Match")
         if if_match and request.method in _UNSAFE and self._is_record_request():
             self._hold_transaction()  # with the row locked until the change is made
             self._precondition_check(_header_tags(if_match))
-
-    def _hold_transaction(self) -> None:
-        if self._held is None:
-            self._held = transaction.atomic()
-            self._held.__enter__()
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, idempotency.Replay):
-            return exc.response  # type: ignore[return-value]
-        return super().handle_exception(exc)
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        held, self._held = self._held, None
-        claim, self._claim = self._claim, None
-        if held is None:
-            return response
-        try:
-            if claim is not None and response.status_code < 500:
-                idempotency.keep(claim, response)
-        except DomainError as exc:  # the key service is away: keep nothing, change nothing
-            held.__exit__(_Failed, _Failed(), None)
-            return super().finalize_response(request, self.handle_exception(exc))
-        except BaseException as exc:
-            held.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
-            raise
-        if response.status_code >= 500:
-            held.__exit__(_Failed, _Failed(), None)  # rolls back
-        else:
-            held.__exit__(None, None, None)
-        return response
 
     def _is_record_request(self) -> bool:
         return (self.lookup_url_kwarg or self.lookup_field) in self.kwargs

@@ -271,3 +271,20 @@ def test_a_plan_the_organization_is_already_over_is_a_402_and_stripe_is_not_aske
         11,
     )
     assert "Starter plan allows 10 members" in problem["errors"]["plan"][0]
+
+
+def test_a_retried_cancel_with_its_idempotency_key_gets_the_first_answer_again(
+    owner_api: Client, tenant_a: Tenant, paid_at_stripe: Callable[..., Subscription]
+) -> None:
+    paid_at_stripe(tenant_a, "starter", "month")
+    key = {"HTTP_IDEMPOTENCY_KEY": "cancel-once-7f3a"}
+
+    first = owner_api.post(f"{BASE}subscription/cancel/", content_type="application/json", **key)
+    retry = owner_api.post(f"{BASE}subscription/cancel/", content_type="application/json", **key)
+    other = owner_api.post(f"{BASE}subscription/resume/", content_type="application/json", **key)
+
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert other.status_code == 422  # the same key with another request
+    assert Subscription.objects.get(organization=tenant_a).cancel_at_period_end is True
