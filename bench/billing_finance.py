@@ -252,6 +252,7 @@ def bench_finance(args: Any) -> str:
     def cell(name: str, pct: float) -> str:
         return f"{report.percentile(timings[name], pct):,.1f}"
 
+    p50 = report.median(timings["figures"])
     p95 = report.percentile(timings["figures"], 95)
     count_p50 = report.median(timings["count"])
     labels = {
@@ -283,10 +284,11 @@ def bench_finance(args: Any) -> str:
                 [
                     [
                         f"all figures, {MONTHS} months, {organizations:,} organizations: "
-                        f"p95 ≤ {TARGET_MS:.0f} ms",
-                        f"{p95:,.1f} ms",
-                        report.verdict(p95 <= TARGET_MS),
+                        f"{label} ≤ {TARGET_MS:.0f} ms",
+                        f"{value:,.1f} ms",
+                        report.verdict(value <= TARGET_MS),
                     ]
+                    for label, value in (("p50", p50), ("p95", p95))
                 ],
             ),
             "",
