@@ -18,6 +18,13 @@ from .routing import resolve_host
 _ALWAYS_SERVED = ("/healthz", "/readyz")
 
 
+def _served_while_suspended(path: str) -> bool:
+    """Health checks, and the pages that let owners settle what suspended the organization
+    (signing in, its billing: settings.TENANT_SUSPENDED_SERVED_PATHS). Each of those pages
+    still checks who may use it."""
+    return path in _ALWAYS_SERVED or path.startswith(tuple(settings.TENANT_SUSPENDED_SERVED_PATHS))
+
+
 @functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     try:
@@ -55,7 +62,7 @@ class TenantRoutingMiddleware:
         tenant = match.tenant
         if tenant is None:
             return self._not_found(request)
-        if tenant.is_suspended and request.path not in _ALWAYS_SERVED:
+        if tenant.is_suspended and not _served_while_suspended(request.path):
             return self._suspended(request)
         connection.set_tenant(tenant)  # type: ignore[attr-defined]
         timezone.activate(_zone(tenant.time_zone))  # its days and times, for this request
@@ -84,4 +91,5 @@ class TenantRoutingMiddleware:
                     "Its owners can contact support to restore access."
                 ),
             )
-        return render(request, "tenants/suspended.html", {"tenant": tenant}, status=423)
+        context = {"tenant": tenant, "settle_path": settings.TENANT_SUSPENDED_SETTLE_PATH}
+        return render(request, "tenants/suspended.html", context, status=423)

@@ -22,3 +22,15 @@ PADDLE_CLIENT_TOKEN = e.PADDLE_CLIENT_TOKEN
 # How long after a member joins or leaves the seats are synced with the provider: changes
 # within that window are sent as one.
 BILLING_SEATS_SYNC_DELAY_SECONDS = 5
+
+# A suspended organization still serves these paths (each checks who may use it), so its
+# owners can sign in and pay what suspended it; its suspended page links to the first.
+TENANT_SUSPENDED_SETTLE_PATH = "/settings/billing/"
+TENANT_SUSPENDED_SERVED_PATHS = (
+    TENANT_SUSPENDED_SETTLE_PATH,
+    "/api/v1/billing/",
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/password/reset/",
+    "/auth/handoff/",
+)

@@ -430,3 +430,22 @@ def test_a_token_of_b_on_a_read_only_host_of_a_writes_nothing(
     assert refused.status_code in (401, 402, 403)
     assert _companies(tenant_a) == 0
     assert _companies(tenant_b) == 0
+
+
+def test_a_suspended_organizations_owners_can_still_reach_billing_to_pay(
+    tenant_a: Tenant, owner_a: User, member_a: User
+) -> None:
+    _fail(tenant_a)
+    _advance_to(14)
+    owner = _page_client(tenant_a, owner_a)
+    member = _page_client(tenant_a, member_a)
+
+    closed = owner.get("/")
+    billing = owner.get("/settings/billing/")
+
+    assert closed.status_code == 423
+    assert 'href="/settings/billing/"' in closed.content.decode()
+    assert billing.status_code == 200
+    assert member.get("/settings/billing/").status_code == 403
+    assert owner.get("/contacts/").status_code == 423
+    assert owner.post("/companies/new/", {"name": "Not now"}).status_code == 423
