@@ -5,25 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0004_change_history_covering_index'),
+        ("billing", "0004_change_history_covering_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='subscription',
-            name='plan',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='subscriptions', to='billing.plan'),
+            model_name="subscription",
+            name="plan",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="subscriptions",
+                to="billing.plan",
+            ),
         ),
         migrations.AlterField(
-            model_name='subscription',
-            name='price',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='subscriptions', to='billing.price'),
+            model_name="subscription",
+            name="price",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="subscriptions",
+                to="billing.price",
+            ),
         ),
         migrations.AlterField(
-            model_name='subscriptionchange',
-            name='plan',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='+', to='billing.plan'),
+            model_name="subscriptionchange",
+            name="plan",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT, related_name="+", to="billing.plan"
+            ),
         ),
     ]
