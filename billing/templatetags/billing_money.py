@@ -1,4 +1,5 @@
-"""Amounts kept in minor units, written for people: `{{ invoice.total|money:invoice.currency }}`."""
+"""Amounts kept in minor units, written for people: `{{ invoice.total|money:invoice.currency }}`;
+and counts with their thousands grouped: `{{ usage.limit|count }}`."""
 
 from decimal import Decimal
 
@@ -19,3 +20,9 @@ def money(amount: int | None, currency: str = "") -> str:
     if code in _ZERO_DECIMAL:
         return f"{amount:,} {code}".strip()
     return f"{Decimal(amount) / 100:,.2f} {code}".strip()
+
+
+@register.filter
+def count(number: int | None) -> str:
+    """`250000` → "250,000", as the pricing page writes limits."""
+    return "—" if number is None else f"{number:,}"
