@@ -17,7 +17,10 @@ serves those from localstripe's own objects, following Stripe's documented shape
   `subscription_data[metadata]` and `client_reference_id`), sends a signed
   `checkout.session.completed` and redirects to `success_url`;
 - `/v1/billing_portal/sessions` returns the `url` of a page listing the customer's invoices
-  with a link back to `return_url`;
+  with a link back to `return_url`; an open invoice has a Pay button that pays it with the
+  card on file, or with a card entered beside it (which becomes the customer's default, as
+  updating the payment method in Stripe's portal does), sends `invoice.paid` and
+  `customer.subscription.updated` (active) as Stripe does, and comes back to the page;
 - `POST /_config/subscriptions/<id>/renew` with `outcome=fail` (or `succeed`) starts the
   subscription's next period and charges it now: `fail` swaps in a card whose charges are
   declined, so a failed renewal (invoice.payment_failed, past_due) can be produced end to
@@ -517,21 +520,79 @@ def _invoices_of(customer_id: str) -> list[Any]:
     ]
 
 
-async def portal_page(request: web.Request) -> web.Response:
-    session = _get("portal", request.match_info["id"])
+def _portal(session: dict[str, Any], error: str = "") -> web.Response:
     rows = "".join(
         f'<tr><td><a href="/invoice/{inv.id}">LS-{inv.id[-8:].upper()}</a></td>'
         f"<td>{inv.total / 100:.2f} {html.escape(inv.currency.upper())}</td>"
-        f"<td>{html.escape(inv.status)}</td></tr>"
+        f"<td>{html.escape(inv.status)}</td><td>{_pay_form(session, inv)}</td></tr>"
         for inv in sorted(_invoices_of(session["customer"]), key=lambda i: -i.created)
     )
     back = html.escape(session.get("return_url") or "/")
     body = (
-        "<h1>Local Stripe customer portal</h1><h2>Invoices</h2>"
-        f"<table><tr><th>Number</th><th>Total</th><th>Status</th></tr>{rows}</table>"
+        "<h1>Local Stripe customer portal</h1>"
+        + (f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "")
+        + "<h2>Invoices</h2><table><tr><th>Number</th><th>Total</th><th>Status</th>"
+        f"<th></th></tr>{rows}</table>"
         f'<p><a href="{back}">Return</a></p>'
     )
-    return _page("Billing portal", body)
+    return _page("Billing portal", body, status=400 if error else 200)
+
+
+def _pay_form(session: dict[str, Any], invoice: Any) -> str:
+    """An open invoice's Pay button, with a card field (empty: the card on file)."""
+    if invoice.status != "open":
+        return ""
+    field = f"card-{invoice.id}"
+    return (
+        f'<form method="post" action="/portal/{session["id"]}/invoices/{invoice.id}/pay">'
+        f'<label for="{field}">Card number (empty: the card on file)</label>'
+        f'<input id="{field}" name="card" placeholder="4242 4242 4242 4242" autocomplete="off">'
+        f'<button type="submit" aria-label="Pay LS-{invoice.id[-8:].upper()}">Pay</button>'
+        "</form>"
+    )
+
+
+async def portal_page(request: web.Request) -> web.Response:
+    return _portal(_get("portal", request.match_info["id"]))
+
+
+async def portal_pay(request: web.Request) -> web.Response:
+    """Pay one open invoice of the session's customer, then back to the portal page."""
+    session = _get("portal", request.match_info["id"])
+    invoice = ls.Invoice._api_retrieve(request.match_info["invoice"])
+    if invoice.customer != session["customer"]:
+        raise UserError(404, f"No such invoice: '{invoice.id}'", {"code": "resource_missing"})
+    back = web.HTTPSeeOther(f"/portal/{session['id']}")
+    if invoice.status != "open":
+        raise back  # paid meanwhile (or void): nothing to pay
+    form = await request.post()
+    number = "".join(str(form.get("card", "")).split())
+    if number:
+        if len(number) != 16 or not number.isdigit():
+            return _portal(session, "Your card number is incomplete.")
+        _use_card(session["customer"], _card(number))
+    if not _pay(invoice):
+        return _portal(session, "Your card was declined.")
+    raise back
+
+
+def _pay(invoice: Any) -> bool:
+    """Charge an open invoice to its customer's default card, with the events Stripe sends
+    (`invoice.paid` and the subscription back to active, or `invoice.payment_failed` and the
+    subscription past due); True if it was paid."""
+    try:
+        ls.Invoice._api_pay_invoice(invoice.id)
+    except UserError:
+        pass  # no card on file: the invoice stays open, as a declined one does
+    invoice = ls.Invoice._api_retrieve(invoice.id)
+    subscription = ls.store.get(f"subscription:{invoice.subscription}")
+    if subscription is not None:
+        _after_payment(subscription, invoice)
+    elif invoice.status == "paid":
+        _send("invoice.paid", invoice)
+    else:
+        _send("invoice.payment_failed", invoice)
+    return bool(invoice.status == "paid")
 
 
 async def invoice_page(request: web.Request) -> web.Response:
@@ -562,8 +623,7 @@ async def renew(request: web.Request) -> web.Response:
     ]
     if outcome == "succeed" and open_invoices:
         for invoice in open_invoices:
-            ls.Invoice._api_pay_invoice(invoice.id)
-            _after_payment(subscription, invoice)
+            _pay(invoice)
         return _json(subscription._export())
     subscription.start_date = subscription.current_period_end
     subscription._create_invoice()
@@ -573,8 +633,11 @@ async def renew(request: web.Request) -> web.Response:
 
 
 def _after_payment(subscription: Any, invoice: Any) -> None:
+    """The events of a charge for `invoice` (localstripe sent `invoice.payment_succeeded`
+    already for a paid one; Stripe sends `invoice.paid` beside it)."""
     if invoice.status == "paid":
         subscription.status = "active"
+        _send("invoice.paid", invoice)
     else:
         subscription.status = "past_due"
         _send("invoice.payment_failed", invoice)
@@ -632,6 +695,7 @@ def build_app(base: str, data: str = "") -> web.Application:
         ("GET", "/checkout/pay/{id}", checkout_page),
         ("POST", "/checkout/pay/{id}", checkout_pay),
         ("GET", "/portal/{id}", portal_page),
+        ("POST", "/portal/{id}/invoices/{invoice}/pay", portal_pay),
         ("GET", "/invoice/{id}", invoice_page),
         ("POST", "/_config/subscriptions/{id}/renew", renew),
     ]

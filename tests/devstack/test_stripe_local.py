@@ -1,12 +1,18 @@
 """The devstack's local Stripe on its own: what the extension adds to localstripe, and the
 dev profile's state kept across restarts."""
 
+import hashlib
+import hmac
+import http.server
+import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -156,3 +162,157 @@ def test_the_dev_profile_keeps_its_objects_across_restarts(
     started.append(second)
     kept = second.http.get(f"{second.base}/v1/prices/{price['id']}").json()
     assert (kept["unit_amount"], kept["lookup_key"]) == (900, "kept")
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint that keeps what it is sent (body and Stripe-Signature)."""
+
+    received: list[tuple[bytes, str]]
+
+    def do_POST(self) -> None:  # noqa: N802 - the handler's name is http.server's
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((body, self.headers.get("Stripe-Signature", "")))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
+    received: list[tuple[bytes, str]] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def _verified(received: list[tuple[bytes, str]], secret: str) -> list[dict[str, Any]]:
+    """The events whose signature checks out as Stripe's does (HMAC-SHA256 of `t.body`)."""
+    events = []
+    for body, header in received:
+        parts = dict(part.split("=", 1) for part in header.split(","))
+        expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256)
+        assert hmac.compare_digest(expected.hexdigest(), parts["v1"]), header
+        events.append(json.loads(body))
+    return events
+
+
+def _quiet(received: list[tuple[bytes, str]], *, at_least: int = 1) -> None:
+    """Wait until the deliveries have stopped coming (they leave a moment after the request
+    that caused them)."""
+    deadline = time.monotonic() + 5
+    seen = -1
+    while (len(received) != seen or len(received) < at_least) and time.monotonic() < deadline:
+        seen = len(received)
+        time.sleep(0.3)
+
+
+def _subscribed_customer(stripe: LocalStripe, card: str) -> tuple[str, dict[str, Any]]:
+    price = stripe.http.post(
+        f"{stripe.base}/v1/prices",
+        data={
+            "currency": "usd",
+            "unit_amount": "2900",
+            "recurring[interval]": "month",
+            "product_data[name]": "Starter",
+        },
+    ).json()
+    customer = stripe.http.post(f"{stripe.base}/v1/customers", data={"email": "o@b.test"}).json()
+    method = stripe.http.post(
+        f"{stripe.base}/v1/payment_methods",
+        data={
+            "type": "card",
+            "card[number]": card,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2034",
+            "card[cvc]": "123",
+        },
+    ).json()
+    stripe.http.post(
+        f"{stripe.base}/v1/payment_methods/{method['id']}/attach",
+        data={"customer": customer["id"]},
+    )
+    stripe.http.post(
+        f"{stripe.base}/v1/customers/{customer['id']}",
+        data={"invoice_settings[default_payment_method]": method["id"]},
+    )
+    sub = stripe.http.post(
+        f"{stripe.base}/v1/subscriptions",
+        data={"customer": customer["id"], "items[0][price]": price["id"]},
+    ).json()
+    return customer["id"], sub
+
+
+def test_the_portal_pays_an_open_invoice_and_sends_the_events_stripe_sends(
+    started: list[LocalStripe], endpoint: tuple[str, list[tuple[bytes, str]]]
+) -> None:
+    stripe = LocalStripe(None)
+    started.append(stripe)
+    url, received = endpoint
+    secret = "whsec_portal"
+    stripe.http.post(
+        f"{stripe.base}/_config/webhooks/test",
+        data={"url": url, "secret": secret},
+    )
+    customer, sub = _subscribed_customer(stripe, "4242424242424242")
+    renewed = stripe.http.post(
+        f"{stripe.base}/_config/subscriptions/{sub['id']}/renew", data={"outcome": "fail"}
+    )
+    assert renewed.json()["status"] == "past_due"
+    (failed,) = [
+        i
+        for i in stripe.http.get(
+            f"{stripe.base}/v1/invoices", params={"subscription": sub["id"]}
+        ).json()["data"]
+        if i["status"] == "open"
+    ]
+    portal = stripe.http.post(
+        f"{stripe.base}/v1/billing_portal/sessions",
+        data={"customer": customer, "return_url": "http://app.test/settings/billing/"},
+    ).json()
+    browser = requests.Session()  # the portal is opened without a key, as on Stripe's host
+    browser.trust_env = False
+    page = browser.get(portal["url"], timeout=5).text
+    pay = f"/portal/{portal['id']}/invoices/{failed['id']}/pay"
+    assert f'action="{pay}"' in page
+
+    # The card on file is the declined one: the invoice stays open, the page says why.
+    declined = browser.post(f"{stripe.base}{pay}", data={"card": ""}, timeout=5)
+    assert declined.status_code == 400
+    assert "Your card was declined." in declined.text
+    _quiet(received)
+    received.clear()
+
+    # A good card entered beside the invoice pays it, and the page comes back.
+    paid = browser.post(f"{stripe.base}{pay}", data={"card": "4242 4242 4242 4242"}, timeout=5)
+    assert paid.status_code == 200 and paid.url == portal["url"]
+    assert f'action="{pay}"' not in paid.text  # nothing open is left to pay
+    invoice = stripe.http.get(f"{stripe.base}/v1/invoices/{failed['id']}").json()
+    assert invoice["status"] == "paid" and invoice["status_transitions"]["paid_at"]
+    remote = stripe.http.get(f"{stripe.base}/v1/subscriptions/{sub['id']}").json()
+    assert remote["status"] == "active"
+
+    _quiet(received, at_least=3)
+    events = {e["type"]: e["data"]["object"] for e in _verified(received, secret)}
+    assert events["invoice.paid"]["id"] == failed["id"]
+    assert events["invoice.paid"]["status"] == "paid"
+    assert events["invoice.paid"]["parent"]["subscription_details"]["subscription"] == sub["id"]
+    assert events["invoice.payment_succeeded"]["id"] == failed["id"]
+    assert events["customer.subscription.updated"]["id"] == sub["id"]
+    assert events["customer.subscription.updated"]["status"] == "active"
+
+    again = browser.post(f"{stripe.base}{pay}", data={"card": ""}, timeout=5)
+    assert again.url == portal["url"]  # paid already: back to the page, nothing charged
+    other, _ = _subscribed_customer(stripe, "4242424242424242")
+    theirs = stripe.http.post(
+        f"{stripe.base}/v1/billing_portal/sessions", data={"customer": other}
+    ).json()
+    refused = browser.post(
+        f"{stripe.base}/portal/{theirs['id']}/invoices/{failed['id']}/pay", timeout=5
+    )
+    assert refused.status_code == 404  # another customer's invoice is not theirs to pay
