@@ -14,6 +14,7 @@ from django.utils import timezone
 from billing.models import Subscription
 from billing.providers.base import InvoiceState
 from billing.services import subscriptions
+from tests.support.billing_browser import days_pass, save_company
 from tests.support.connections import run_on_own_connection
 
 from .test_journeys import _sign_up
@@ -50,13 +51,6 @@ def _payment_fails(slug: str, at: dt.datetime) -> None:
     run_on_own_connection(work)
 
 
-def _days_pass(now: dt.datetime) -> None:
-    def work() -> None:
-        subscriptions.dunning_advance(now=now)
-
-    run_on_own_connection(work)
-
-
 def _payment_succeeds(slug: str, at: dt.datetime) -> None:
     def work() -> None:
         subscriptions.invoice_apply_state(
@@ -66,12 +60,6 @@ def _payment_succeeds(slug: str, at: dt.datetime) -> None:
     run_on_own_connection(work)
 
 
-def _save_company(page: Any, host: str, name: str) -> None:
-    page.goto(f"{host}/companies/new/")
-    page.fill("input[name=name]", name)
-    page.click("form:has(input[name=name]) button[type=submit]")
-
-
 def test_banner_then_read_only_then_paid_and_restored(live_url: str, browser: Any) -> None:
     slug = f"e2e-{uuid.uuid4().hex[:8]}"
     port = live_url.rsplit(":", 1)[1]
@@ -79,7 +67,7 @@ def test_banner_then_read_only_then_paid_and_restored(live_url: str, browser: An
     context = browser.new_context()
     page = context.new_page()
     _sign_up(page, live_url, slug, "Dunning Journey Org")
-    _save_company(page, host, "Initech")
+    save_company(page, host, "Initech")
     page.wait_for_url(re.compile(rf"{re.escape(host)}/companies/\d+/"))
     assert page.locator("[data-testid=billing-banner]").count() == 0
 
@@ -93,8 +81,8 @@ def test_banner_then_read_only_then_paid_and_restored(live_url: str, browser: An
     banner.get_by_role("link", name="Billing settings").click()
     page.wait_for_url(f"{host}/settings/billing/")
 
-    _days_pass(failed_at + 7 * DAY)
-    _save_company(page, host, "Initrode")
+    days_pass(failed_at + 7 * DAY)
+    save_company(page, host, "Initrode")
     refusal = page.locator("[data-testid=read-only-refusal]")
     refusal.wait_for()
     assert "Dunning Journey Org is read-only because a payment is overdue" in (refusal.inner_text())
@@ -106,7 +94,7 @@ def test_banner_then_read_only_then_paid_and_restored(live_url: str, browser: An
     _payment_succeeds(slug, failed_at + 8 * DAY)
     page.goto(f"{host}/companies/")
     assert page.locator("[data-testid=billing-banner]").count() == 0
-    _save_company(page, host, "Initrode")
+    save_company(page, host, "Initrode")
     page.wait_for_url(re.compile(rf"{re.escape(host)}/companies/\d+/"))
     assert "Initrode" in page.inner_text("h1")
     context.close()

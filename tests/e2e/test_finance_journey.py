@@ -13,15 +13,14 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Plan, Price, Subscription, SubscriptionChange
+from tests.support.billing_browser import finance_sign_in, finance_staff
 from tests.support.connections import run_on_own_connection
 
-from .conftest import run_manage
 from .test_accessibility import SIZES, serious_violations
 from .test_journeys import _sign_up
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "a-Long-passphrase-42"
 SEATS = 3
 
 
@@ -54,19 +53,6 @@ def _subscribes(slug: str) -> int:
     return found["mrr"]
 
 
-def _finance_staff(live_env: dict[str, str], email: str) -> None:
-    """A staff user with the finance permission, made by manage.py so that the password is
-    hashed as the server checks it."""
-    run_manage(
-        live_env,
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import Permission; from iam.models import User; "
-        f"u = User.objects.create_user(email='{email}', password='{PASSWORD}', is_staff=True); "
-        "u.user_permissions.add(Permission.objects.get(codename='view_finance'))",
-    )
-
-
 def _cents(written: str) -> int:
     return int(Decimal(written.replace(",", "")) * 100)
 
@@ -80,16 +66,11 @@ def test_finance_staff_see_the_figures_filter_subscriptions_and_download_csv(
     _sign_up(signup.new_page(), live_url, slug, "Finance Journey Org")
     signup.close()
     mrr = _subscribes(slug)
-    _finance_staff(live_env, email)
+    finance_staff(live_env, email)
 
     context = browser.new_context(viewport=SIZES["laptop"], accept_downloads=True)
     page = context.new_page()
-    page.goto(f"{live_url}/billing/finance/")
-    page.wait_for_url(re.compile(r".*/admin/login/\?next=.*finance.*"))
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_url}/billing/finance/")
+    finance_sign_in(page, live_url, email)
 
     # The operator admin's index leads here too.
     page.goto(f"{live_url}/admin/")
