@@ -146,6 +146,24 @@ def test_an_active_subscription_shows_its_price_period_and_the_changes_it_allows
     assert "Change plan" in page
 
 
+def test_a_failed_payment_offers_paying_in_the_portal_at_the_top_and_a_contract_none(
+    tenant_a: Tenant, owner_a: User
+) -> None:
+    subscription = _active_on_starter(tenant_a)
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.PAST_DUE)
+    client = _browser(owner_a, tenant_a)
+
+    at_stripe = client.get(URL).content.decode()
+    Subscription.objects.filter(pk=subscription.pk).update(provider="manual")
+    by_contract = client.get(URL).content.decode()
+
+    alert = at_stripe.split('data-testid="past-due"', 1)[1].split("</div>", 1)[0]
+    assert "Pay the open invoice in the payment portal" in alert
+    assert 'action="/settings/billing/portal/"' in alert and "Pay in the payment portal" in alert
+    assert "Pay the open invoice so" in by_contract
+    assert "Pay in the payment portal" not in by_contract  # invoiced by contract: no portal
+
+
 def test_a_contract_plan_is_not_offered_for_checkout_but_named_with_talk_to_us(
     tenant_a: Tenant, owner_a: User
 ) -> None:

@@ -195,7 +195,9 @@ def test_trial_upgrade_seats_limit_dunning_portal_payment_and_finance(
     assert text_of(owner, "plan-name") == "Starter"
 
     # 6. They pay the open invoice in the customer portal and are restored at once.
-    owner.get_by_role("button", name="Payment methods and address").click()
+    assert "The last payment failed" in text_of(owner, "past-due")
+    assert serious_violations(owner) == []  # the banner and the alert on the suspended host
+    owner.get_by_role("button", name="Pay in the payment portal").click()
     owner.wait_for_url(re.compile(re.escape(settings.STRIPE_API_BASE) + r"/portal/bps_"))
     portal = owner.url
     owner.fill("input[name=card]", "4242 4242 4242 4242")
