@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from billing.entitlements import feature_enabled
 from crm.models import Contact, Lead, ScoringModel, ScoringRule
 from crm.selectors.scoring import (
     MIN_OUTCOMES,
@@ -35,6 +36,9 @@ from crm.selectors.scoring import (
 from problems.exceptions import InvalidFields
 
 log = structlog.get_logger(__name__)
+
+# The plan feature that lets an organization's own history train a scoring model.
+MODEL_PLAN_FEATURE = "lead_scoring_models"
 
 BATCH = 500
 # How long a queued rescoring of a record stands for every later change (coalescing).
@@ -327,8 +331,19 @@ def scoring_model_train() -> ScoringModel | None:
 
 def scoring_nightly() -> dict[str, Any]:
     """The nightly round of one organization: retrain its model, then rescore every lead
-    and contact (the model changed, and inactivity has grown by a day)."""
-    model = scoring_model_train()
+    and contact (the model changed, and inactivity has grown by a day).
+
+    A model learned from the history is a feature of the plan (`lead_scoring_models`):
+    without it no model is trained, and one trained before a downgrade is dropped, so the
+    rules alone score from this round on.
+    """
+    tenant = connection.tenant  # type: ignore[attr-defined]
+    if feature_enabled(tenant=tenant, feature=MODEL_PLAN_FEATURE):
+        model = scoring_model_train()
+    else:
+        model = None
+        dropped, _ = ScoringModel.objects.all().delete()
+        log.info("scoring.model_not_in_plan", tenant=tenant.schema_name, dropped=dropped)
     leads = leads_score_refresh()
     contacts = contacts_score_refresh()
     return {"model": getattr(model, "pk", None), "leads": leads, "contacts": contacts}

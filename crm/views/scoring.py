@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from billing.entitlements import feature_enabled, upgrade_url
 from crm.models import Lead, ScoringRule
 from crm.selectors.scoring import (
     MIN_OUTCOMES,
@@ -24,6 +25,7 @@ from crm.selectors.scoring import (
     scoring_rule_list,
 )
 from crm.services.scoring import (
+    MODEL_PLAN_FEATURE,
     scoring_rule_clean,
     scoring_rule_create,
     scoring_rule_delete,
@@ -88,6 +90,11 @@ def _page(
             "form": form or ScoringRuleForm(),
             "editing": editing,
             "model": scoring_model_current(),
+            "model_in_plan": feature_enabled(
+                tenant=request.tenant,  # type: ignore[attr-defined]
+                feature=MODEL_PLAN_FEATURE,
+            ),
+            "upgrade_url": upgrade_url(request.tenant),  # type: ignore[attr-defined]
             "min_outcomes": MIN_OUTCOMES,
             "starting_points": STARTING_POINTS,
             "preview": scoring_preview(rules=rules),

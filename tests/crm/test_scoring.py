@@ -474,3 +474,37 @@ def test_a_rescoring_is_queued_in_its_organization_even_when_the_commit_comes_la
     assert seen == [tenant_a.schema_name]
     with tenant_context(tenant_a):
         tasks.contact_score_refresh.apply(args=[contact.pk])  # clears the pending mark
+
+
+def test_a_plan_without_scoring_models_trains_none_and_drops_the_one_it_had(
+    in_a: Tenant, owner_a: User
+) -> None:
+    from billing.models import Plan, Subscription
+
+    _history(won=MIN_OUTCOMES, lost=MIN_OUTCOMES)
+    assert scoring_nightly()["model"] is not None  # Growth (the trial) includes models
+    Subscription.objects.filter(organization=in_a).update(plan=Plan.objects.get(code="starter"))
+
+    assert scoring_nightly()["model"] is None
+
+    assert not ScoringModel.objects.exists()
+    lead = LeadFactory()
+    leads_score_refresh(lead_ids=[lead.pk])
+    assert {r["kind"] for r in _stored(lead).score_reasons} == {"base"}
+    page = _admin_page(in_a, owner_a)
+    assert 'data-testid="model-not-in-plan"' in page
+    assert "/settings/billing/" in page
+
+
+def _admin_page(tenant: Tenant, user: User) -> str:
+    from django.test import Client
+
+    from tests.conftest import host_of
+
+    connection.set_schema_to_public()  # type: ignore[attr-defined]
+    client = Client(HTTP_HOST=host_of(tenant))
+    client.force_login(user)
+    response = client.get("/settings/scoring/")
+    connection.set_tenant(tenant)  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    return response.content.decode()
