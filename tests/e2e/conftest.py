@@ -77,44 +77,65 @@ def mails_to(mailbox: Path, address: str) -> list[str]:
     return [m for m in messages if f"To: {address}" in m]
 
 
+def _serving(server: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
+    """Wait until `server` answers its health check: True; False if it could not have the
+    port (another process took it between `_free_port` and the bind: pick another)."""
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            log = log_path.read_text()
+            if "already in use" in log:
+                return False
+            raise RuntimeError(f"server did not start: {log[-2000:]}")
+        try:
+            # Asked only while the server runs: whatever answers is this server, not
+            # another process that holds the port.
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def live_url(live_env: dict[str, str], live_mailbox: Path, django_db_blocker: Any) -> Iterator[str]:
     """The public site of a development server serving the test database."""
-    port = _free_port()
-    env = {
-        **live_env,
-        "PUBLIC_PORT": str(port),
-        "DEBUG": "true",
-        # django-environ reads the path after "filemail://" without its first slash.
-        "EMAIL_URL": f"filemail:///{live_mailbox}",
-    }
     # The server's log goes to a file: an unread pipe would fill up and stall the server.
     log_path = Path(tempfile.mkstemp(prefix="mycrm-live-", suffix=".log")[1])
     log = log_path.open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://localhost:{port}"
+    server: subprocess.Popen[bytes] | None = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
+        for _ in range(3):
+            port = _free_port()
+            env = {
+                **live_env,
+                "PUBLIC_PORT": str(port),
+                "DEBUG": "true",
+                # django-environ reads the path after "filemail://" without its first slash.
+                "EMAIL_URL": f"filemail:///{live_mailbox}",
+            }
+            log.seek(0)
+            log.truncate()
+            server = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            url = f"http://localhost:{port}"
+            if _serving(server, url, log_path):
+                break
+        else:
+            raise RuntimeError("no free port for the server after 3 tries")
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
         log.close()
         log_path.unlink(missing_ok=True)
         _end_other_sessions(django_db_blocker)

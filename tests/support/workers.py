@@ -19,6 +19,11 @@ own services, under `.devstack/test-<worker pid>/`, so `python -m devstack statu
 lists them, they die with the worker, and the next devstack run removes what a killed worker
 left behind.
 
+What else a worker keeps apart: files (e-mails of live servers, downloads) go to its own
+pytest temporary directory; live servers and Chromium instances are its own processes, on free
+ports. The Hypothesis example database (`.hypothesis/`) stays shared: it keeps each test's
+examples in a directory of that test's own, written atomically, and a test runs in one worker.
+
 Loaded as a plugin (`-p tests.support.workers` in pyproject's addopts) so that it runs before
 pytest-django reads the settings: the worker's URLs must be in the environment by then, and the
 processes the tests start (servers, Celery workers, manage.py commands) inherit them from it.
