@@ -93,6 +93,15 @@ def _renewal_declined(subscription_id: str) -> None:
     assert response.json()["status"] == "past_due"
 
 
+def _payments(page: Any, month: str) -> tuple[int, int]:
+    """The Finance page's count of failed payments in `month`, and of those recovered."""
+    row = page.locator(f"[data-testid=overall] tr[data-month='{month}']")
+    return (
+        int(row.locator("[data-figure=payments_failed]").inner_text()),
+        int(row.locator("[data-figure=payments_recovered]").inner_text()),
+    )
+
+
 def _cents(written: str) -> int:
     return round(float(written.replace(",", "")) * 100)
 
@@ -163,6 +172,15 @@ def test_trial_upgrade_seats_limit_dunning_portal_payment_and_finance(
         assert Contact.objects.count() == FREE_CONTACTS  # nothing was added
     other_context.close()
 
+    # Finance staff look at this month's payments before (see 7).
+    email = f"finance-{slug}@mycrm.test"
+    finance_staff(live_env, email)
+    staff_context = browser.new_context(viewport=SIZES["laptop"])
+    staff = staff_context.new_page()
+    finance_sign_in(staff, live_url, email)
+    month = timezone.now().strftime("%Y-%m")
+    before = _payments(staff, month)
+
     # 5. The renewal is declined at Stripe: the banner, then read-only, then suspended.
     _renewal_declined(_subscription(slug).provider_subscription_id)
 
@@ -221,17 +239,12 @@ def test_trial_upgrade_seats_limit_dunning_portal_payment_and_finance(
     assert text_of(owner, "plan-status") == "Active"
     context.close()
 
-    # 7. Finance staff see its MRR, and a failed payment recovered this month.
-    email = f"finance-{slug}@mycrm.test"
-    finance_staff(live_env, email)
-    staff_context = browser.new_context(viewport=SIZES["laptop"])
-    staff = staff_context.new_page()
-    finance_sign_in(staff, live_url, email)
-    month = timezone.now().strftime("%Y-%m")
+    # 7. Finance staff see its MRR, and one more failed payment, recovered, this month.
+    staff.reload()
     figures = staff.locator(f"[data-testid=figures-USD] tr[data-month='{month}']")
     assert _cents(figures.locator("[data-figure=mrr]").inner_text()) >= total
-    overall = staff.locator(f"[data-testid=overall] tr[data-month='{month}']")
-    assert int(overall.locator("[data-figure=payments_recovered]").inner_text()) >= 1
+    failed, recovered = _payments(staff, month)
+    assert (failed, recovered) == (before[0] + 1, before[1] + 1)
     staff.click("nav[aria-label=Finance] >> text=Subscriptions")
     staff.wait_for_url(f"{live_url}/billing/finance/subscriptions/")
     staff.select_option("select[name=plan]", label="Starter")
