@@ -3,6 +3,7 @@ gate iam asks, and how members and API tokens are counted."""
 
 from typing import Any
 
+from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -26,15 +27,22 @@ limits.install(entitlements.require_capacity)
 
 @entitlements.register_counter("seats")
 def _seats(tenant: Tenant, cap: int | None) -> int:
-    """Members, and the invitations still open (each will take a seat when accepted)."""
-    members = Membership.objects.filter(tenant=tenant).count()
-    pending = Invitation.objects.filter(
-        tenant=tenant,
-        accepted_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=timezone.now(),
-    ).count()
-    return members + pending
+    """Members, and the invitations still open to people who are not members yet (each
+    will take a seat when accepted)."""
+    memberships = Membership.objects.filter(tenant=tenant)
+    member_emails = memberships.annotate(address=Lower("user__email")).values("address")
+    pending = (
+        Invitation.objects.filter(
+            tenant=tenant,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .annotate(address=Lower("email"))
+        .exclude(address__in=member_emails)
+        .count()
+    )
+    return memberships.count() + pending
 
 
 @entitlements.register_counter("api_tokens")

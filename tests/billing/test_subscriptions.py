@@ -189,3 +189,19 @@ def test_an_organization_with_a_custom_plan_is_deleted_with_it() -> None:
     assert not SubscriptionChange.objects.filter(plan=custom).exists()
     # A public plan in use by others is still there.
     assert Plan.objects.filter(code="growth").exists()
+
+
+def test_someone_invited_then_added_directly_takes_one_seat_not_two(
+    tenant_a: Tenant, owner_a: object
+) -> None:
+    from iam.services import invitation_create, membership_create
+
+    Subscription.objects.filter(organization=tenant_a).update(plan=Plan.objects.get(code="starter"))
+    before = entitlements.count(tenant_a, "seats")
+    invitation_create(tenant=tenant_a, by=owner_a, email="Dana@Example.test")  # type: ignore[arg-type]
+    assert entitlements.count(tenant_a, "seats") == before + 1
+
+    dana = UserFactory.create(email="dana@example.test")
+    membership_create(user=dana, tenant=tenant_a)
+
+    assert entitlements.count(tenant_a, "seats") == before + 1
