@@ -134,7 +134,12 @@ def trial_start(*, tenant: Tenant, at: dt.datetime | None = None) -> Subscriptio
     return subscription
 
 
-def trials_remind(*, now: dt.datetime | None = None) -> int:
+def _of(rows: Any, organization: Tenant | None) -> Any:
+    """`rows` of one organization only, when one is named (a run for that organization)."""
+    return rows if organization is None else rows.filter(organization=organization)
+
+
+def trials_remind(*, now: dt.datetime | None = None, organization: Tenant | None = None) -> int:
     """E-mail the owners of each trial ending within the reminder window, once per trial.
 
     Only our own trials (no subscription at a provider yet): a trial taken at checkout has
@@ -150,7 +155,7 @@ def trials_remind(*, now: dt.datetime | None = None) -> int:
         trial_ends_at__lte=horizon,
         trial_reminder_sent_at__isnull=True,
     ).values_list("pk", flat=True)
-    for pk in list(due):
+    for pk in list(_of(due, organization)):
         with transaction.atomic():
             subscription = (
                 Subscription.objects.select_for_update()
@@ -172,7 +177,7 @@ def trials_remind(*, now: dt.datetime | None = None) -> int:
     return sent
 
 
-def trials_expire(*, now: dt.datetime | None = None) -> int:
+def trials_expire(*, now: dt.datetime | None = None, organization: Tenant | None = None) -> int:
     """Move each trial that ended unpaid to Free (it keeps working and keeps its data; only
     its limits change). A trial at a provider is left to the provider, whose charge (or
     cancellation) at the trial's end arrives as its state."""
@@ -182,7 +187,7 @@ def trials_expire(*, now: dt.datetime | None = None) -> int:
     due = Subscription.objects.filter(
         status=Status.TRIALING, provider_subscription_id="", trial_ends_at__lte=now
     )
-    for pk in list(due.values_list("pk", flat=True)):
+    for pk in list(_of(due, organization).values_list("pk", flat=True)):
         with transaction.atomic():
             subscription = Subscription.objects.select_for_update().get(pk=pk)
             ends = subscription.trial_ends_at
@@ -435,7 +440,7 @@ def _dunning_ended(subscription: Subscription, *, reached: str) -> None:
         tenant_restore(tenant=tenant)
 
 
-def dunning_advance(*, now: dt.datetime | None = None) -> int:
+def dunning_advance(*, now: dt.datetime | None = None, organization: Tenant | None = None) -> int:
     """Take each past-due organization to read-only, then suspended, as its days run out.
 
     Idempotent (each step is taken once, under the row's lock), so the hourly task may run
@@ -449,7 +454,7 @@ def dunning_advance(*, now: dt.datetime | None = None) -> int:
     past_due = Subscription.objects.filter(
         past_due_since__isnull=False, past_due_since__lte=now - read_only_after
     ).exclude(dunning=Dunning.SUSPENDED)
-    for pk in list(past_due.values_list("pk", flat=True)):
+    for pk in list(_of(past_due, organization).values_list("pk", flat=True)):
         with transaction.atomic():
             subscription = (
                 Subscription.objects.select_for_update().select_related("organization").get(pk=pk)

@@ -74,7 +74,7 @@ def _on_free_with_full_contacts(slug: str) -> None:
             Contact.objects.bulk_create(
                 Contact(first_name=f"Person {i}") for i in range(FREE_CONTACTS)
             )
-        subscriptions.trials_expire(now=ends)
+        subscriptions.trials_expire(now=ends, organization=Tenant.objects.get(slug=slug))
 
     run_on_own_connection(work)
 
@@ -195,14 +195,14 @@ def test_trial_upgrade_seats_limit_dunning_portal_payment_and_finance(
     failed_at = _subscription(slug).past_due_since
     assert failed_at is not None
 
-    days_pass(failed_at + 7 * DAY)
+    days_pass(failed_at + 7 * DAY, slug)
     save_company(owner, host, "Initrode")
     refusal = owner.locator("[data-testid=read-only-refusal]")
     refusal.wait_for()
     assert "Done Means Org is read-only because a payment is overdue" in refusal.inner_text()
     assert "Nothing was changed" in refusal.inner_text()
 
-    days_pass(failed_at + 14 * DAY)
+    days_pass(failed_at + 14 * DAY, slug)
     for path in ("/", "/contacts/"):
         closed = owner.goto(f"{host}{path}")
         assert closed.status == 423

@@ -81,7 +81,7 @@ def test_banner_then_read_only_then_paid_and_restored(live_url: str, browser: An
     banner.get_by_role("link", name="Billing settings").click()
     page.wait_for_url(f"{host}/settings/billing/")
 
-    days_pass(failed_at + 7 * DAY)
+    days_pass(failed_at + 7 * DAY, slug)
     save_company(page, host, "Initrode")
     refusal = page.locator("[data-testid=read-only-refusal]")
     refusal.wait_for()

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from billing.services import subscriptions
+from tenants.models import Tenant
 from tests.billing import stripe_support
 from tests.support.connections import run_on_own_connection
 from tests.support.manage import ROOT, manage
@@ -131,12 +132,14 @@ def colleague_joins(
     return colleague
 
 
-def days_pass(now: dt.datetime) -> None:
-    """The hourly dunning task runs at `now` (a travelled clock), committed as the task's
-    own transaction would be, so the server sees what it did."""
+def days_pass(now: dt.datetime, slug: str) -> None:
+    """The hourly dunning task's work for organization `slug` runs at `now` (a travelled
+    clock), committed as the task's own transaction would be, so the server sees what it
+    did. Only that organization: the suite's other organizations share the database."""
 
     def work() -> None:
-        subscriptions.dunning_advance(now=now)
+        organization = Tenant.objects.get(slug=slug)
+        subscriptions.dunning_advance(now=now, organization=organization)
 
     run_on_own_connection(work)
 
