@@ -51,8 +51,14 @@ def _api_tokens(tenant: Tenant, cap: int | None) -> int:
 
 
 def _membership_changed(sender: Any, instance: Membership, **kwargs: Any) -> None:
-    """A member joined or left: the seats billed follow, in the background (coalesced)."""
-    if kwargs.get("created", True):  # a role change (a save, not a create) takes no seat
+    """A member joined or left: the seats billed follow, in the background (coalesced).
+
+    Not for the owner of an organization being provisioned: its trial, started next, counts
+    that first seat itself.
+    """
+    if not kwargs.get("created", True):  # a role change (a save, not a create) takes no seat
+        return
+    if Subscription.objects.filter(organization_id=instance.tenant_id).exists():
         seats.seats_sync_queue(organization_id=instance.tenant_id)
 
 

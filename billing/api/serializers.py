@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from billing.models import Interval, Invoice
+from billing.models import Interval, Invoice, Subscription
 from problems.serializers import StrictCharField
 
 
@@ -27,9 +27,7 @@ class SubscriptionSerializer(serializers.Serializer):
     """The organization's plan, its state, the seats billed and what the plan allows."""
 
     plan = PlanRefSerializer(read_only=True)
-    status = serializers.ChoiceField(
-        choices=["trialing", "active", "past_due", "canceled", "free"], read_only=True
-    )
+    status = serializers.ChoiceField(choices=Subscription.Status.choices, read_only=True)
     provider = serializers.CharField(read_only=True)
     interval = serializers.ChoiceField(choices=Interval.choices, read_only=True, allow_null=True)
     currency = serializers.CharField(read_only=True)

@@ -53,5 +53,8 @@ SPECTACULAR_SETTINGS = {
         "CustomFieldEntityEnum": "crm.models.CustomField.Entity",
         "ImportEntityEnum": "crm.models.ContactImport.Entity",
         "SearchResultTypeEnum": "crm.selectors.search.TYPES",
+        "SubscriptionStatusEnum": "billing.models.Subscription.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "LeadStatusEnum": "crm.models.Lead.Status",
     },
 }

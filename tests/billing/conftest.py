@@ -6,13 +6,32 @@ from collections.abc import Callable
 
 import pytest
 
-from billing.models import Price, Subscription
+from billing.models import Invoice, Price, Subscription, WebhookEvent
 from billing.providers.stripe import subscription_state
 from billing.services.subscriptions import subscription_apply_state
 from iam.models import Membership
 from tenants.models import Tenant
 
 from . import stripe_support
+
+# The suite's two organizations (tests/conftest.py); the others a test sees were committed by
+# browser journeys run earlier on the same database.
+SUITE_ORGANIZATIONS = ("alpha", "beta")
+
+
+@pytest.fixture(autouse=True)
+def _only_this_tests_billing_rows(request: pytest.FixtureRequest) -> None:
+    """Browser journeys commit their organizations' provider events, subscriptions at a
+    provider and invoices to the test database; a billing test counts and reconciles only
+    what it made. Removed inside the test's own transaction, so rolled back after it."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or marker.kwargs.get("transaction"):
+        return  # no database, or a committing test: nothing of others' is removed for good
+    request.getfixturevalue("db")
+    WebhookEvent.objects.all().delete()
+    others = Subscription.objects.exclude(organization__slug__in=SUITE_ORGANIZATIONS)
+    Invoice.objects.exclude(organization__slug__in=SUITE_ORGANIZATIONS).delete()
+    others.exclude(provider_subscription_id="").update(provider_subscription_id="")
 
 
 @pytest.fixture
