@@ -298,13 +298,18 @@ def test_the_portal_pays_an_open_invoice_and_sends_the_events_stripe_sends(
     assert remote["status"] == "active"
 
     _quiet(received, at_least=3)
-    events = {e["type"]: e["data"]["object"] for e in _verified(received, secret)}
+    verified = _verified(received, secret)
+    events = {e["type"]: e["data"]["object"] for e in verified}
+    # A delivery left over from the declined try may still arrive after it; what the payment
+    # sent is among them.
+    updates = [
+        e["data"]["object"] for e in verified if e["type"] == "customer.subscription.updated"
+    ]
     assert events["invoice.paid"]["id"] == failed["id"]
     assert events["invoice.paid"]["status"] == "paid"
     assert events["invoice.paid"]["parent"]["subscription_details"]["subscription"] == sub["id"]
     assert events["invoice.payment_succeeded"]["id"] == failed["id"]
-    assert events["customer.subscription.updated"]["id"] == sub["id"]
-    assert events["customer.subscription.updated"]["status"] == "active"
+    assert any(u["id"] == sub["id"] and u["status"] == "active" for u in updates), updates
 
     again = browser.post(f"{stripe.base}{pay}", data={"card": ""}, timeout=5)
     assert again.url == portal["url"]  # paid already: back to the page, nothing charged
