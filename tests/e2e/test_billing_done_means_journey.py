@@ -28,7 +28,6 @@ from billing.services import subscriptions
 from crm.models import Contact
 from tenants.models import Tenant
 from tests.support.billing_browser import (
-    celery_worker,
     colleague_joins,
     days_pass,
     finance_sign_in,
@@ -40,6 +39,7 @@ from tests.support.billing_browser import (
     upgrade_through_checkout,
 )
 from tests.support.connections import run_on_own_connection
+from tests.support.manage import celery_worker
 
 from .conftest import mails_to
 from .test_accessibility import SIZES, serious_violations

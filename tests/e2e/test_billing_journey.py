@@ -15,13 +15,13 @@ from billing.models import Price, Subscription, SubscriptionChange
 from tenants.models import Tenant
 from tests.billing import stripe_support
 from tests.support.billing_browser import (
-    celery_worker,
     colleague_joins,
     stripe_catalog_synced,
     text_of,
     until,
     upgrade_through_checkout,
 )
+from tests.support.manage import celery_worker
 
 from .conftest import mails_to
 from .test_accessibility import serious_violations

@@ -3,8 +3,6 @@ would do, saves it, and finds the lead's page scored by it (a real worker rescor
 background); on a phone the settings page fits and passes axe-core."""
 
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from tests.support.manage import celery_worker
+
 from .test_accessibility import SIZES, serious_violations
 from .test_journeys import _sign_up
 from .test_phone_layout import _overflow
@@ -28,32 +27,8 @@ def slug() -> str:
 @pytest.fixture
 def worker(live_env: dict[str, str]) -> Iterator[None]:
     """A Celery worker, as `make run` starts beside the server."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=live_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with celery_worker(live_env):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _score_once(page: Any, url: str, expected: str, timeout: float = 30) -> str:

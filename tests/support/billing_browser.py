@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -20,41 +17,9 @@ from billing.services import subscriptions
 from tenants.models import Tenant
 from tests.billing import stripe_support
 from tests.support.connections import run_on_own_connection
-from tests.support.manage import ROOT, manage
+from tests.support.manage import manage
 
 PASSWORD = "a-Long-passphrase-42"
-
-
-@contextmanager
-def celery_worker(env: dict[str, str]) -> Iterator[None]:
-    """A Celery worker on the test database (`env`): it applies the stored webhooks, syncs
-    seats and sends the mails, as in production."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def until(check: Callable[[], bool], what: str, timeout: float = 45) -> None:

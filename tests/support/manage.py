@@ -1,7 +1,10 @@
-"""Run the project's manage.py in a process of its own, as an operator would."""
+"""Run the project's manage.py, or its Celery worker, in a process of its own, as an operator
+would."""
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,3 +38,35 @@ def env_on_test_database(**extra: str) -> dict[str, str]:
         f"/{db['NAME']}"
     )
     return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **extra}
+
+
+@contextmanager
+def celery_worker(env: dict[str, str]) -> Iterator[None]:
+    """A Celery worker on the database of `env`, as `make run` starts beside the server: it
+    runs the tasks the server queues (webhooks applied, seats synced, scores, mails)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
