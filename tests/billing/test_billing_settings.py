@@ -415,3 +415,13 @@ def test_a_downgrade_below_what_the_organization_uses_is_a_field_error(
     assert _remote(subscription)["items"]["data"][0]["price"]["id"] == (
         subscription.price.provider_ids["stripe"] if subscription.price else None
     )
+
+
+def test_a_trial_shows_its_members_and_no_seats_billed(tenant_a: Tenant, owner_a: User) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    client.force_login(owner_a)
+
+    page = client.get("/settings/billing/").content.decode()
+
+    assert 'data-testid="members-count">2<' in page
+    assert 'data-testid="seats-billed"' not in page  # nothing is billed during a trial
