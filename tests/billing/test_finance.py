@@ -391,6 +391,11 @@ def test_the_page_shows_the_hand_computed_year(
     assert _column(page, "figures-EUR", "revenue_churn") == _written_pct(EUR_REVENUE_CHURN)
     assert _column(page, "plans-USD", "mrr:growth") == _written(GROWTH_USD)
     assert _column(page, "plans-USD", "paying:starter") == [str(n) for n in STARTER_USD_PAYING]
+    # Each plan's movements: B's move to Growth in June, D's end on Starter in November.
+    growth_june = page["movements-USD-growth"][MONTHS[5].strftime("%Y-%m")]
+    assert (growth_june["new"], growth_june["expansion"]) == ("39.00", "24.00")
+    assert page["movements-USD-starter"][MONTHS[10].strftime("%Y-%m")]["churn"] == "48.00"
+    assert _column(page, "movements-USD-growth", "mrr") == _written(GROWTH_USD)
     assert _column(page, "overall", "logo_churn") == _written_pct(LOGO_CHURN)
     assert _column(page, "overall", "trial_conversion") == _written_pct(TRIAL_CONVERSION)
     assert _column(page, "overall", "payments_recovered") == [str(n) for n in PAYMENTS_RECOVERED]
