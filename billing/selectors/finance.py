@@ -79,16 +79,15 @@ def _ratio(part: int, whole: int) -> Decimal | None:
     return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"))
 
 
-@dataclass
-class CurrencyMonth:
-    """One month's revenue figures in one currency (amounts in minor units)."""
+@dataclass(kw_only=True)
+class _Revenue:
+    """MRR at a month's end, the paying organizations behind it and the month's movements
+    (amounts in minor units)."""
 
     month: dt.date
     currency: str
     mrr: int = 0
-    mrr_at_start: int = 0
     paying: int = 0
-    paying_at_start: int = 0
     new: int = 0
     expansion: int = 0
     contraction: int = 0
@@ -107,32 +106,24 @@ class CurrencyMonth:
         """MRR per paying organization, rounded to the minor unit."""
         return round(self.mrr / self.paying) if self.paying else None
 
+
+@dataclass(kw_only=True)
+class CurrencyMonth(_Revenue):
+    """One month's revenue figures in one currency."""
+
+    mrr_at_start: int = 0
+    paying_at_start: int = 0
+
     @property
     def revenue_churn(self) -> Decimal | None:
         return _ratio(self.churn + self.contraction, self.mrr_at_start)
 
 
-@dataclass
-class PlanMonth:
+@dataclass(kw_only=True)
+class PlanMonth(_Revenue):
     """One plan's figures in one currency at one month's end."""
 
-    month: dt.date
-    currency: str
     plan_id: int
-    mrr: int = 0
-    paying: int = 0
-    new: int = 0
-    expansion: int = 0
-    contraction: int = 0
-    churn: int = 0
-
-    @property
-    def arr(self) -> int:
-        return self.mrr * 12
-
-    @property
-    def arpa(self) -> int | None:
-        return round(self.mrr / self.paying) if self.paying else None
 
 
 @dataclass

@@ -336,14 +336,20 @@ def _stamp(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
 
 
+# Each list's page and the route of its CSV export.
+_SUBSCRIPTIONS = ("billing/finance/subscriptions.html", "billing_public:finance_subscriptions_csv")
+_INVOICES = ("billing/finance/invoices.html", "billing_public:finance_invoices_csv")
+
+
 def _list_page(
     request: HttpRequest,
     *,
     form: forms.Form,
     rows: QuerySet[Any] | None,
-    template: str,
-    export: str,
+    listing: tuple[str, str],
 ) -> HttpResponse:
+    """A list's page of rows, or its form's errors (400) when `rows` is None."""
+    template, export = listing
     page = (
         Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")) if rows is not None else None
     )
@@ -371,8 +377,7 @@ def finance_subscriptions(request: HttpRequest) -> HttpResponse:
         request,
         form=form,
         rows=rows,
-        template="billing/finance/subscriptions.html",
-        export="billing_public:finance_subscriptions_csv",
+        listing=_SUBSCRIPTIONS,
     )
 
 
@@ -385,8 +390,7 @@ def finance_subscriptions_csv(request: HttpRequest) -> HttpResponseBase:
             request,
             form=form,
             rows=None,
-            template="billing/finance/subscriptions.html",
-            export="billing_public:finance_subscriptions_csv",
+            listing=_SUBSCRIPTIONS,
         )
     rows = finance_subscription_list(filters=form.cleaned_data)
     log.info("billing.finance_export", list="subscriptions", user=request.user.pk)
@@ -443,8 +447,7 @@ def finance_invoices(request: HttpRequest) -> HttpResponse:
         request,
         form=form,
         rows=rows,
-        template="billing/finance/invoices.html",
-        export="billing_public:finance_invoices_csv",
+        listing=_INVOICES,
     )
 
 
@@ -457,8 +460,7 @@ def finance_invoices_csv(request: HttpRequest) -> HttpResponseBase:
             request,
             form=form,
             rows=None,
-            template="billing/finance/invoices.html",
-            export="billing_public:finance_invoices_csv",
+            listing=_INVOICES,
         )
     rows = finance_invoice_list(filters=form.cleaned_data)
     log.info("billing.finance_export", list="invoices", user=request.user.pk)
