@@ -146,11 +146,13 @@ def test_a_malformed_request_gets_a_field_error(api: Client, body: Any, key: str
 def test_ids_of_another_organization_are_not_found_and_nothing_is_written(
     api: Client, tenant_a: Tenant, tenant_b: Tenant
 ) -> None:
-    with tenant_context(tenant_b):
-        theirs = CompanyFactory(name="Theirs")
-        their_deal = DealFactory(name="Their deal")
     with tenant_context(tenant_a):
         mine = CompanyFactory(name="Mine")
+    with tenant_context(tenant_b):
+        theirs = CompanyFactory(name="Theirs")
+        if theirs.pk == mine.pk:  # each schema numbers its own rows: the ids must differ here
+            theirs = CompanyFactory(name="Theirs")
+        their_deal = DealFactory(name="Their deal")
     response = _bulk(
         api,
         "companies",
