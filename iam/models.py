@@ -1,4 +1,4 @@
-"""Users, memberships and API tokens; all in the public schema."""
+"""Users, memberships, roles, teams, policies and API tokens; all in the public schema."""
 
 from typing import Any, ClassVar
 
@@ -55,9 +55,39 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class Role(models.TextChoices):
+    """The built-in roles; what each grants is `iam.authz.catalog.BUILT_IN_ROLES`."""
+
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
+    MANAGER = "manager", "Manager"
     MEMBER = "member", "Member"
+    READ_ONLY = "read_only", "Read-only"
+    BILLING = "billing", "Billing"
+
+
+class CustomRole(models.Model):
+    """A role an organization's owners and admins made from the permission matrix.
+
+    `permissions` maps a permission key of `iam.authz.catalog` ("deal.edit",
+    "admin.people") to the scope it grants ("own", "team" or "all"); a key that is absent
+    grants nothing. A member's rights are the union of their built-in and custom roles.
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=60)
+    description = models.CharField(max_length=200, blank=True)
+    permissions = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("name"), name="iam_customrole_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Membership(models.Model):
@@ -68,7 +98,13 @@ class Membership(models.Model):
         "tenants.Tenant", on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    custom_roles = models.ManyToManyField(CustomRole, blank=True, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set while the organization's identity provider has this person switched off (SCIM
+    # `active: false`): the membership stays, with its history, but opens nothing.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    # The identity provider's own id for this person in this organization (SCIM externalId).
+    external_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         constraints = [
@@ -77,6 +113,88 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}@{self.tenant_id}:{self.role}"
+
+
+class Team(models.Model):
+    """A group of members with a manager. Records belong to a team through their owner."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    manager = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    members = models.ManyToManyField(User, through="TeamMember", related_name="teams")
+    # The identity provider's id for the group this team mirrors (SCIM externalId).
+    external_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("name"), name="iam_team_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="iam_teammember_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.team_id}"
+
+
+class AccessPolicy(models.Model):
+    """An organization's Cedar policy: statements that permit or forbid actions on records
+    under conditions (owner, team, amount, time of day...). Checked against the schema of
+    `iam.authz.cedar` before it is saved; only enabled policies take part in decisions."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    source = models.TextField()
+    is_enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name_plural = "access policies"
+        constraints = [
+            models.UniqueConstraint("tenant", Lower("name"), name="iam_accesspolicy_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SecuritySettings(models.Model):
+    """An organization's sign-in and audit rules. A missing row means the defaults."""
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="security_settings"
+    )
+    mfa_required = models.BooleanField(default=False)
+    sso_required = models.BooleanField(default=False)
+    # Minutes without a request, and hours since sign-in, after which a session here ends.
+    session_idle_minutes = models.PositiveIntegerField(default=120)
+    session_max_hours = models.PositiveIntegerField(default=24 * 7)
+    audit_retention_days = models.PositiveIntegerField(default=365 * 2)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"security of {self.tenant_id}"
 
 
 class ApiToken(models.Model):

@@ -9,7 +9,9 @@ from .models import ApiToken, Invitation, Membership, Role, User
 
 
 def membership_get(*, user: User, tenant: Tenant) -> Membership | None:
-    return Membership.objects.filter(user=user, tenant=tenant).first()
+    """The user's membership of the organization, unless the identity provider has it
+    switched off (a deactivated membership opens nothing)."""
+    return Membership.objects.filter(user=user, tenant=tenant, deactivated_at=None).first()
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
