@@ -34,6 +34,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # The identity a service token acts as (`ApiToken.service_account`): it has no password,
+    # no membership and no confirmed address, so it never signs in, is never listed among
+    # members and never takes a seat.
+    is_service_account = models.BooleanField(default=False)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -198,9 +202,21 @@ class SecuritySettings(models.Model):
 
 
 class ApiToken(models.Model):
-    """A personal API token for one tenant; only its SHA-256 digest is stored."""
+    """An API token for one tenant; only its SHA-256 digest is stored.
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    A personal token belongs to a member (`user`) and acts as them, within its `scopes`. A
+    service token belongs to the organization: `user` is empty and `service_account` is a
+    user made for that token alone, which is never a member, so the token outlives whoever
+    created it and its rights are exactly its scopes (`iam.token_scopes`). A token stops
+    working when revoked or at `expires_at` (empty: never).
+    """
+
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    service_account = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="service_token"
+    )
     # Indexed with the user below, which also serves lookups by tenant alone.
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="api_tokens", db_index=False
@@ -208,17 +224,32 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
     digest = models.CharField(max_length=64)
+    # "deal:read", "contact:write", "*:read", "*:write", "admin" (iam.token_scopes).
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
         indexes = [models.Index(fields=["tenant", "user"])]
-        # Looked up by exact digest on every API call: a unique constraint, without the
-        # pattern-matching (`_like`) index `unique=True` adds, which planning would inspect.
         constraints = [
-            models.UniqueConstraint(fields=["digest"], name="iam_apitoken_digest_unique")
+            # Looked up by exact digest on every API call: a unique constraint, without the
+            # pattern-matching (`_like`) index `unique=True` adds, which planning would inspect.
+            models.UniqueConstraint(fields=["digest"], name="iam_apitoken_digest_unique"),
+            # A person's or the organization's, never both: a personal token is tied to its
+            # owner's membership (iam migration 0003), which a service token has none of.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, service_account__isnull=True)
+                    | models.Q(user__isnull=True, service_account__isnull=False)
+                ),
+                name="iam_apitoken_one_owner",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -227,6 +258,14 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def is_service(self) -> bool:
+        return self.service_account_id is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
 
 class Invitation(models.Model):
