@@ -72,3 +72,12 @@ class IdempotencyKeyReused(DomainError):
     code = "idempotency-key-reused"
     status = 422
     title = "This Idempotency-Key was used with another request."
+
+
+class AccessDenied(DomainError):
+    """The decision point said no; `detail` says why, `policies` names the organization's
+    policies that decided, if any."""
+
+    code = "access-denied"
+    status = 403
+    title = "You don't have access to do this."
