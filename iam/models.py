@@ -341,3 +341,27 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class UserSession(models.Model):
+    """Where a user is signed in: one row per session, so their sessions can be listed and
+    ended without reading every session in the store. Written at sign-in, touched at most
+    once a minute while the session is used, deleted at sign-out."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    # The organization whose host the session lives on (sessions stay on their host); empty
+    # for the public site.
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    signed_in_at = models.DateTimeField(default=timezone.now)
+    last_active_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-last_active_at"])]
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id} since {self.signed_in_at:%Y-%m-%d %H:%M}"
