@@ -24,7 +24,7 @@ from .models import SchemaSnapshot
 
 log = structlog.get_logger(__name__)
 
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 _SNAPSHOT_LOCK_ID = 0x6D7963726D  # advisory lock: one snapshot build at a time
 _cache: dict[str, str] = {}
 _cache_lock = threading.Lock()
@@ -150,6 +150,18 @@ def render_schema(schema: str) -> tuple[str, list[dict[str, Any]]]:
             [schema],
         )
         # pg_get_indexdef qualifies the table with its schema whatever the search_path.
+        statements.extend(f"{row[0].replace(qualified, ' ON ', 1)};" for row in cur.fetchall())
+        # Triggers (the audit log's append-only guard): their functions live in `public`.
+        cur.execute(
+            """
+            SELECT pg_get_triggerdef(t.oid)
+            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND NOT t.tgisinternal
+            ORDER BY t.oid
+            """,
+            [schema],
+        )
         statements.extend(f"{row[0].replace(qualified, ' ON ', 1)};" for row in cur.fetchall())
 
         for _oid, relname in tables:

@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "iam.middleware.TenantMembershipMiddleware",
+    # The request id, and who acts from where, for the audit log and the logs.
+    "iam.audit.context.AuditContextMiddleware",
     "problems.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # An organization whose payment is overdue past the grace period may read, not write.
@@ -165,6 +167,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "tenants.tasks.organizations_fan_out",
         "args": ["crm.tasks.scoring_nightly"],
         "schedule": crontab(hour=2, minute=30),
+    },
+    # Audit rows older than each organization's retention are deleted, nightly.
+    "iam-audit-retention": {
+        "task": "tenants.tasks.organizations_fan_out",
+        "args": ["iam.org.tasks.audit_retention_purge"],
+        "schedule": crontab(hour=1, minute=45),
     },
     # Provider events whose task was lost, or that failed, are applied again.
     "billing-webhooks-retry": {"task": "billing.tasks.webhooks_retry", "schedule": 60.0},
