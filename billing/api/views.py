@@ -19,6 +19,7 @@ from billing.models import Invoice, Subscription, limits_of
 from billing.services import changes
 from billing.services.subscriptions import trial_start
 from iam.api.base import IdempotentPosts
+from iam.authz.guards import Authorized
 from iam.models import Membership, Role
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
@@ -101,7 +102,8 @@ def _represent(subscription: Subscription) -> dict[str, Any]:
 
 
 class _OwnerView(IdempotentPosts, GenericAPIView):
-    permission_classes = [IsTenantMember, IsOrganizationOwner]
+    permission_classes = [IsTenantMember, Authorized]
+    admin_right = "billing"
 
     def subscription(self) -> Subscription:
         return _subscription(self.request._request.tenant)  # type: ignore[attr-defined]
@@ -134,7 +136,8 @@ class InvoicePagination(CreatedCursorPagination):
 class InvoiceListView(ListAPIView):
     """The organization's invoices, newest first."""
 
-    permission_classes = [IsTenantMember, IsOrganizationOwner]
+    permission_classes = [IsTenantMember, Authorized]
+    admin_right = "billing"
     serializer_class = InvoiceSerializer
     pagination_class = InvoicePagination
 

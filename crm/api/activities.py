@@ -24,6 +24,7 @@ from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.selectors import activities as selectors
 from crm.services import activities as services
 from iam.api.base import TenantViewSet
+from iam.authz.guards import Authorized
 from iam.permissions import IsTenantMember
 from problems.serializers import StrictModelSerializer
 
@@ -219,6 +220,8 @@ _list_parameters = [
     ),
 )
 class ActivityViewSet(TenantViewSet):
+    record_type = "activity"
+    record_actions = {"complete": "edit", "reopen": "edit"}
     serializer_class = ActivitySerializer
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
@@ -294,7 +297,8 @@ class TimelineView(GenericAPIView):
     """A record's timeline at /api/v1/<records>/<id>/timeline/; `record_type` comes from the
     URL pattern. The same tenant guard as TenantViewSet, which is a model viewset."""
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsTenantMember, Authorized]
+    record_actions = {"get": "view"}
     pagination_class = None
     serializer_class = TimelineEntrySerializer
     record_type = "contact"

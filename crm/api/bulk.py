@@ -115,6 +115,7 @@ class BulkViewSet(TenantViewSet):
     """The bulk endpoint of one kind of record (`records`, as in its URL)."""
 
     records = ""
+    record_actions = {"bulk": "edit"}  # each item is decided on its record by the service
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return _SERIALIZERS[self.records]
@@ -270,6 +271,8 @@ def bulk_view(records: str) -> Any:
         },
     )(bulk)
     view: Any = type(
-        f"{records.title()}BulkViewSet", (BulkViewSet,), {"records": records, "bulk": documented}
+        f"{records.title()}BulkViewSet",
+        (BulkViewSet,),
+        {"records": records, "record_type": _SINGULAR[records], "bulk": documented},
     )
     return view.as_view({"post": "bulk"})

@@ -390,6 +390,8 @@ _other_pipeline = problem_responses(
     ),
 )
 class DealViewSet(TenantViewSet):
+    record_type = "deal"
+    record_actions = {"move": "move", "stage_changes": "view"}
     serializer_class = DealSerializer
     pagination_class = DealCursorPagination
 

@@ -224,6 +224,7 @@ class _RecordImportViewSet(TenantViewSet):
 
 
 class LeadImportViewSet(_RecordImportViewSet):
+    record_type = "lead"
     service = staticmethod(import_services.lead_import)
     throttle_scope = "lead-import"
 
@@ -247,6 +248,7 @@ class LeadImportViewSet(_RecordImportViewSet):
 
 
 class DealImportViewSet(_RecordImportViewSet):
+    record_type = "deal"
     service = staticmethod(import_services.deal_import)
     throttle_scope = "deal-import"
 

@@ -284,6 +284,8 @@ class LeadConversionSerializer(serializers.Serializer[Any]):
     ),
 )
 class LeadViewSet(TenantViewSet):
+    record_type = "lead"
+    record_actions = {"score": "view", "convert": "edit"}
     serializer_class = LeadSerializer
     pagination_class = LeadCursorPagination
 

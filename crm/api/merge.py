@@ -62,6 +62,7 @@ _PROBLEMS = problem_responses(
 
 class _MergeViewSet(TenantViewSet):
     model: type[Contact] | type[Company] = Contact
+    record_actions = {"merge": "edit"}
     request_serializer: type[serializers.Serializer[Any]] = ContactMergeRequest
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -80,6 +81,7 @@ class _MergeViewSet(TenantViewSet):
 
 
 class ContactMergeViewSet(_MergeViewSet):
+    record_type = "contact"
     serializer_class = ContactSerializer
 
     @extend_schema(
@@ -113,6 +115,7 @@ class ContactMergeViewSet(_MergeViewSet):
 
 
 class CompanyMergeViewSet(_MergeViewSet):
+    record_type = "company"
     model = Company
     request_serializer = CompanyMergeRequest
     serializer_class = CompanySerializer

@@ -14,11 +14,9 @@ from rest_framework.serializers import BaseSerializer
 
 from crm.api.serializers import StrictBooleanField, StrictIntegerField
 from crm.models import Pipeline, Stage
-from crm.permissions import IsTenantAdminForWrites
 from crm.selectors import deals as selectors
 from crm.services import pipelines as services
 from iam.api.base import TenantViewSet
-from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 from problems.serializers import StrictCharField, StrictModelSerializer
 
@@ -126,8 +124,8 @@ _archived_param = OpenApiParameter(
     ),
 )
 class PipelineViewSet(TenantViewSet):
+    admin_right_for_writes = "custom_fields"
     serializer_class = PipelineSerializer
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
     pagination_class = None
     http_method_names = ["get", "post", "patch", "head", "options"]
 
@@ -189,7 +187,7 @@ class PipelineViewSet(TenantViewSet):
     ),
 )
 class StageViewSet(TenantViewSet):
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
+    admin_right_for_writes = "custom_fields"
     pagination_class = None
     http_method_names = ["get", "post", "patch", "head", "options"]
 

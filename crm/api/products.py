@@ -17,11 +17,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import BaseSerializer
 
 from crm.models import Deal, LineItem, Product
-from crm.permissions import IsTenantAdminForWrites
 from crm.services import line_items as line_item_services
 from crm.services import products as product_services
 from iam.api.base import TenantViewSet
-from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 from problems.serializers import StrictCharField
 
@@ -120,10 +118,10 @@ def _bool_param(value: str | None, *, name: str) -> bool | None:
     ),
 )
 class ProductViewSet(TenantViewSet):
+    admin_right_for_writes = "custom_fields"
     """Members read products; owners and admins manage them."""
 
     serializer_class = ProductSerializer
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
 
     def get_queryset(self) -> QuerySet[Product]:
         params = self.request.query_params
@@ -265,6 +263,7 @@ class DealLineItemViewSet(TenantViewSet):
 
     serializer_class = LineItemSerializer
     pagination_class = None  # a deal has a handful of lines
+    member_route = True  # the deal itself is decided in `deal()`
 
     def deal(self) -> Deal:
         if not hasattr(self, "_deal"):

@@ -120,6 +120,7 @@ _not_yours = problem_responses(
     ),
 )
 class SavedViewViewSet(TenantViewSet):
+    member_route = True  # each member's own views: the queryset is theirs only
     pagination_class = None  # a member has a handful
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:

@@ -10,11 +10,9 @@ from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer
 
 from crm.models import ScoringRule
-from crm.permissions import IsTenantAdminForWrites
 from crm.selectors.scoring import rule_label, scoring_rule_list
 from crm.services.scoring import scoring_rule_create, scoring_rule_delete, scoring_rule_update
 from iam.api.base import TenantViewSet
-from iam.permissions import IsTenantMember
 from problems.serializers import StrictCharField
 
 
@@ -144,8 +142,8 @@ _rescored = "Every lead and contact is rescored in the background within seconds
     ),
 )
 class ScoringRuleViewSet(TenantViewSet):
+    admin_right_for_writes = "custom_fields"
     serializer_class = ScoringRuleSerializer
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
     pagination_class = None  # an organization has a few dozen rules at most
 
     def get_queryset(self) -> QuerySet[ScoringRule]:

@@ -19,6 +19,7 @@ from crm.selectors.search import (
     clean_query,
     search,
 )
+from iam.authz.guards import Authorized
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 
@@ -104,7 +105,8 @@ def _api_url(request: Request, hit: SearchHit) -> str | None:
 class SearchView(APIView):
     """One search across the organization's records."""
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsTenantMember, Authorized]
+    member_route = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)

@@ -9,11 +9,9 @@ from rest_framework import serializers
 from rest_framework.serializers import BaseSerializer
 
 from crm.models import Tag
-from crm.permissions import IsTenantAdminForWrites
 from crm.selectors.tags import tag_list
 from crm.services.tags import TAG_MAX_LENGTH, TAGS_PER_RECORD, tag_delete, tag_rename
 from iam.api.base import TenantViewSet
-from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 from problems.pagination import CreatedCursorPagination
 from problems.serializers import StrictCharField
@@ -112,11 +110,11 @@ _name_taken = problem_responses(409, "Another tag has this name (case aside).")
     ),
 )
 class TagViewSet(TenantViewSet):
+    admin_right_for_writes = "custom_fields"
     """Tags are made by tagging records, so there is no create."""
 
     http_method_names = ["get", "put", "patch", "delete", "head", "options"]
     serializer_class = TagSerializer
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
     pagination_class = NameCursorPagination
 
     def get_queryset(self) -> QuerySet[Tag]:

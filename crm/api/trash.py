@@ -20,6 +20,7 @@ from crm.selectors.activities import user_names
 from crm.selectors.trash import TRASH_TYPES, TrashEntry, trash_entries, trash_list, trashed_record
 from crm.services.trash import TRASH_DAYS, Trashable, record_purge, record_restore, record_type
 from iam.api.base import TenantViewSet
+from iam.authz.guards import Authorized
 from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.openapi import plan_limit_responses, problem_responses
 
@@ -123,7 +124,8 @@ class _InTenant:
 class TrashListView(_InTenant, GenericAPIView):
     """The organization's trash."""
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsTenantMember, Authorized]
+    member_route = True
     serializer_class = TrashEntrySerializer
     pagination_class = TrashPagination
 
@@ -161,7 +163,8 @@ class TrashListView(_InTenant, GenericAPIView):
 class TrashPurgeView(_InTenant, GenericAPIView):
     """One trashed record, deleted for good at once."""
 
-    permission_classes = [IsTenantMember, IsTenantAdmin]
+    permission_classes = [IsTenantMember, IsTenantAdmin, Authorized]
+    member_route = True
     serializer_class = TrashEntrySerializer
 
     @extend_schema(
@@ -192,6 +195,7 @@ class RestoreViewSet(TenantViewSet):
     """`POST /api/v1/<records>/<id>/restore/` for one kind of record (`model`)."""
 
     model: type[Trashable] = Contact
+    record_actions = {"restore": "delete"}
     serializer_class = TrashEntrySerializer
     pagination_class = None
 
@@ -251,7 +255,12 @@ def restore_view(model: type[Trashable], plural: str) -> Any:
     view_class: type[RestoreViewSet] = type(
         f"{model.__name__}RestoreViewSet",
         (RestoreViewSet,),
-        {"model": model, "restore": documented, "__doc__": f"Restore a trashed {kind}."},
+        {
+            "model": model,
+            "record_type": kind,
+            "restore": documented,
+            "__doc__": f"Restore a trashed {kind}.",
+        },
     )
     return view_class.as_view({"post": "restore"})
 

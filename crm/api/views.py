@@ -26,12 +26,10 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from crm import exports, selectors, services
 from crm.models import Company, Contact, CustomField
-from crm.permissions import IsTenantAdminForWrites
 from crm.selectors.tags import tagged_with, with_tag_names
 from crm.services import imports as import_services
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
-from iam.permissions import IsTenantAdmin, IsTenantMember
 from problems.openapi import plan_limit_responses, problem_responses
 from problems.pagination import OrderedCursorPagination
 
@@ -251,6 +249,8 @@ class DeferredCsrfSessionScheme(OpenApiAuthenticationExtension):
     import_file=extend_schema(summary="Import contacts from CSV"),
 )
 class ContactViewSet(TenantViewSet):
+    record_type = "contact"
+    record_actions = {"export_file": "export", "import_file": "create"}
     serializer_class = ContactSerializer
     pagination_class = OrderedCursorPagination
     throttle_scope: str | None = None  # set by the import and export actions
@@ -305,7 +305,6 @@ class ContactViewSet(TenantViewSet):
         detail=False,
         methods=["get"],
         url_path="export",
-        permission_classes=[IsTenantMember, IsTenantAdmin],
         pagination_class=None,
         throttle_classes=[ScopedRateThrottle],
         throttle_scope="contact-export",
@@ -389,6 +388,7 @@ class ContactViewSet(TenantViewSet):
     ),
 )
 class CompanyViewSet(TenantViewSet):
+    record_type = "company"
     serializer_class = CompanySerializer
     pagination_class = OrderedCursorPagination
 
@@ -468,9 +468,9 @@ _admins_only = "Owners and admins only; members get 403."
     ),
 )
 class CustomFieldViewSet(TenantViewSet):
+    admin_right_for_writes = "custom_fields"
     """Custom fields of contacts and companies: members read them, owners and admins manage."""
 
-    permission_classes = [IsTenantMember, IsTenantAdminForWrites]
     pagination_class = None  # at most CUSTOM_FIELDS_PER_ENTITY per entity
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:

@@ -13,6 +13,8 @@ from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from iam import authz
+from iam.authz.guards import Authorized
 from iam.permissions import IsTenantMember
 from problems.exceptions import DomainError, PreconditionFailed
 
@@ -102,9 +104,22 @@ class TenantViewSet(IdempotentPosts, viewsets.ModelViewSet):
     and nothing changes.
 
     POSTs take an `Idempotency-Key` (`IdempotentPosts`).
+
+    Access goes through the decision point (`Authorized`): a subclass declares what it
+    serves (`record_type = "deal"`, `admin_right = "people"`, `admin_right_for_writes`,
+    `member_route`), and a record viewset's queryset is narrowed to the records its
+    caller may see, in the query, before any lookup or list.
     """
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsTenantMember, Authorized]
+    record_type: str | None = None
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        queryset = super().filter_queryset(queryset)
+        if self.record_type and isinstance(queryset, models.QuerySet):
+            principal = authz.principal_for_request(self.request._request)
+            queryset = authz.visible(queryset, principal, self.record_type)
+        return queryset
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         tenant = getattr(request._request, "tenant", None)

@@ -14,8 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
+from iam.authz.guards import Authorized
 from iam.models import Invitation, Membership, User
-from iam.permissions import IsTenantAdmin, IsTenantMember
+from iam.permissions import IsTenantMember
 from iam.selectors import invitation_list_open, member_list
 from iam.services import (
     invitation_create,
@@ -68,9 +69,10 @@ _LAST_OWNER = problem_responses(
     ),
 )
 class MemberViewSet(TenantViewSet):
+    admin_right = "people"
     """The organization's members (people join by invitation)."""
 
-    permission_classes = [IsTenantMember, IsTenantAdmin]
+    permission_classes = [IsTenantMember, Authorized]
     serializer_class = MemberSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -128,9 +130,10 @@ class MemberViewSet(TenantViewSet):
     ),
 )
 class InvitationViewSet(TenantViewSet):
+    admin_right = "people"
     """Invitations to the organization still waiting to be accepted."""
 
-    permission_classes = [IsTenantMember, IsTenantAdmin]
+    permission_classes = [IsTenantMember, Authorized]
     serializer_class = InvitationSerializer
     http_method_names = ["get", "post", "delete", "head", "options"]
     throttle_scope = "invitation"
@@ -173,11 +176,8 @@ class OrganizationView(GenericAPIView):
     admins change them."""
 
     serializer_class = OrganizationSerializer
-
-    def get_permissions(self) -> list[Any]:
-        if self.request.method in ("GET", "HEAD", "OPTIONS"):
-            return [IsTenantMember()]
-        return [IsTenantMember(), IsTenantAdmin()]
+    permission_classes = [IsTenantMember, Authorized]
+    admin_right_for_writes = "people"
 
     @extend_schema(
         summary="Get the organization",
