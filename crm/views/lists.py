@@ -30,6 +30,7 @@ from crm.services.saved_views import (
     saved_view_create,
     saved_view_delete,
 )
+from iam.authz.guards import requires
 from iam.selectors import member_list
 from problems.exceptions import DomainError, InvalidFields
 
@@ -214,6 +215,7 @@ def _flash_errors(request: HttpRequest, exc: DomainError) -> None:
 
 
 @login_required
+@requires("member")  # a member's own columns
 @require_POST
 def list_columns(request: HttpRequest, records: str) -> HttpResponse:
     """Remember the columns the member ticked for the list."""
@@ -223,6 +225,7 @@ def list_columns(request: HttpRequest, records: str) -> HttpResponse:
 
 
 @login_required
+@requires("member")  # a member's own views; the lists narrow what each shows
 @require_POST
 def list_view_save(request: HttpRequest, records: str) -> HttpResponse:
     """Save the list's current filters, sort and columns as a named view."""
@@ -246,6 +249,7 @@ def list_view_save(request: HttpRequest, records: str) -> HttpResponse:
 
 
 @login_required
+@requires("member")  # only the member's own views are found
 @require_POST
 def list_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete one of the member's views."""
