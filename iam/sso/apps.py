@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class IamSsoConfig(AppConfig):
+    name = "iam.sso"
+    label = "iam_sso"
+    verbose_name = "Single sign-on"
+    default_auto_field = "django.db.models.BigAutoField"
