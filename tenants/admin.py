@@ -9,11 +9,19 @@ from django.http import HttpRequest
 
 from .models import Domain, Tenant
 from .services import tenant_hosts_changed, tenant_rename, tenant_restore, tenant_suspend
+from .signals import operator_acted
 
 
 class DomainInline(admin.TabularInline):
     model = Domain
     extra = 0
+
+
+def _acted(request: HttpRequest, tenant: Tenant, action: str, changes: dict[str, Any]) -> None:
+    """Tell the organization's audit log what an operator did to it."""
+    operator_acted.send(
+        sender=Tenant, tenant=tenant, operator=request.user, action=action, changes=changes
+    )
 
 
 @admin.register(Tenant)
@@ -37,12 +45,18 @@ class TenantAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Tenant, form: ModelForm, change: bool) -> None:
         # Through the services, so that every process's host cache hears of the change.
         if "name" in form.changed_data:
+            before = form.initial.get("name")
             tenant_rename(tenant=obj, name=obj.name)
+            _acted(request, obj, "renamed", {"name": [before, obj.name]})
         if "status" in form.changed_data:
             if obj.is_suspended:
                 tenant_suspend(tenant=obj)
+                _acted(request, obj, "suspended", {"status": ["active", obj.status]})
             else:
                 tenant_restore(tenant=obj)
+                _acted(
+                    request, obj, "restored", {"status": [form.initial.get("status"), obj.status]}
+                )
 
     def save_related(
         self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool
@@ -51,15 +65,20 @@ class TenantAdmin(admin.ModelAdmin):
         hosts = set(tenant.domains.values_list("domain", flat=True))
         super().save_related(request, form, formsets, change)
         tenant_hosts_changed(tenant=tenant, hosts=hosts)
+        now = set(tenant.domains.values_list("domain", flat=True))
+        if now != hosts:
+            _acted(request, tenant, "hosts_changed", {"hosts": [sorted(hosts), sorted(now)]})
 
     @admin.action(description="Suspend selected organizations")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             tenant_suspend(tenant=tenant)
+            _acted(request, tenant, "suspended", {"status": ["active", tenant.status]})
         messages.success(request, f"Suspended {queryset.count()} organization(s).")
 
     @admin.action(description="Restore selected organizations")
     def restore(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
         for tenant in queryset:
             tenant_restore(tenant=tenant)
+            _acted(request, tenant, "restored", {"status": ["suspended", tenant.status]})
         messages.success(request, f"Restored {queryset.count()} organization(s).")

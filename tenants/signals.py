@@ -19,3 +19,10 @@ spare_schema_prepared = Signal()
 # Sent inside the deletion transaction, before the schema is dropped and the row deleted.
 # Receivers destroy what must go first (the tenant's wrapped encryption keys). Argument: tenant.
 tenant_deleting = Signal()
+
+# Sent when a platform operator does something to an organization (suspends, restores,
+# renames it, changes its hosts, or signs in as one of its members), inside the transaction
+# of the change where there is one. The organization's audit log records it, and its admins
+# see it. Arguments: tenant, operator (the operator's user), action (a dotted code such as
+# "suspended" or "impersonation_started"), changes (field -> [before, after]).
+operator_acted = Signal()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from billing.exceptions import BillingRuleBroken, PlanLimitReached, PlanNotOffer
 from billing.models import LIMIT_LABELS, Interval, Plan, Price, Provider, Subscription
 from billing.providers import provider_for
 from billing.providers.base import BillingProvider, SubscriptionState
+from iam.audit import audit_record
 from iam.models import Membership
 from tenants.models import Tenant
 
@@ -134,12 +136,38 @@ def _require_provider_subscription(subscription: Subscription) -> None:
         raise BillingRuleBroken("There is no paid subscription yet: choose a plan first.")
 
 
-def _apply(subscription: Subscription, state: SubscriptionState, *, by: Any) -> Subscription:
-    """Store what the provider answered; the subscription as it now is."""
-    applied = subscription_apply_state(
-        provider=subscription.provider, state=state, occurred_at=timezone.now(), actor=by
-    )
-    subscription.refresh_from_db()
+def _plan_terms(subscription: Subscription) -> dict[str, Any]:
+    """What an owner's change can change, as the audit log compares it."""
+    price = subscription.price
+    return {
+        "plan": subscription.plan.code,
+        "interval": price.interval if price else None,
+        "status": subscription.status,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+    }
+
+
+def _apply(
+    subscription: Subscription, state: SubscriptionState, *, by: Any, action: str, **noted: Any
+) -> Subscription:
+    """Store what the provider answered, with its audit row (`action`, and `noted` values
+    such as a coupon code); the subscription as it now is."""
+    before = _plan_terms(subscription)
+    with transaction.atomic():
+        applied = subscription_apply_state(
+            provider=subscription.provider, state=state, occurred_at=timezone.now(), actor=by
+        )
+        subscription.refresh_from_db()
+        after = _plan_terms(subscription)
+        changes: dict[str, Any] = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        changes.update({k: [None, v] for k, v in noted.items()})
+        audit_record(
+            action=f"billing.{action}",
+            target=("subscription", subscription.pk, subscription.plan.name),
+            changes=changes,
+            actor=by,
+            tenant=subscription.organization,
+        )
     return applied or subscription
 
 
@@ -219,7 +247,7 @@ def subscription_price_change(
         plan=price.plan.code,
         interval=price.interval,
     )
-    return _apply(subscription, state, by=by)
+    return _apply(subscription, state, by=by, action="plan_changed")
 
 
 def subscription_interval_switch(*, subscription: Subscription, by: Any) -> Subscription:
@@ -240,7 +268,7 @@ def subscription_cancel(*, subscription: Subscription, by: Any) -> Subscription:
         raise BillingRuleBroken("The subscription already ends with this period.")
     state = provider.cancel_at_period_end(subscription=subscription)
     log.info("billing.cancel_scheduled", org=subscription.organization_id)
-    return _apply(subscription, state, by=by)
+    return _apply(subscription, state, by=by, action="cancel_scheduled")
 
 
 def subscription_resume(*, subscription: Subscription, by: Any) -> Subscription:
@@ -251,7 +279,7 @@ def subscription_resume(*, subscription: Subscription, by: Any) -> Subscription:
         raise BillingRuleBroken("The subscription is not set to end: nothing to resume.")
     state = provider.resume(subscription=subscription)
     log.info("billing.resumed", org=subscription.organization_id)
-    return _apply(subscription, state, by=by)
+    return _apply(subscription, state, by=by, action="resumed")
 
 
 def subscription_coupon_apply(*, subscription: Subscription, by: Any, coupon: str) -> Subscription:
@@ -265,7 +293,7 @@ def subscription_coupon_apply(*, subscription: Subscription, by: Any, coupon: st
     _require_provider_subscription(subscription)
     state = provider.apply_coupon(subscription=subscription, coupon=code)
     log.info("billing.coupon_applied", org=subscription.organization_id)
-    return _apply(subscription, state, by=by)
+    return _apply(subscription, state, by=by, action="coupon_applied", coupon=code)
 
 
 def subscription_portal_url(*, subscription: Subscription, return_url: str) -> str:

@@ -24,6 +24,7 @@ from crm.exceptions import (
     CustomFieldLimitReached,
 )
 from crm.models import Company, Contact, CustomField, Pipeline, Stage
+from iam.audit import audit_record, audit_snapshot, changes_between, changes_of_new
 from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
@@ -138,6 +139,13 @@ def plan_room_require(name: str, adding: int = 1) -> None:
     require_capacity(tenant=tenant, name=name, adding=adding)
 
 
+def _audit_watched(fields: Sequence[str], data: Mapping[str, Any]) -> list[str]:
+    """The fields an update may change, for its audit row: only those given, so values
+    that stay as they were (encrypted ones included) are not even read."""
+    watched = [key for key in (*fields, "owner_id") if key in data]
+    return [*watched, "custom", "custom_sealed"] if "custom" in data else watched
+
+
 def contact_create(
     *,
     by: Any,
@@ -164,10 +172,12 @@ def contact_create(
             creating=True,
             definitions=definitions,
         )
+        created = changes_of_new(contact, [*CONTACT_FIELDS, "owner_id", "custom", "custom_sealed"])
         contact.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
         _contact_score_queue(contact)
+        audit_record(actor=by, action="contact.created", target=contact, changes=created)
     log.info("contact.created", contact=contact.pk, by=getattr(by, "pk", None))
     return contact
 
@@ -181,6 +191,8 @@ def contact_update(
 ) -> Contact:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in CONTACT_FIELDS]
+    watched = _audit_watched(CONTACT_FIELDS, data)
+    before = audit_snapshot(contact, watched)
     if "owner_id" in data:
         contact.owner_id = owner_id_clean(data["owner_id"])
         fields.append("owner_id")
@@ -198,6 +210,12 @@ def contact_update(
         if data.get("tags") is not None:
             tags_set(record=contact, names=data["tags"], by=by)
         _contact_score_queue(contact)
+        audit_record(
+            actor=by,
+            action="contact.updated",
+            target=contact,
+            changes=changes_between(before, audit_snapshot(contact, watched), model=Contact),
+        )
     log.info("contact.updated", contact=contact.pk, by=getattr(by, "pk", None), fields=fields)
     return contact
 
@@ -254,9 +272,11 @@ def company_create(
             creating=True,
             definitions=definitions,
         )
+        created = changes_of_new(company, [*COMPANY_FIELDS, "owner_id", "custom", "custom_sealed"])
         company.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=company, names=data["tags"], by=by)
+        audit_record(actor=by, action="company.created", target=company, changes=created)
     log.info("company.created", company=company.pk, by=getattr(by, "pk", None))
     return company
 
@@ -270,6 +290,8 @@ def company_update(
 ) -> Company:
     """Change the given fields; `custom` changes only the custom values it names."""
     fields = [k for k in data if k in COMPANY_FIELDS]
+    watched = _audit_watched(COMPANY_FIELDS, data)
+    before = audit_snapshot(company, watched)
     if "domain" in data:
         data["domain"] = company_domain_clean(data["domain"])
     if "owner_id" in data:
@@ -286,6 +308,12 @@ def company_update(
         company.save(update_fields=[*fields, "updated_at"])
         if data.get("tags") is not None:
             tags_set(record=company, names=data["tags"], by=by)
+        audit_record(
+            actor=by,
+            action="company.updated",
+            target=company,
+            changes=changes_between(before, audit_snapshot(company, watched), model=Company),
+        )
     log.info("company.updated", company=company.pk, by=getattr(by, "pk", None), fields=fields)
     return company
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Deal, Lead
+from iam.audit import audit_record, changes_between, changes_of_new
 from iam.selectors import member_list
 from problems.exceptions import InvalidFields
 
@@ -134,6 +135,12 @@ def activity_create(
         if people:
             activity.attendees.set(people)
         _score_queue(activity)
+        audit_record(
+            actor=by,
+            action="activity.created",
+            target=activity,
+            changes=changes_of_new(activity, ["kind", name, *fields]),
+        )
     log.info(
         "activity.created",
         activity=activity.pk,
@@ -171,6 +178,13 @@ def activity_update(*, activity: Activity, by: Any, **data: Any) -> Activity:
         if people is not None:
             activity.attendees.set(people)
         _score_queue(activity)
+        after = {key: getattr(activity, key) for key in before}
+        audit_record(
+            actor=by,
+            action="activity.updated",
+            target=activity,
+            changes=changes_between(before, after, model=Activity),
+        )
     log.info("activity.updated", activity=activity.pk, by=getattr(by, "pk", None), fields=fields)
     return activity
 
@@ -178,6 +192,7 @@ def activity_update(*, activity: Activity, by: Any, **data: Any) -> Activity:
 def activity_delete(*, activity: Activity, by: Any) -> None:
     pk = activity.pk
     with transaction.atomic():
+        audit_record(actor=by, action="activity.deleted", target=activity)
         activity.delete()
         _score_queue(activity)
     log.info("activity.deleted", activity=pk, by=getattr(by, "pk", None))
@@ -193,6 +208,12 @@ def _task_set_done(*, activity: Activity, by: Any, is_done: bool) -> Activity:
             locked.is_done = is_done
             locked.done_at = timezone.now() if is_done else None
             locked.save(update_fields=["is_done", "done_at", "updated_at"])
+            audit_record(
+                actor=by,
+                action="task.completed" if is_done else "task.reopened",
+                target=locked,
+                changes={"is_done": [not is_done, is_done]},
+            )
     activity.is_done, activity.done_at = locked.is_done, locked.done_at
     activity.updated_at = locked.updated_at
     log.info(

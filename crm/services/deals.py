@@ -13,6 +13,7 @@ from django.utils import timezone
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import StageInAnotherPipeline
 from crm.models import Company, Contact, Deal, DealContact, DealStageChange, Pipeline, Stage
+from iam.audit import audit_record, audit_snapshot, changes_between, changes_of_new
 from iam.models import Membership
 from problems.exceptions import InvalidFields
 
@@ -203,6 +204,9 @@ def deal_create(
         DealStageChange.objects.create(
             deal=deal, to_stage=stage, to_stage_name=stage.name, by_id=_by_id(by), changed_at=now
         )
+        audit_record(
+            actor=by, action="deal.created", target=deal, changes=changes_of_new(deal, fields)
+        )
     log.info("deal.created", deal=deal.pk, stage=stage.pk, by=_by_id(by))
     return deal
 
@@ -220,11 +224,18 @@ def deal_update(*, deal: Deal, by: Any, **data: Any) -> Deal:
         _contacts_clean(list(deal.contacts.all()), primary_contact)
     stage: Stage | None = fields.pop("stage", None)
     pipeline: Pipeline | None = fields.pop("pipeline", None)
+    before = audit_snapshot(deal, fields)
     with transaction.atomic():
         for key, value in fields.items():
             setattr(deal, key, value)
         if fields:
             deal.save(update_fields=[*fields, "updated_at"])
+            audit_record(
+                actor=by,
+                action="deal.updated",
+                target=deal,
+                changes=changes_between(before, audit_snapshot(deal, fields), model=Deal),
+            )
         if stage is not None and stage.pk != deal.stage_id:
             if pipeline is not None and pipeline.pk != deal.pipeline_id:
                 _deal_pipeline_switch(deal=deal, pipeline=pipeline)
@@ -318,6 +329,12 @@ def deal_move(
             current.stage = stage
             current.stage_entered_at = now
             update += ["stage", "stage_entered_at", "closed_at"]
+            audit_record(
+                actor=by,
+                action="deal.stage_changed",
+                target=current,
+                changes={"stage": [left.name, stage.name]},
+            )
             log.info(
                 "deal.stage_changed",
                 deal=current.pk,

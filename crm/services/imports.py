@@ -31,6 +31,7 @@ from crm.models import (
     Stage,
 )
 from crm.selectors.imports import import_mapping_get
+from iam.audit import audit_record
 from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
@@ -269,6 +270,17 @@ def _import(
                 result.save(force_update=True)
             else:
                 result.save(force_insert=True)
+            audit_record(
+                actor=by,
+                action=f"{entity}.imported",
+                target=("import", result.pk, filename[:200]),
+                changes={
+                    "rows": [None, result.rows],
+                    "created": [None, result.records_created],
+                    "updated": [None, result.contacts_updated],
+                    "skipped": [None, result.rows_skipped],
+                },
+            )
     result.dry_run = dry_run
     log.info(
         f"{entity}.imported",

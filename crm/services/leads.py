@@ -17,6 +17,7 @@ from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import ContactEmailTaken, LeadAlreadyConverted, LeadDisqualified
 from crm.models import Company, Contact, Deal, DealContact, DealStageChange, Lead, Pipeline, Stage
 from crm.services import company_create, contact_create
+from iam.audit import audit_record, audit_snapshot, changes_between, changes_of_new
 from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
@@ -159,11 +160,13 @@ def lead_create(*, by: Any, **data: Any) -> Lead:
     needs `disqualified_reason`."""
     lead = Lead(owner_id=_by_id(by))
     _lead_clean(lead, data)
+    created = changes_of_new(lead, LEAD_FIELDS)
     with transaction.atomic():
         lead.save(force_insert=True)
         if data.get("tags") is not None:
             tags_set(record=lead, names=data["tags"], by=by)
         _score_queue(lead)
+        audit_record(actor=by, action="lead.created", target=lead, changes=created)
     log.info("lead.created", lead=lead.pk, by=_by_id(by), source=lead.source)
     return lead
 
@@ -171,12 +174,20 @@ def lead_create(*, by: Any, **data: Any) -> Lead:
 def lead_update(*, lead: Lead, by: Any, **data: Any) -> Lead:
     """Change the given fields. Moving away from disqualified clears the reason."""
     before = lead.status
+    watched = [key for key in LEAD_FIELDS if key in data or key == "disqualified_reason"]
+    values_before = audit_snapshot(lead, watched)
     fields = _lead_clean(lead, data)
     with transaction.atomic():
         lead.save(update_fields=with_derived_fields(Lead, [*fields, "updated_at"]))
         if data.get("tags") is not None:
             tags_set(record=lead, names=data["tags"], by=by)
         _score_queue(lead)
+        audit_record(
+            actor=by,
+            action="lead.updated",
+            target=lead,
+            changes=changes_between(values_before, audit_snapshot(lead, watched), model=Lead),
+        )
     log.info("lead.updated", lead=lead.pk, by=_by_id(by), fields=fields)
     if lead.status != before:
         log.info("lead.status_changed", lead=lead.pk, by=_by_id(by), to=lead.status)
@@ -405,6 +416,17 @@ def lead_convert(
             ]
         )
         _score_queue(locked)
+        audit_record(
+            actor=by,
+            action="lead.converted",
+            target=locked,
+            changes={
+                "status": [lead.status, locked.status],
+                "converted_contact": [None, contact.pk],
+                "converted_company": [None, getattr(company, "pk", None)],
+                "converted_deal": [None, getattr(deal, "pk", None)],
+            },
+        )
     log.info(
         "lead.converted",
         lead=locked.pk,

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from crm.exceptions import MergeInvalid
 from crm.models import Activity, Company, Contact, CustomField, Deal, DealContact, Lead
+from iam.audit import audit_record, audit_snapshot, changes_between
 from pii.fields import with_derived_fields
 from problems.exceptions import InvalidFields
 
@@ -171,6 +172,7 @@ def _merge(survivor: R, others: Sequence[R], fields: Mapping[str, Any], by: Any)
     with transaction.atomic():
         records = _locked(model, survivor.pk, loser_ids)
         kept = records[survivor.pk]
+        before = audit_snapshot(kept, merge_fields(model))
         changed: list[str] = _values_take(kept, records, choices)
         if isinstance(kept, Contact):
             _contact_links_move(kept, loser_ids)
@@ -186,6 +188,11 @@ def _merge(survivor: R, others: Sequence[R], fields: Mapping[str, Any], by: Any)
 
             _email_is_free(kept)
         kept.save(update_fields=with_derived_fields(model, [*changed, "updated_at"]))
+        changes = changes_between(before, audit_snapshot(kept, merge_fields(model)), model=model)
+        changes["merged"] = [None, sorted(loser_ids)]
+        audit_record(
+            actor=by, action=f"{model._meta.model_name}.merged", target=kept, changes=changes
+        )
     log.info(
         "record.merged",
         type=model._meta.model_name,

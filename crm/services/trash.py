@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from crm.exceptions import RecordNotInTrash
 from crm.models import Company, Contact, Deal, Lead, Stage
+from iam.audit import audit_record
 
 log = structlog.get_logger(__name__)
 
@@ -45,13 +46,15 @@ def record_trash(*, record: Trashable, by: Any, now: dt.datetime | None = None) 
     """Move a record to the trash (who and when are kept); one already there stays as it was."""
     now = now or timezone.now()
     by_id = getattr(by, "pk", None)
-    moved = (
-        type(record)
-        .objects.filter(pk=record.pk)
-        .update(deleted_at=now, deleted_by_id=by_id, updated_at=now)
-    )
-    if moved:
-        record.deleted_at, record.deleted_by_id, record.updated_at = now, by_id, now
+    with transaction.atomic():
+        moved = (
+            type(record)
+            .objects.filter(pk=record.pk)
+            .update(deleted_at=now, deleted_by_id=by_id, updated_at=now)
+        )
+        if moved:
+            record.deleted_at, record.deleted_by_id, record.updated_at = now, by_id, now
+            audit_record(actor=by, action=f"{record_type(record)}.deleted", target=record)
     log.info("record.trashed", type=record_type(record), record=record.pk, by=by_id)
 
 
@@ -78,6 +81,7 @@ def record_restore(*, record: T, by: Any) -> T:
         locked.save(update_fields=restored)
         if isinstance(locked, Deal):
             _deal_back_on_board(locked, by=by)
+        audit_record(actor=by, action=f"{record_type(locked)}.restored", target=locked)
     record.deleted_at, record.deleted_by_id = None, None
     record.updated_at = locked.updated_at
     log.info(
@@ -111,6 +115,7 @@ def record_purge(*, record: Trashable, by: Any) -> None:
         locked = type(record).with_trashed.select_for_update().get(pk=record.pk)
         if locked.deleted_at is None:
             raise RecordNotInTrash(f"{locked} is not in the trash.")
+        audit_record(actor=by, action=f"{record_type(locked)}.purged", target=locked)
         locked.delete()
     log.info(
         "record.purged", type=record_type(record), record=record.pk, by=getattr(by, "pk", None)
@@ -128,5 +133,11 @@ def trash_purge(
         for name, model in TRASHABLE.items():
             _, deleted = model.trashed.filter(deleted_at__lt=cutoff).delete()
             purged[name] = deleted.get(model._meta.label, 0)
+        if any(purged.values()):
+            audit_record(
+                action="trash.purged",
+                target=("trash", "", f"Trash older than {older_than.days} days"),
+                changes={name: [count, 0] for name, count in purged.items() if count},
+            )
     log.info("trash.purged", **purged)
     return purged

@@ -170,21 +170,28 @@ def _who(actor: Any, via: str | None) -> _Who:
         user_agent = str(request.headers.get("User-Agent", ""))[:300]
         request_id = request_id_of(request)
         request_user = getattr(request, "user", None)
-        principal = getattr(request, "principal", None)
-        request_via = str(getattr(request, "audit_via", "") or getattr(principal, "via", ""))
-        if not request_via:
-            credentials = getattr(request, "auth", None)
-            request_via = "token" if credentials is not None else "session"
+        principal = getattr(request, "principal", None) or getattr(
+            request, "_authz_principal", None
+        )
+        credentials = getattr(request, "auth", None)
+        request_via = str(
+            getattr(request, "audit_via", "")
+            or getattr(principal, "via", "")
+            or getattr(credentials, "via", "")
+            or ("token" if credentials is not None else "session")
+        )
     named = current_actor()
     if actor is None and named is not None:
         return _Who(named.user_id, named.label, via or named.via, ip, user_agent, request_id)
     if actor is None and request_user is not None and request_user.is_authenticated:
         actor = request_user
+    # Who acts is the caller's to say; through what, an `acting_as` block's first.
+    channel = via or (named.via if named is not None else "")
     if actor is not None:
         label = str(getattr(actor, "email", "") or "")
-        chosen = via or (request_via if request is not None else "task")
+        chosen = channel or (request_via if request is not None else "task")
         return _Who(getattr(actor, "pk", None), label, chosen, ip, user_agent, request_id)
-    chosen = via or ("session" if request is not None else "system")
+    chosen = channel or ("session" if request is not None else "system")
     return _Who(None, "", chosen, ip, user_agent, request_id)
 
 
@@ -227,6 +234,45 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _chain_head(cur: Any, *, tenant_id: int, schema: str) -> tuple[int, str]:
+    """The seq and hash the next row follows, with the organization's chain locked until
+    this transaction ends.
+
+    A transaction that wrote a row already holds the lock and knows the head, unless that
+    row was rolled back to a savepoint since: each write leaves a no-op commit hook, which
+    Django drops with the savepoint it was made in, so the head is trusted only while its
+    hook is still there. A bulk change then costs one statement per row, not three.
+    """
+    head = getattr(connection, "_audit_heads", {}).get(tenant_id)
+    if head is not None and connection.in_atomic_block:
+        seq, row_hash, hook = head
+        if any(entry[1] is hook for entry in connection.run_on_commit):
+            return seq + 1, row_hash
+    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CHAIN_LOCK, tenant_id])
+    # The last row, or (everything purged) the anchor the purge left.
+    cur.execute(
+        f"""(SELECT seq, hash FROM {_q(schema)}.iam_org_auditevent ORDER BY seq DESC LIMIT 1)
+        UNION ALL
+        (SELECT seq, hash FROM {_q(schema)}.iam_org_auditanchor ORDER BY seq DESC LIMIT 1)
+        ORDER BY seq DESC LIMIT 1"""  # noqa: S608 - schema quoted by _q
+    )
+    last = cur.fetchone()
+    return (last[0] + 1, last[1]) if last else (1, GENESIS)
+
+
+def _chain_head_remember(*, tenant_id: int, seq: int, row_hash: str) -> None:
+    def hook() -> None:  # the marker; nothing to do at commit
+        return None
+
+    transaction.on_commit(hook)
+    # On the connection of this thread (the `connection` proxy hands attributes to it).
+    heads: dict[int, tuple[int, str, Any]] | None = getattr(connection, "_audit_heads", None)
+    if heads is None:
+        heads = {}
+        connection._audit_heads = heads  # type: ignore[attr-defined]
+    heads[tenant_id] = (seq, row_hash, hook)
+
+
 def audit_record(
     *,
     action: str,
@@ -253,15 +299,9 @@ def audit_record(
     # The row as it will read back: JSON types only, times to the microsecond.
     clean_changes = json.loads(json.dumps(_jsonable(dict(changes or {}))))
     table = f"{_q(schema)}.iam_org_auditevent"
-    anchor = f"{_q(schema)}.iam_org_auditanchor"
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CHAIN_LOCK, tenant.pk])
-        cur.execute(f"SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1")  # noqa: S608
-        last = cur.fetchone()
-        if last is None:
-            cur.execute(f"SELECT seq, hash FROM {anchor} ORDER BY seq DESC LIMIT 1")  # noqa: S608
-            last = cur.fetchone()
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    # No savepoint of its own: a failure here fails the caller's change, which is the point.
+    with transaction.atomic(savepoint=False), connection.cursor() as cur:
+        seq, prev_hash = _chain_head(cur, tenant_id=tenant.pk, schema=schema)
         row: dict[str, Any] = {
             "seq": seq,
             "occurred_at": timezone.now(),
@@ -285,6 +325,7 @@ def audit_record(
             f"INSERT INTO {table} ({', '.join(_EVENT_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
             values,
         )
+        _chain_head_remember(tenant_id=tenant.pk, seq=seq, row_hash=row["hash"])
     log.info("audit.recorded", tenant=tenant.slug, seq=seq, action=action)
     return seq
 

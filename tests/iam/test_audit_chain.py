@@ -224,3 +224,26 @@ def test_two_writers_at_once_never_fork_the_chain() -> None:
         assert not errors, errors
         report = chain_verify(tenant=tenant)
         assert report.holds and report.count == 2 * per_writer
+
+
+def test_a_row_rolled_back_to_a_savepoint_leaves_no_gap(tenant_a: Tenant) -> None:
+    """The next row follows the last one kept, not the one a savepoint took back."""
+    with transaction.atomic():
+        _record(tenant_a)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            _record(tenant_a, 2)
+            raise RuntimeError("one item of a batch failed")
+        _record(tenant_a)
+    with schema_context(tenant_a.schema_name):
+        assert list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True)) == [1, 2]
+    assert chain_verify(tenant=tenant_a).holds
+
+
+def test_rows_of_one_transaction_cost_one_statement_each_after_the_first(
+    tenant_a: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    with transaction.atomic():
+        _record(tenant_a)
+        with django_assert_max_num_queries(10):
+            _record(tenant_a, 10)
+    assert chain_verify(tenant=tenant_a).count == 11
