@@ -13,6 +13,8 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from iam.authz.guards import Authorized
+from iam.permissions import IsTenantMember
 from tenants.services import tenant_url
 
 
@@ -43,7 +45,10 @@ def organization_schema(tenant: Any) -> dict[str, Any]:
 
 
 class OrganizationSchemaView(SpectacularAPIView):
-    """`/api/schema/`: members only (`SERVE_PERMISSIONS`), by session or token."""
+    """`/api/schema/`: members only, by session or token."""
+
+    permission_classes = [IsTenantMember, Authorized]
+    member_route = True
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -58,6 +63,9 @@ class OrganizationSchemaView(SpectacularAPIView):
 class OrganizationDocsView(SpectacularSwaggerView):
     """`/api/docs/`: Swagger UI for members, with a way back to the workspace. A visitor who
     isn't signed in is sent to sign in first, as on every other page."""
+
+    permission_classes = [IsTenantMember, Authorized]
+    member_route = True
 
     template_name = "api/docs.html"
 

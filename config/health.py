@@ -7,11 +7,13 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from iam.authz.guards import open_route
 from problems.responses import problem_body
 
 log = structlog.get_logger(__name__)
 
 
+@open_route("a health probe: says only that the process is up")
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and serving requests."""
     return JsonResponse({"status": "ok"})
@@ -43,6 +45,7 @@ def _check_vault() -> None:
 _CHECKS = (("database", _check_database), ("redis", _check_redis), ("vault", _check_vault))
 
 
+@open_route("a health probe: names failing services, never data")
 def readyz(request: HttpRequest) -> JsonResponse:
     """Database, Redis and Vault are reachable; otherwise 503 naming each failing part."""
     results: dict[str, str] = {}

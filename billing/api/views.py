@@ -1,5 +1,5 @@
 """The billing API of an organization: its subscription, invoices, and the changes its owners
-make. Owners only (a billing role would join them once custom roles exist); everyone else
+make. Members with the billing right (owners, the billing role, custom roles); everyone else
 gets 403. Subscriptions and invoices live in the shared schema: every read filters by the
 request's organization."""
 
@@ -10,7 +10,6 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import GenericAPIView, ListAPIView
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,7 +19,7 @@ from billing.services import changes
 from billing.services.subscriptions import trial_start
 from iam.api.base import IdempotentPosts
 from iam.authz.guards import Authorized
-from iam.models import Membership, Role
+from iam.models import Membership
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
 from problems.pagination import CreatedCursorPagination
@@ -51,20 +50,6 @@ _OVER_LIMIT = problem_responses(
 _PROVIDER = problem_responses(
     502, "The payment provider refused or could not be reached (`code` billing-provider-error)."
 )
-
-
-class IsOrganizationOwner(BasePermission):
-    """Owners of the request's organization. Put after IsTenantMember, which resolves the
-    membership; a token acts with its owner's role."""
-
-    message = "Only owners of this organization manage its billing."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        membership = getattr(request._request, "membership", None)
-        tenant = getattr(request._request, "tenant", None)
-        if membership is None and tenant is not None and request.user.is_authenticated:
-            membership = Membership.objects.filter(tenant=tenant, user=request.user).first()
-        return membership is not None and membership.role == Role.OWNER
 
 
 def _subscription(tenant: Tenant) -> Subscription:
@@ -123,7 +108,7 @@ class SubscriptionView(_OwnerView):
         summary="Get the subscription",
         description="The organization's plan and status (trialing, active, past_due, "
         "canceled, free), seats billed beside members, the period, and each limit of the "
-        "plan beside what the organization uses. Owners only.",
+        "plan beside what the organization uses. For the billing right.",
     )
     def get(self, request: Request) -> Response:
         return Response(SubscriptionSerializer(_represent(self.subscription())).data)
@@ -150,7 +135,7 @@ class InvoiceListView(ListAPIView):
         summary="List invoices",
         description="The organization's invoices, newest first, 25 a page (`page_size` up "
         "to 100): number, period, amounts and tax in minor units, status, and links to the "
-        "provider's page and PDF. Owners only.",
+        "provider's page and PDF. For the billing right.",
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from billing.models import Invoice, Plan, Price, Provider, Subscription, SubscriptionChange
 from billing.providers.base import InvoiceState, SubscriptionState
 from billing.standing import standing_forget
-from iam.models import Membership, Role
+from iam.authz.holders import member_list_with_permission
 from tenants.models import Tenant
 from tenants.services import tenant_restore, tenant_suspend, tenant_url
 
@@ -72,9 +72,10 @@ def _change(
 
 
 def billing_recipients(tenant: Tenant) -> list[str]:
-    """The addresses of the people who hear about the organization's bills: its owners."""
+    """The addresses of the people who hear about the organization's bills: its members
+    with the billing right (owners, the billing role, custom roles that grant it)."""
     return list(
-        Membership.objects.filter(tenant=tenant, role=Role.OWNER)
+        member_list_with_permission(tenant=tenant, permission="admin.billing")
         .order_by("user__email")
         .values_list("user__email", flat=True)
     )

@@ -1,8 +1,8 @@
 """The organization's Billing settings: its plan, seats and usage, the changes its owners
 make (through the provider), and its invoices.
 
-Owners only: billing is the owners' business until custom roles bring a billing role (they
-do not exist yet), so admins and members get the forbidden page.
+For members with the billing right (owners, the billing role, custom roles that grant
+it); anyone else gets the forbidden page with the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import structlog
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +24,8 @@ from billing.exceptions import ProviderError
 from billing.forms import CouponForm, PlanForm
 from billing.models import Invoice, Plan, Price, Subscription
 from billing.services import changes
-from iam.models import Membership, Role
+from iam.authz.guards import requires
+from iam.models import Membership
 from problems.exceptions import DomainError
 from problems.forms import add_field_errors
 from tenants.models import Tenant
@@ -33,13 +33,6 @@ from tenants.models import Tenant
 log = structlog.get_logger(__name__)
 
 INVOICES_SHOWN = 24  # two years of monthly invoices; the portal keeps the rest
-
-
-def _require_owner(request: HttpRequest) -> None:
-    # Custom roles would add a billing role here; until then only owners see the bills.
-    membership = getattr(request, "membership", None)
-    if membership is None or membership.role != Role.OWNER:
-        raise PermissionDenied("Only owners of the organization manage its billing.")
 
 
 def _subscription(tenant: Tenant) -> Subscription:
@@ -123,10 +116,10 @@ def _failed(request: HttpRequest, exc: DomainError) -> None:
 
 
 @login_required
+@requires("admin.billing")
 @require_GET
 def billing_settings(request: HttpRequest) -> HttpResponse:
     """The organization's plan, seats, usage, period and invoices."""
-    _require_owner(request)
     subscription = _subscription(request.tenant)  # type: ignore[attr-defined]
     if request.GET.get("checkout") == "done":
         messages.info(
@@ -137,10 +130,10 @@ def billing_settings(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def plan_choose(request: HttpRequest) -> HttpResponse:
     """Buy a plan (off to the provider's checkout) or move a paid one to another plan."""
-    _require_owner(request)
     tenant = request.tenant  # type: ignore[attr-defined]
     subscription = _subscription(tenant)
     form = _plan_form(subscription, changes.plans_offered(tenant=tenant), request.POST)
@@ -179,7 +172,6 @@ def plan_choose(request: HttpRequest) -> HttpResponse:
 
 
 def _action(request: HttpRequest, change: Any, done: str) -> HttpResponse:
-    _require_owner(request)
     subscription = _subscription(request.tenant)  # type: ignore[attr-defined]
     try:
         change(subscription=subscription, by=request.user)
@@ -191,6 +183,7 @@ def _action(request: HttpRequest, change: Any, done: str) -> HttpResponse:
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def subscription_cancel(request: HttpRequest) -> HttpResponse:
     return _action(
@@ -201,12 +194,14 @@ def subscription_cancel(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def subscription_resume(request: HttpRequest) -> HttpResponse:
     return _action(request, changes.subscription_resume, "The subscription renews again.")
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def interval_switch(request: HttpRequest) -> HttpResponse:
     return _action(
@@ -215,9 +210,9 @@ def interval_switch(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def coupon_apply(request: HttpRequest) -> HttpResponse:
-    _require_owner(request)
     subscription = _subscription(request.tenant)  # type: ignore[attr-defined]
     form = CouponForm(request.POST)
     if not form.is_valid():
@@ -238,10 +233,10 @@ def coupon_apply(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.billing")
 @require_POST
 def portal_open(request: HttpRequest) -> HttpResponse:
     """Off to the provider's customer portal (cards, billing address), and back here."""
-    _require_owner(request)
     subscription = _subscription(request.tenant)  # type: ignore[attr-defined]
     try:
         url = changes.subscription_portal_url(subscription=subscription, return_url=_here(request))

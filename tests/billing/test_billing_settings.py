@@ -103,7 +103,7 @@ def test_members_and_admins_get_the_forbidden_page(tenant_a: Tenant, role: str) 
     change = client.post(f"{URL}cancel/")
 
     assert page.status_code == change.status_code == 403
-    assert b"Only owners of the organization manage its billing." in page.content
+    assert b"None of your roles" in page.content and b"includes the Billing right" in page.content
     assert b'href="/settings/billing/"' not in page.content  # not in their menu either
 
 
