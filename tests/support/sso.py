@@ -5,6 +5,8 @@ SAML identity provider (pysaml2) with a throw-away certificate."""
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -103,6 +105,10 @@ def oidc_sign_in(client: Client, start_path: str, sub: str, *, method: str = "ge
     return client.get(back.path, dict(parse_qs(back.query)))
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 class ForgingProvider:
     """An OpenID provider of our own whose token endpoint returns whatever ID token the
     test put in `next_id_token`, signed with its published key (or not at all)."""
@@ -127,15 +133,16 @@ class ForgingProvider:
 
     def sign(self, claims: dict[str, Any], *, alg: str = "RS256") -> str:
         from joserfc import jwt
-        from joserfc.jwk import OctKey
 
         if alg == "none":
-            header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=")
-            body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
-            return f"{header.decode()}.{body.decode()}."
+            header = _b64(b'{"alg":"none","typ":"JWT"}')
+            return f"{header}.{_b64(json.dumps(claims).encode())}."
         if alg == "HS256":  # "signed" with the public key as an HMAC secret
-            public_pem = self.key.as_pem(private=False)
-            return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(public_pem))
+            header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+            body = _b64(json.dumps(claims).encode())
+            secret = self.key.as_pem(private=False)
+            mac = hmac.new(secret, f"{header}.{body}".encode(), hashlib.sha256).digest()
+            return f"{header}.{body}.{_b64(mac)}"
         return jwt.encode({"alg": alg, "kid": "forger"}, claims, self.key)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -279,7 +286,7 @@ class SamlIdp:
         """Read the AuthnRequest out of our redirect and answer it: the base64 SAMLResponse,
         the RelayState, and the ACS URL to post them to."""
         from saml2 import BINDING_HTTP_REDIRECT
-        from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
+        from saml2.saml import AUTHN_PASSWORD, NAMEID_FORMAT_EMAILADDRESS, NameID
 
         query = parse_qs(urlsplit(authn_request_url).query)
         idp = self.server()
@@ -292,6 +299,7 @@ class SamlIdp:
             "destination": request.assertion_consumer_service_url,
             "sp_entity_id": request.issuer.text,
             "name_id": NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=email),
+            "authn": {"class_ref": AUTHN_PASSWORD, "authn_auth": self.entity_id},
             "sign_assertion": sign_assertion,
             "sign_response": False,
         }
