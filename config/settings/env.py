@@ -69,3 +69,8 @@ PADDLE_API_KEY: str = env.str("PADDLE_API_KEY", default="")
 PADDLE_API_BASE: str = env.str("PADDLE_API_BASE", default="")
 PADDLE_WEBHOOK_SECRET: str = env.str("PADDLE_WEBHOOK_SECRET", default="")
 PADDLE_CLIENT_TOKEN: str = env.str("PADDLE_CLIENT_TOKEN", default="")
+
+# Single sign-on: the DNS server that checks domain-verification records (empty: the
+# system's resolver), and its port.
+SSO_DNS_NAMESERVER: str = env.str("SSO_DNS_NAMESERVER", default="")
+SSO_DNS_PORT: int = env.int("SSO_DNS_PORT", default=53)
