@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 DEVSTACK_DEV := $(PY) -m devstack run --profile dev --
 DEVSTACK_TEST := $(PY) -m devstack run --profile test --
 
-.PHONY: run test lint bench deps assets chromium clean manage
+.PHONY: run test lint bench deps assets chromium xmlsec1 clean manage
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,12 +37,19 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# SAML single sign-on checks signatures with Debian's xmlsec1 program (pysaml2 calls it).
+xmlsec1:
+	@command -v xmlsec1 >/dev/null 2>&1 || { \
+	  echo "Installing xmlsec1 (Debian package) for SAML single sign-on..."; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq xmlsec1 >/dev/null; }
+
 assets: frontend/dist/.built
 
 ## make run: set up, start PostgreSQL/Redis/OpenBao under .devstack/, migrate, seed, serve
 ## (with a Celery worker, and its periodic-task scheduler, beside the development server).
 run manage: export PUBLIC_PORT = $(PORT)
-run: deps assets
+run: deps assets xmlsec1
 	@$(DEVSTACK_DEV) bash -c 'set -e; \
 	  $(PY) manage.py migrate_schemas --executor=standard -v 0; \
 	  $(PY) manage.py build_tenant_snapshot; \
@@ -58,7 +65,7 @@ run: deps assets
 
 ## make test: set up, lint, then the whole pytest suite against real services, on
 ## TEST_WORKERS processes; an idle one takes over tests still queued for a busy one.
-test: deps assets chromium lint
+test: deps assets chromium xmlsec1 lint
 	@$(DEVSTACK_TEST) $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(ARGS)
 
 lint: deps
