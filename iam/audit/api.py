@@ -2,7 +2,6 @@
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,7 +14,7 @@ from iam.org.models import AuditEvent
 from iam.permissions import IsTenantMember
 from problems.pagination import CreatedCursorPagination
 
-from .selectors import AuditFilters, audit_event_list
+from .selectors import AuditFilters, audit_event_list, day_bounds
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
@@ -101,19 +100,18 @@ class AuditEventList(generics.ListAPIView[AuditEvent]):
         params = AuditListParams(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         p = params.validated_data
-        zone = ZoneInfo(request._request.tenant.time_zone)  # type: ignore[attr-defined]
-
-        def start(day: dt.date | None) -> dt.datetime | None:
-            return dt.datetime.combine(day, dt.time(), tzinfo=zone) if day else None
-
-        until = p.get("until")
+        since, until = day_bounds(
+            p.get("since"),
+            p.get("until"),
+            time_zone=request._request.tenant.time_zone,  # type: ignore[attr-defined]
+        )
         return audit_event_list(
             filters=AuditFilters(
                 person=p.get("person", ""),
                 action=p.get("action", ""),
                 record_type=p.get("record_type", ""),
                 record_id=p.get("record_id", ""),
-                since=start(p.get("since")),
-                until=start(until + dt.timedelta(days=1)) if until else None,
+                since=since,
+                until=until,
             )
         )

@@ -1,12 +1,10 @@
 """The audit page's search and its retention setting."""
 
-import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django import forms
 
-from .selectors import AuditFilters
+from .selectors import AuditFilters, day_bounds
 
 RETENTION_MIN_DAYS, RETENTION_MAX_DAYS = 30, 3650
 
@@ -40,19 +38,14 @@ class AuditSearchForm(forms.Form):
     def filters(self, *, time_zone: str) -> AuditFilters:
         """The search as selector filters; days run midnight to midnight in `time_zone`."""
         data = self.cleaned_data if self.is_valid() else {}
-        zone = ZoneInfo(time_zone)
-
-        def start(day: dt.date | None) -> dt.datetime | None:
-            return dt.datetime.combine(day, dt.time(), tzinfo=zone) if day else None
-
-        until: dt.date | None = data.get("until")
+        since, until = day_bounds(data.get("since"), data.get("until"), time_zone=time_zone)
         return AuditFilters(
             person=data.get("person", ""),
             action=data.get("action", ""),
             record_type=data.get("record_type", ""),
             record_id=data.get("record_id", ""),
-            since=start(data.get("since")),
-            until=start(until + dt.timedelta(days=1)) if until else None,
+            since=since,
+            until=until,
         )
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 
@@ -22,13 +23,35 @@ class AuditFilters:
     until: dt.datetime | None = None
 
 
+def day_bounds(
+    since: dt.date | None, until: dt.date | None, *, time_zone: str
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The instants a range of days (both included) runs between, midnight to midnight in
+    `time_zone`; a day at the calendar's very edge leaves that side open."""
+    zone = ZoneInfo(time_zone)
+
+    def start(day: dt.date) -> dt.datetime | None:
+        try:
+            moment = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+            moment.astimezone(dt.UTC)  # the database compares in UTC
+        except OverflowError:
+            return None
+        return moment
+
+    lower = start(since) if since else None
+    upper = None
+    if until and until < dt.date.max:
+        upper = start(until + dt.timedelta(days=1))
+    return lower, upper
+
+
 def audit_event_list(*, filters: AuditFilters) -> QuerySet[AuditEvent]:
     """The events of the connection's organization that match, newest first."""
     events = AuditEvent.objects.all()
     person = filters.person.strip()
     if person:
         match = Q(actor_label__icontains=person)
-        if person.isdigit():
+        if person.isdigit() and len(person) <= 18:  # a user id fits a bigint
             match |= Q(actor_id=int(person))
         events = events.filter(match)
     action = filters.action.strip()

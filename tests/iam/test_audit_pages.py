@@ -180,3 +180,13 @@ def test_the_api_list_takes_a_fixed_number_of_queries(
     client.get("/api/v1/audit-events/")  # warm the caches of the token and the principal
     with django_assert_max_num_queries(12):  # type: ignore[operator]
         assert client.get("/api/v1/audit-events/").status_code == 200
+
+
+def test_days_at_the_calendars_edges_leave_the_range_open(tenant_a: Tenant, owner_a: User) -> None:
+    _seed(tenant_a, owner_a)
+    edges = {"since": "0001-01-01", "until": "9999-12-31", "person": "9" * 30}
+    api = token_client(owner_a, tenant_a).get("/api/v1/audit-events/", edges)
+    assert api.status_code == 200 and api.json()["results"] == []
+    page = _owner_client(tenant_a, owner_a).get("/settings/audit/", {**edges, "person": ""})
+    assert page.status_code == 200
+    assert len(_actions(page.content.decode())) == 3
