@@ -17,6 +17,7 @@ import requests
 from django.db import connection
 
 from tests.support.manage import ROOT, manage
+from tests.support.sso import LocalDns, local_dns  # noqa: F401 - fixture
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,14 +43,21 @@ def run_manage(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_env(django_db_setup: None) -> dict[str, str]:
-    """The environment of a process that works on the (committed) test database."""
+def live_env(django_db_setup: None, local_dns: LocalDns) -> dict[str, str]:  # noqa: F811
+    """The environment of a process that works on the (committed) test database, and
+    resolves single sign-on domain records at this session's local DNS server."""
     db = connection.settings_dict
     database_url = (
         f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'] or '')}@{db['HOST']}:{db['PORT']}"
         f"/{db['NAME']}"
     )
-    return {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "SSO_DNS_NAMESERVER": "127.0.0.1",
+        "SSO_DNS_PORT": str(local_dns.port),
+    }
 
 
 def _end_other_sessions(django_db_blocker: Any) -> None:
