@@ -14,7 +14,6 @@ from .engine import (
     principal_for,
     principal_for_request,
     require,
-    token_allows,
     visible,
 )
 
@@ -27,6 +26,5 @@ __all__ = [
     "principal_for",
     "principal_for_request",
     "require",
-    "token_allows",
     "visible",
 ]

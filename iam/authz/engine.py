@@ -21,6 +21,7 @@ from django.utils import timezone
 from iam.exceptions import AccessDenied
 from iam.models import AccessPolicy, Role, User
 from iam.org.models import RecordShare
+from iam.token_scopes import scope_allows, scope_grants
 from tenants.models import Tenant
 
 from . import catalog, cedar
@@ -55,12 +56,14 @@ class Principal:
     teammate_ids: frozenset[int]  # users in the same teams, the principal included
     via: str = "session"
     token_scopes: frozenset[str] | None = None
+    # A service token's account: no role, no membership; its rights are its scopes.
+    is_service_account: bool = False
     # Per-request memory: the organization's policies, read once. Not part of identity.
     cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def is_member(self) -> bool:
-        return self.role is not None
+        return self.role is not None or self.is_service_account
 
     @property
     def role_keys(self) -> tuple[str, ...]:
@@ -68,6 +71,8 @@ class Principal:
         return ((self.role,) if self.role else ()) + self.custom_role_names
 
     def roles_label(self) -> str:
+        if self.is_service_account:
+            return "a service token"
         labels = [str(Role(self.role).label)] if self.role else []
         return ", ".join(labels + list(self.custom_role_names)) or "no role"
 
@@ -128,8 +133,23 @@ def principal_for(
     """The principal `user` is at `tenant` (a non-member is one with no rights).
 
     With `token_scopes`, the rights are those of the user's roles that the token's scopes
-    also allow.
+    also allow; a service token (`via="service_token"`) has exactly its scopes' rights.
     """
+    if via == "service_token":
+        return Principal(
+            user_id=user.pk,
+            email=user.email,
+            tenant=tenant,
+            role=None,
+            custom_role_names=(),
+            grants=scope_grants(token_scopes or ()),
+            team_ids=frozenset(),
+            managed_team_ids=frozenset(),
+            teammate_ids=frozenset({user.pk}),
+            via=via,
+            token_scopes=token_scopes,
+            is_service_account=True,
+        )
     with connection.cursor() as cursor:
         cursor.execute(_PRINCIPAL_SQL, {"user": user.pk, "tenant": tenant.pk})
         row = cursor.fetchone()
@@ -153,7 +173,7 @@ def principal_for(
         *(catalog.grants_clean(permissions) for _, permissions in custom_roles),
     )
     if token_scopes is not None:
-        grants = {p: s for p, s in grants.items() if token_allows(token_scopes, p)}
+        grants = {p: s for p, s in grants.items() if scope_allows(token_scopes, p)}
     return Principal(
         user_id=user.pk,
         email=user.email,
@@ -167,21 +187,6 @@ def principal_for(
         via=via,
         token_scopes=token_scopes,
     )
-
-
-def token_allows(scopes: frozenset[str], permission: str) -> bool:
-    """Whether a token's scopes reach a permission: `<type>:read` reaches viewing and
-    exporting, `<type>:write` everything on that type, `*:` every type, `admin` the
-    admin rights."""
-    area, _, action = permission.partition(".")
-    if area == "admin":
-        return "admin" in scopes
-    wanted = "read" if action in ("view", "export") else "write"
-    for scope in scopes:
-        kind, _, level = scope.partition(":")
-        if kind in (area, "*") and (level == "write" or level == wanted):
-            return True
-    return False
 
 
 def principal_for_request(request: HttpRequest) -> Principal | None:
@@ -357,7 +362,7 @@ def _role_outcome(
 
 
 def _missing(principal: Principal, roles: str, words: str, permission: str) -> str:
-    if principal.token_scopes is not None and not token_allows(principal.token_scopes, permission):
+    if principal.token_scopes is not None and not scope_allows(principal.token_scopes, permission):
         return f"This token's scopes don't allow you to {words}."
     return f"None of your roles ({roles}) allows you to {words}."
 

@@ -227,3 +227,14 @@ def test_the_principal_is_one_statement(in_a: Tenant, django_assert_num_queries:
         principal = authz.principal_for(user=user, tenant=in_a)
     assert principal.custom_role_names == ("a", "b")
     assert connection.schema_name == in_a.schema_name  # type: ignore[attr-defined]
+
+
+def test_a_service_token_has_exactly_its_scopes(in_a: Tenant) -> None:
+    account = UserFactory()  # a service account: no membership, no role
+    principal = authz.principal_for(
+        user=account, tenant=in_a, via="service_token", token_scopes=frozenset({"deal:write"})
+    )
+    assert principal.is_member and principal.role is None
+    assert authz.check(principal, "edit", record=DealFactory(owner_id=None)).allowed
+    assert not authz.check(principal, "view", record=ContactFactory()).allowed
+    assert not authz.check(principal, "manage", right="people").allowed
