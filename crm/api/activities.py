@@ -23,6 +23,7 @@ from rest_framework.serializers import BaseSerializer
 from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.selectors import activities as selectors
 from crm.services import activities as services
+from iam import authz
 from iam.api.base import TenantViewSet
 from iam.authz.guards import Authorized
 from iam.permissions import IsTenantMember
@@ -248,12 +249,27 @@ class ActivityViewSet(TenantViewSet):
             due_before=given.get("due_before"),
         )
 
+    def _principal(self) -> authz.Principal | None:
+        return authz.principal_for_request(self.request._request)
+
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
-        serializer.instance = services.activity_create(
-            by=self.request.user, **serializer.validated_data
-        )
+        data = serializer.validated_data
+        # An activity is logged about a record the member may see; one they can't is
+        # refused as the record's own endpoints would (its existence isn't told).
+        for name in _RECORD_MODELS:
+            record = data.get(name)
+            if (
+                record is not None
+                and not authz.check(self._principal(), "view", record=record).allowed
+            ):
+                raise serializers.ValidationError({name: ["Not found."]})
+        serializer.instance = services.activity_create(by=self.request.user, **data)
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        activity = cast(Activity, serializer.instance)
+        assignee = serializer.validated_data.get("assignee_id", activity.assignee_id)
+        if assignee != activity.assignee_id:
+            authz.require(self._principal(), "assign", record=activity)
         serializer.instance = services.activity_update(
             activity=cast(Activity, serializer.instance),
             by=self.request.user,
@@ -311,8 +327,13 @@ class TimelineView(GenericAPIView):
 
     def get(self, request: Request, record_id: int) -> Response:
         model = _RECORD_MODELS[self.record_type]
-        record = cast(selectors.Record, get_object_or_404(model, pk=record_id))
-        entries = selectors.timeline(record)
+        # A record the caller may not view is a 404, as a missing one; the decision on the
+        # record itself (policies included) comes next.
+        principal = authz.principal_for_request(request._request)
+        visible = authz.visible(model._default_manager.all(), principal, self.record_type)
+        record = cast(selectors.Record, get_object_or_404(visible, pk=record_id))
+        authz.require(principal, "view", record=record)
+        entries = selectors.timeline(record, principal=principal)
         return Response(TimelineEntrySerializer(entries, many=True).data)
 
 

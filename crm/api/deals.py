@@ -19,11 +19,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from crm import decisions
 from crm.api.serializers import StrictIntegerField
 from crm.api.tags import TagsField
 from crm.models import Company, Contact, Deal, DealStageChange, Pipeline, Stage
 from crm.selectors import deals as selectors
 from crm.services import deals as services
+from iam import authz
 from iam.api.base import TenantViewSet
 from problems.openapi import problem_responses
 from problems.pagination import CreatedCursorPagination
@@ -442,7 +444,22 @@ class DealViewSet(TenantViewSet):
         deal = services.deal_create(by=self.request.user, **serializer.validated_data)
         serializer.instance = self._fresh(deal)
 
+    def authz_context(self) -> dict[str, Any]:
+        """What a move is decided with: the kind of stage the deal goes to (`Authorized`
+        passes it to the decision point with the deal)."""
+        if self.action != "move" or not isinstance(self.request.data, dict):
+            return {}
+        raw = self.request.data.get("stage")
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            return {}
+        stage = Stage.objects.filter(pk=int(raw)).first() if len(str(raw)) < 19 else None
+        return {"to_stage_kind": decisions.stage_kind(stage)} if stage is not None else {}
+
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        principal = authz.principal_for_request(self.request._request)
+        decisions.deal_change_require(
+            principal, cast(Deal, serializer.instance), dict(serializer.validated_data)
+        )
         deal = services.deal_update(
             deal=cast(Deal, serializer.instance),
             by=self.request.user,
@@ -459,6 +476,11 @@ class DealViewSet(TenantViewSet):
         params = DealMoveSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        # Decided again with the stage as read (`authz_context` gave the permission check
+        # the kind of stage the body names).
+        decisions.deal_move_require(
+            authz.principal_for_request(request._request), deal, data["stage"]
+        )
         services.deal_move(
             deal=deal,
             stage=data["stage"],

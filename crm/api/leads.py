@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from crm import decisions
 from crm.api.scoring import LeadScoreSerializer, ScoreReasonSerializer
 from crm.api.serializers import StrictBooleanField, StrictRegexField
 from crm.api.tags import TagsField
@@ -25,6 +26,7 @@ from crm.models import Lead, Pipeline
 from crm.selectors.leads import LEAD_ORDERINGS, LeadFilters, lead_list, lead_ordering
 from crm.selectors.scoring import scoring_model_current
 from crm.services.leads import lead_convert, lead_create, lead_delete, lead_update
+from iam import authz
 from iam.api.base import TenantViewSet
 from problems.openapi import plan_limit_responses, problem_responses
 from problems.pagination import CreatedCursorPagination
@@ -312,6 +314,11 @@ class LeadViewSet(TenantViewSet):
         serializer.instance = lead_create(by=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        decisions.owner_change_require(
+            authz.principal_for_request(self.request._request),
+            cast(Lead, serializer.instance),
+            dict(serializer.validated_data),
+        )
         serializer.instance = lead_update(
             lead=cast(Lead, serializer.instance),
             by=self.request.user,
@@ -374,5 +381,10 @@ class LeadViewSet(TenantViewSet):
         lead = self.get_object()
         params = LeadConvertRequest(data=request.data)
         params.is_valid(raise_exception=True)
+        decisions.lead_convert_require(
+            authz.principal_for_request(request._request),
+            lead,
+            create_deal=bool(params.validated_data.get("create_deal")),
+        )
         result = lead_convert(lead=lead, by=request.user, **params.validated_data)
         return Response(LeadConversionSerializer(result).data)

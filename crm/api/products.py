@@ -14,11 +14,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.serializers import BaseSerializer
 
 from crm.models import Deal, LineItem, Product
 from crm.services import line_items as line_item_services
 from crm.services import products as product_services
+from iam import authz
 from iam.api.base import TenantViewSet
 from problems.openapi import problem_responses
 from problems.serializers import StrictCharField
@@ -266,8 +268,16 @@ class DealLineItemViewSet(TenantViewSet):
     member_route = True  # the deal itself is decided in `deal()`
 
     def deal(self) -> Deal:
+        """The deal of the URL if the caller may view it (404 otherwise, as if missing); the
+        lines are the deal's value, so changing them needs the right to edit the deal."""
         if not hasattr(self, "_deal"):
-            self._deal = get_object_or_404(Deal.objects.all(), pk=self.kwargs["deal_id"])
+            principal = authz.principal_for_request(self.request._request)
+            deals = authz.visible(Deal.objects.all(), principal, "deal")
+            deal = get_object_or_404(deals, pk=self.kwargs["deal_id"])
+            authz.require(
+                principal, "view" if self.request.method in SAFE_METHODS else "edit", record=deal
+            )
+            self._deal = deal
         return self._deal
 
     def get_queryset(self) -> QuerySet[LineItem]:

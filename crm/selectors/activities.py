@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Deal, Lead
+from iam import authz
 from iam.models import User
 
 Record = Contact | Company | Lead | Deal
@@ -35,11 +36,13 @@ def activity_list(
     is_done: bool | None = None,
     due_after: dt.datetime | None = None,
     due_before: dt.datetime | None = None,
+    principal: authz.Principal | None = None,
 ) -> QuerySet[Activity]:
     """Activities, newest first, narrowed by every filter given; `due_after` is inclusive,
     `due_before` exclusive. `mine_of` keeps a user's own: the tasks assigned to them and the
-    other activities they logged. Attendees come with them (one statement for the lot)."""
-    qs = Activity.objects.filter(ON_LIVE_RECORD).prefetch_related("attendees")
+    other activities they logged. Attendees come with them (one statement for the lot).
+    With a `principal`, only the activities they may view, in the query."""
+    qs = _visible(Activity.objects.filter(ON_LIVE_RECORD), principal).prefetch_related("attendees")
     if kind:
         qs = qs.filter(kind=kind)
     for name, value in (("contact", contact), ("company", company), ("lead", lead)):
@@ -63,10 +66,18 @@ def activity_list(
     return qs.order_by("-created_at", "-id")
 
 
-def activities_of(record: Record) -> QuerySet[Activity]:
-    """The record's own activities, newest first."""
+def _visible(
+    qs: QuerySet[Activity], principal: authz.Principal | None, action: str = "view"
+) -> QuerySet[Activity]:
+    return qs if principal is None else authz.visible(qs, principal, "activity", action)
+
+
+def activities_of(
+    record: Record, *, principal: authz.Principal | None = None
+) -> QuerySet[Activity]:
+    """The record's own activities, newest first (with a `principal`, those they may view)."""
     return (
-        Activity.objects.filter(**{f"{record_field(record)}_id": record.pk})
+        _visible(Activity.objects.filter(**{f"{record_field(record)}_id": record.pk}), principal)
         .prefetch_related("attendees")
         .order_by("-created_at", "-id")
     )
@@ -98,15 +109,18 @@ def my_tasks(
     now: dt.datetime | None = None,
     tz: dt.tzinfo | None = None,
     limit: int = 200,
+    principal: authz.Principal | None = None,
 ) -> MyTasks:
     """The open tasks assigned to `user`: overdue (due before now), today (due from now until
     midnight) and upcoming (later), soonest first. Days are those of `tz`, by default the
     active time zone (the organization's setting; UTC until users or organizations have a time
-    zone of their own). At most `limit` tasks in all, in one statement."""
+    zone of their own). At most `limit` tasks in all, in one statement; with a `principal`,
+    those they may view (a task assigned to them is theirs)."""
     now = now or timezone.now()
     _, end = day_bounds(now, tz or timezone.get_current_timezone())
     tasks = list(
-        Activity.objects.filter(kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False)
+        _visible(Activity.objects.all(), principal)
+        .filter(kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False)
         .filter(ON_LIVE_RECORD)
         .select_related("contact", "company", "lead", "deal")
         .order_by("due_at", "id")[:limit]
@@ -155,14 +169,16 @@ def _conversion_text(links: list[tuple[str, str, int]]) -> str:
     return ", ".join(f"{kind} {name}" for kind, name, _ in links)
 
 
-def timeline(record: Record, *, limit: int = 200) -> list[TimelineEntry]:
+def timeline(
+    record: Record, *, limit: int = 200, principal: authz.Principal | None = None
+) -> list[TimelineEntry]:
     """The record's activities and its own changes in one list, newest first: its creation,
     each stage move of a deal, the conversion of a lead (and, on what a conversion created,
     the lead it came from). A fixed number of statements whatever the record holds; the
-    `limit` newest activities."""
+    `limit` newest activities (with a `principal`, of those they may view)."""
     entries = [
         TimelineEntry(at=a.created_at, kind="activity", activity=a, by_id=a.created_by_id)
-        for a in activities_of(record)[:limit]
+        for a in activities_of(record, principal=principal)[:limit]
     ]
     entries.append(TimelineEntry(at=record.created_at, kind="created"))
     if isinstance(record, Deal):

@@ -5,20 +5,30 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models import Count, F, Model, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Least
 from django.utils import timezone
 
 from crm.models import Activity, Company, Contact, Deal, Lead, Pipeline, Stage
 from crm.selectors.activities import ON_LIVE_RECORD, day_bounds, user_names
+from iam import authz
 
 # Lead scores are shown in five bands of 20 points (the last one 80-100).
 SCORE_BAND = 20
 SCORE_BANDS = 5
 NEW_LEADS_DAYS = 30
 RECENT_ACTIVITIES = 8
+
+_R = TypeVar("_R", bound=Model)
+_RECORD_TYPES: dict[type[Model], str] = {
+    Contact: "contact",
+    Company: "company",
+    Deal: "deal",
+    Lead: "lead",
+    Activity: "activity",
+}
 
 
 @dataclass(frozen=True)
@@ -85,13 +95,23 @@ class Dashboard:
         return self.counts["deals"] > 0
 
 
-def dashboard_counts() -> dict[str, int]:
-    """How many contacts, companies, deals and leads the organization has."""
+def _of(model: type[_R], principal: authz.Principal | None) -> QuerySet[_R]:
+    """The records of `model` the figures count: with a `principal`, only those they may
+    view (roles, ownership, teams, shares), in the query; without, every one."""
+    records = model._default_manager.all()
+    if principal is None:
+        return records
+    return authz.visible(records, principal, _RECORD_TYPES[model])
+
+
+def dashboard_counts(*, principal: authz.Principal | None = None) -> dict[str, int]:
+    """How many contacts, companies, deals and leads the organization has (with a
+    `principal`, of those they may view)."""
     return {
-        "contacts": Contact.objects.count(),
-        "companies": Company.objects.count(),
-        "deals": Deal.objects.count(),
-        "leads": Lead.objects.count(),
+        "contacts": _of(Contact, principal).count(),
+        "companies": _of(Company, principal).count(),
+        "deals": _of(Deal, principal).count(),
+        "leads": _of(Lead, principal).count(),
     }
 
 
@@ -111,12 +131,15 @@ def _at_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=tz)
 
 
-def _won(now: dt.datetime, tz: dt.tzinfo) -> tuple[MonthWon, MonthWon]:
+def _won(
+    now: dt.datetime, tz: dt.tzinfo, principal: authz.Principal | None
+) -> tuple[MonthWon, MonthWon]:
     """Deals won last month and this month (by when they reached a won stage)."""
     last, this, following = _months(now, tz)
     this_from = _at_midnight(this, tz)
     rows = (
-        Deal.objects.filter(
+        _of(Deal, principal)
+        .filter(
             stage__is_won=True,
             closed_at__gte=_at_midnight(last, tz),
             closed_at__lt=_at_midnight(following, tz),
@@ -138,7 +161,9 @@ def _won(now: dt.datetime, tz: dt.tzinfo) -> tuple[MonthWon, MonthWon]:
     )
 
 
-def _pipeline_stages(pipeline: Pipeline | None) -> list[StageValue]:
+def _pipeline_stages(
+    pipeline: Pipeline | None, principal: authz.Principal | None
+) -> list[StageValue]:
     """The pipeline's open stages in order, each with its deals' count and value per currency
     (the stages come prefetched with the pipeline; one statement for the sums)."""
     if pipeline is None:
@@ -147,7 +172,8 @@ def _pipeline_stages(pipeline: Pipeline | None) -> list[StageValue]:
     counts: dict[int, int] = defaultdict(int)
     totals: dict[int, dict[str, Decimal]] = defaultdict(dict)
     rows = (
-        Deal.objects.filter(stage_id__in=[s.pk for s in stages])
+        _of(Deal, principal)
+        .filter(stage_id__in=[s.pk for s in stages])
         .values("stage_id", "currency")
         .annotate(n=Count("id"), total=Sum("amount"))
         .order_by()
@@ -158,11 +184,12 @@ def _pipeline_stages(pipeline: Pipeline | None) -> list[StageValue]:
     return [StageValue(stage=s, count=counts[s.pk], totals=totals[s.pk]) for s in stages]
 
 
-def _leads_by_source(now: dt.datetime) -> list[SourceCount]:
+def _leads_by_source(now: dt.datetime, principal: authz.Principal | None) -> list[SourceCount]:
     """Leads created in the last 30 days, by source, the most frequent first."""
     labels = dict(Lead.Source.choices)
     rows = (
-        Lead.objects.filter(created_at__gte=now - dt.timedelta(days=NEW_LEADS_DAYS))
+        _of(Lead, principal)
+        .filter(created_at__gte=now - dt.timedelta(days=NEW_LEADS_DAYS))
         .values("source")
         .annotate(n=Count("id"))
         .order_by("-n", "source")
@@ -175,10 +202,11 @@ def _leads_by_source(now: dt.datetime) -> list[SourceCount]:
     ]
 
 
-def _score_bands() -> list[ScoreBand]:
+def _score_bands(principal: authz.Principal | None) -> list[ScoreBand]:
     """Open leads (neither converted nor disqualified) by score, in bands of 20 points."""
     rows = (
-        Lead.objects.filter(converted_at__isnull=True)
+        _of(Lead, principal)
+        .filter(converted_at__isnull=True)
         .exclude(status=Lead.Status.DISQUALIFIED)
         .annotate(band=Least(F("score") / SCORE_BAND, SCORE_BANDS - 1))
         .values("band")
@@ -196,40 +224,50 @@ def _score_bands() -> list[ScoreBand]:
     ]
 
 
-def _currencies() -> list[str]:
+def _currencies(principal: authz.Principal | None) -> list[str]:
     """The currencies of the organization's deals, the most used first."""
-    rows = Deal.objects.values("currency").annotate(n=Count("id")).order_by("-n", "currency")
+    rows = (
+        _of(Deal, principal).values("currency").annotate(n=Count("id")).order_by("-n", "currency")
+    )
     return [row["currency"] for row in rows]
 
 
 def dashboard(
-    *, user: Any, now: dt.datetime | None = None, tz: dt.tzinfo | None = None
+    *,
+    user: Any,
+    now: dt.datetime | None = None,
+    tz: dt.tzinfo | None = None,
+    principal: authz.Principal | None = None,
 ) -> Dashboard:
     """Everything the dashboard shows for `user`, in a fixed number of statements. Amounts are
     never added across currencies: charts show the organization's most used currency and the
     others are listed beside them. Months and days are those of `tz` (by default the active
-    time zone)."""
+    time zone). With a `principal`, every figure counts only the records they may view, each
+    narrowed in its own statement."""
     now = now or timezone.now()
     tz = tz or timezone.get_current_timezone()
-    counts = dashboard_counts()
-    currencies = _currencies()
+    counts = dashboard_counts(principal=principal)
+    currencies = _currencies(principal)
     pipeline = (
         Pipeline.objects.filter(is_archived=False)
         .prefetch_related(Prefetch("stages", queryset=Stage.objects.order_by("position", "id")))
         .order_by("-is_default", "name", "id")
         .first()
     )
-    last_month, this_month = _won(now, tz)
+    last_month, this_month = _won(now, tz, principal)
     _, day_ends = day_bounds(now, tz)
     # Activities of records in the trash wait with them, out of sight.
-    tasks = Activity.objects.filter(
-        ON_LIVE_RECORD, kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False
-    ).aggregate(
-        overdue=Count("id", filter=Q(due_at__lt=now)),
-        today=Count("id", filter=Q(due_at__gte=now, due_at__lt=day_ends)),
+    tasks = (
+        _of(Activity, principal)
+        .filter(ON_LIVE_RECORD, kind=Activity.Kind.TASK, assignee_id=user.pk, is_done=False)
+        .aggregate(
+            overdue=Count("id", filter=Q(due_at__lt=now)),
+            today=Count("id", filter=Q(due_at__gte=now, due_at__lt=day_ends)),
+        )
     )
     recent = list(
-        Activity.objects.filter(ON_LIVE_RECORD)
+        _of(Activity, principal)
+        .filter(ON_LIVE_RECORD)
         .select_related("contact", "company", "lead", "deal")
         .order_by("-created_at", "-id")[:RECENT_ACTIVITIES]
     )
@@ -238,13 +276,13 @@ def dashboard(
         currency=currencies[0] if currencies else "",
         other_currencies=currencies[1:],
         pipeline=pipeline,
-        stages=_pipeline_stages(pipeline),
+        stages=_pipeline_stages(pipeline, principal),
         last_month=last_month,
         this_month=this_month,
         overdue_tasks=tasks["overdue"],
         tasks_due_today=tasks["today"],
-        leads_by_source=_leads_by_source(now),
-        score_bands=_score_bands(),
+        leads_by_source=_leads_by_source(now, principal),
+        score_bands=_score_bands(principal),
         recent=recent,
         names=user_names(a.created_by_id for a in recent),
     )

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from crm.models import Company, Deal, DealContact, DealStageChange, Pipeline, Stage
 from crm.selectors.search import search_filter
+from iam import authz
 
 DEAL_ORDERINGS = {
     "created_at": ("created_at", "id"),
@@ -60,20 +61,33 @@ def stage_list(*, pipeline: int | None = None) -> QuerySet[Stage]:
     return qs.order_by("pipeline_id", "position", "id")
 
 
-def deal_list(*, filters: DealFilters | None = None, ordering: str = "") -> QuerySet[Deal]:
+def deal_list(
+    *,
+    filters: DealFilters | None = None,
+    ordering: str = "",
+    principal: authz.Principal | None = None,
+    action: str = "view",
+) -> QuerySet[Deal]:
     """Deals matching `filters`, newest first unless `ordering` (a key of DEAL_ORDERINGS)
     says otherwise; with their stage, pipeline, contacts and tags read in a fixed number of
-    statements. Callers that show the company add `select_related("company")`."""
+    statements. Callers that show the company add `select_related("company")`.
+
+    With a `principal`, only the deals they may take `action` on (their roles' scope,
+    teams, shares), in the query itself; without, every deal (the caller decided already)."""
     f = filters or DealFilters()
-    qs = Deal.objects.select_related("stage", "pipeline").prefetch_related(
-        Prefetch(
-            "deal_contacts",
-            # A trashed contact is off its deals until it is restored.
-            queryset=DealContact.objects.filter(contact__deleted_at__isnull=True)
-            .select_related("contact")
-            .order_by("-is_primary", "contact__first_name", "contact__last_name", "id"),
-        ),
-        "tags",
+    qs = (
+        _visible(Deal.objects.all(), principal, action)
+        .select_related("stage", "pipeline")
+        .prefetch_related(
+            Prefetch(
+                "deal_contacts",
+                # A trashed contact is off its deals until it is restored.
+                queryset=DealContact.objects.filter(contact__deleted_at__isnull=True)
+                .select_related("contact")
+                .order_by("-is_primary", "contact__first_name", "contact__last_name", "id"),
+            ),
+            "tags",
+        )
     )
     if f.pipeline is not None:
         qs = qs.filter(pipeline_id=f.pipeline)
@@ -113,8 +127,16 @@ def deal_list(*, filters: DealFilters | None = None, ordering: str = "") -> Quer
     return qs.order_by(*DEAL_ORDERINGS.get(ordering, DEAL_ORDERINGS["-created_at"]))
 
 
-def deal_get(pk: int) -> Deal | None:
-    return deal_list().select_related("company").filter(pk=pk).first()
+def deal_get(pk: int, *, principal: authz.Principal | None = None) -> Deal | None:
+    """One deal as its page shows it; None when missing or, with a `principal`, when they
+    may not view it."""
+    return deal_list(principal=principal).select_related("company").filter(pk=pk).first()
+
+
+def _visible(
+    qs: QuerySet[Deal], principal: authz.Principal | None, action: str = "view"
+) -> QuerySet[Deal]:
+    return qs if principal is None else authz.visible(qs, principal, "deal", action)
 
 
 def deal_stage_changes(deal: Deal) -> QuerySet[DealStageChange]:
@@ -144,19 +166,22 @@ def board_columns(
     close_from: dt.date | None = None,
     close_to: dt.date | None = None,
     tag: str = "",
+    principal: authz.Principal | None = None,
 ) -> list[BoardColumn]:
     """The pipeline's open stages in order, each with its deals (in card order) and their
     count and total value per currency. One statement for the stages and one for every card
-    with its company, whatever the number of deals."""
+    with its company, whatever the number of deals. With a `principal`, only the deals they
+    may view are on the board and in its totals."""
     columns = {
         stage.pk: BoardColumn(stage=stage)
         for stage in Stage.objects.filter(pipeline=pipeline, is_archived=False).order_by(
             "position", "id"
         )
     }
-    deals = Deal.objects.filter(pipeline=pipeline, stage_id__in=list(columns)).select_related(
-        "company"
+    deals = _visible(Deal.objects.all(), principal).filter(
+        pipeline=pipeline, stage_id__in=list(columns)
     )
+    deals = deals.select_related("company")
     if owner is not None:
         deals = deals.filter(owner_id=owner)
     if close_from is not None:

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from crm.models import Lead
 from crm.selectors.search import search_filter
+from iam import authz
 
 # ?ordering= values and the columns they sort by; a leading "-" reverses.
 LEAD_ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -41,12 +42,20 @@ def lead_ordering(value: str) -> tuple[str, ...]:
     return tuple(f"-{c}" for c in columns) if value.startswith("-") else columns
 
 
-def lead_list(*, filters: LeadFilters | None = None, ordering: str = "") -> QuerySet[Lead]:
+def lead_list(
+    *,
+    filters: LeadFilters | None = None,
+    ordering: str = "",
+    principal: authz.Principal | None = None,
+) -> QuerySet[Lead]:
     """Leads matching `filters`, in `ordering` (newest first by default). `q` finds names and
     company names by substring and, since e-mail addresses and phone numbers are encrypted,
-    those only exactly (through blind indexes)."""
+    those only exactly (through blind indexes). With a `principal`, only the leads they may
+    view, in the query; without, every lead (the caller decided already)."""
     f = filters or LeadFilters()
     qs = Lead.objects.all()
+    if principal is not None:
+        qs = authz.visible(qs, principal, "lead")
     if f.status:
         qs = qs.filter(status=f.status)
     if f.source:
@@ -67,8 +76,10 @@ def lead_list(*, filters: LeadFilters | None = None, ordering: str = "") -> Quer
     return qs.order_by(*lead_ordering(ordering or LEAD_ORDERING_DEFAULT))
 
 
-def lead_get(*, pk: int) -> Lead:
-    """One lead with what it was converted into (Lead.DoesNotExist when there is none)."""
-    return Lead.objects.select_related(
-        "converted_contact", "converted_company", "converted_deal"
-    ).get(pk=pk)
+def lead_get(*, pk: int, principal: authz.Principal | None = None) -> Lead:
+    """One lead with what it was converted into (Lead.DoesNotExist when there is none, or,
+    with a `principal`, when they may not view it)."""
+    qs = Lead.objects.select_related("converted_contact", "converted_company", "converted_deal")
+    if principal is not None:
+        qs = authz.visible(qs, principal, "lead")
+    return qs.get(pk=pk)

@@ -8,14 +8,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import decisions
 from crm.models import Activity, Company, Contact, Deal, Lead
 from crm.selectors import activities as selectors
 from crm.services import activities as services
+from iam import authz
+from iam.authz.guards import requires
 from iam.selectors import member_list
 from problems.exceptions import InvalidFields
 from problems.forms import add_field_errors
@@ -166,9 +169,14 @@ def panel_context(
     form: ActivityForm | None = None,
 ) -> dict[str, Any]:
     """What `crm/activities/_panel.html` shows: the form and the record's timeline."""
-    entries = selectors.timeline(record)
+    principal = decisions.principal_of(request)
+    entries = selectors.timeline(record, principal=principal)
+    # The tasks on the timeline the member may mark done, found in one query.
+    shown = [e.activity.pk for e in entries if e.activity is not None]
     return {
         "record": record,
+        "may_log": authz.may(principal, "activity.create"),
+        "editable": decisions.ids_allowed(Activity, shown, principal, "activity", "edit"),
         "record_type": selectors.record_field(record),
         "form": form or _form(request, record),
         "kinds": Activity.Kind.choices,
@@ -182,10 +190,15 @@ def _record_from(request: HttpRequest, source: Any) -> Contact | Company | Lead 
     record_id = source.get("record_id", "")
     if model is None or not str(record_id).isdigit():
         raise Http404("No such record.")
-    return cast(Contact | Company | Lead | Deal, get_object_or_404(model, pk=int(record_id)))
+    # A record the member may not view is a 404, as a missing one.
+    record_type = source.get("record_type", "")
+    record = decisions.visible_get(model._default_manager.all(), request, record_type, record_id)
+    decisions.record_require(request, "view", record)
+    return cast(Contact | Company | Lead | Deal, record)
 
 
 @login_required
+@requires("activity.view")
 @require_GET
 def activity_form(request: HttpRequest) -> HttpResponse:
     """The panel's form for another kind (a tab of the panel)."""
@@ -200,6 +213,7 @@ def activity_form(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("activity.create")
 @require_POST
 def activity_log(request: HttpRequest) -> HttpResponse:
     """Log an activity from a record's panel; htmx gets the panel back (with the new entry
@@ -235,21 +249,20 @@ def activity_log(request: HttpRequest) -> HttpResponse:
 
 
 def _task_for_row(request: HttpRequest, pk: int) -> Activity:
-    return get_object_or_404(
-        Activity.objects.filter(selectors.ON_LIVE_RECORD).select_related(
-            "contact", "company", "lead", "deal"
-        ),
-        pk=pk,
-        kind=Activity.Kind.TASK,
+    tasks = Activity.objects.filter(selectors.ON_LIVE_RECORD, kind=Activity.Kind.TASK)
+    return decisions.visible_get(
+        tasks.select_related("contact", "company", "lead", "deal"), request, "activity", pk
     )
 
 
 @login_required
+@requires("activity.edit")
 @require_POST
 def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark a task done (or, with `reopen`, not done) from My tasks, where htmx gets the row,
     or from a record's timeline (`from=timeline`), where htmx gets the record's panel."""
     task = _task_for_row(request, pk)
+    decisions.record_require(request, "edit", task)
     if request.POST.get("reopen"):
         services.task_reopen(activity=task, by=request.user)
     else:
@@ -261,16 +274,28 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(record_url(record))
     if not request.headers.get("HX-Request"):
         return redirect("crm:my_tasks")
-    return render(request, "crm/activities/_task_row.html", {"task": task})
+    return render(request, "crm/activities/_task_row.html", {"task": task, "editable": {task.pk}})
 
 
 @login_required
+@requires("activity.view")
 @require_GET
 def my_tasks(request: HttpRequest) -> HttpResponse:
-    tasks = selectors.my_tasks(user=request.user)
+    principal = decisions.principal_of(request)
+    tasks = selectors.my_tasks(user=request.user, principal=principal)
+    shown = [t.pk for t in (*tasks.overdue, *tasks.today, *tasks.upcoming)]
     groups = [
         ("overdue", "Overdue", tasks.overdue),
         ("today", "Today", tasks.today),
         ("upcoming", "Upcoming", tasks.upcoming),
     ]
-    return render(request, "crm/activities/my_tasks.html", {"tasks": tasks, "groups": groups})
+    return render(
+        request,
+        "crm/activities/my_tasks.html",
+        {
+            "tasks": tasks,
+            "groups": groups,
+            # The tasks the member may mark done (a read-only role sees them, unticked).
+            "editable": decisions.ids_allowed(Activity, shown, principal, "activity", "edit"),
+        },
+    )

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET
 
 from crm.selectors.dashboard import Dashboard, MonthWon, dashboard
 from crm.selectors.leads import LEAD_ORDERINGS
+from iam import authz
+from iam.authz.guards import requires
 from iam.permissions import is_tenant_admin
 from iam.selectors import invitation_list_open, member_list
 
@@ -143,9 +145,11 @@ def _won_url(month: MonthWon) -> str:
 
 
 @login_required
+@requires("member")
 @require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
-    board = dashboard(user=request.user)
+    # Every figure counts only the records the member may view, in its query.
+    board = dashboard(user=request.user, principal=authz.principal_for_request(request))
     steps = _getting_started(request, board.counts)
     charts = _charts(board)
     return render(

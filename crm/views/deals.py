@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm import decisions
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import StageInAnotherPipeline
 from crm.forms import TagsFormField
@@ -29,6 +30,9 @@ from crm.selectors.deals import (
 )
 from crm.selectors.search import clean_query, search
 from crm.services.deals import deal_create, deal_delete, deal_move, deal_update
+from iam import authz
+from iam.authz.guards import requires
+from iam.exceptions import AccessDenied
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
 
@@ -190,6 +194,7 @@ def duration(seconds: int | None) -> str:
 
 
 @login_required
+@requires("deal.view")
 def deal_list_page(request: HttpRequest) -> HttpResponse:
     members = lists.member_names(request)
     form = DealFilterForm(request.GET or None, members=members)
@@ -210,7 +215,9 @@ def deal_list_page(request: HttpRequest) -> HttpResponse:
             closed_to=data["closed_to"],
         )
         ordering = data["ordering"]
-    deals = deal_list(filters=filters, ordering=ordering).select_related("company")
+    deals = deal_list(
+        filters=filters, ordering=ordering, principal=decisions.principal_of(request)
+    ).select_related("company")
     page = Paginator(deals, PAGE_SIZE).get_page(request.GET.get("page"))
     for deal in page:
         deal.owner_label = members.get(deal.owner_id or 0, "")  # type: ignore[attr-defined]
@@ -230,13 +237,15 @@ def deal_list_page(request: HttpRequest) -> HttpResponse:
                 request, ("name", "amount", "expected_close_on", "created_at"), current
             ),
             "chrome": lists.list_chrome(request, "deals", members),
+            "may_create": authz.may(decisions.principal_of(request), "deal.create"),
         },
     )
 
 
 @login_required
+@requires("deal.view")
 def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    deal = deal_get(pk)
+    deal = deal_get(pk, principal=decisions.principal_of(request))
     if deal is None:
         raise Http404("No such deal.")
     members = lists.member_names(request)
@@ -244,11 +253,15 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         (change, members.get(change.by_id or 0, ""), duration(change.seconds_in_from_stage))
         for change in deal_stage_changes(deal)[:100]
     ]
+    principal = decisions.principal_of(request)
     return render(
         request,
         "crm/deals/detail.html",
         {
             "deal": deal,
+            # What the member may do to this deal: the buttons they can't use are hidden.
+            "may_edit": authz.check(principal, "edit", record=deal).allowed,
+            "may_delete": authz.check(principal, "delete", record=deal).allowed,
             "owner_label": members.get(deal.owner_id or 0, ""),
             "history": history,
             "contacts": list(deal.deal_contacts.all()),
@@ -257,11 +270,17 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("deal.edit")
 @require_http_methods(["GET", "POST"])
 def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    deal = deal_get(pk) if pk else None
+    principal = decisions.principal_of(request)
+    deal = deal_get(pk, principal=principal) if pk else None
     if pk and deal is None:
         raise Http404("No such deal.")
+    if deal is None:
+        authz.require(principal, "create", record_type="deal")
+    else:
+        authz.require(principal, "edit", record=deal)
     members = lists.member_names(request)
     initial: dict[str, Any] = {"owner_id": request.user.pk}
     if deal is not None:
@@ -284,6 +303,7 @@ def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 deal = deal_create(by=request.user, **data)
                 messages.success(request, f"Deal {deal.name} created.")
             else:
+                decisions.deal_change_require(principal, deal, data)
                 deal = deal_update(deal=deal, by=request.user, **data)
                 messages.success(request, "Changes saved.")
         except DomainError as exc:
@@ -299,6 +319,7 @@ CONTACT_OPTIONS = 10
 
 
 @login_required
+@requires("contact.view")
 @require_GET
 def deal_contact_options(request: HttpRequest) -> HttpResponse:
     """The deal form's contact picker: the contacts best matching what is typed (with typos
@@ -313,9 +334,11 @@ def deal_contact_options(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("deal.delete")
 @require_POST
 def deal_delete_page(request: HttpRequest, pk: int) -> HttpResponse:
-    deal = get_object_or_404(Deal, pk=pk)
+    deal = decisions.visible_get(Deal.objects.all(), request, "deal", pk)
+    decisions.record_require(request, "delete", deal)
     deal_delete(deal=deal, by=request.user)
     messages.success(request, f"Deal {deal.name} moved to the trash.")
     return redirect("crm:deal_list")
@@ -331,6 +354,7 @@ def _board_filters(form: DealFilterForm, request: HttpRequest) -> dict[str, Any]
 
 
 @login_required
+@requires("deal.view")
 def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResponse:
     """The board of one pipeline (the default one unless chosen): a column per open stage
     with its count and total value per currency, and the cards in their order."""
@@ -343,10 +367,20 @@ def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResp
         pipeline = get_object_or_404(Pipeline, pk=pipeline_pk)
     members = lists.member_names(request)
     form = DealFilterForm(request.GET or None, members=members)
-    columns = board_columns(pipeline=pipeline, **_board_filters(form, request))
+    columns = board_columns(
+        pipeline=pipeline,
+        principal=decisions.principal_of(request),
+        **_board_filters(form, request),
+    )
+    # The cards the member may move, found in one query (roles, teams, shares); the others
+    # show without their move menu and can't be dragged.
+    principal = decisions.principal_of(request)
+    shown = [deal.pk for column in columns for deal in column.deals]
+    movable = decisions.ids_allowed(Deal, shown, principal, "deal", "move")
     for column in columns:
         for deal in column.deals:
             deal.owner_label = members.get(deal.owner_id or 0, "")  # type: ignore[attr-defined]
+            deal.may_move = deal.pk in movable  # type: ignore[attr-defined]
     query = request.GET.urlencode()
     return render(
         request,
@@ -358,6 +392,7 @@ def deal_board(request: HttpRequest, pipeline_pk: int | None = None) -> HttpResp
             "form": form,
             "query": query,
             "filtered": form.is_bound and form.is_valid() and any(form.cleaned_data.values()),
+            "may_create": authz.may(principal, "deal.create"),
         },
     )
 
@@ -369,16 +404,25 @@ class MoveForm(forms.Form):
 
 
 @login_required
+@requires("deal.move")
 @require_POST
 def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
     """A card dropped on the board or moved with its "Move to…" buttons: save the move (with
     the lost reason asked for a lost stage), and answer with the columns' new counts and
     totals (htmx swaps them in place), or go back to the board without htmx; 409 for a stage
-    of another pipeline."""
-    deal = get_object_or_404(Deal, pk=pk)
+    of another pipeline. A move the member may not make (a policy keeping large deals from Won,
+    say) is refused with its reason: as text for the board's script, else the 403 page."""
+    principal = decisions.principal_of(request)
+    deal = decisions.visible_get(Deal.objects.all(), request, "deal", pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Choose a stage and a position.", status=400, content_type="text/plain")
+    try:
+        decisions.deal_move_require(principal, deal, form.cleaned_data["stage"])
+    except AccessDenied as exc:
+        if not request.headers.get("HX-Request"):
+            raise
+        return HttpResponse(exc.detail, status=exc.status, content_type="text/plain")
     try:
         deal_move(
             deal=deal,
@@ -402,5 +446,7 @@ def deal_board_move(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(f"{board}?{request.GET.urlencode()}" if request.GET else board)
     members = lists.member_names(request)
     filters_form = DealFilterForm(request.GET or None, members=members)
-    columns = board_columns(pipeline=deal.pipeline, **_board_filters(filters_form, request))
+    columns = board_columns(
+        pipeline=deal.pipeline, principal=principal, **_board_filters(filters_form, request)
+    )
     return render(request, "crm/deals/_board_summaries.html", {"columns": columns})

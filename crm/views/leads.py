@@ -8,10 +8,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from crm import decisions
 from crm.currencies import CURRENCY_HELP, currency_clean
 from crm.exceptions import LeadAlreadyConverted, LeadDisqualified
 from crm.forms import TaggedFormMixin
@@ -25,6 +26,8 @@ from crm.services.leads import (
     lead_status_set,
     lead_update,
 )
+from iam import authz
+from iam.authz.guards import requires
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import InvalidFields
 from problems.forms import add_field_errors
@@ -123,6 +126,7 @@ class LeadConvertForm(forms.Form):
 
 
 @login_required
+@requires("lead.view")
 def lead_list_page(request: HttpRequest) -> HttpResponse:
     members = lists.member_names(request)
     form = LeadFilterForm(request.GET or None, members=members)
@@ -138,7 +142,9 @@ def lead_list_page(request: HttpRequest) -> HttpResponse:
             tag=" ".join(data["tag"].split()),
         )
         ordering = data["ordering"]
-    leads = lead_list(filters=filters, ordering=ordering).prefetch_related("tags")
+    leads = lead_list(
+        filters=filters, ordering=ordering, principal=decisions.principal_of(request)
+    ).prefetch_related("tags")
     page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
     for lead in page:
         lead.owner_label = members.get(lead.owner_id or 0, "")  # type: ignore[attr-defined]
@@ -155,6 +161,7 @@ def lead_list_page(request: HttpRequest) -> HttpResponse:
             "ordering": current,
             "heads": lists.sort_heads(request, LEAD_ORDERINGS, current, largest_first={"score"}),
             "chrome": lists.list_chrome(request, "leads", members),
+            "may_create": authz.may(decisions.principal_of(request), "lead.create"),
             "filtered": any(form.cleaned_data.values())
             if form.is_bound and form.is_valid()
             else False,
@@ -181,11 +188,16 @@ def _detail(
     status: int = 200,
 ) -> HttpResponse:
     members = lists.member_names(request)
+    principal = decisions.principal_of(request)
     return render(
         request,
         "crm/leads/detail.html",
         {
             "lead": lead,
+            # What the member may do to this lead: the buttons they can't use are hidden.
+            "may_edit": authz.check(principal, "edit", record=lead).allowed,
+            "may_delete": authz.check(principal, "delete", record=lead).allowed,
+            "may_assign": authz.check(principal, "assign", record=lead).allowed,
             "owner": members.get(lead.owner_id) if lead.owner_id else None,
             "owner_choices": _owner_choices(members),
             "statuses": Lead.Status,
@@ -199,19 +211,30 @@ def _detail(
     )
 
 
-@login_required
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def _lead(request: HttpRequest, pk: int) -> Lead:
+    """The lead of the page if the member may view it; 404 otherwise, as if missing."""
     try:
-        lead = lead_get(pk=pk)
+        return lead_get(pk=pk, principal=decisions.principal_of(request))
     except Lead.DoesNotExist:
         raise Http404("No such lead.") from None
-    return _detail(request, lead)
 
 
 @login_required
+@requires("lead.view")
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, _lead(request, pk))
+
+
+@login_required
+@requires("lead.edit")
 @require_http_methods(["GET", "POST"])
 def lead_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    lead = get_object_or_404(Lead, pk=pk) if pk else None
+    principal = decisions.principal_of(request)
+    lead = _lead(request, pk) if pk else None
+    if lead is None:
+        authz.require(principal, "create", record_type="lead")
+    else:
+        authz.require(principal, "edit", record=lead)
     initial = {"owner_id": request.user.pk} if lead is None else None
     form = LeadForm(
         request.POST or None, instance=lead, initial=initial, members=lists.member_names(request)
@@ -224,6 +247,7 @@ def lead_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 lead = lead_create(by=request.user, **data)
                 messages.success(request, f"Lead {lead.full_name} created.")
             else:
+                decisions.owner_change_require(principal, lead, data)
                 lead = lead_update(lead=lead, by=request.user, **data)
                 messages.success(request, "Changes saved.")
         except InvalidFields as exc:
@@ -239,10 +263,12 @@ def lead_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @login_required
+@requires("lead.edit")
 @require_POST
 def lead_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Move the lead to another status; disqualifying needs a reason."""
-    lead = get_object_or_404(Lead, pk=pk)
+    lead = _lead(request, pk)
+    decisions.record_require(request, "edit", lead)
     try:
         lead_status_set(
             lead=lead,
@@ -258,9 +284,11 @@ def lead_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("lead.assign")
 @require_POST
 def lead_owner(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(Lead, pk=pk)
+    lead = _lead(request, pk)
+    decisions.record_require(request, "assign", lead)
     raw = request.POST.get("owner_id", "")
     try:
         owner_id = int(raw) if raw else None
@@ -273,15 +301,20 @@ def lead_owner(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("lead.edit")
 @require_POST
 def lead_convert_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Convert the lead (the Convert dialog of its page); a disqualified one needs the
     confirmation box ticked. Lands on the new deal (or contact)."""
-    lead = get_object_or_404(Lead, pk=pk)
+    lead = _lead(request, pk)
+    decisions.record_require(request, "edit", lead)
     form = LeadConvertForm(request.POST)
     status = 400
     if form.is_valid():
         data = form.cleaned_data
+        decisions.lead_convert_require(
+            decisions.principal_of(request), lead, create_deal=data["create_deal"]
+        )
         try:
             result = lead_convert(
                 lead=lead,
@@ -312,9 +345,11 @@ def lead_convert_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("lead.delete")
 @require_POST
 def lead_delete_page(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(Lead, pk=pk)
+    lead = _lead(request, pk)
+    decisions.record_require(request, "delete", lead)
     lead_delete(lead=lead, by=request.user)
     messages.success(request, f"Lead {lead.full_name} moved to the trash.")
     return redirect("crm:lead_list")

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import decisions
 from crm.models import Deal, LineItem, Product
 from crm.services.line_items import (
     line_item_add,
@@ -18,6 +19,8 @@ from crm.services.line_items import (
     line_item_update,
     line_total,
 )
+from iam import authz
+from iam.authz.guards import requires
 from problems.exceptions import InvalidFields
 
 
@@ -47,10 +50,13 @@ class LineItemForm(forms.Form):
         self.fields["product"].widget.attrs["data-testid"] = "line-item-product"
 
 
-def section_context(deal: Deal, form: LineItemForm | None = None) -> dict[str, Any]:
+def section_context(
+    deal: Deal, form: LineItemForm | None = None, *, can_edit: bool = True
+) -> dict[str, Any]:
     items = list(deal.line_items.select_related("product").order_by("position", "id"))
     return {
         "deal": deal,
+        "can_edit": can_edit,
         "lines": [(item, line_total(item)) for item in items],
         "form": form or LineItemForm(deal=deal, prefix=f"line-{deal.pk}"),
     }
@@ -67,7 +73,12 @@ def _section(
 ) -> HttpResponse:
     if changed and not request.headers.get("HX-Request"):
         return redirect("crm:deal_detail", pk=deal.pk)  # without JavaScript: back to the deal
-    context = {**section_context(deal, form), "oob": changed, "line_errors": line_errors or {}}
+    can_edit = authz.check(decisions.principal_of(request), "edit", record=deal).allowed
+    context = {
+        **section_context(deal, form, can_edit=can_edit),
+        "oob": changed,
+        "line_errors": line_errors or {},
+    }
     if request.headers.get("HX-Request"):
         # htmx swaps successful answers only (base.html): field errors come with a 200.
         response = render(request, "crm/line_items/_section.html", context)
@@ -77,16 +88,27 @@ def _section(
     return response
 
 
+def _deal(request: HttpRequest, deal_pk: int, *, edit: bool = True) -> Deal:
+    """The deal if the member may view it (404 otherwise, as if missing); lines are the
+    deal's value, so changing them is editing the deal."""
+    deal = decisions.visible_get(Deal.objects.all(), request, "deal", deal_pk)
+    if edit:
+        decisions.record_require(request, "edit", deal)
+    return deal
+
+
 @login_required
+@requires("deal.view")
 @require_GET
 def line_items_section(request: HttpRequest, deal_pk: int) -> HttpResponse:
-    return _section(request, get_object_or_404(Deal, pk=deal_pk))
+    return _section(request, _deal(request, deal_pk, edit=False))
 
 
 @login_required
+@requires("deal.edit")
 @require_POST
 def line_item_add_view(request: HttpRequest, deal_pk: int) -> HttpResponse:
-    deal = get_object_or_404(Deal, pk=deal_pk)
+    deal = _deal(request, deal_pk)
     form = LineItemForm(request.POST, deal=deal, prefix=f"line-{deal.pk}")
     if form.is_valid():
         # Left blank: the product's name and price, or the service's own defaults.
@@ -112,9 +134,10 @@ class LineItemChangeForm(forms.Form):
 
 
 @login_required
+@requires("deal.edit")
 @require_POST
 def line_item_update_view(request: HttpRequest, deal_pk: int, pk: int) -> HttpResponse:
-    deal = get_object_or_404(Deal, pk=deal_pk)
+    deal = _deal(request, deal_pk)
     item = get_object_or_404(LineItem, pk=pk, deal=deal)
     form = LineItemChangeForm(request.POST)
     error = ""
@@ -137,9 +160,10 @@ def line_item_update_view(request: HttpRequest, deal_pk: int, pk: int) -> HttpRe
 
 
 @login_required
+@requires("deal.edit")
 @require_POST
 def line_item_remove_view(request: HttpRequest, deal_pk: int, pk: int) -> HttpResponse:
-    deal = get_object_or_404(Deal, pk=deal_pk)
+    deal = _deal(request, deal_pk)
     item = get_object_or_404(LineItem, pk=pk, deal=deal)
     line_item_remove(item=item, by=request.user)
     deal.refresh_from_db(fields=["amount"])

@@ -5,7 +5,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +15,8 @@ from crm.currencies import CURRENCY_HELP
 from crm.exceptions import SkuTaken
 from crm.models import Product
 from crm.services.products import product_create, product_deactivate, product_update
-from iam.permissions import is_tenant_admin
+from iam import authz
+from iam.authz.guards import requires
 from problems.exceptions import InvalidFields
 
 PAGE_SIZE = 25
@@ -38,7 +38,7 @@ class ProductForm(forms.Form):
 
 
 def _may_manage(request: HttpRequest) -> bool:
-    return is_tenant_admin(getattr(request, "membership", None))
+    return authz.may(authz.principal_for_request(request), "admin.custom_fields")
 
 
 def product_list_filtered(*, q: str, active: str) -> QuerySet[Product]:
@@ -53,6 +53,7 @@ def product_list_filtered(*, q: str, active: str) -> QuerySet[Product]:
 
 
 @login_required
+@requires("member")
 def product_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").replace("\x00", "").strip()
     active = request.GET.get("active", "yes")
@@ -69,10 +70,9 @@ def product_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_http_methods(["GET", "POST"])
 def product_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    if not _may_manage(request):
-        raise PermissionDenied("Only owners and admins manage products.")
     product = get_object_or_404(Product, pk=pk) if pk else None
     initial: dict[str, Any] = {}
     if product is not None:
@@ -98,10 +98,9 @@ def product_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def product_deactivate_view(request: HttpRequest, pk: int) -> HttpResponse:
-    if not _may_manage(request):
-        raise PermissionDenied("Only owners and admins manage products.")
     product = get_object_or_404(Product, pk=pk)
     product_deactivate(product=product, by=request.user)
     messages.success(request, f"{product.name} is no longer on sale.")

@@ -1,13 +1,12 @@
-"""Settings page of lead scoring, for owners and admins: the organization's rules (add, edit,
-delete), its trained model, and a live preview of how the current leads would score under
-the rule being edited."""
+"""Settings page of lead scoring, for those with the CRM set-up right: the organization's
+rules (add, edit, delete), its trained model, and a live preview of how the current leads
+would score under the rule being edited."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -31,14 +30,9 @@ from crm.services.scoring import (
     scoring_rule_delete,
     scoring_rule_update,
 )
-from iam.permissions import is_tenant_admin
+from iam.authz.guards import requires
 from problems.exceptions import InvalidFields
 from problems.forms import add_field_errors
-
-
-def _admins_only(request: HttpRequest) -> None:
-    if not is_tenant_admin(getattr(request, "membership", None)):
-        raise PermissionDenied("Only owners and admins manage lead scoring.")
 
 
 class ScoringRuleForm(forms.Form):
@@ -108,16 +102,16 @@ def _page(
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_GET
 def scoring_settings(request: HttpRequest) -> HttpResponse:
-    _admins_only(request)
     return _page(request)
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def scoring_rule_add(request: HttpRequest) -> HttpResponse:
-    _admins_only(request)
     form = ScoringRuleForm(request.POST)
     if form.is_valid():
         try:
@@ -133,9 +127,9 @@ def scoring_rule_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_http_methods(["GET", "POST"])
 def scoring_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _admins_only(request)
     rule = get_object_or_404(ScoringRule, pk=pk)
     if request.method == "GET":
         initial = {
@@ -159,9 +153,9 @@ def scoring_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def scoring_rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _admins_only(request)
     rule = get_object_or_404(ScoringRule, pk=pk)
     label = rule_label(rule)
     scoring_rule_delete(rule=rule, by=request.user)
@@ -170,11 +164,11 @@ def scoring_rule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_GET
 def scoring_preview_view(request: HttpRequest) -> HttpResponse:
     """The preview of the rules with the one being edited (or added) as the form has it now;
     an htmx partial. Nothing is saved."""
-    _admins_only(request)
     rules = list(scoring_rule_list())
     form = ScoringRuleForm(request.GET)
     problem = ""
