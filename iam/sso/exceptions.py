@@ -52,3 +52,4 @@ class PasswordSignInRefused(DomainError):
     code = "sso-required"
     status = 403
     title = "This organization signs its members in through single sign-on."
+    page_template = "iam_sso/password_refused.html"

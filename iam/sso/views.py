@@ -29,6 +29,7 @@ from . import dns, oidc, saml
 from .exceptions import SsoFailed, SsoNotAllowed
 from .forms import ConnectionForm, DomainForm, EmailFirstForm
 from .models import SsoConnection, SsoDomain
+from .receivers import SSO_SIGN_IN
 from .selectors import connection_for_email, connection_list, domain_list
 from .services import (
     Identity,
@@ -489,6 +490,7 @@ def _finish(
         )
     membership = sso_sign_in(connection=connection, identity=identity)
     user = membership.user
+    setattr(request, SSO_SIGN_IN, True)  # noqa: B010 - the "SSO required" wall's pass
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_MARK] = connection.pk
     return redirect("/")

@@ -249,3 +249,29 @@ def test_sso_required_needs_a_switched_on_connection(tenant_a, owner_a):
     response = admin.post("/settings/sso/required/", {"required": "1"}, follow=True)
     assert "Switch a connection on" in response.content.decode()
     assert not SecuritySettings.objects.filter(tenant=tenant_a, sso_required=True).exists()
+
+
+def test_sso_required_refuses_a_sign_in_carried_over_from_the_public_site(
+    tenant_a,
+    owner_a,
+    member_a,
+    dns,  # noqa: F811
+    oidc_provider,  # noqa: F811
+):
+    from django.conf import settings as django_settings
+
+    from tests.support.browser import Browser
+
+    verified(tenant_a, dns)
+    oidc_connection(tenant_a, oidc_provider)
+    sso_required_set(tenant=tenant_a, required=True)
+    browser = Browser()
+    browser.client(django_settings.BASE_DOMAIN).force_login(member_a)
+    page = browser.get(f"http://{django_settings.BASE_DOMAIN}/workspaces/alpha/open/")
+    assert page.status_code == 403 and "single sign-on" in page.content.decode()
+    assert _signed_in_user(browser.client(host_of(tenant_a))) is None
+
+    owner = Browser()
+    owner.client(django_settings.BASE_DOMAIN).force_login(owner_a)
+    page = owner.get(f"http://{django_settings.BASE_DOMAIN}/workspaces/alpha/open/")
+    assert page.status_code == 200 and page.wsgi_request.user == owner_a
