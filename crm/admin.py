@@ -1,4 +1,6 @@
-"""The tenant admin: owners and admins of an organization manage its records on its own host."""
+"""The tenant admin: those with the CRM set-up right (owners and admins, or a custom role
+with it) manage the organization's records on its own host. Every page goes through the
+decision point, and so does every record shown, changed or deleted here."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -12,12 +14,14 @@ from django.contrib.admin.options import get_content_type_for_model
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, reverse
 
-from iam.permissions import is_tenant_admin
+from iam import authz
+from iam.authz import catalog
+from iam.authz.guards import enforce
+from iam.exceptions import AccessDenied
 
 from . import selectors, services
 from .exceptions import ProductInUse
@@ -42,11 +46,53 @@ from .services.trash import record_trash
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
-NOT_AN_ADMIN = "Only owners and admins of this organization can open its admin."
+# The right the admin is for, and the guard its routes carry (tests/iam/test_route_guards.py).
+ADMIN_RIGHT = "custom_fields"
+GUARD = f"admin.{ADMIN_RIGHT}"
 
 
 def _is_tenant_admin(request: HttpRequest) -> bool:
-    return request.user.is_active and is_tenant_admin(getattr(request, "membership", None))
+    if not request.user.is_active:
+        return False
+    principal = authz.principal_for_request(request)
+    return authz.check(principal, "manage", right=ADMIN_RIGHT).allowed
+
+
+def _record_type(obj: Any) -> str | None:
+    key = type(obj).__name__.lower()
+    return key if key in catalog.RECORD_TYPE_KEYS else None
+
+
+def _record_allowed(request: HttpRequest, action: str, obj: Model | None) -> bool:
+    """Whether the decision point allows `action` on `obj`, when it is a record of the
+    catalog (other rows, such as tags, are the set-up right's alone)."""
+    if obj is None or _record_type(obj) is None:
+        return True
+    return authz.check(authz.principal_for_request(request), action, record=obj).allowed
+
+
+def _guarded(patterns: list[Any]) -> list[Any]:
+    """Mark each of the site's routes with the guard every one of them goes through: the
+    admin's own pages run through `admin_view` when they are called, which checks the
+    right; the sign-in page only sends people on (to the product's sign-in, or the index)."""
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            _guarded(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and not getattr(entry.callback, "authz_guard", None):
+            if getattr(entry.callback, "__func__", None) is not None:  # a bound method
+                entry.callback = _open_redirect(entry.callback)
+            else:
+                entry.callback.authz_guard = GUARD  # type: ignore[attr-defined]
+    return patterns
+
+
+def _open_redirect(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @wraps(view)
+    def redirect_only(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return view(request, *args, **kwargs)
+
+    redirect_only.authz_guard = "open: sends to the product's sign-in or the admin's index"  # type: ignore[attr-defined]
+    return redirect_only
 
 
 class TenantAdminSite(admin.AdminSite):
@@ -60,17 +106,21 @@ class TenantAdminSite(admin.AdminSite):
         return _is_tenant_admin(request)
 
     def admin_view(self, view: _View, cacheable: bool = False) -> _View:
-        """Signed in but not an owner or admin: the product's 403 page, where Django's admin
-        would send the person to a sign-in form of its own."""
+        """Signed in without the right: the product's 403 page with the decision's reason,
+        where Django's admin would send the person to a sign-in form of its own."""
         checked = super().admin_view(view, cacheable)
 
         @wraps(checked)
         def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if request.user.is_authenticated and not self.has_permission(request):
-                raise PermissionDenied(NOT_AN_ADMIN)
+            if request.user.is_authenticated:
+                enforce(request, GUARD)
             return checked(request, *args, **kwargs)
 
+        inner.authz_guard = GUARD  # type: ignore[attr-defined]
         return cast(_View, inner)
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        return _guarded(super().get_urls())
 
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -79,8 +129,7 @@ class TenantAdminSite(admin.AdminSite):
         index = reverse("admin:index", current_app=self.name)
         if not request.user.is_authenticated:
             return redirect_to_login(index, settings.LOGIN_URL)
-        if not self.has_permission(request):
-            raise PermissionDenied(NOT_AN_ADMIN)
+        enforce(request, GUARD)
         return HttpResponseRedirect(index)
 
     def get_log_entries(self, request: HttpRequest) -> QuerySet[AdminLogEntry]:  # type: ignore[override]
@@ -89,27 +138,37 @@ class TenantAdminSite(admin.AdminSite):
 
 
 class TenantAdminPermissions:
-    """Organization owners and admins may do everything here; nobody else anything."""
+    """Those with the set-up right may use the admin; on a record of the catalog, the
+    decision point decides as anywhere else (its policies included)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _is_tenant_admin(request)
 
-    def has_view_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return _is_tenant_admin(request)
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_tenant_admin(request) and _record_allowed(request, "view", obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return _is_tenant_admin(request)
 
-    def has_change_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return _is_tenant_admin(request)
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_tenant_admin(request) and _record_allowed(request, "edit", obj)
 
-    def has_delete_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return _is_tenant_admin(request)
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_tenant_admin(request) and _record_allowed(request, "delete", obj)
 
 
 class TenantModelAdmin(TenantAdminPermissions, admin.ModelAdmin):
     """Writes the admin's log to the organization's own schema (`AdminLogEntry`) and reads
-    the history pages from there, never from the shared `django_admin_log`."""
+    the history pages from there, never from the shared `django_admin_log`. Lists of
+    records show those the person may view, in the query."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        record_type = self.model.__name__.lower()
+        if record_type in catalog.RECORD_TYPE_KEYS:
+            principal = authz.principal_for_request(request)
+            queryset = authz.visible(queryset, principal, record_type)
+        return queryset
 
     # Django's own versions write `LogEntry` rows to the shared table and return them.
     def log_addition(  # type: ignore[override]
@@ -211,6 +270,18 @@ class CompanyAdminForm(CompanyDomainMixin, CustomValuesModelForm):
         fields = "__all__"
 
 
+def _deletable(request: HttpRequest, queryset: QuerySet[Any]) -> list[Any]:
+    """The records of a delete action, each decided first: all or nothing, one the person
+    may not delete refuses the whole action, naming it and why."""
+    records = list(queryset)
+    principal = authz.principal_for_request(request)
+    for record in records:
+        decision = authz.check(principal, "delete", record=record)
+        if not decision.allowed:
+            raise AccessDenied(f"{record}: {decision.reason}", policies=list(decision.policy_names))
+    return records
+
+
 class TrashingAdmin(TenantModelAdmin):
     """Deleting here moves records to the trash, as everywhere else (restorable for 30 days
     from the Trash page)."""
@@ -219,7 +290,7 @@ class TrashingAdmin(TenantModelAdmin):
         record_trash(record=obj, by=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for record in queryset:
+        for record in _deletable(request, queryset):
             record_trash(record=record, by=request.user)
 
 
@@ -260,7 +331,7 @@ class ActivityAdmin(ReadOnlyRecordAdmin):
         activity_delete(activity=obj, by=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for activity in queryset:
+        for activity in _deletable(request, queryset):
             activity_delete(activity=activity, by=request.user)
 
 

@@ -9,9 +9,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crm.access import merge_require
 from crm.api.serializers import CompanySerializer, ContactSerializer
 from crm.models import Company, Contact
 from crm.services import merge as services
+from iam import authz
 from iam.api.base import TenantViewSet
 from problems.openapi import problem_responses
 
@@ -72,12 +74,37 @@ class _MergeViewSet(TenantViewSet):
         body = self.request_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        principal = authz.principal_for_request(request._request)
+        self._visible_check(principal, data["survivor"], data["others"])
+        merge_require(
+            principal, survivor=data["survivor"], others=data["others"], fields=data["fields"]
+        )
         merge = services.contact_merge if self.model is Contact else services.company_merge
         kept = merge(
             survivor=data["survivor"], others=data["others"], fields=data["fields"], by=request.user
         )
         kept = self.model.objects.get(pk=kept.pk)
         return Response(self.get_serializer(kept).data)
+
+    def _visible_check(
+        self, principal: authz.Principal | None, survivor: Any, others: list[Any]
+    ) -> None:
+        """A record the caller may not view is answered as an unknown id (400), as one of
+        another organization is: its existence isn't revealed."""
+        ids = {survivor.pk, *(o.pk for o in others)}
+        seen = set(
+            authz.visible(
+                self.model.objects.filter(pk__in=ids), principal, self.record_type or ""
+            ).values_list("pk", flat=True)
+        )
+        errors: dict[str, Any] = {}
+        if survivor.pk not in seen:
+            errors["survivor"] = [f'Invalid pk "{survivor.pk}" - object does not exist.']
+        unseen = [o.pk for o in others if o.pk not in seen]
+        if unseen:
+            errors["others"] = [f'Invalid pk "{pk}" - object does not exist.' for pk in unseen]
+        if errors:
+            raise serializers.ValidationError(errors)
 
 
 class ContactMergeViewSet(_MergeViewSet):

@@ -19,6 +19,7 @@ from crm.selectors.search import (
     clean_query,
     search,
 )
+from iam import authz
 from iam.authz.guards import Authorized
 from iam.permissions import IsTenantMember
 from problems.openapi import problem_responses
@@ -122,7 +123,8 @@ class SearchView(APIView):
             "Łódź, `zoe` finds Zoë). Contacts and leads are also found by part of their "
             "e-mail address (`zoe.muller`, `example.com`: words of the address, never a "
             "substring) and by a whole phone number. Results are grouped by type, the best "
-            "first within each; `limit` is per type."
+            "first within each; `limit` is per type. Only records you may view are found "
+            "(your roles, ownership, teams and shares)."
         ),
         parameters=[
             OpenApiParameter(
@@ -163,6 +165,7 @@ class SearchView(APIView):
             text=query.validated_data["q"],
             types=query.validated_data.get("types") or TYPES,
             limit=query.validated_data["limit"],
+            principal=authz.principal_for_request(request._request),
         )
         results = {
             type_: [

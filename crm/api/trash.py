@@ -1,6 +1,7 @@
 """The trash in the API: `GET /api/v1/trash/` lists what is in it, `POST
 /api/v1/{contacts,companies,leads,deals}/{id}/restore/` brings a record back, and `DELETE
-/api/v1/trash/{type}/{id}/` (owners and admins) deletes one for good at once."""
+/api/v1/trash/{type}/{id}/` deletes one for good at once. Each lists and acts on only the
+records its caller may delete, as the decision point decides."""
 
 from typing import Any
 
@@ -19,9 +20,10 @@ from crm.models import Company, Contact, Deal, Lead
 from crm.selectors.activities import user_names
 from crm.selectors.trash import TRASH_TYPES, TrashEntry, trash_entries, trash_list, trashed_record
 from crm.services.trash import TRASH_DAYS, Trashable, record_purge, record_restore, record_type
+from iam import authz
 from iam.api.base import TenantViewSet
 from iam.authz.guards import Authorized
-from iam.permissions import IsTenantAdmin, IsTenantMember
+from iam.permissions import IsTenantMember
 from problems.openapi import plan_limit_responses, problem_responses
 
 _API_DETAIL = {
@@ -137,7 +139,7 @@ class TrashListView(_InTenant, GenericAPIView):
             f"first, 25 a page (`page_size` up to 100). Each stays {TRASH_DAYS} days, then a "
             "periodic task deletes it for good; until then `POST /api/v1/<records>/<id>/"
             "restore/` brings it back. Trashed records are in no other list, search or "
-            "detail route."
+            "detail route. Only the records you may delete are listed."
         ),
         parameters=[
             OpenApiParameter("type", str, enum=list(TRASH_TYPES), description="Only this kind.")
@@ -153,7 +155,8 @@ class TrashListView(_InTenant, GenericAPIView):
         kind = request.query_params.get("type", "")
         if "type" in request.query_params and kind not in TRASH_TYPES:
             raise ValidationError({"type": [f"Choose one of: {', '.join(TRASH_TYPES)}."]})
-        page = self.paginate_queryset(trash_list(kind=kind))
+        principal = authz.principal_for_request(request._request)
+        page = self.paginate_queryset(trash_list(principal=principal, kind=kind))
         entries = trash_entries(page or [])
         names = user_names(e.deleted_by_id for e in entries)
         data = TrashEntrySerializer(entries, many=True, context={"user_names": names}).data
@@ -163,7 +166,7 @@ class TrashListView(_InTenant, GenericAPIView):
 class TrashPurgeView(_InTenant, GenericAPIView):
     """One trashed record, deleted for good at once."""
 
-    permission_classes = [IsTenantMember, IsTenantAdmin, Authorized]
+    permission_classes = [IsTenantMember, Authorized]
     member_route = True
     serializer_class = TrashEntrySerializer
 
@@ -173,7 +176,7 @@ class TrashPurgeView(_InTenant, GenericAPIView):
         description=(
             "Delete a contact, company, lead or deal in the trash for good now, with its "
             "activities and tag links (a deal's line items and history too); a company's "
-            "contacts and deals stay, without it. Owners and admins only; members get 403. "
+            "contacts and deals stay, without it. Whoever may delete the record; others get 403. "
             "A record not in the trash is a 404."
         ),
         parameters=[
@@ -184,9 +187,11 @@ class TrashPurgeView(_InTenant, GenericAPIView):
         tags=["trash"],
     )
     def delete(self, request: Request, type: str, id: int) -> Response:  # noqa: A002
-        record = trashed_record(kind=type, pk=id)
+        principal = authz.principal_for_request(request._request)
+        record = trashed_record(principal=principal, kind=type, pk=id)
         if record is None:
             raise Http404
+        authz.require(principal, "delete", record=record)
         record_purge(record=record, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

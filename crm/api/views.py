@@ -28,6 +28,7 @@ from crm import exports, selectors, services
 from crm.models import Company, Contact, CustomField
 from crm.selectors.tags import tagged_with, with_tag_names
 from crm.services import imports as import_services
+from iam import authz
 from iam.api.base import TenantViewSet
 from iam.authentication import BearerTokenAuthentication
 from problems.openapi import plan_limit_responses, problem_responses
@@ -162,6 +163,19 @@ def _owned_by(qs: QuerySet[Any], request: Request) -> QuerySet[Any]:
     return qs
 
 
+def _assign_check(request: Request, record_type: str, record: Any, data: Mapping[str, Any]) -> None:
+    """Giving a record to an owner other than its current one (or, for a new record, other
+    than its creator) is the `assign` action, decided for the record or its type."""
+    if "owner_id" not in data:
+        return
+    principal = authz.principal_for_request(request._request)
+    if record is not None:
+        if data["owner_id"] != record.owner_id:
+            authz.require(principal, "assign", record=record)
+    elif data["owner_id"] not in (None, request.user.pk):
+        authz.require(principal, "assign", record_type=record_type)
+
+
 _too_many = problem_responses(429, "More than 30 of these an hour (per user and organization).")
 
 _email_taken = problem_responses(
@@ -258,6 +272,7 @@ class ContactViewSet(TenantViewSet):
     def get_queryset(self) -> QuerySet[Contact]:
         params = self.request.query_params
         contacts = selectors.contact_list(
+            principal=authz.principal_for_request(self.request._request),
             search=params.get("search", ""),
             email=params.get("email", ""),
             phone=params.get("phone", ""),
@@ -277,11 +292,13 @@ class ContactViewSet(TenantViewSet):
             guard_import_body(request)
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        _assign_check(self.request, "contact", None, serializer.validated_data)
         serializer.instance = services.contact_create(
             by=self.request.user, **serializer.validated_data
         )
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        _assign_check(self.request, "contact", serializer.instance, serializer.validated_data)
         serializer.instance = services.contact_update(
             contact=cast(Contact, serializer.instance),
             by=self.request.user,
@@ -298,7 +315,9 @@ class ContactViewSet(TenantViewSet):
         description=(
             "The organization's contacts (filtered as the list is) as a CSV file in the "
             "columns the import reads: e-mail, phone, address, birthday and sensitive custom "
-            "values decrypted. Owners and admins only; members get 403. Each export is logged."
+            "values decrypted, of the contacts you may view. Roles with the export right only "
+            "(owners, admins and managers; others get 403 `access-denied`). Each export is "
+            "logged."
         ),
     )
     @action(
@@ -394,7 +413,10 @@ class CompanyViewSet(TenantViewSet):
 
     def get_queryset(self) -> QuerySet[Company]:
         params = self.request.query_params
-        companies = selectors.company_list(search=params.get("search", ""))
+        companies = selectors.company_list(
+            principal=authz.principal_for_request(self.request._request),
+            search=params.get("search", ""),
+        )
         if self.action == "list":
             companies = _listed(
                 companies,
@@ -405,11 +427,13 @@ class CompanyViewSet(TenantViewSet):
         return with_tag_names(tagged_with(companies, params.get("tag", "")))
 
     def perform_create(self, serializer: BaseSerializer[Any]) -> None:
+        _assign_check(self.request, "company", None, serializer.validated_data)
         serializer.instance = services.company_create(
             by=self.request.user, **serializer.validated_data
         )
 
     def perform_update(self, serializer: BaseSerializer[Any]) -> None:
+        _assign_check(self.request, "company", serializer.instance, serializer.validated_data)
         serializer.instance = services.company_update(
             company=cast(Company, serializer.instance),
             by=self.request.user,

@@ -10,6 +10,7 @@ from django.db.models import Count, Model, Q, QuerySet
 
 from crm.models import Company, Contact, ContactImport, CustomField
 from crm.selectors.search import search_filter
+from iam import authz
 from pii.fields import blind_index_for
 from problems.exceptions import InvalidFields
 from tenants.services import settings_changed_in_this_transaction
@@ -17,14 +18,17 @@ from tenants.services import settings_changed_in_this_transaction
 _R = TypeVar("_R", bound=Model)
 
 
-def contact_list(*, search: str = "", email: str = "", phone: str = "") -> QuerySet[Contact]:
-    """Contacts, newest first; `search` finds them as the search box does
+def contact_list(
+    *, principal: authz.Principal | None, search: str = "", email: str = "", phone: str = ""
+) -> QuerySet[Contact]:
+    """The contacts `principal` may view (roles, ownership, teams and shares, in the query),
+    newest first; `search` finds them as the search box does
     (crm.selectors.search: words of the name in full, as prefixes or with a typo, accents
     aside; words of the e-mail address; a whole phone number). The `email` and `phone`
     filters match exactly, through blind indexes (case, spaces and punctuation don't matter).
     Callers that show the company add `select_related("company")`; the API, which gives
     its id only, reads the one table."""
-    qs = search_filter(Contact.objects.all(), search)
+    qs = search_filter(authz.visible(Contact.objects.all(), principal, "contact"), search)
     if email:
         qs = qs.filter(email_index=blind_index_for(Contact, "email", email))
     if phone:
@@ -32,10 +36,11 @@ def contact_list(*, search: str = "", email: str = "", phone: str = "") -> Query
     return qs.order_by("-created_at", "-id")
 
 
-def company_list(*, search: str = "") -> QuerySet[Company]:
-    """Companies by name; `search` finds them as the search box does (crm.selectors.search:
-    words of the name and domain in full, as prefixes or with a typo, accents aside)."""
-    qs = search_filter(Company.objects.all(), search)
+def company_list(*, principal: authz.Principal | None, search: str = "") -> QuerySet[Company]:
+    """The companies `principal` may view (in the query), by name; `search` finds them as the
+    search box does (crm.selectors.search: words of the name and domain in full, as prefixes
+    or with a typo, accents aside)."""
+    qs = search_filter(authz.visible(Company.objects.all(), principal, "company"), search)
     return qs.annotate(contact_count=Count("contacts")).order_by("name")
 
 

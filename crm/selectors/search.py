@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
 from crm.models import Company, Contact, Deal, Lead
+from iam import authz
 from pii.fields import blind_index_for, email_tokens, normalize_email, token_digests_for
 
 log = structlog.get_logger(__name__)
@@ -269,11 +271,43 @@ def _conditions(kind: _Kind, text: str) -> _Conditions | None:
     )
 
 
+class _EveryRecord:
+    """The searcher of code that runs for nobody in particular: every record is found."""
+
+
+EVERY_RECORD = _EveryRecord()
+# The record type of the decision point (`iam.authz`) of each searched type.
+RECORD_TYPES = {"contacts": "contact", "companies": "company", "leads": "lead", "deals": "deal"}
+
+
+def _visible_sql(type_: str, principal: authz.Principal | None) -> tuple[str, list[Any]] | None:
+    """The SQL (and its parameters) of the ids of `type_` that `principal` may view, as a
+    condition on a row of its table; ("", []) when they may view every one; None when none."""
+    kind = _KINDS[type_]
+    records = kind.model._default_manager.all()
+    narrowed = authz.visible(records, principal, RECORD_TYPES[type_])
+    if narrowed is records:  # nothing narrowed: every record
+        return "", []
+    try:
+        sql, params = narrowed.values("pk").query.sql_with_params()
+    except EmptyResultSet:  # no right to any, and nothing shared
+        return None
+    return f" AND id IN ({sql})", list(params)
+
+
 def search(
-    *, text: str, types: Sequence[str] = TYPES, limit: int = 5
+    *,
+    text: str,
+    types: Sequence[str] = TYPES,
+    limit: int = 5,
+    principal: authz.Principal | None | _EveryRecord = EVERY_RECORD,
 ) -> dict[str, list[SearchHit]]:
-    """The best `limit` records of each of `types` for the typed `text`, best first, in one
-    statement. Types with nothing found have an empty list."""
+    """The best `limit` records of each of `types` for the typed `text` that `principal` may
+    view (roles, ownership, teams and shares, in the statement itself), best first, in one
+    statement. Types with nothing found have an empty list.
+
+    Pages and the API pass the principal of the request; leaving it out searches every
+    record, for code that runs for nobody in particular (benchmarks, maintenance)."""
     text = clean_query(text)
     limit = max(1, min(limit, MAX_LIMIT))
     found: dict[str, list[SearchHit]] = {t: [] for t in TYPES if t in types}
@@ -286,6 +320,12 @@ def search(
         conditions = _conditions(kind, text)
         if conditions is None:
             continue
+        allowed: tuple[str, list[Any]] | None = ("", [])
+        if not isinstance(principal, _EveryRecord):
+            allowed = _visible_sql(type_, principal)
+        if allowed is None:
+            continue
+        only, only_params = allowed
         table = connection.ops.quote_name(kind.model._meta.db_table)
         spaced = _spaced(f"public.mycrm_fold({kind.document})")
         # Ranked among the best matches (every word whole) and the first others found, at
@@ -294,10 +334,10 @@ def search(
             f"(SELECT %s AS type, {table}.id, {kind.title} AS title, "  # noqa: S608
             f"{kind.subtitle} AS subtitle, ({conditions.rank})::float AS rank "
             # Trashed records are never found (nor take a candidate's place).
-            f"FROM ((SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.best}) "
-            "LIMIT %s) "
-            f"UNION (SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.where}) "
-            "LIMIT %s)) AS candidate "
+            f"FROM ((SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.best})"
+            f"{only} LIMIT %s) "
+            f"UNION (SELECT id FROM {table} WHERE deleted_at IS NULL AND ({conditions.where})"
+            f"{only} LIMIT %s)) AS candidate "
             f"JOIN {table} ON {table}.id = candidate.id, "
             # OFFSET 0: computed once a row, not again in every test of the rank.
             f"LATERAL (SELECT {spaced} AS spaced OFFSET 0) AS found "
@@ -307,8 +347,10 @@ def search(
             type_,
             *conditions.rank_params,
             *conditions.best_params,
+            *only_params,
             CANDIDATES,
             *conditions.params,
+            *only_params,
             CANDIDATES,
             limit,
         ]

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm.models import Contact, Lead
 from crm.services.trash import TRASH_DAYS, TRASHABLE, Trashable
+from iam import authz
 
 # What the trash lists, and the order its filter offers them.
 TRASH_TYPES = ("contact", "company", "lead", "deal")
@@ -22,14 +23,13 @@ def _name(model: type[Trashable]) -> Any:
     return F("name")
 
 
-def trash_list(*, kind: str = "") -> QuerySet[Any]:
+def trash_list(*, principal: authz.Principal | None, kind: str = "") -> QuerySet[Any]:
     """Rows of `{"id", "deleted_at", "deleted_by_id", "type", "name_shown"}`, the most recently
-    trashed first, of one type (`kind`) or (`kind=""`) of all four, in one statement."""
+    trashed first, of one type (`kind`) or (`kind=""`) of all four, in one statement: only
+    the records `principal` may delete (and so restore), decided in the statement itself."""
     parts = [
-        TRASHABLE[name]
-        .trashed.annotate(
-            type=Value(name, output_field=CharField()), name_shown=_name(TRASHABLE[name])
-        )
+        authz.visible(TRASHABLE[name].trashed.all(), principal, name, action="delete")
+        .annotate(type=Value(name, output_field=CharField()), name_shown=_name(TRASHABLE[name]))
         .order_by()
         .values("id", "deleted_at", "deleted_by_id", "type", "name_shown")
         for name in TRASH_TYPES
@@ -76,9 +76,13 @@ def trash_entries(rows: Any) -> list[TrashEntry]:
     ]
 
 
-def trashed_record(*, kind: str, pk: int) -> Trashable | None:
-    """The trashed record of this type and id, or None (not in the trash, or no such type)."""
+def trashed_record(*, principal: authz.Principal | None, kind: str, pk: int) -> Trashable | None:
+    """The trashed record of this type and id that `principal` may view, or None (not in the
+    trash, no such type, or not theirs to see: the same answer)."""
     model = TRASHABLE.get(kind)
     if model is None:
         return None
-    return model.trashed.filter(pk=pk).first()
+    found: Trashable | None = (
+        authz.visible(model.trashed.all(), principal, kind).filter(pk=pk).first()  # type: ignore[assignment]
+    )
+    return found

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +17,8 @@ from crm.exceptions import ContactEmailTaken
 from crm.forms import CompanyForm, ContactForm, CustomFieldForm
 from crm.models import Company, Contact, CustomField
 from crm.selectors.tags import tag_list, tagged_with
-from iam.permissions import is_tenant_admin
+from iam import authz
+from iam.authz.guards import requires
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import DomainError, InvalidFields
 from problems.forms import add_field_errors
@@ -40,6 +40,16 @@ def _page(request: HttpRequest, qs: Any) -> Any:
     return Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+def _principal(request: HttpRequest) -> authz.Principal | None:
+    return authz.principal_for_request(request)
+
+
+def _viewable(request: HttpRequest, queryset: Any, record_type: str, pk: int) -> Any:
+    """The record the member may view, else 404: a record they may not see is as missing
+    as one that doesn't exist, so its existence isn't revealed."""
+    return get_object_or_404(authz.visible(queryset, _principal(request), record_type), pk=pk)
+
+
 # Sortable columns of the contact list, by key: the fields sorted by.
 CONTACT_ORDERINGS = {
     "name": ("first_name", "last_name"),
@@ -50,11 +60,14 @@ CONTACT_ORDERINGS = {
 
 
 @login_required
+@requires("contact.view")
 def contact_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     tag = " ".join(request.GET.get("tag", "").split())
     members = lists.member_names(request)
-    contacts = lists.owner_filtered(selectors.contact_list(search=search), request)
+    contacts = lists.owner_filtered(
+        selectors.contact_list(principal=_principal(request), search=search), request
+    )
     contacts, ordering = lists.ordered(
         contacts.select_related("company"), CONTACT_ORDERINGS, request.GET.get("ordering", "")
     )
@@ -81,8 +94,9 @@ def contact_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("contact.view")
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact.objects.select_related("company"), pk=pk)
+    contact = _viewable(request, Contact.objects.select_related("company"), "contact", pk)
     definitions = selectors.custom_field_definitions(CustomField.Entity.CONTACT)
     members = lists.member_names(request)
     return render(
@@ -98,9 +112,16 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("contact.edit")
 @require_http_methods(["GET", "POST"])
 def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk) if pk else None
+    """A new contact (the `create` right) or a change to one the member may edit."""
+    if pk:
+        contact = _viewable(request, Contact.objects.all(), "contact", pk)
+        authz.require(_principal(request), "edit", record=contact)
+    else:
+        contact = None
+        authz.require(_principal(request), "create", record_type="contact")
     form = ContactForm(request.POST or None, instance=contact)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
@@ -129,21 +150,23 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @login_required
+@requires("contact.delete")
 @require_POST
 def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    contact = get_object_or_404(Contact, pk=pk)
+    contact = _viewable(request, Contact.objects.all(), "contact", pk)
+    authz.require(_principal(request), "delete", record=contact)
     services.contact_delete(contact=contact, by=request.user)
     messages.success(request, f"Contact {contact.full_name} moved to the trash.")
     return redirect("crm:contact_list")
 
 
 @login_required
+@requires("contact.export")
 @require_GET
 @ratelimit(key="user", rate=FILES_PER_HOUR, block=False, group="crm.export")
 def contact_export(request: HttpRequest) -> HttpResponseBase:
-    """Download the contacts (as filtered by the list's search) as CSV; owners and admins."""
-    if not is_tenant_admin(getattr(request, "membership", None)):
-        raise PermissionDenied("Only owners and admins export contacts.")
+    """Download the contacts the member may view (as filtered by the list's search) as CSV,
+    for roles with the export right."""
     if getattr(request, "limited", False):
         messages.error(request, _TOO_MANY_FILES)
         return redirect("crm:contact_list")
@@ -161,11 +184,14 @@ COMPANY_ORDERINGS = {
 
 
 @login_required
+@requires("company.view")
 def company_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     tag = " ".join(request.GET.get("tag", "").split())
     members = lists.member_names(request)
-    companies = lists.owner_filtered(selectors.company_list(search=search), request)
+    companies = lists.owner_filtered(
+        selectors.company_list(principal=_principal(request), search=search), request
+    )
     companies, ordering = lists.ordered(
         companies, COMPANY_ORDERINGS, request.GET.get("ordering", "")
     )
@@ -189,9 +215,12 @@ def company_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("company.view")
 def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    company = get_object_or_404(Company, pk=pk)
-    contacts = company.contacts.order_by("first_name", "last_name")[:100]
+    company = _viewable(request, Company.objects.all(), "company", pk)
+    # Its people, of those the member may view.
+    contacts = authz.visible(company.contacts.all(), _principal(request), "contact")
+    contacts = contacts.order_by("first_name", "last_name")[:100]
     definitions = selectors.custom_field_definitions(CustomField.Entity.COMPANY)
     members = lists.member_names(request)
     return render(
@@ -208,9 +237,16 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("company.edit")
 @require_http_methods(["GET", "POST"])
 def company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    company = get_object_or_404(Company, pk=pk) if pk else None
+    """A new company (the `create` right) or a change to one the member may edit."""
+    if pk:
+        company = _viewable(request, Company.objects.all(), "company", pk)
+        authz.require(_principal(request), "edit", record=company)
+    else:
+        company = None
+        authz.require(_principal(request), "create", record_type="company")
     form = CompanyForm(request.POST or None, instance=company)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
@@ -236,23 +272,21 @@ def company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @login_required
+@requires("company.delete")
 @require_POST
 def company_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    company = get_object_or_404(Company, pk=pk)
+    company = _viewable(request, Company.objects.all(), "company", pk)
+    authz.require(_principal(request), "delete", record=company)
     services.company_delete(company=company, by=request.user)
     messages.success(request, f"Company {company.name} moved to the trash.")
     return redirect("crm:company_list")
 
 
-def _require_tenant_admin(request: HttpRequest) -> None:
-    if not is_tenant_admin(getattr(request, "membership", None)):
-        raise PermissionDenied("Only owners and admins manage custom fields.")
-
-
 @login_required
+@requires("admin.custom_fields")
 def custom_field_list(request: HttpRequest) -> HttpResponse:
-    """The organization's custom fields, contacts' and companies', for owners and admins."""
-    _require_tenant_admin(request)
+    """The organization's custom fields, contacts' and companies', for those with the
+    CRM set-up right (members read the definitions through the forms that use them)."""
     fields = list(selectors.custom_field_list())
     sections = [
         (entity, label, [f for f in fields if f.entity == entity])
@@ -265,9 +299,9 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_http_methods(["GET", "POST"])
 def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    _require_tenant_admin(request)
     field = get_object_or_404(CustomField, pk=pk) if pk else None
     entity = request.GET.get("entity", "")
     initial = {"entity": entity} if field is None and entity in CustomField.Entity.values else {}
@@ -299,10 +333,10 @@ def custom_field_edit(request: HttpRequest, pk: int | None = None) -> HttpRespon
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def custom_field_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Delete a definition and its values; htmx gets an empty answer that removes the row."""
-    _require_tenant_admin(request)
     field = get_object_or_404(CustomField, pk=pk)
     services.custom_field_delete(field=field, by=request.user)
     if request.headers.get("HX-Request"):

@@ -27,6 +27,7 @@ from crm.forms import ContactImportForm, ImportForm
 from crm.models import ContactImport, CustomField, ImportMapping
 from crm.selectors.imports import import_list, import_mapping_get
 from crm.services import imports as import_services
+from iam.authz.guards import requires
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import InvalidFields
 
@@ -115,6 +116,7 @@ def import_page(entity: str) -> Callable[[HttpRequest], HttpResponse]:
     # the size check: `_import_post` makes it.
     @csrf_exempt
     @login_required
+    @requires(f"{entity}.create")
     @require_http_methods(["GET", "POST"])
     @ratelimit(key="user", rate=STEPS_PER_HOUR, method="POST", block=False, group="crm.import")
     def view(request: HttpRequest) -> HttpResponse:

@@ -11,9 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from crm import selectors
+from crm.access import merge_require
 from crm.models import Company, Contact, CustomField
 from crm.selectors.activities import user_names
 from crm.services import merge as services
+from iam import authz
+from iam.authz.guards import requires
 from problems.exceptions import DomainError, InvalidFields
 
 CANDIDATES = 10
@@ -99,26 +102,30 @@ def _rows(a: Contact | Company, b: Contact | Company, kind: str) -> list[dict[st
     return rows
 
 
-def _record(kind: str, pk: int) -> Contact | Company:
+def _record(request: HttpRequest, kind: str, pk: int) -> Contact | Company:
+    """The record, if the member may view it; else 404, as for one that doesn't exist."""
     if kind not in _KINDS:
         raise Http404
     model = _KINDS[kind]["model"]
-    return get_object_or_404(
-        model.objects.select_related("company") if model is Contact else model, pk=pk
-    )
+    records = model.objects.select_related("company") if model is Contact else model.objects
+    principal = authz.principal_for_request(request)
+    return get_object_or_404(authz.visible(records.all(), principal, kind), pk=pk)
 
 
 @login_required
+@requires("member")  # the records' own decisions are taken below, once they are loaded
 def merge_pick(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Step one: find the duplicate of this record by typing part of its name."""
-    record = _record(kind, pk)
+    record = _record(request, kind, pk)
+    principal = authz.principal_for_request(request)
+    authz.require(principal, "edit", record=record)
     q = request.GET.get("q", "").replace("\x00", "").strip()[:200]
     found: list[Contact | Company] = []
     if q:
         listed = (
-            selectors.contact_list(search=q)
+            selectors.contact_list(principal=principal, search=q)
             if kind == "contact"
-            else selectors.company_list(search=q)
+            else selectors.company_list(principal=principal, search=q)
         )
         found = list(listed.exclude(pk=record.pk)[:CANDIDATES])
     return render(
@@ -136,11 +143,14 @@ def merge_pick(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("member")  # the records' own decisions are taken below, once they are loaded
 @require_http_methods(["GET", "POST"])
 def merge_compare(request: HttpRequest, kind: str, pk: int, other_pk: int) -> HttpResponse:
     """Step two: the two side by side, a choice per field; merging keeps the chosen record
     with the chosen values and puts the other in the trash."""
-    record, other = _record(kind, pk), _record(kind, other_pk)
+    record, other = _record(request, kind, pk), _record(request, kind, other_pk)
+    principal = authz.principal_for_request(request)
+    authz.require(principal, "edit", record=record)
     if record.pk == other.pk:
         raise Http404("A record is not merged with itself.")
     rows = _rows(record, other, kind)
@@ -158,6 +168,7 @@ def merge_compare(request: HttpRequest, kind: str, pk: int, other_pk: int) -> Ht
                 picked = ids.get(request.POST.get(row["name"], ""))
                 if picked is not None and picked is not survivor:
                     fields[row["name"]] = picked.pk
+            merge_require(principal, survivor=survivor, others=[loser], fields=fields)
             try:
                 kept = _KINDS[kind]["merge"](
                     survivor=survivor, others=[loser], fields=fields, by=request.user

@@ -11,6 +11,8 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from crm.selectors.search import TYPES, clean_query, search
+from iam import authz
+from iam.authz.guards import requires
 
 _LABELS = {"contacts": "Contacts", "companies": "Companies", "leads": "Leads", "deals": "Deals"}
 _PAGES = {
@@ -45,9 +47,10 @@ def _page_of(type_: str, pk: int) -> str | None:
         return None
 
 
-def _groups(text: str, limit: int) -> list[Group]:
+def _groups(text: str, limit: int, principal: authz.Principal | None) -> list[Group]:
+    """The records found of each type, of those `principal` may view."""
     groups = []
-    for type_, hits in search(text=text, types=TYPES, limit=limit).items():
+    for type_, hits in search(text=text, types=TYPES, limit=limit, principal=principal).items():
         shown = [
             Shown(hit.title or "(no name)", hit.subtitle, url)
             for hit in hits
@@ -59,11 +62,13 @@ def _groups(text: str, limit: int) -> list[Group]:
 
 
 @login_required
+@requires("member")
 @require_GET
 def search_page(request: HttpRequest) -> HttpResponse:
     text = clean_query(request.GET.get("q", ""))
     partial = bool(request.headers.get("HX-Request"))
-    groups = _groups(text, _LIMIT_AS_YOU_TYPE if partial else _LIMIT_ON_PAGE) if text else []
+    limit = _LIMIT_AS_YOU_TYPE if partial else _LIMIT_ON_PAGE
+    groups = _groups(text, limit, authz.principal_for_request(request)) if text else []
     template = "crm/search/_results.html" if partial else "crm/search/page.html"
     response = render(request, template, {"q": text, "groups": groups})
     patch_vary_headers(response, ["HX-Request"])

@@ -1,8 +1,8 @@
-"""The organization's tags, for owners and admins: how much each is used, rename, delete."""
+"""The organization's tags, for those with the CRM set-up right: how much each is used,
+rename, delete."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -11,13 +11,8 @@ from crm.exceptions import TagNameTaken
 from crm.models import Tag
 from crm.selectors.tags import tag_list
 from crm.services.tags import tag_delete, tag_rename
-from iam.permissions import is_tenant_admin
+from iam.authz.guards import requires
 from problems.exceptions import InvalidFields
-
-
-def _admins_only(request: HttpRequest) -> None:
-    if not is_tenant_admin(getattr(request, "membership", None)):
-        raise PermissionDenied("Only owners and admins manage tags.")
 
 
 def _page(
@@ -32,16 +27,16 @@ def _page(
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_GET
 def tag_settings(request: HttpRequest) -> HttpResponse:
-    _admins_only(request)
     return _page(request)
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def tag_rename_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _admins_only(request)
     tag = get_object_or_404(Tag, pk=pk)
     try:
         tag_rename(tag=tag, name=request.POST.get("name", ""), by=request.user)
@@ -53,9 +48,9 @@ def tag_rename_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("admin.custom_fields")
 @require_POST
 def tag_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _admins_only(request)
     tag = get_object_or_404(Tag, pk=pk)
     tag_delete(tag=tag, by=request.user)
     messages.success(request, f"Tag {tag.name} deleted; the records keep everything else.")

@@ -1,9 +1,9 @@
 """The Trash page: what members deleted in the last 30 days, who did and when, how long it
-stays; Restore for everyone, Delete for good for owners and admins."""
+stays. Each member sees the records they may delete, and may restore them or delete them for
+good (the decision point decides each record again on use)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +14,8 @@ from crm.exceptions import ContactEmailTaken, RecordNotInTrash
 from crm.selectors.activities import user_names
 from crm.selectors.trash import TRASH_TYPES, trash_entries, trash_list, trashed_record
 from crm.services.trash import TRASH_DAYS, Trashable, record_purge, record_restore
-from iam.permissions import is_tenant_admin
+from iam import authz
+from iam.authz.guards import requires
 
 PAGE_SIZE = 25
 # The pages of each kind of record, by the trash's type names.
@@ -27,23 +28,25 @@ DETAIL_URLS = {
 KIND_LABELS = {"contact": "Contact", "company": "Company", "lead": "Lead", "deal": "Deal"}
 
 
-def _may_purge(request: HttpRequest) -> bool:
-    return is_tenant_admin(getattr(request, "membership", None))
-
-
-def _record(kind: str, pk: int) -> Trashable:
-    record = trashed_record(kind=kind, pk=pk)
+def _record(request: HttpRequest, kind: str, pk: int) -> Trashable:
+    """The trashed record, if the member may delete it (and so restore or purge it); one
+    they may not view is as missing as one not in the trash."""
+    principal = authz.principal_for_request(request)
+    record = trashed_record(principal=principal, kind=kind, pk=pk)
     if record is None:
         raise Http404("Nothing in the trash has this id.")
+    authz.require(principal, "delete", record=record)
     return record
 
 
 @login_required
+@requires("member")
 def trash_page(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("type", "")
     if kind not in TRASH_TYPES:
         kind = ""
-    page = Paginator(trash_list(kind=kind), PAGE_SIZE).get_page(request.GET.get("page"))
+    listed = trash_list(principal=authz.principal_for_request(request), kind=kind)
+    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
     entries = trash_entries(page.object_list)
     names = user_names(e.deleted_by_id for e in entries)
     rows = [
@@ -58,7 +61,7 @@ def trash_page(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "kind": kind,
             "kinds": [(k, KIND_LABELS[k]) for k in TRASH_TYPES],
-            "may_purge": _may_purge(request),
+            "may_purge": True,  # every record listed is one the member may delete
             "trash_days": TRASH_DAYS,
             "trash_days_text": f"{TRASH_DAYS} days",
         },
@@ -72,11 +75,12 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@requires("member")
 @require_POST
 def trash_restore(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Restore a trashed record; a contact whose e-mail address was taken meanwhile stays
     in the trash, and the page says why."""
-    record = _record(kind, pk)
+    record = _record(request, kind, pk)
     try:
         record_restore(record=record, by=request.user)
     except ContactEmailTaken as exc:
@@ -91,12 +95,11 @@ def trash_restore(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("member")
 @require_POST
 def trash_purge_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """Delete a trashed record for good at once (owners and admins)."""
-    if not _may_purge(request):
-        raise PermissionDenied("Only owners and admins delete records for good.")
-    record = _record(kind, pk)
+    """Delete a trashed record for good at once (whoever may delete it)."""
+    record = _record(request, kind, pk)
     record_purge(record=record, by=request.user)
     messages.success(request, f"{KIND_LABELS[kind]} {record} deleted for good.")
     return _back(request)

@@ -251,7 +251,8 @@ def test_member_reads_definitions_but_cannot_manage_them(
     for response in attempts:
         assert response.status_code == 403
         assert response["Content-Type"] == "application/problem+json"
-        assert "owners and admins" in response.json()["detail"]
+        assert response.json()["code"] == "access-denied"
+        assert "CRM set-up right" in response.json()["detail"]
     with tenant_context(tenant_a):
         unchanged = CustomField.objects.get(pk=field.pk)
         assert (unchanged.label, unchanged.sensitive) == ("Region", False)

@@ -5,6 +5,7 @@ trash; anything wrong and nothing changes."""
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 from django_tenants.utils import tenant_context
 
 from crm.exceptions import ContactEmailTaken, MergeInvalid
@@ -14,6 +15,7 @@ from crm.selectors.activities import timeline
 from crm.services import contact_create
 from crm.services.merge import company_merge, contact_merge
 from crm.services.trash import record_restore
+from iam import authz
 from iam.models import User
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
@@ -62,7 +64,8 @@ def test_the_survivor_keeps_each_value_from_the_record_chosen_for_it(member_a: U
         "+44 20 7946 0000",
     )
     # Found by the address it took, through its rewritten blind index.
-    assert list(contact_list(email="ada@engine.test")) == [kept]
+    principal = authz.principal_for(user=member_a, tenant=connection.tenant)
+    assert list(contact_list(principal=principal, email="ada@engine.test")) == [kept]
     assert not Contact.objects.filter(pk=dup.pk).exists()
     assert Contact.trashed.get(pk=dup.pk).deleted_by_id == member_a.pk
 

@@ -13,6 +13,7 @@ from django_tenants.utils import tenant_context
 from crm.models import Contact, Lead
 from crm.selectors import company_list, contact_list
 from crm.selectors.search import search
+from iam import authz
 from iam.models import User
 from iam.services import api_token_create
 from pii.fields import email_tokens
@@ -222,12 +223,15 @@ def test_leads_are_found_by_name_company_and_email(tenant_a: Tenant) -> None:
 
 
 def test_the_lists_search_boxes_use_the_same_engine(
-    people: dict[str, Contact], tenant_a: Tenant, client_a: Client
+    people: dict[str, Contact], tenant_a: Tenant, client_a: Client, member_a: User
 ) -> None:
+    principal = authz.principal_for(user=member_a, tenant=tenant_a)
     with tenant_context(tenant_a):
         CompanyFactory(name="Société Générale", domain="societe.example")
-        assert [c.last_name for c in contact_list(search="zoe muler")] == ["Müller"]
-        assert [c.name for c in company_list(search="societe")] == ["Société Générale"]
+        found = contact_list(principal=principal, search="zoe muler")
+        assert [c.last_name for c in found] == ["Müller"]
+        companies = company_list(principal=principal, search="societe")
+        assert [c.name for c in companies] == ["Société Générale"]
     page = client_a.get("/contacts/", {"q": "lodz"}).content.decode()
     assert "Łódź" in page and "Müller" not in page
     assert "Société" in client_a.get("/companies/", {"q": "generale"}).content.decode()
@@ -282,7 +286,7 @@ def test_the_lead_and_deal_lists_search_with_the_same_engine(tenant_a: Tenant) -
 
 
 def test_an_address_changed_through_the_api_is_found_by_its_new_words(
-    api: Client, tenant_a: Tenant
+    api: Client, tenant_a: Tenant, member_a: User
 ) -> None:
     with tenant_context(tenant_a):
         contact = ContactFactory(first_name="Alan", last_name="Turing", email="alan@old.example")
@@ -297,4 +301,6 @@ def test_an_address_changed_through_the_api_is_found_by_its_new_words(
         assert [h.title for h in found["contacts"]] == ["Alan Turing"]
         assert [h.title for h in found["leads"]] == ["Joan Clarke"]
         assert search(text="old.example")["contacts"] == []
-        assert contact_list(email="codes@bletchley.example").get().pk == contact.pk
+        principal = authz.principal_for(user=member_a, tenant=tenant_a)
+        found_by_email = contact_list(principal=principal, email="codes@bletchley.example")
+        assert found_by_email.get().pk == contact.pk

@@ -1,5 +1,6 @@
 """The trash through the API: deleting moves a record there, the trash lists it, a restore
-brings it back, owners and admins may delete it for good; another organization sees none."""
+brings it back, whoever may delete it may delete it for good; another organization sees
+none."""
 
 from typing import Any
 
@@ -12,9 +13,10 @@ from django_tenants.utils import tenant_context
 from crm.models import Company, Contact, Deal, Lead
 from crm.services import contact_create, contact_delete
 from crm.services.trash import TRASH_DAYS
-from iam.models import User
+from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tests.conftest import token_client
+from tests.factories import UserFactory
 
 from .factories import CompanyFactory, ContactFactory, DealFactory, LeadFactory
 
@@ -142,13 +144,21 @@ def test_the_trash_list_reads_a_fixed_number_of_statements_whatever_its_length(
     assert statements(1) <= 6
 
 
-def test_only_owners_and_admins_delete_for_good_at_once(
+def test_only_those_who_may_delete_a_record_delete_it_for_good(
     api: Client, owner_api: Client, tenant_a: Tenant
 ) -> None:
+    reader = UserFactory()
+    Membership.objects.create(user=reader, tenant=tenant_a, role=Role.READ_ONLY)
+    reader_api = token_client(reader, tenant_a)
     deal = make(tenant_a, "deals")
     api.delete(f"/api/v1/deals/{deal.pk}/")
-    assert api.delete(f"/api/v1/trash/deal/{deal.pk}/").status_code == 403
-    assert owner_api.delete(f"/api/v1/trash/deal/{deal.pk}/").status_code == 204
+    # Viewable, not deletable: refused with the reason, and not listed.
+    refused = reader_api.delete(f"/api/v1/trash/deal/{deal.pk}/")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "access-denied"
+    assert "delete deals" in refused.json()["detail"]
+    assert reader_api.get("/api/v1/trash/").json()["count"] == 0
+    assert api.delete(f"/api/v1/trash/deal/{deal.pk}/").status_code == 204
     with tenant_context(tenant_a):
         assert not Deal.with_trashed.filter(pk=deal.pk).exists()
     assert owner_api.delete(f"/api/v1/trash/deal/{deal.pk}/").status_code == 404

@@ -1,5 +1,6 @@
-"""The Trash page: a member finds what was deleted, who deleted it and when, restores it;
-owners and admins delete for good; nothing of another organization shows or answers."""
+"""The Trash page: a member finds what was deleted, who deleted it and when, restores it or
+deletes it for good, for the records they may delete; nothing of another organization shows
+or answers."""
 
 import pytest
 from django.db import connection
@@ -9,9 +10,10 @@ from django_tenants.utils import tenant_context
 
 from crm.models import Company, Contact, Deal, Lead
 from crm.services import contact_create, contact_delete
-from iam.models import User
+from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tests.conftest import host_of
+from tests.factories import UserFactory
 
 from .factories import CompanyFactory, ContactFactory, DealFactory, LeadFactory
 
@@ -73,17 +75,25 @@ def test_a_restore_blocked_by_a_taken_email_address_says_why(
         assert Contact.trashed.filter(pk=first.pk).exists()
 
 
-def test_only_owners_and_admins_see_and_use_delete_for_good(
-    client_a: Client, owner_client: Client, tenant_a: Tenant, member_a: User
+def test_only_those_who_may_delete_a_record_see_it_and_delete_it_for_good(
+    client_a: Client, tenant_a: Tenant, member_a: User
 ) -> None:
+    reader = UserFactory()
+    Membership.objects.create(user=reader, tenant=tenant_a, role=Role.READ_ONLY)
+    reader_client = Client(HTTP_HOST=host_of(tenant_a))
+    reader_client.force_login(reader)
     with tenant_context(tenant_a):
         deal = DealFactory(name="Rollout")
     client_a.post(f"/deals/{deal.pk}/delete/")
-    assert "Delete for good" not in client_a.get("/trash/").content.decode()
-    assert client_a.post(f"/trash/deal/{deal.pk}/delete/").status_code == 403
+    # A role that may not delete deals has nothing of them in its trash, and may not act.
+    assert "Rollout" not in reader_client.get("/trash/").content.decode()
+    refused = reader_client.post(f"/trash/deal/{deal.pk}/delete/")
+    assert refused.status_code == 403
+    assert "allows you to delete deals" in refused.content.decode()
+    assert reader_client.post(f"/trash/deal/{deal.pk}/restore/").status_code == 403
 
-    assert "Delete for good" in owner_client.get("/trash/").content.decode()
-    assert owner_client.post(f"/trash/deal/{deal.pk}/delete/").status_code == 302
+    assert "Delete for good" in client_a.get("/trash/").content.decode()
+    assert client_a.post(f"/trash/deal/{deal.pk}/delete/").status_code == 302
     with tenant_context(tenant_a):
         assert not Deal.with_trashed.filter(pk=deal.pk).exists()
 
