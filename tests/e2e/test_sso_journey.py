@@ -75,10 +75,11 @@ def test_owner_sets_up_sso_and_a_colleague_signs_in_through_it(
     connection.refresh_from_db()
     assert connection.is_enabled and connection.tested_at is not None
 
-    # The settings page fits a phone's width.
+    # The pages fit a phone's width.
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{host}/settings/sso/")
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for path in ("/settings/sso/", f"/settings/sso/connections/{connection.pk}/", "/auth/sso/"):
+        page.goto(f"{host}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     context.close()
 
     # 5. A colleague signs in through the provider and is made a member just in time.
