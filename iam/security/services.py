@@ -11,12 +11,13 @@ from django.core.cache import cache
 from django.db import transaction
 from django_tenants.utils import schema_context
 
+from iam.audit.services import audit_record, audit_snapshot, changes_between
 from iam.models import SecuritySettings, User, UserSession
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 
 from .exceptions import MfaRequiredOfAdmin, SessionNotFound
-from .selectors import rules_cache_key, user_has_mfa
+from .selectors import rules_cache_key, security_settings_get, user_has_mfa
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +114,10 @@ def security_settings_update(
         raise InvalidFields(errors)
     if mfa_required and not user_has_mfa(user=by):
         raise MfaRequiredOfAdmin(field="mfa_required")
+    fields = ("mfa_required", "session_idle_minutes", "session_max_hours")
     with transaction.atomic():
+        row = SecuritySettings.objects.select_for_update().filter(tenant=tenant).first()
+        before = audit_snapshot(row or security_settings_get(tenant=tenant), fields)
         row, _ = SecuritySettings.objects.update_or_create(
             tenant=tenant,
             defaults={
@@ -122,6 +126,15 @@ def security_settings_update(
                 "session_max_hours": session_max_hours,
             },
         )
+        changes = changes_between(before, audit_snapshot(row, fields), model=SecuritySettings)
+        if changes:
+            audit_record(
+                action="security_settings.updated",
+                target=row,
+                changes=changes,
+                actor=by,
+                tenant=tenant,
+            )
         transaction.on_commit(lambda: _rules_forget(tenant))
     log.info(
         "security_settings.updated",

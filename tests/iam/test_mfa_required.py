@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from allauth.mfa.models import Authenticator
 from django.test import Client
+from django_tenants.utils import tenant_context
 
 from iam.models import Membership, Role, SecuritySettings, User
+from iam.org.models import AuditEvent
 from iam.security.services import security_settings_update
 from tenants.models import Tenant
 from tests.conftest import host_of, token_client
@@ -65,6 +67,11 @@ def test_an_admin_with_mfa_requires_it_and_keeps_working(tenant_a: Tenant, owner
         12,
     )
     assert client.get("/").status_code == 200
+    with tenant_context(tenant_a):
+        event = AuditEvent.objects.get(action="security_settings.updated")
+    assert event.actor_id == owner_a.pk
+    assert event.changes["mfa_required"] == [False, True]
+    assert event.changes["session_idle_minutes"] == [120, 30]
 
 
 @pytest.mark.parametrize(
