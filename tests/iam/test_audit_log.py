@@ -23,6 +23,7 @@ from iam.services import (
     invitation_accept,
     invitation_create,
     invitation_revoke,
+    membership_leave,
     membership_remove,
     membership_role_change,
 )
@@ -144,6 +145,16 @@ def test_member_role_change_and_removal_are_logged_in_the_organization(
     )
     assert changed.actor_label == owner_a.email
     assert _one(tenant_a, "member.removed").changes == {"role": ["admin", None]}
+
+
+def test_leaving_is_logged_as_the_member_themselves(tenant_a: Tenant, member_a: User) -> None:
+    membership_leave(user=member_a, tenant=tenant_a)
+    left = _one(tenant_a, "member.left")
+    assert (left.actor_id, left.target_id, left.changes) == (
+        member_a.pk,
+        str(member_a.pk),
+        {"role": ["member", None]},
+    )
 
 
 def test_invitations_are_logged(tenant_a: Tenant, owner_a: User) -> None:
