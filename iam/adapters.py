@@ -38,12 +38,16 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def authenticate(self, request: HttpRequest, **credentials: Any) -> AbstractBaseUser | None:
         """The user the credentials name; on an organization's host, only if they are a
-        member there. A non-member gets the answer of a wrong password, and the attempt
-        counts as a failure, so neither the page nor the lockout tells the password was
-        right."""
+        member there, and never a service token's account. Anyone else gets the answer of a
+        wrong password, and the attempt counts as a failure, so neither the page nor the
+        lockout tells the password was right."""
         user = super().authenticate(request, **credentials)
         tenant = getattr(request, "tenant", None)
-        if user is None or tenant is None or membership_get(user=user, tenant=tenant):
+        if user is None:
+            return None
+        # A service token's account never signs in, even if it somehow had a password.
+        service = getattr(user, "is_service_account", False)
+        if not service and (tenant is None or membership_get(user=user, tenant=tenant)):
             return user
         # A success gave back its use of the failed-attempt limits; take it again.
         self.pre_authenticate(request, **credentials)

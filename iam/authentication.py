@@ -1,4 +1,4 @@
-"""DRF authentication by personal API token: `Authorization: Bearer <token>`."""
+"""DRF authentication by API token (personal or service): `Authorization: Bearer <token>`."""
 
 from typing import Any
 
@@ -11,14 +11,17 @@ from tenants.models import Tenant
 
 from .models import Membership, User
 from .selectors import membership_get
-from .services import api_token_authenticate
+from .tokens import VIA_SERVICE_TOKEN, api_token_authenticate
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """Accepts only tokens issued for the tenant of the request's host.
+    """Accepts only live tokens issued for the tenant of the request's host; a revoked,
+    expired or unknown one, another tenant's, or one whose owner is switched off there is
+    refused alike (401).
 
-    A live token's owner is a member there (the token can't outlive the membership), so the
-    membership row is read only if something asks for it, such as a role check.
+    A personal token's owner is a member there (the token can't outlive the membership), so
+    the membership row is read only if something asks for it, such as a role check. A
+    service token acts as its service account, which has no membership: none is read.
     """
 
     keyword = "Bearer"
@@ -33,11 +36,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         tenant = getattr(request._request, "tenant", None)
         credentials = api_token_authenticate(raw=parts[1], tenant=tenant) if tenant else None
         if credentials is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token for this organization.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid, expired or revoked token for this organization."
+            )
         user = credentials.user
-        request._request.membership = SimpleLazyObject(  # type: ignore[attr-defined]
-            lambda: _membership(user, credentials.tenant)
-        )
+        if credentials.via == VIA_SERVICE_TOKEN:
+            request._request.membership = None  # type: ignore[attr-defined]
+        else:
+            request._request.membership = SimpleLazyObject(  # type: ignore[attr-defined]
+                lambda: _membership(user, credentials.tenant)
+            )
         return user, credentials
 
     def authenticate_header(self, request: Request | HttpRequest) -> str:

@@ -23,7 +23,16 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 
 
 def api_token_list(*, user: User, tenant: Tenant) -> QuerySet[ApiToken]:
+    """The user's personal tokens at the organization, not revoked (expired ones too, so
+    the page can say they expired)."""
     return ApiToken.objects.filter(user=user, tenant=tenant, revoked_at__isnull=True)
+
+
+def service_token_list(*, tenant: Tenant) -> QuerySet[ApiToken]:
+    """The organization's service tokens, not revoked (expired ones too)."""
+    return ApiToken.objects.filter(
+        tenant=tenant, user=None, revoked_at__isnull=True
+    ).select_related("created_by", "service_account")
 
 
 def member_list(*, tenant: Tenant) -> QuerySet[Membership]:

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -42,10 +41,14 @@ from .exceptions import (
     NotAMember,
 )
 from .models import ApiToken, Invitation, Membership, Role, User
+from .tokens import TOKEN_PREFIX as TOKEN_PREFIX
+from .tokens import TokenCredentials as TokenCredentials
+from .tokens import api_token_authenticate as api_token_authenticate
+from .tokens import api_token_create as api_token_create
+from .tokens import api_token_revoke as api_token_revoke
 
 log = structlog.get_logger(__name__)
 
-TOKEN_PREFIX = "mcrm_"  # noqa: S105 - a public marker, not a secret
 HANDOFF_MAX_AGE = 60
 _HANDOFF_SALT = "iam.handoff"
 _HANDOFF_STATE = re.compile(r"[0-9a-f]{64}")
@@ -156,71 +159,6 @@ def membership_create_owner_of_new_tenant(*, user: User, tenant: Tenant) -> Memb
 
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def api_token_create(*, user: User, tenant: Tenant, name: str) -> tuple[ApiToken, str]:
-    """Issue a token for `user` at `tenant`; return it with its plaintext, shown only once."""
-    if not Membership.objects.filter(user=user, tenant=tenant).exists():
-        raise NotAMember()
-    name = name.strip()[:100] or "API token"
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with transaction.atomic():
-        limits.require_capacity(tenant=tenant, name="api_tokens")
-        token = ApiToken.objects.create(
-            user=user,
-            tenant=tenant,
-            name=name,
-            prefix=raw[: len(TOKEN_PREFIX) + 6],
-            digest=_digest(raw),
-        )
-    log.info("api_token.created", tenant=tenant.slug, user=user.pk, token=token.pk)
-    return token, raw
-
-
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        log.info("api_token.revoked", tenant=token.tenant_id, token=token.pk)
-    return token
-
-
-# The hot path of every API call: the token and its owner in one statement, written out so
-# that no ORM query has to be compiled per request. A live token's owner is a member of its
-# tenant: the token can't outlive the membership (a foreign key deletes it with it, iam
-# migration 0003), so the membership isn't joined here; its row is read only when a role
-# matters (iam.authentication).
-_CREDENTIALS_SQL = """
-    SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at
-    FROM iam_apitoken t
-    JOIN iam_user u ON u.id = t.user_id
-    WHERE t.digest = %s AND t.tenant_id = %s AND t.revoked_at IS NULL AND u.is_active
-"""
-
-
-@dataclass(frozen=True)
-class TokenCredentials:
-    """Who a valid API token speaks for, at the one tenant it was issued for, where they
-    are a member."""
-
-    token_id: int
-    user: User
-    tenant: Tenant
-
-
-def api_token_authenticate(*, raw: str, tenant: Tenant) -> TokenCredentials | None:
-    """The live token matching `raw` for this tenant, or None (any other tenant's is None)."""
-    if not raw.startswith(TOKEN_PREFIX):
-        return None
-    user = next(iter(User.objects.raw(_CREDENTIALS_SQL, [_digest(raw), tenant.pk])), None)
-    if user is None:
-        return None
-    extra = user.__dict__
-    now = timezone.now()
-    last_used_at = extra["token_last_used_at"]
-    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=extra["token_id"]).update(last_used_at=now)
-    return TokenCredentials(token_id=extra["token_id"], user=user, tenant=tenant)
 
 
 def handoff_state_new() -> tuple[str, str]:

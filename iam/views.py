@@ -1,5 +1,5 @@
-"""HTML views of identity: signing in from one host on another (on every host), personal API
-tokens on tenant hosts, and sending the e-mail confirmation link again (on every host)."""
+"""HTML views of identity: signing in from one host on another (on every host), and sending
+the e-mail confirmation link again (on every host). API tokens: `iam.views_tokens`."""
 
 from collections.abc import Callable
 from typing import cast
@@ -25,13 +25,11 @@ from tenants.services import public_url, tenant_profile_update, tenant_url
 from .context_processors import EMAIL_BANNER_DISMISSED
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm, OrganizationForm
-from .models import ApiToken, Invitation, Membership, Role, User
+from .models import Invitation, Membership, Role, User
 from .permissions import is_tenant_admin, member_actions
-from .selectors import api_token_list, invitation_list_open, member_list
+from .selectors import invitation_list_open, member_list
 from .services import (
     ConfirmationSend,
-    api_token_create,
-    api_token_revoke,
     handoff_redeem,
     handoff_state_new,
     handoff_url,
@@ -44,7 +42,6 @@ from .services import (
 
 log = structlog.get_logger(__name__)
 
-_NEW_TOKEN_KEY = "iam.new_api_token"  # noqa: S105 - a session key name
 # Each invitation sends an e-mail: per user, as the API's "invitation" throttle
 # (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]).
 INVITATIONS_PER_HOUR = "50/h"
@@ -132,49 +129,6 @@ def handoff(request: HttpRequest) -> HttpResponse:
     response = redirect("crm:dashboard" if tenant is not None else _WORKSPACES_PATH)
     response.delete_cookie(HANDOFF_COOKIE, path="/auth/handoff/", samesite="Lax")
     return response
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
-    """List the user's tokens for this organization and create new ones.
-
-    A new token is shown once, on the page the creation redirects to (post/redirect/get), so
-    reloading the page never creates a second one.
-    """
-    tenant = request.tenant  # type: ignore[attr-defined]
-    error = ""
-    if request.method == "POST":
-        name = request.POST.get("name", "").strip()
-        if not name:
-            error = "Give the token a name, such as the script that will use it."
-        else:
-            _, raw = api_token_create(user=request.user, tenant=tenant, name=name)  # type: ignore[arg-type]
-            request.session[_NEW_TOKEN_KEY] = raw
-            return redirect("iam:api_tokens")
-    created = request.session.pop(_NEW_TOKEN_KEY, None)
-    tokens = api_token_list(user=request.user, tenant=tenant)  # type: ignore[arg-type]
-    return render(
-        request,
-        "iam/api_tokens.html",
-        {"tokens": tokens, "created_token": created, "error": error},
-        status=400 if error else 200,
-    )
-
-
-@login_required
-@require_POST
-def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
-    token = ApiToken.objects.filter(
-        pk=pk,
-        user=cast(User, request.user),
-        tenant=request.tenant,  # type: ignore[attr-defined]
-    ).first()
-    if token is None:
-        return render(request, "404.html", status=404)
-    api_token_revoke(token=token)
-    messages.success(request, f"Token “{token.name}” revoked.")
-    return redirect("iam:api_tokens")
 
 
 @login_required
