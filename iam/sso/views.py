@@ -11,6 +11,7 @@ import time
 from typing import Any, cast
 
 import structlog
+from authlib.common.security import generate_token
 from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse
@@ -317,8 +318,6 @@ def _flow_start(request: HttpRequest, connection: SsoConnection, *, test: bool) 
         flow.update(nonce=begun.nonce, code_verifier=begun.code_verifier)
         state, url = begun.state, begun.url
     else:
-        from authlib.common.security import generate_token
-
         state = generate_token(32)
         saml_begun = saml.authn_request(
             tenant=tenant,
