@@ -114,22 +114,43 @@ class DealForm(forms.Form):
     owner_id = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
     lost_reason = forms.CharField(max_length=200, required=False, label="Lost reason")
 
-    def __init__(self, *args: Any, members: dict[int, str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        members: dict[int, str],
+        principal: authz.Principal | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         fields: dict[str, Any] = self.fields
+
+        def seen(qs: Any, record_type: str, kept: Any) -> Any:
+            # Pickers offer (and accept) only what the member may view, in the query, and
+            # what the deal already has (an edit keeps it).
+            if principal is None:
+                return qs
+            ids = [i for i in (kept if isinstance(kept, list) else [kept]) if i]
+            return authz.visible(qs, principal, record_type) | qs.filter(pk__in=ids)
+
+        kept_contacts = self.initial.get("contacts") or []
+        fields["contacts"].queryset = seen(Contact.objects.all(), "contact", kept_contacts)
+        fields["primary_contact"].queryset = seen(Contact.objects.all(), "contact", kept_contacts)
         fields["pipeline"].queryset = pipeline_list()
         fields["stage"].queryset = Stage.objects.filter(
             is_archived=False, pipeline__is_archived=False
         ).select_related("pipeline")
         fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name}: {s.name}"
-        fields["company"].queryset = Company.objects.order_by("name")
+        kept_company = self.initial.get("company")
+        fields["company"].queryset = seen(Company.objects.order_by("name"), "company", kept_company)
         # A deal whose company is in the trash keeps it when edited (see ContactForm).
         company_id = self.initial.get("company")
         trashed = Company.trashed.filter(pk=company_id).first() if company_id else None
         if trashed is not None:
-            fields["company"].queryset = Company.with_trashed.filter(
-                Q(deleted_at__isnull=True) | Q(pk=trashed.pk)
-            ).order_by("name")
+            fields["company"].queryset = (
+                seen(Company.with_trashed, "company", kept_company)
+                .filter(Q(deleted_at__isnull=True) | Q(pk=trashed.pk))
+                .order_by("name")
+            )
             fields[
                 "company"
             ].help_text = f"{trashed} is in the trash; restore it from the Trash page."
@@ -151,7 +172,8 @@ class DealForm(forms.Form):
         if not ids:
             return []
         primary = self._ids("primary_contact")
-        found = Contact.objects.filter(pk__in=ids).order_by("first_name", "last_name", "id")
+        contacts = self.fields["contacts"].queryset  # type: ignore[attr-defined]
+        found = contacts.filter(pk__in=ids).order_by("first_name", "last_name", "id")
         return [(contact, contact.pk in primary) for contact in found]
 
     def clean_currency(self) -> str:
@@ -291,7 +313,7 @@ def deal_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         for key in ("company", "pipeline", "stage"):
             if request.GET.get(key, "").isdigit():
                 initial[key] = int(request.GET[key])
-    form = DealForm(request.POST or None, initial=initial, members=members)
+    form = DealForm(request.POST or None, initial=initial, members=members, principal=principal)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -323,9 +345,12 @@ CONTACT_OPTIONS = 10
 @require_GET
 def deal_contact_options(request: HttpRequest) -> HttpResponse:
     """The deal form's contact picker: the contacts best matching what is typed (with typos
-    and prefixes, as the search box finds them), at most ten, in one statement."""
+    and prefixes, as the search box finds them) among those the member may view, at most
+    ten, in one statement."""
     text = request.GET.get("q", "")
-    hits = search(text=text, types=["contacts"], limit=CONTACT_OPTIONS)["contacts"]
+    principal = decisions.principal_of(request)
+    found = search(text=text, types=["contacts"], limit=CONTACT_OPTIONS, principal=principal)
+    hits = found["contacts"]
     response = render(
         request, "crm/deals/_contact_options.html", {"hits": hits, "q": clean_query(text)}
     )

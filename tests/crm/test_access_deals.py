@@ -249,3 +249,37 @@ def test_another_organizations_token_reaches_none_of_our_deals(
     assert client.get(f"/api/v1/deals/{deal.pk}/line-items/").status_code == 404
     assert client.get(f"/api/v1/deals/{deal.pk}/timeline/").status_code == 404
     assert "Alpha secret" not in client.get("/api/v1/deals/").content.decode()
+
+
+def test_the_deal_forms_pickers_offer_only_what_the_member_may_view(tenant_a: Tenant) -> None:
+    from .factories import CompanyFactory, ContactFactory
+
+    rights = {**scoped("deal", "all", "edit", "create"), **scoped("contact", "own")}
+    rights |= scoped("company", "own")
+    with tenant_context(tenant_a):
+        rep = member(tenant_a, Role.BILLING, rep=rights)
+        ContactFactory(first_name="Vilja", last_name="Own", owner_id=rep.pk)
+        hidden = ContactFactory(first_name="Vilja", last_name="Hidden", owner_id=None)
+        CompanyFactory(name="Seen Oy", owner_id=rep.pk)
+        CompanyFactory(name="Unseen Oy", owner_id=None)
+    page = browser(rep, tenant_a)
+
+    options = page.get("/deals/contact-options/", {"q": "vilja"}).content.decode()
+    assert "Own" in options and "Hidden" not in options
+    form = page.get("/deals/new/").content.decode()
+    assert "Seen Oy" in form and "Unseen Oy" not in form
+    with tenant_context(tenant_a):
+        pipeline = Stage.objects.get(pipeline__is_default=True, name="Won").pipeline_id
+    refused = page.post(
+        "/deals/new/",
+        {
+            "name": "Sneaky",
+            "pipeline": pipeline,
+            "amount": "1",
+            "currency": "EUR",
+            "contacts": [hidden.pk],
+        },
+    )
+    assert refused.status_code == 400
+    with tenant_context(tenant_a):
+        assert not Deal.objects.filter(name="Sneaky").exists()
