@@ -1,6 +1,7 @@
 """REST endpoints for contacts, companies and custom fields; thin shells over services and
 selectors."""
 
+import functools
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -357,10 +358,11 @@ class ContactViewSet(TenantViewSet):
         throttle_scope="contact-import",
     )
     def import_file(self, request: Request) -> Response:
+        principal = authz.principal_for_request(request._request)
         return import_answer(
             request,
             ContactImportRequestSerializer(data=request.data),
-            import_services.contact_import,
+            functools.partial(import_services.contact_import, principal=principal),
             ContactImportSerializer,
             options=("on_duplicate",),
         )

@@ -31,7 +31,9 @@ from crm.models import (
     Stage,
 )
 from crm.selectors.imports import import_mapping_get
+from iam import authz
 from iam.audit import audit_record
+from iam.exceptions import AccessDenied
 from iam.selectors import member_list
 from pii.fields import blind_index_for, with_derived_fields
 from problems.exceptions import InvalidFields
@@ -62,6 +64,7 @@ def contact_import(
     idempotency_key: str | None = None,
     mapping: dict[str, Any] | None = None,
     date_order: str = "",
+    principal: authz.Principal | None = None,
 ) -> ContactImport:
     """Import the contacts of a CSV file (read by `crm.imports`), all or nothing.
 
@@ -74,6 +77,10 @@ def contact_import(
     do). A dry run reports the same and keeps nothing. With an idempotency key, a retry of
     the same request returns the first import's result. `mapping` and `date_order`: see
     `_import`.
+
+    With `principal` (the pages and the API pass the importer's), each existing contact a
+    row would update is decided first: one they may not edit refuses the whole import
+    (AccessDenied, naming the rows), before anything is written.
     """
     if on_duplicate not in ContactImport.OnDuplicate.values:
         raise InvalidFields(
@@ -82,7 +89,9 @@ def contact_import(
 
     def write(reading: Reading, definitions: Sequence[CustomField]) -> tuple[ImportFile, Any]:
         file = imports.contact_rows_read(reading, definitions=definitions)
-        return file, _contact_rows_import(file, definitions=definitions, by=by, mode=on_duplicate)
+        return file, _contact_rows_import(
+            file, definitions=definitions, by=by, mode=on_duplicate, principal=principal
+        )
 
     return _import(
         entity=Entity.CONTACT,
@@ -606,8 +615,32 @@ def _import_invalid(file: ImportFile, *, summary: ContactImport) -> ContactImpor
     return ContactImportInvalid(errors, summary=summary, bad_rows=file.bad_rows)
 
 
+def _updates_require(
+    principal: authz.Principal | None, updating: Sequence[tuple[ImportRow, Contact]]
+) -> None:
+    """Refuse the import, naming its rows, when any contact it would update is one the
+    importer may not edit (roles, ownership, teams, shares and policies, contact by contact)."""
+    refused = [
+        (row, decision)
+        for row, contact in updating
+        if not (decision := authz.check(principal, "edit", record=contact)).allowed
+    ]
+    if refused:
+        rows = ", ".join(str(row.number) for row, _ in refused[:10])
+        first = refused[0][1]
+        raise AccessDenied(
+            f"Rows {rows} would update contacts you may not edit: {first.reason}",
+            policies=sorted({name for _, d in refused for name in d.policy_names}),
+        )
+
+
 def _contact_rows_import(
-    file: ImportFile, *, definitions: Sequence[CustomField], by: Any, mode: str
+    file: ImportFile,
+    *,
+    definitions: Sequence[CustomField],
+    by: Any,
+    mode: str,
+    principal: authz.Principal | None = None,
 ) -> ContactImport:
     """The import of the file's valid rows, inside `contact_import`'s transaction; the
     returned record is not saved yet. A row that can't be written after all (its company or
@@ -645,6 +678,8 @@ def _contact_rows_import(
             updated_by[match.pk] = row.number
             updating.append((row, match))
 
+    if principal is not None:
+        _updates_require(principal, updating)
     # Refused whole, before the first row (or company) is written, when the new contacts
     # would pass the plan's limit.
     plan_room_require("contacts", len(creating))

@@ -27,6 +27,7 @@ from crm.forms import ContactImportForm, ImportForm
 from crm.models import ContactImport, CustomField, ImportMapping
 from crm.selectors.imports import import_list, import_mapping_get
 from crm.services import imports as import_services
+from iam import authz
 from iam.authz.guards import requires
 from pii.exceptions import KeyServiceUnavailable
 from problems.exceptions import InvalidFields
@@ -256,7 +257,12 @@ def _import_post(request: HttpRequest, page: ImportPage) -> HttpResponse:
         )
         outcome["mapping_step"] = mapping_step
         options = (
-            {"on_duplicate": form.cleaned_data["on_duplicate"]} if page.entity == "contact" else {}
+            {
+                "on_duplicate": form.cleaned_data["on_duplicate"],
+                "principal": authz.principal_for_request(request),
+            }
+            if page.entity == "contact"
+            else {}
         )
         try:
             outcome["result"] = page.service(

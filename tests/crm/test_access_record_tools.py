@@ -3,7 +3,10 @@
 delete), imports, the CRM set-up pages (custom fields, tags) and the organization admin, whose
 record lists and deletions are decided record by record, policies included."""
 
+from typing import Any
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
 from crm.models import Company, Contact
@@ -153,3 +156,30 @@ def test_a_deactivated_member_is_refused_everywhere(tenant_a: Tenant) -> None:
     Membership.objects.filter(user=gone, tenant=tenant_a).update(deactivated_at="2026-01-01T00:00Z")
     for path in ("/contacts/", "/search/?q=a", "/trash/"):
         assert web.get(path).status_code in (302, 403)
+
+
+def test_an_import_that_would_update_a_contact_the_member_may_not_edit_writes_nothing(
+    tenant_a: Tenant, member_a: User
+) -> None:
+    rep = person(tenant_a, Role.BILLING, rep={**OWN_ONLY, "contact.create": "all"})
+    with tenant_context(tenant_a):
+        ContactFactory(first_name="Mine", email="mine@own.test", title="Old", owner_id=rep.pk)
+        theirs = ContactFactory(email="theirs@own.test", title="Old", owner_id=member_a.pk)
+    text = (
+        "first name,email,title\nMine,mine@own.test,New\nNew,new@own.test,\nT,theirs@own.test,New\n"
+    )
+    api = token_client(rep, tenant_a)
+
+    def upload(**fields: str) -> Any:
+        body = {"file": SimpleUploadedFile("p.csv", text.encode(), "text/csv"), **fields}
+        return api.post("/api/v1/contacts/import/", body)
+
+    refused = upload(on_duplicate="update")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "access-denied"
+    assert refused.json()["detail"].startswith("Rows 4 would update contacts you may not edit")
+    with tenant_context(tenant_a):
+        assert Contact.objects.get(pk=theirs.pk).title == "Old"
+        assert not Contact.objects.filter(first_name="New").exists()
+    # Skipping the duplicates changes nobody else's contact: allowed.
+    assert upload(on_duplicate="skip").status_code == 201
