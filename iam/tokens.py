@@ -30,6 +30,7 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 
 from . import authz, limits
+from .audit import audit_record
 from .authz import Principal
 from .authz.catalog import admin_permission
 from .exceptions import NotAllowed, NotAMember
@@ -139,19 +140,44 @@ def api_token_create(
             scopes=clean,
             expires_at=expires_at,
         )
+        _audit_created(token, action="api_token.created", actor=user)
     log.info("api_token.created", tenant=tenant.slug, user=user.pk, token=token.pk, scopes=clean)
     return token, raw
 
 
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
+def _audit_target(token: ApiToken) -> tuple[str, int, str]:
+    return ("service_token" if token.is_service else "api_token", token.pk, token.name)
+
+
+def _audit_created(token: ApiToken, *, action: str, actor: User) -> None:
+    """The new token in the organization's audit log: its scopes and expiry, never its
+    secret."""
+    expires = token.expires_at.isoformat() if token.expires_at else None
+    audit_record(
+        action=action,
+        target=_audit_target(token),
+        changes={"scopes": [None, token.scopes], "expires_at": [None, expires]},
+        actor=actor,
+        tenant=token.tenant,
+    )
+
+
+def api_token_revoke(*, token: ApiToken, by: User | None = None) -> ApiToken:
     """Revoke a token (personal or service): it stops working at once. Revoking twice is
-    harmless. A service token's account is switched off with it."""
+    harmless. A service token's account is switched off with it. `by`: who revoked it, for
+    the audit log (default: whoever the request is from)."""
     if token.revoked_at is None:
         with transaction.atomic():
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
             if token.service_account_id is not None:
                 User.objects.filter(pk=token.service_account_id).update(is_active=False)
+            audit_record(
+                action="service_token.revoked" if token.is_service else "api_token.revoked",
+                target=_audit_target(token),
+                actor=by,
+                tenant=token.tenant,
+            )
         log.info("api_token.revoked", tenant=token.tenant_id, token=token.pk)
     return token
 
@@ -248,6 +274,7 @@ def service_token_create(
         # Named after its token, now that the token has an id: one account per token.
         account.email = f"service+{token.pk}@{tenant.slug}.{SERVICE_ACCOUNT_DOMAIN}"
         account.save(update_fields=["email"])
+        _audit_created(token, action="service_token.created", actor=by)
     log.info("service_token.created", tenant=tenant.slug, by=by.pk, token=token.pk, scopes=clean)
     return token, raw
 
@@ -260,7 +287,7 @@ def service_token_revoke(
         raise NotAllowed("This is a personal token; its owner revokes it.")
     if not service_tokens_manageable(user=by, tenant=token.tenant, acting=acting):
         raise NotAllowed(_NOT_MANAGER)
-    return api_token_revoke(token=token)
+    return api_token_revoke(token=token, by=by)
 
 
 # Authentication -------------------------------------------------------------------------

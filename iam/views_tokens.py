@@ -133,7 +133,7 @@ def api_token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     ).first()
     if token is None:
         return render(request, "404.html", status=404)
-    api_token_revoke(token=token)
+    api_token_revoke(token=token, by=cast(User, request.user))
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("iam:api_tokens")
 

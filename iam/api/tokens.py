@@ -180,7 +180,7 @@ class ApiTokenViewSet(TenantViewSet):
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: ApiToken) -> None:
-        api_token_revoke(token=instance)
+        api_token_revoke(token=instance, by=cast(User, self.request.user))
 
 
 @extend_schema_view(

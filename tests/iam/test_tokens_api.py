@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from iam.models import ApiToken, Membership, Role, User
+from iam.org.models import AuditEvent
 from iam.tokens import api_token_authenticate, api_token_create
 from tenants.models import Tenant
 from tests.conftest import host_of, token_client
@@ -190,3 +192,28 @@ def test_checking_a_token_is_one_statement(
         credentials = api_token_authenticate(raw=raw, tenant=tenant_a)
     assert credentials is not None and credentials.scopes == frozenset({"*:read"})
     assert credentials.via == "token" and credentials.user == member_a
+
+
+def test_making_and_revoking_tokens_is_in_the_audit_log_without_the_secret(
+    tenant_a: Tenant, owner_a: User
+) -> None:
+    owner = _session(owner_a, tenant_a)
+    personal = _post(owner, "/api/v1/api-tokens/", {"name": "ci", "scopes": ["deal:read"]}).json()
+    service = _post(owner, "/api/v1/service-tokens/", {"name": "erp", "scopes": ["*:read"]}).json()
+    owner.delete(f"/api/v1/api-tokens/{personal['id']}/")
+    owner.delete(f"/api/v1/service-tokens/{service['id']}/")
+    with tenant_context(tenant_a):
+        events = list(
+            AuditEvent.objects.filter(action__contains="_token.")
+            .order_by("seq")
+            .values("action", "target_id", "actor_id", "changes")
+        )
+    assert [(e["action"], e["target_id"]) for e in events[-4:]] == [
+        ("api_token.created", str(personal["id"])),
+        ("service_token.created", str(service["id"])),
+        ("api_token.revoked", str(personal["id"])),
+        ("service_token.revoked", str(service["id"])),
+    ]
+    assert all(e["actor_id"] == owner_a.pk for e in events[-4:])
+    assert events[-4]["changes"]["scopes"] == [None, ["deal:read"]]
+    assert personal["token"] not in str(events) and service["token"] not in str(events)
