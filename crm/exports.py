@@ -17,6 +17,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from iam.audit import audit_record
 from tenants.models import Tenant
 
 from . import selectors
@@ -108,6 +109,14 @@ def contact_export_stream(
 def contact_export_response(request: Any, params: Any) -> StreamingHttpResponse:
     """The contacts export as a streamed file download, for the API and the page alike."""
     tenant = request.tenant
+    filters = {key: str(params.get(key, "")) for key in ("search", "email", "phone")}
+    # Logged before the first row goes out: a download cut short was still an export.
+    audit_record(
+        action="contact.exported",
+        target=("contact", "", "Contacts export"),
+        # Which filters, not their values: an e-mail or phone searched for is personal data.
+        changes={"filters": [None, sorted(key for key, value in filters.items() if value)]},
+    )
     stream = contact_export_stream(
         tenant=tenant,
         by=request.user,
