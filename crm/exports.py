@@ -1,7 +1,8 @@
 """Contacts as a CSV file, in the columns `crm.imports` reads back.
 
-Exporting decrypts personal data, so only owners and admins may (the views check), and each
-export is logged with its size and who ran it.
+Exporting decrypts personal data, so only roles with the export right may (the routes ask
+the decision point), only the contacts the exporter may view are in the file (in the query),
+and each export is logged with its size and who ran it.
 """
 
 import csv
@@ -17,6 +18,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from iam import authz
 from iam.audit import audit_record
 from tenants.models import Tenant
 
@@ -76,10 +78,17 @@ def contact_rows(
 
 
 def contact_export_stream(
-    *, tenant: Tenant, by: Any, search: str = "", email: str = "", phone: str = ""
+    *,
+    tenant: Tenant,
+    by: Any,
+    principal: authz.Principal | None,
+    search: str = "",
+    email: str = "",
+    phone: str = "",
 ) -> Iterator[bytes]:
-    """The organization's contacts (filtered as the list is) as UTF-8 CSV with a byte-order
-    mark (so spreadsheets read it as UTF-8), in chunks, produced while the response is sent.
+    """The contacts `principal` may view (filtered as the list is) as UTF-8 CSV with a
+    byte-order mark (so spreadsheets read it as UTF-8), in chunks, produced while the
+    response is sent.
 
     The rows are read inside `tenant` explicitly: by the time a streamed response is sent,
     the routing middleware has put the connection back on `public`.
@@ -87,7 +96,7 @@ def contact_export_stream(
     with tenant_context(tenant):
         definitions = list(selectors.custom_field_list(entity=CustomField.Entity.CONTACT))
         contacts = (
-            selectors.contact_list(search=search, email=email, phone=phone)
+            selectors.contact_list(principal=principal, search=search, email=email, phone=phone)
             .select_related("company")
             .iterator(chunk_size=500)
         )
@@ -120,6 +129,7 @@ def contact_export_response(request: Any, params: Any) -> StreamingHttpResponse:
     stream = contact_export_stream(
         tenant=tenant,
         by=request.user,
+        principal=authz.principal_for_request(request),
         search=params.get("search", ""),
         email=params.get("email", ""),
         phone=params.get("phone", ""),
