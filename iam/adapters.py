@@ -15,6 +15,16 @@ from .selectors import membership_get
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        # The same words whether or not the account exists; they say what to do meanwhile.
+        "too_many_login_attempts": (
+            "Too many failed login attempts for this account or from your network, so "
+            "signing in is paused for a few minutes. Wait and try again, or reset your "
+            "password."
+        ),
+    }
+
     def get_reset_password_from_key_url(self, key: str) -> str:
         url = super().get_reset_password_from_key_url(key)
         return self._canonical(url)

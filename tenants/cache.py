@@ -5,8 +5,10 @@ from django.db import connection
 # allauth's rate limits (failed sign-ins, password resets, sign-ups) count per account and per
 # client address, and an account signs in on every organization's host: their counters live
 # under the public schema whatever host the request came to, or each host would grant a
-# fresh allowance. They hold timestamps only, never tenant data.
-_SHARED_KEYS = ("allauth:rl:",)
+# fresh allowance. They hold timestamps only, never tenant data. So do the authenticator
+# codes already used (django-allauth's MFA), or one could be used again on another host.
+_TOTP_USED = "allauth.mfa.totp.used"
+_SHARED_KEYS = ("allauth:rl:", _TOTP_USED)
 
 
 def tenant_cache_key(key: str, key_prefix: str, version: int) -> str:
