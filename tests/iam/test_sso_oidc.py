@@ -275,3 +275,33 @@ def test_sso_required_refuses_a_sign_in_carried_over_from_the_public_site(
     owner.client(django_settings.BASE_DOMAIN).force_login(owner_a)
     page = owner.get(f"http://{django_settings.BASE_DOMAIN}/workspaces/alpha/open/")
     assert page.status_code == 200 and page.wsgi_request.user == owner_a
+
+
+def test_sso_sign_ins_and_refusals_are_in_the_organizations_audit_log(
+    tenant_a,
+    tenant_b,
+    dns,  # noqa: F811
+    oidc_provider,  # noqa: F811
+):
+    from django_tenants.utils import tenant_context
+
+    from iam.org.models import AuditEvent
+
+    verified(tenant_a, dns)
+    connection = oidc_connection(tenant_a, oidc_provider)
+    oidc_user_set(oidc_provider, "ann", {"email": "ann@alpha.example"})
+    oidc_user_set(oidc_provider, "out", {"email": "out@elsewhere.example"})
+    oidc_sign_in(Client(HTTP_HOST=host_of(tenant_a)), f"/auth/sso/{connection.pk}/start/", "ann")
+    refused = oidc_sign_in(
+        Client(HTTP_HOST=host_of(tenant_a)), f"/auth/sso/{connection.pk}/start/", "out"
+    )
+    assert refused.status_code == 403
+    ann = User.objects.get(email="ann@alpha.example")
+    with tenant_context(tenant_a):
+        events = {e.action: e for e in AuditEvent.objects.filter(action__startswith="sso.")}
+    assert events["sso.member_created"].actor_id == ann.pk
+    assert events["sso.signed_in"].via == "sso" and events["sso.signed_in"].actor_id == ann.pk
+    failed = events["sso.sign_in_failed"]
+    assert failed.via == "sso" and failed.changes["email"][1] == "out@elsewhere.example"
+    with tenant_context(tenant_b):
+        assert not AuditEvent.objects.filter(action__startswith="sso.").exists()
