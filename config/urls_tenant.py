@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("iam.api.urls")),
     path("api/v1/", include("billing.api.urls")),
+    # SCIM 2.0 for the organization's identity provider, and its settings page.
+    path("", include("iam.scim.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(

@@ -20,6 +20,11 @@ _OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/stati
 _NON_MEMBER_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
 
 
+# Authenticated by the view, never by a session: the API (its authentication and permission
+# classes apply the same rule) and SCIM (the organization's SCIM token only).
+_OWN_AUTHENTICATION = ("/api/", "/scim/")
+
+
 class TenantMembershipMiddleware:
     """On a tenant host, a signed-in user who is not a member gets 403 on every path.
 
@@ -44,7 +49,7 @@ class TenantMembershipMiddleware:
             if membership is None and not request.path.startswith(_NON_MEMBER_PREFIXES):
                 return self._forbidden(request)
             request.membership = membership  # type: ignore[attr-defined]
-        elif not request.path.startswith(_OPEN_PREFIXES) and not request.path.startswith("/api/"):
+        elif not request.path.startswith(_OPEN_PREFIXES + _OWN_AUTHENTICATION):
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         return self.get_response(request)
 

@@ -11,6 +11,7 @@ SHARED_APPS = [
     "tenants",
     "public_site",
     "iam",
+    "iam.scim",
     "billing",
     "pii",
     "problems",
