@@ -12,6 +12,7 @@ from iam.sso.models import SsoConnection, SsoDomain
 from tenants.models import Tenant
 from tests.support.sso import LocalDns, oidc_provider, oidc_user_set  # noqa: F401 - fixture
 
+from .test_accessibility import serious_violations
 from .test_journeys import _sign_up
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ def test_owner_sets_up_sso_and_a_colleague_signs_in_through_it(
 
     # 3. Test it: the provider signs the owner in, the page shows what it sent.
     oidc_user_set(oidc_provider, "owner-at-idp", {"email": f"owner@{domain}", "groups": ["all"]})
-    page.click("button[aria-label='Test Company IdP']")
+    page.click("button[aria-label='Test connection Company IdP']")
     _authorize_at_provider(page, "owner-at-idp")
     page.wait_for_selector("[data-testid=sso-test-result]")
     assert page.inner_text("[data-testid=test-email]") == f"owner@{domain}"
@@ -80,6 +81,7 @@ def test_owner_sets_up_sso_and_a_colleague_signs_in_through_it(
     for path in ("/settings/sso/", f"/settings/sso/connections/{connection.pk}/", "/auth/sso/"):
         page.goto(f"{host}{path}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        assert serious_violations(page) == [], path
     context.close()
 
     # 5. A colleague signs in through the provider and is made a member just in time.
