@@ -13,11 +13,25 @@ from .selectors import membership_get
 
 # Reachable on a tenant host without a membership: sign-in, health, static files. The API
 # is not listed: its own authentication and permission classes apply the same rule.
-_OPEN_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
+_OPEN_PREFIXES = (
+    "/accounts/",
+    "/auth/handoff/",
+    "/auth/sso/",  # single sign-on: its own checks (iam.sso.views)
+    "/healthz",
+    "/readyz",
+    "/static/",
+)
 # Reachable by a signed-in non-member: signing out, health, and signing in from another host
 # (the handoff views check membership themselves: a link signs in a member only, and a
 # non-member may still carry their sign-in over to the public site).
-_NON_MEMBER_PREFIXES = ("/accounts/", "/auth/handoff/", "/healthz", "/readyz", "/static/")
+_NON_MEMBER_PREFIXES = (
+    "/accounts/",
+    "/auth/handoff/",
+    "/auth/sso/",  # someone signed in elsewhere may join here just in time
+    "/healthz",
+    "/readyz",
+    "/static/",
+)
 
 
 # Authenticated by the view, never by a session: the API (its authentication and permission
