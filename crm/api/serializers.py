@@ -7,6 +7,7 @@ from rest_framework import serializers
 from crm import selectors
 from crm.models import Company, Contact, CustomField
 from crm.services import CONTACT_FIELDS, CUSTOM_KEY_PATTERN, entity_of
+from iam import authz
 from problems.serializers import MaxLengthAsSent, StrictCharField, StrictModelSerializer
 
 from .scoring import ScoreReasonSerializer
@@ -74,10 +75,23 @@ class CompanySerializer(StrictModelSerializer):
         read_only_fields = ("id", "created_at", "updated_at")
 
 
+class VisibleCompanyField(serializers.PrimaryKeyRelatedField):
+    """A company the caller may view (or the one the contact already has): another is an
+    unknown id, as one of another organization is."""
+
+    def get_queryset(self) -> Any:
+        companies = Company.objects.all()
+        request = self.context.get("request")
+        if request is None:
+            return companies
+        principal = authz.principal_for_request(request._request)
+        visible = authz.visible(companies, principal, "company")
+        current = getattr(getattr(self.parent, "instance", None), "company_id", None)
+        return visible | companies.filter(pk=current) if current else visible
+
+
 class ContactSerializer(StrictModelSerializer):
-    company = serializers.PrimaryKeyRelatedField(
-        queryset=Company.objects.all(), allow_null=True, required=False
-    )
+    company = VisibleCompanyField(queryset=Company.objects.all(), allow_null=True, required=False)
     custom = CustomValuesField()
     tags = TagsField()
     owner_id = serializers.IntegerField(

@@ -44,6 +44,18 @@ def _principal(request: HttpRequest) -> authz.Principal | None:
     return authz.principal_for_request(request)
 
 
+def _company_choices(form: ContactForm, request: HttpRequest) -> None:
+    """Offer the companies the member may view, and the contact's own whatever it is."""
+    field = form.fields.get("company")
+    if field is None:
+        return
+    current = getattr(form.instance, "company_id", None)
+    visible = authz.visible(field.queryset, _principal(request), "company")  # type: ignore[attr-defined]
+    if current:
+        visible = visible | field.queryset.filter(pk=current)  # type: ignore[attr-defined]
+    field.queryset = visible  # type: ignore[attr-defined]
+
+
 def _viewable(request: HttpRequest, queryset: Any, record_type: str, pk: int) -> Any:
     """The record the member may view, else 404: a record they may not see is as missing
     as one that doesn't exist, so its existence isn't revealed."""
@@ -123,6 +135,7 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         contact = None
         authz.require(_principal(request), "create", record_type="contact")
     form = ContactForm(request.POST or None, instance=contact)
+    _company_choices(form, request)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         try:

@@ -235,3 +235,26 @@ def test_another_organizations_member_gets_nothing_of_ours(
     assert theirs.get(f"/api/v1/contacts/{contact.pk}/").status_code == 404
     crossing = token_client(owner_b, tenant_b, host=tenant_a)
     assert crossing.get("/api/v1/search/", {"q": "alphonse"}).status_code in (401, 403)
+
+
+def test_a_contact_is_linked_only_to_a_company_the_member_may_view(tenant_a: Tenant) -> None:
+    rep = person(
+        tenant_a,
+        Role.BILLING,
+        rep={"contact.view": "all", "contact.create": "all", "company.view": "own"},
+    )
+    with tenant_context(tenant_a):
+        mine = CompanyFactory(name="Mine Ltd", owner_id=rep.pk)
+        hidden = CompanyFactory(name="Hidden Ltd", owner_id=None)
+    form = browser(tenant_a, rep).get("/contacts/new/").content.decode()
+    assert "Mine Ltd" in form and "Hidden Ltd" not in form
+    api = token_client(rep, tenant_a)
+    refused = api.post(
+        "/api/v1/contacts/", {"first_name": "X", "company": hidden.pk}, "application/json"
+    )
+    assert refused.status_code == 400
+    assert "company" in refused.json()["errors"]
+    made = api.post(
+        "/api/v1/contacts/", {"first_name": "Y", "company": mine.pk}, "application/json"
+    )
+    assert made.status_code == 201, made.content
