@@ -165,7 +165,9 @@ def test_creating_a_user_makes_a_passwordless_account_and_a_member(
     membership = _membership(tenant_a, user)
     assert str(membership.pk) == body["id"]
     assert (membership.role, membership.external_id) == (Role.MEMBER, "okta-1")
-    assert [e.target_label for e in _audited(tenant_a, "member.provisioned")] == [user.email]
+    (event,) = _audited(tenant_a, "member.provisioned")
+    assert event.target_label == user.email
+    assert event.actor_label.startswith("SCIM token mscim_") and event.actor_id is None
 
 
 def test_creating_an_existing_user_attaches_a_membership_without_touching_the_account(
