@@ -81,3 +81,9 @@ class AccessDenied(DomainError):
     code = "access-denied"
     status = 403
     title = "You don't have access to do this."
+
+
+class TokenInUse(DomainError):
+    code = "token-in-use"
+    status = 409
+    title = "A token can't revoke itself through the API."

@@ -33,7 +33,7 @@ from . import authz, limits
 from .audit import audit_record
 from .authz import Principal
 from .authz.catalog import admin_permission
-from .exceptions import NotAllowed, NotAMember
+from .exceptions import NotAllowed, NotAMember, TokenInUse
 from .models import ApiToken, Membership, User
 from .token_scopes import (
     FULL_SCOPES,
@@ -162,10 +162,20 @@ def _audit_created(token: ApiToken, *, action: str, actor: User) -> None:
     )
 
 
-def api_token_revoke(*, token: ApiToken, by: User | None = None) -> ApiToken:
+def api_token_revoke(
+    *, token: ApiToken, by: User | None = None, acting: TokenCredentials | None = None
+) -> ApiToken:
     """Revoke a token (personal or service): it stops working at once. Revoking twice is
     harmless. A service token's account is switched off with it. `by`: who revoked it, for
-    the audit log (default: whoever the request is from)."""
+    the audit log (default: whoever the request is from).
+
+    `acting`, the token the request came with, can't be the one revoked: a script would cut
+    off its own answer and every call after it; the page, or another token, revokes it."""
+    if acting is not None and acting.token_id == token.pk:
+        raise TokenInUse(
+            "This is the token you are calling with; revoke it on the API tokens page or "
+            "with another token."
+        )
     if token.revoked_at is None:
         with transaction.atomic():
             token.revoked_at = timezone.now()
@@ -287,7 +297,7 @@ def service_token_revoke(
         raise NotAllowed("This is a personal token; its owner revokes it.")
     if not service_tokens_manageable(user=by, tenant=token.tenant, acting=acting):
         raise NotAllowed(_NOT_MANAGER)
-    return api_token_revoke(token=token, by=by)
+    return api_token_revoke(token=token, by=by, acting=acting)
 
 
 # Authentication -------------------------------------------------------------------------

@@ -124,6 +124,7 @@ def _acting(request: Request) -> TokenCredentials | None:
     return request.auth if isinstance(request.auth, TokenCredentials) else None
 
 
+_IN_USE = problem_responses(409, "The token the request comes with (`code` token-in-use).")
 _CREATE_ERRORS = {
     **plan_limit_responses("a token"),
 }
@@ -146,7 +147,9 @@ _CREATE_ERRORS = {
     ),
     destroy=extend_schema(
         summary="Revoke an API token",
-        description="The token stops working at once.",
+        responses={204: None, **_IN_USE},
+        description="The token stops working at once. The token the request comes with "
+        "can't revoke itself (409 `token-in-use`): use the page or another token.",
     ),
 )
 class ApiTokenViewSet(TenantViewSet):
@@ -180,7 +183,9 @@ class ApiTokenViewSet(TenantViewSet):
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: ApiToken) -> None:
-        api_token_revoke(token=instance, by=cast(User, self.request.user))
+        api_token_revoke(
+            token=instance, by=cast(User, self.request.user), acting=_acting(self.request)
+        )
 
 
 @extend_schema_view(
@@ -205,7 +210,9 @@ class ApiTokenViewSet(TenantViewSet):
     ),
     destroy=extend_schema(
         summary="Revoke a service token",
-        description="The token stops working at once, and its service account with it.",
+        responses={204: None, **_IN_USE},
+        description="The token stops working at once, and its service account with it. A "
+        "service token can't revoke itself (409 `token-in-use`).",
     ),
 )
 class ServiceTokenViewSet(TenantViewSet):

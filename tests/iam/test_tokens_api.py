@@ -217,3 +217,15 @@ def test_making_and_revoking_tokens_is_in_the_audit_log_without_the_secret(
     assert all(e["actor_id"] == owner_a.pk for e in events[-4:])
     assert events[-4]["changes"]["scopes"] == [None, ["deal:read"]]
     assert personal["token"] not in str(events) and service["token"] not in str(events)
+
+
+def test_a_token_cant_revoke_itself_through_the_api(tenant_a: Tenant, owner_a: User) -> None:
+    token, raw = api_token_create(user=owner_a, tenant=tenant_a, name="self")
+    refused = _api(raw, tenant_a).delete(f"/api/v1/api-tokens/{token.pk}/")
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "token-in-use"
+    assert api_token_authenticate(raw=raw, tenant=tenant_a) is not None
+    # Another of the owner's tokens, or the page, revokes it.
+    other = token_client(owner_a, tenant_a)
+    assert other.delete(f"/api/v1/api-tokens/{token.pk}/").status_code == 204
+    assert api_token_authenticate(raw=raw, tenant=tenant_a) is None
