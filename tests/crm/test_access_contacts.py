@@ -258,3 +258,21 @@ def test_a_contact_is_linked_only_to_a_company_the_member_may_view(tenant_a: Ten
         "/api/v1/contacts/", {"first_name": "Y", "company": mine.pk}, "application/json"
     )
     assert made.status_code == 201, made.content
+
+
+def test_contact_and_company_pages_carry_the_share_panel(
+    tenant_a: Tenant, owner_a: User, member_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        contact, company = ContactFactory(), CompanyFactory()
+    owner = browser(tenant_a, owner_a)
+    for kind, record in (("contact", contact), ("company", company)):
+        page = owner.get(f"/{'contacts' if kind == 'contact' else 'companies'}/{record.pk}/")
+        assert f"/share/{kind}/{record.pk}/" in page.content.decode()
+        assert owner.get(f"/share/{kind}/{record.pk}/").status_code == 200
+    # A share made there opens the contact to a reader who could not see it before.
+    reader = person(tenant_a, Role.BILLING)
+    assert browser(tenant_a, reader).get(f"/contacts/{contact.pk}/").status_code in (403, 404)
+    with tenant_context(tenant_a):
+        RecordShare.objects.create(record_type="contact", record_id=contact.pk, user_id=reader.pk)
+    assert browser(tenant_a, reader).get(f"/contacts/{contact.pk}/").status_code == 200
