@@ -55,3 +55,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_SSL_REDIRECT = e.SECURE_SSL_REDIRECT
 # Probes talk plain HTTP to the pod; patterns match the path without its leading slash.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Domain verification for single sign-on resolves TXT records here (docs/operations.md).
+SSO_DNS_NAMESERVER = e.SSO_DNS_NAMESERVER
+SSO_DNS_PORT = e.SSO_DNS_PORT

@@ -12,6 +12,7 @@ SHARED_APPS = [
     "public_site",
     "iam",
     "iam.scim",
+    "iam.sso",
     "billing",
     "pii",
     "problems",
