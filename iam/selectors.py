@@ -15,8 +15,11 @@ def membership_get(*, user: User, tenant: Tenant) -> Membership | None:
 
 
 def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
+    """The organizations the user can enter: active ones, where they are not switched off."""
     return (
-        Membership.objects.filter(user=user, tenant__status=Tenant.Status.ACTIVE)
+        Membership.objects.filter(
+            user=user, tenant__status=Tenant.Status.ACTIVE, deactivated_at=None
+        )
         .select_related("tenant")
         .order_by("tenant__name")
     )
