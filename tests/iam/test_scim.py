@@ -252,6 +252,16 @@ def test_deactivation_ends_the_session_and_the_tokens_at_once_and_reactivation_r
     assert api.get("/api/v1/contacts/").status_code == 401  # revoked tokens stay revoked
 
 
+def test_a_switched_off_member_no_longer_sees_the_organization_among_their_workspaces(
+    tenant_a: Tenant, member_a: User, public_client: Client, scim_a: Scim
+) -> None:
+    public_client.force_login(member_a)
+    assert "Alpha Inc" in public_client.get("/workspaces/").content.decode()
+    membership = _membership(tenant_a, member_a)
+    scim_a.patch(f"Users/{membership.pk}", {"op": "replace", "path": "active", "value": False})
+    assert "Alpha Inc" not in public_client.get("/workspaces/").content.decode()
+
+
 def test_the_only_owner_is_neither_switched_off_nor_removed(
     tenant_a: Tenant, owner_a: User, scim_a: Scim
 ) -> None:
