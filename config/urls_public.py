@@ -30,5 +30,6 @@ urlpatterns = [
     path("accounts/signup/", RedirectView.as_view(pattern_name="public_site:signup")),
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
+    path("", include("iam.security.urls")),
     path("", include("public_site.urls")),
 ]

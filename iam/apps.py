@@ -8,3 +8,4 @@ class IamConfig(AppConfig):
 
     def ready(self) -> None:
         from . import receivers  # noqa: F401
+        from .security import receivers as security_receivers  # noqa: F401

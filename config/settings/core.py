@@ -72,6 +72,10 @@ MIDDLEWARE = [
     "iam.audit.context.AuditContextMiddleware",
     "problems.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions end after their idle and absolute timeouts; an organization that requires
+    # MFA sends a member without it to set it up first (iam/security/middleware.py).
+    "iam.security.middleware.SessionTimeoutMiddleware",
+    "iam.security.middleware.MfaRequiredMiddleware",
     # An organization whose payment is overdue past the grace period may read, not write.
     "billing.middleware.ReadOnlyOrganizationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -44,6 +44,20 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = e.PUBLIC_SCHEME
 ACCOUNT_ADAPTER = "iam.adapters.AccountAdapter"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# A session ends after this long without a request, or this long after signing in, unless
+# the organization whose host it is on set its own (Settings → Security).
+SESSION_IDLE_MINUTES = 120
+SESSION_MAX_HOURS = 24 * 7
+
+# Two-step verification (django-allauth's MFA): authenticator apps, security keys and
+# passkeys (which also sign in without a password), and recovery codes.
+MFA_ADAPTER = "iam.security.mfa.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "MyCRM"
+# Browsers only offer WebAuthn to https pages and to http on localhost; development and
+# test hosts are plain http, so their origin is not held against them there.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not e.IS_PRODUCTION
 SESSION_COOKIE_DOMAIN = e.SESSION_COOKIE_DOMAIN_VALUE
 SESSION_COOKIE_SECURE = e.IS_PRODUCTION
 CSRF_COOKIE_SECURE = e.IS_PRODUCTION

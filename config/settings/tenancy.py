@@ -25,6 +25,7 @@ SHARED_APPS = [
     "django_tenants",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us rather than a CDN
