@@ -27,8 +27,22 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "tenant", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "digest")
+    """Operators see tokens, personal (`user`) or the organization's (`service_account`),
+    with their scopes and expiry; the token itself is never stored."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "service_account",
+        "tenant",
+        "scopes",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at",)
+    readonly_fields = ("prefix", "digest", "user", "service_account", "created_by")
 
 
 @admin.register(Invitation)

@@ -193,3 +193,21 @@ def test_a_revoked_or_expired_service_token_is_refused(tenant_a: Tenant, owner_a
     assert api_token_authenticate(raw=raw, tenant=tenant_a) is not None
     service_token_revoke(token=token, by=owner_a)
     assert _api(raw, tenant_a).get("/api/v1/contacts/").status_code == 401
+
+
+def test_operators_see_service_tokens_with_their_scopes_but_never_the_secret(
+    tenant_a: Tenant, owner_a: User
+) -> None:
+    token, raw = service_token_create(
+        tenant=tenant_a, by=owner_a, name="Ops visible", scopes=["lead:write"]
+    )
+    ops = User.objects.create_superuser(email="ops@mycrm.test", password=PASSWORD)
+    operator = Client(HTTP_HOST=settings.BASE_DOMAIN)
+    operator.force_login(ops)
+    listed = operator.get("/admin/iam/apitoken/")
+    assert listed.status_code == 200
+    page = listed.content.decode()
+    assert "Ops visible" in page and "lead:write" in page
+    assert token.service_account.email in page  # type: ignore[union-attr]
+    detail = operator.get(f"/admin/iam/apitoken/{token.pk}/change/").content.decode()
+    assert raw not in page and raw not in detail
