@@ -7,12 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from allauth.account.models import EmailAddress
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from iam.audit.services import audit_record
+from iam.exceptions import EmailInvalid, EmailTaken
 from iam.models import CustomRole, Membership, Role, SecuritySettings, Team, TeamMember, User
-from iam.services import membership_create, user_create_external
+from iam.services import membership_create
 from pii.crypto import decrypt, encrypt
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
@@ -366,6 +370,25 @@ def password_sign_in_allowed(*, user: User, tenant: Tenant) -> bool:
 
 
 # Signing in ------------------------------------------------------------------------------
+
+
+def user_create_external(*, email: str, full_name: str = "") -> User:
+    """Create a user whom the organization's identity provider vouches for (just in time):
+    no password of ours (they sign in through the provider, or set one by a reset), and the
+    address confirmed, since the organization verified its domain."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise EmailInvalid(field="email") from exc
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=None, full_name=full_name)
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    except IntegrityError as exc:
+        raise EmailTaken(field="email") from exc
+    log.info("user.created", user=user.pk, via="sso")
+    return user
 
 
 @dataclass(frozen=True)
