@@ -144,3 +144,21 @@ def test_another_organization_reaches_none_of_our_leads(
     client = api(owner_b, tenant_b)
     assert client.get(f"/api/v1/leads/{lead.pk}/").status_code == 404
     assert "Alphasecret" not in client.get("/api/v1/leads/").content.decode()
+
+
+def test_a_lead_shared_with_a_teammate_opens_to_them_from_its_share_panel(
+    tenant_a: Tenant,
+) -> None:
+    with tenant_context(tenant_a):
+        rep = member(tenant_a, Role.BILLING, rep=scoped("lead", "own", "edit"))
+        lead = LeadFactory(last_name="Sharedlead", owner_id=None)
+    page = browser(rep, tenant_a)
+    assert page.get(f"/leads/{lead.pk}/").status_code == 404
+    with tenant_context(tenant_a):
+        RecordShare.objects.create(
+            record_type="lead", record_id=lead.pk, user_id=rep.pk, level="edit"
+        )
+    detail = page.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Sharedlead" in detail and f"/share/lead/{lead.pk}/" in detail
+    assert page.get(f"/share/lead/{lead.pk}/").status_code == 200
+    assert page.post(f"/leads/{lead.pk}/status/", {"status": "working"}).status_code == 302
