@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from scim2_models import (
+    ConflictException,
     ForbiddenException,
     InvalidValueException,
     MutabilityException,
@@ -216,7 +217,7 @@ def _revoke_tokens(membership: Membership) -> int:
 def _set_active(membership: Membership, active: bool) -> dict[str, object]:
     if not active and membership.deactivated_at is None:
         if membership.role == Role.OWNER and _only_owner(membership):
-            raise UniquenessException(
+            raise ConflictException(
                 detail="This is the organization's only owner, who can't be switched off; "
                 "make someone else owner first."
             )
@@ -369,7 +370,7 @@ def scim_user_delete(*, membership: Membership) -> None:
     with transaction.atomic():
         locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
         if locked.role == Role.OWNER and _only_owner(locked):
-            raise UniquenessException(
+            raise ConflictException(
                 detail="This is the organization's only owner, who can't be removed; "
                 "make someone else owner first."
             )
