@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import structlog
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -431,7 +430,6 @@ def scim_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     token = ScimToken.objects.filter(pk=pk, tenant=request.tenant).first()  # type: ignore[attr-defined]
     if token is None:
         return render(request, "404.html", status=404)
-    with transaction.atomic():
-        services.scim_token_revoke(token=token)
+    services.scim_token_revoke(token=token)
     messages.success(request, f"SCIM token “{token.name}” revoked.")
     return redirect("iam_scim:settings")
