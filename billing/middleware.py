@@ -15,12 +15,14 @@ from .standing import standing_message, standing_of
 _READS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Writes that stay open while the organization is read-only, so that people can still sign
 # in and out and pay: the Billing settings (checkout, the customer portal, plan changes) on
-# pages and in the API.
+# pages and in the API; and SCIM, so the identity provider can still switch people off and
+# remove them (new members still need a free seat).
 _WRITABLE_PREFIXES = (
     "/accounts/",
     "/auth/handoff/",
     "/settings/billing/",
     "/api/v1/billing/",
+    "/scim/",
     "/healthz",
     "/readyz",
 )

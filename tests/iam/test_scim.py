@@ -17,6 +17,7 @@ from iam.scim.models import ScimProfile, ScimToken
 from iam.scim.services import scim_token_create
 from iam.services import api_token_create
 from tenants.models import Tenant
+from tenants.routing import forget_all_hosts
 from tests.conftest import host_of, token_client
 
 pytestmark = pytest.mark.django_db
@@ -260,6 +261,25 @@ def test_a_switched_off_member_no_longer_sees_the_organization_among_their_works
     membership = _membership(tenant_a, member_a)
     scim_a.patch(f"Users/{membership.pk}", {"op": "replace", "path": "active", "value": False})
     assert "Alpha Inc" not in public_client.get("/workspaces/").content.decode()
+
+
+def test_people_are_switched_off_even_while_the_organization_is_read_only(
+    tenant_a: Tenant, member_a: User, client_a: Client, scim_a: Scim
+) -> None:
+    Subscription.objects.filter(organization_id=tenant_a.pk).update(
+        dunning=Subscription.Dunning.READ_ONLY
+    )
+    forget_all_hosts()
+    assert client_a.post("/companies/new/", {"name": "Initech"}).status_code == 402
+    membership = _membership(tenant_a, member_a)
+
+    response = scim_a.patch(
+        f"Users/{membership.pk}", {"op": "replace", "path": "active", "value": False}
+    )
+
+    assert response.status_code == 200, response.content
+    membership.refresh_from_db()
+    assert membership.deactivated_at is not None
 
 
 def test_the_only_owner_is_neither_switched_off_nor_removed(
