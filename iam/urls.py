@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_tokens
+from . import views, views_access, views_tokens
 
 app_name = "iam"
 
@@ -32,5 +32,40 @@ urlpatterns = [
         "settings/service-tokens/<int:pk>/revoke/",
         views_tokens.service_token_revoke_view,
         name="service_token_revoke",
+    ),
+    # Access: roles, teams, policies, "why?" and the sharing of one record.
+    path("settings/roles/", views_access.roles, name="roles"),
+    path("settings/roles/new/", views_access.role_edit, name="role_create"),
+    path("settings/roles/<int:pk>/", views_access.role_edit, name="role_edit"),
+    path("settings/roles/<int:pk>/delete/", views_access.role_delete, name="role_delete"),
+    path("settings/members/<int:pk>/access/", views_access.member_access, name="member_access"),
+    path("settings/teams/", views_access.teams, name="teams"),
+    path("settings/teams/<int:pk>/", views_access.team_edit, name="team_edit"),
+    path("settings/teams/<int:pk>/delete/", views_access.team_delete_view, name="team_delete"),
+    path(
+        "settings/teams/<int:pk>/members/",
+        views_access.team_member_add_view,
+        name="team_member_add",
+    ),
+    path(
+        "settings/teams/<int:pk>/members/<int:user_id>/remove/",
+        views_access.team_member_remove_view,
+        name="team_member_remove",
+    ),
+    path("settings/policies/", views_access.policies, name="policies"),
+    path("settings/policies/new/", views_access.policy_edit, name="policy_create"),
+    path("settings/policies/<int:pk>/", views_access.policy_edit, name="policy_edit"),
+    path("settings/policies/<int:pk>/switch/", views_access.policy_toggle, name="policy_toggle"),
+    path(
+        "settings/policies/<int:pk>/delete/",
+        views_access.policy_delete_view,
+        name="policy_delete",
+    ),
+    path("settings/access/why/", views_access.why, name="why"),
+    path("share/<str:record_type>/<int:record_id>/", views_access.record_share, name="share"),
+    path(
+        "share/<str:record_type>/<int:record_id>/<int:share_id>/remove/",
+        views_access.record_share_remove_view,
+        name="share_remove",
     ),
 ]
