@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views, views_access, views_tokens
+from .security import views as security_views
 
 app_name = "iam"
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("settings/api-tokens/", views_tokens.api_tokens, name="api_tokens"),
     path("settings/members/", views.members, name="members"),
     path("settings/organization/", views.organization_settings, name="organization_settings"),
+    path("settings/security/", security_views.security_settings, name="security_settings"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path(
