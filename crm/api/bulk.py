@@ -20,6 +20,7 @@ from crm.services.bulk import (
     records_bulk_get,
     records_bulk_write,
 )
+from iam import authz
 from iam.api.base import TenantViewSet
 from problems.exceptions import InvalidFields
 from problems.handlers import _field_errors
@@ -115,7 +116,9 @@ class BulkViewSet(TenantViewSet):
     """The bulk endpoint of one kind of record (`records`, as in its URL)."""
 
     records = ""
-    record_actions = {"bulk": "edit"}  # each item is decided on its record by the service
+    # Membership at the route; each item is then decided on its record by the service
+    # (`crm.services.bulk`), and one refused item refuses the batch.
+    record_actions = {"bulk": "edit"}
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return _SERIALIZERS[self.records]
@@ -143,7 +146,10 @@ class BulkViewSet(TenantViewSet):
             raise InvalidFields({"non_field_errors": ["Give at least one item."]})
 
         ids: list[Any] = [item.get("id") for item in update if isinstance(item, dict)]
-        found = records_bulk_get(records=self.records, ids=[*ids, *delete])
+        # A record the caller may not view is "Not found.", as a missing one; the others are
+        # decided item by item by the service (edit, assign, delete, create).
+        principal = authz.principal_for_request(request._request)
+        found = records_bulk_get(records=self.records, ids=[*ids, *delete], principal=principal)
         seen: set[int] = set()
         creates = [
             self._validated(f"create.{i}", None, item, errors) for i, item in enumerate(create)
@@ -172,6 +178,7 @@ class BulkViewSet(TenantViewSet):
             update=updates,
             delete=deletes,
             refused=errors,
+            principal=principal,
         )
         record_serializer = _SERIALIZERS[self.records]
         context = self.get_serializer_context()

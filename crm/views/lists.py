@@ -30,6 +30,7 @@ from crm.services.saved_views import (
     saved_view_create,
     saved_view_delete,
 )
+from iam import authz
 from iam.authz.guards import requires
 from iam.selectors import member_list
 from problems.exceptions import DomainError, InvalidFields
@@ -266,14 +267,17 @@ def list_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@requires("member")
 @require_POST
 def list_bulk(request: HttpRequest, records: str) -> HttpResponse:
     """Apply one action to the rows ticked: give them to an owner, add a tag, or delete
-    them (all or nothing)."""
+    them (all or nothing). Each row is decided for the member first (`crm.services.bulk`):
+    one they may not change refuses the whole action, with the reason."""
     records = _records_of(records)
     singular, plural = NOUNS[records]  # type: ignore[index]
+    principal = authz.principal_for_request(request)
     raw = [v for v in request.POST.getlist("ids") if v.isdigit() and len(v) < 19][:BULK_MAX]
-    found = records_bulk_get(records=records, ids=[int(v) for v in raw])
+    found = records_bulk_get(records=records, ids=[int(v) for v in raw], principal=principal)
     items = [found[int(v)] for v in dict.fromkeys(raw) if int(v) in found]
     if not items:
         messages.error(request, f"Tick the {plural} to change first.")
@@ -286,15 +290,23 @@ def list_bulk(request: HttpRequest, records: str) -> HttpResponse:
             owner_id = int(owner) if owner.isdigit() and len(owner) < 19 else None
             if owner and owner_id is None:
                 raise InvalidFields({"owner_id": ["Choose a member of the organization."]})
-            records_owner_set(records=records, items=items, owner_id=owner_id, by=request.user)
+            records_owner_set(
+                records=records,
+                items=items,
+                owner_id=owner_id,
+                by=request.user,
+                principal=principal,
+            )
             who = member_names(request).get(owner_id or 0, "nobody")
             messages.success(request, f"{count} given to {who}.")
         elif action == "tag":
             tag = request.POST.get("tag", "")
-            added = records_tag_add(records=records, items=items, name=tag, by=request.user)
+            added = records_tag_add(
+                records=records, items=items, name=tag, by=request.user, principal=principal
+            )
             messages.success(request, f"Tag “{' '.join(tag.split())}” added to {added} of {count}.")
         elif action == "delete":
-            records_delete(records=records, items=items, by=request.user)
+            records_delete(records=records, items=items, by=request.user, principal=principal)
             messages.success(request, f"{count} deleted.")
         else:
             messages.error(request, "Choose what to do with the ticked rows.")
