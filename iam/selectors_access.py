@@ -181,7 +181,7 @@ def access_why(
     *, tenant: Tenant, user_id: object, action: str, record_type: str, record_id: object = None
 ) -> WhyAnswer:
     """What the decision point answers for a member doing `action` to a record (or to the
-    record type, for create and export), with the reason and the policies that decided."""
+    record type as a whole, without one), with the reason and the policies that decided."""
     errors: dict[str, list[str]] = {}
     member = None
     try:
@@ -200,8 +200,6 @@ def access_why(
             record = record_get(record_type=record_type, record_id=record_id)
         except RecordNotFound:
             errors["record_id"] = ["No such record in this organization."]
-    elif not errors and action not in catalog.TYPE_LEVEL_ACTIONS:
-        errors["record_id"] = ["Choose the record (this action is taken on one record)."]
     if errors or member is None:
         raise InvalidFields(errors)
     principal = authz.principal_for(user=member, tenant=tenant)

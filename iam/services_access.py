@@ -86,7 +86,7 @@ def permissions_clean(raw: object) -> catalog.Grants:
         if key not in catalog.ALL_PERMISSIONS:
             errors[f"permissions.{name}"] = ["No such permission."]
             continue
-        if scope in (None, "", "none"):
+        if scope == "none":
             continue
         allowed = _scopes_of(key)
         if scope not in allowed:

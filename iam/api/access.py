@@ -635,10 +635,17 @@ class WhyView(GenericAPIView[Any]):
             OpenApiParameter(
                 "record_id",
                 {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-                description="The record (not for create and export).",
+                description="The record; without it, the record type as a whole.",
             ),
         ],
-        responses={200: WhySerializer, **_NOT_ALLOWED},
+        responses={
+            200: WhySerializer,
+            **_NOT_ALLOWED,
+            **problem_responses(400, "An unknown action or record type, or a malformed id."),
+            **problem_responses(
+                404, "No member of this organization with this user id, or no such record."
+            ),
+        },
         description="What the decision point answers for a member taking an action on a "
         "record (or on a record type, for create and export): allowed or not, the reason, "
         "what the member's roles grant, and the policies that decided. For members with the "
@@ -647,13 +654,22 @@ class WhyView(GenericAPIView[Any]):
     def get(self, request: Request) -> Response:
         require_why_right(_principal(request))
         query = request.query_params
-        answer = access_why(
-            tenant=_tenant(request),
-            user_id=query.get("user", ""),
-            action=query.get("action", ""),
-            record_type=query.get("record_type", ""),
-            record_id=query.get("record_id") or None,
-        )
+        try:
+            answer = access_why(
+                tenant=_tenant(request),
+                user_id=query.get("user", ""),
+                action=query.get("action", ""),
+                record_type=query.get("record_type", ""),
+                record_id=query.get("record_id") or None,
+            )
+        except InvalidFields as exc:
+            # A well-formed id of nobody here (or of no record here) is missing, as
+            # elsewhere in the API; malformed parameters stay field errors.
+            if set(exc.errors) <= {"user", "record_id"}:
+                raise NotFound(
+                    " ".join(n for notes in exc.errors.values() for n in notes)
+                ) from None
+            raise
         decision = answer.decision
         return Response(
             {

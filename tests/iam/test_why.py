@@ -142,5 +142,5 @@ def test_the_api_never_answers_about_another_organizations_people(
     stranger = api.get(
         "/api/v1/access/why/", {"user": owner_b.pk, "action": "create", "record_type": "deal"}
     )
-    assert stranger.status_code == 400
-    assert "user" in stranger.json()["errors"]
+    assert stranger.status_code == 404
+    assert "Choose a member of this organization." in stranger.json()["detail"]
