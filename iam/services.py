@@ -29,6 +29,7 @@ from tenants.models import Tenant
 from tenants.services import public_url, tenant_url
 
 from . import limits
+from .audit import audit_record
 from .exceptions import (
     AlreadyMember,
     EmailInvalid,
@@ -139,11 +140,19 @@ def membership_create(*, user: User, tenant: Tenant, role: str = Role.MEMBER) ->
     A new member takes a seat, so the plan is asked first (402 `plan-limit` when every seat
     is taken); changing an existing member's role takes none."""
     with transaction.atomic():
-        if not Membership.objects.filter(user=user, tenant=tenant).exists():
+        earlier = Membership.objects.filter(user=user, tenant=tenant).first()
+        if earlier is None:
             limits.require_capacity(tenant=tenant, name="seats")
         membership, _ = Membership.objects.update_or_create(
             user=user, tenant=tenant, defaults={"role": role}
         )
+        if earlier is None or earlier.role != role:
+            audit_record(
+                action="member.added" if earlier is None else "member.role_changed",
+                target=_member_target(user),
+                changes={"role": [earlier.role if earlier else None, role]},
+                tenant=tenant,
+            )
     log.info("membership.created", tenant=tenant.slug, user=user.pk, role=role)
     return membership
 
@@ -155,6 +164,11 @@ def membership_create_owner_of_new_tenant(*, user: User, tenant: Tenant) -> Memb
     membership = Membership.objects.create(user=user, tenant=tenant, role=Role.OWNER)
     log.info("membership.created", tenant=tenant.slug, user=user.pk, role=Role.OWNER)
     return membership
+
+
+def _member_target(user: User) -> tuple[str, int, str]:
+    """How the audit log names a member: by user id and their e-mail at the time."""
+    return ("member", user.pk, user.email)
 
 
 def _digest(raw: str) -> str:
@@ -277,6 +291,13 @@ def invitation_create(
                 expires_at=now + dt.timedelta(days=INVITATION_DAYS),
             )
             transaction.on_commit(lambda: _invitation_mail(invitation, link))
+            audit_record(
+                action="invitation.created",
+                target=("invitation", invitation.pk, email),
+                changes={"email": [None, email], "role": [None, role]},
+                actor=by,
+                tenant=tenant,
+            )
     except IntegrityError:  # another admin invited the same address at the same moment
         raise AlreadyMember(
             "An invitation to this address was sent just now.", field="email"
@@ -302,8 +323,15 @@ def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
     """Withdraw an open invitation (its link stops working), by an owner or admin."""
     _inviter_role(user=by, tenant=invitation.tenant)
     if invitation.accepted_at is None and invitation.revoked_at is None:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            invitation.revoked_at = timezone.now()
+            invitation.save(update_fields=["revoked_at"])
+            audit_record(
+                action="invitation.revoked",
+                target=("invitation", invitation.pk, invitation.email),
+                actor=by,
+                tenant=invitation.tenant,
+            )
         log.info("invitation.revoked", tenant=invitation.tenant_id, invitation=invitation.pk)
     return invitation
 
@@ -341,6 +369,13 @@ def invitation_accept(*, raw: str, user: User) -> Membership:
         )
         invitation.accepted_at, invitation.accepted_by = timezone.now(), user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit_record(
+            action="invitation.accepted",
+            target=_member_target(user),
+            changes={"role": [None, membership.role]},
+            actor=user,
+            tenant=invitation.tenant,
+        )
         user_email_confirm(user=user)
     log.info(
         "invitation.accepted",
@@ -391,8 +426,17 @@ def membership_role_change(*, membership: Membership, by: User, role: str) -> Me
             raise NotAllowed("Only owners change an owner's role.")
         if role != Role.OWNER and owners == [locked.pk]:
             raise LastOwner()
+        before = locked.role
         locked.role = role
         locked.save(update_fields=["role"])
+        if before != role:
+            audit_record(
+                action="member.role_changed",
+                target=_member_target(membership.user),
+                changes={"role": [before, role]},
+                actor=by,
+                tenant=tenant,
+            )
     log.info(
         "membership.role_changed",
         tenant=tenant.slug,
@@ -434,6 +478,13 @@ def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> N
             user_id=locked.user_id, tenant=tenant, revoked_at=None
         ).count()
         locked.delete()  # the person's tokens for this tenant go with it (a foreign key)
+        audit_record(
+            action="member.left" if by.pk == membership.user_id else "member.removed",
+            target=_member_target(membership.user),
+            changes={"role": [locked.role, None]},
+            actor=by,
+            tenant=tenant,
+        )
     log.info(
         "membership.removed",
         tenant=tenant.slug,
