@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from crm.admin import tenant_admin_site
+from iam.authz.guards import open_route
 from iam.views import (
     account_email_not_offered,
     email_confirmation_banner_dismiss,
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("crm.api.urls")),
     path("api/v1/", include("iam.api.urls")),
     path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("iam.audit.api_urls")),
     # SCIM 2.0 for the organization's identity provider, and its settings page.
     path("", include("iam.scim.urls")),
     path("healthz", health.healthz, name="healthz"),
@@ -36,7 +38,9 @@ urlpatterns = [
     # organization sign-up here.
     path(
         "accounts/signup/",
-        TemplateView.as_view(template_name="iam/signup_by_invitation.html"),
+        open_route("says accounts here start with an invitation")(
+            TemplateView.as_view(template_name="iam/signup_by_invitation.html")
+        ),
     ),
     path("accounts/email/", account_email_not_offered),  # before allauth's own page
     path("accounts/", include("allauth.urls")),
@@ -45,5 +49,7 @@ urlpatterns = [
     path("api/docs/", OrganizationDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("billing.urls_tenant")),
     path("", include("iam.urls")),
+    path("", include("iam.audit.urls")),
+    path("", include("iam.sso.urls")),
     path("", include("crm.urls")),
 ]

@@ -22,6 +22,7 @@ from problems.forms import add_field_errors
 from tenants.models import Tenant
 from tenants.services import public_url, tenant_profile_update, tenant_url
 
+from .authz.guards import open_route, requires
 from .context_processors import EMAIL_BANNER_DISMISSED
 from .exceptions import HandoffInvalid
 from .forms import InvitationForm, OrganizationForm
@@ -63,6 +64,7 @@ HANDOFF_COOKIE_MAX_AGE = 15 * 60
 
 
 @require_GET
+@open_route("signing in from the public site: a one-time link, membership checked")
 def handoff_start(request: HttpRequest) -> HttpResponse:
     """Step 1 on either host: on an organization's host, ask the public site for a link; on
     the public site, ask the organization host named by `?from=` (the *All workspaces* link
@@ -97,6 +99,7 @@ def _redirect_with_nonce(url_with: Callable[[str], str]) -> HttpResponse:
 
 
 @require_GET
+@open_route("carrying a sign-in to the public site; nothing of the organization")
 def handoff_to_public(request: HttpRequest) -> HttpResponse:
     """Step 2 on an organization's host: a link that signs the user in on the public site.
     Anyone signed in here is that user (being a member or not), so no more is checked; a
@@ -111,6 +114,7 @@ def handoff_to_public(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@open_route("redeems a one-time sign-in link for a member of this organization")
 def handoff(request: HttpRequest) -> HttpResponse:
     """Step 3 on either host: redeem a one-time sign-in link in the browser that asked for
     it, then open the workspace (or the list of workspaces on the public site)."""
@@ -132,6 +136,7 @@ def handoff(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@open_route("says e-mail addresses are managed elsewhere; nothing of the organization")
 def account_email_not_offered(request: HttpRequest) -> HttpResponse:
     """allauth's page for adding and switching e-mail addresses, which is not offered: the
     address one signs in with is also the one invitations and memberships are matched on,
@@ -149,6 +154,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@open_route("the signed-in user's own address, on every host; membership is the wall")
 def email_confirmation_send(request: HttpRequest) -> HttpResponse:
     """Send the link that confirms the user's e-mail address again, say what happened, and
     go back."""
@@ -173,6 +179,7 @@ def email_confirmation_send(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@open_route("the signed-in user's own address, on every host; membership is the wall")
 def email_confirmation_banner_dismiss(request: HttpRequest) -> HttpResponse:
     """Hide the banner asking to confirm the e-mail address until the next sign-in; htmx
     gets an empty answer that takes the banner away."""
@@ -182,17 +189,12 @@ def email_confirmation_banner_dismiss(request: HttpRequest) -> HttpResponse:
     return _back(request)
 
 
-def _require_admin(request: HttpRequest) -> None:
-    if not is_tenant_admin(getattr(request, "membership", None)):
-        raise PermissionDenied("Only owners and admins manage members.")
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 @ratelimit(key="user", rate=INVITATIONS_PER_HOUR, method="POST", block=False)
+@requires("admin.people")
 def members(request: HttpRequest) -> HttpResponse:
     """The organization's members and open invitations; owners and admins invite people."""
-    _require_admin(request)
     tenant = request.tenant  # type: ignore[attr-defined]
     form = InvitationForm(request.POST or None)
     status = 200
@@ -237,8 +239,8 @@ def members(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires("admin.people")
 def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request)
     # Invitations live in the shared schema: look them up within this tenant only.
     invitation = get_object_or_404(Invitation, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
     invitation_revoke(invitation=invitation, by=cast(User, request.user))
@@ -248,8 +250,8 @@ def invitation_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires("admin.people")
 def member_role(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request)
     membership = get_object_or_404(Membership, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
     try:
         membership_role_change(
@@ -266,10 +268,10 @@ def member_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@requires("admin.people")
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove someone from the organization (owners and admins; an admin may remove
     themselves)."""
-    _require_admin(request)
     membership = get_object_or_404(Membership, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
     leaving = membership.user_id == request.user.pk
     try:
@@ -285,6 +287,7 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@requires("admin.people")
 def organization_settings(request: HttpRequest) -> HttpResponse:
     """The organization's name and time zone; owners and admins change them."""
     if not is_tenant_admin(getattr(request, "membership", None)):
