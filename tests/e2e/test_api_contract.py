@@ -59,7 +59,7 @@ def test_api_conforms_to_its_openapi_schema(
             "--checks",
             "all",
             # Per operation, on top of the coverage phase's own cases (every documented status,
-            # boundary and missing field); 120 operations keep the whole run within minutes.
+            # boundary and missing field); 150 operations keep the whole run within minutes.
             "--max-examples",
             "8",
             "--generation-deterministic",
@@ -69,7 +69,7 @@ def test_api_conforms_to_its_openapi_schema(
         env=dict(os.environ),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     # Every operation of the schema was exercised, none skipped as unsupported.
