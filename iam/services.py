@@ -412,12 +412,18 @@ def _locked_with_owners(membership: Membership) -> tuple[list[int], Membership]:
     return owners, Membership.objects.select_for_update().get(pk=membership.pk)
 
 
+# The built-in roles an admin gives; only owners make owners.
+ADMIN_ASSIGNABLE_ROLES = frozenset(set(Role.values) - {Role.OWNER})
+
+
 def membership_role_change(*, membership: Membership, by: User, role: str) -> Membership:
     """Change someone's role in an organization. Owners give and take any role, as long as
-    an owner remains; admins switch non-owners between admin and member."""
+    an owner remains; admins switch non-owners among the roles other than owner."""
     tenant = membership.tenant
     by_role = _inviter_role(user=by, tenant=tenant)
-    assignable = set(Role.values) if by_role == Role.OWNER else {Role.ADMIN, Role.MEMBER}
+    assignable = set(Role.values) if by_role == Role.OWNER else ADMIN_ASSIGNABLE_ROLES
+    if role == Role.OWNER and by_role != Role.OWNER:
+        raise NotAllowed("Only owners make someone an owner.")
     if role not in assignable:
         raise InvalidFields({"role": [f"Choose one of: {', '.join(sorted(assignable))}."]})
     with transaction.atomic():

@@ -22,7 +22,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberRoleSerializer(serializers.Serializer):
-    """A new role: owners give any role, admins switch people between admin and member."""
+    """A new role: owners give any role, admins any but owner."""
 
     role = serializers.ChoiceField(choices=Role.choices)
 

@@ -59,7 +59,8 @@ _LAST_OWNER = problem_responses(
         request=MemberRoleSerializer,
         responses={200: MemberSerializer, **_LAST_OWNER},
         description="Change a member's role. Owners give any role; admins switch people "
-        "between admin and member, and can't change an owner's.",
+        "among admin, manager, member, read-only and billing, and can't make an owner or "
+        "change an owner's (403 with the reason).",
     ),
     destroy=extend_schema(
         summary="Remove a member",

@@ -292,7 +292,7 @@ def test_admins_and_members_cannot_make_owners_or_touch_them(
     with pytest.raises(NotAllowed):
         membership_remove(membership=owner, by=member_a)
     membership_role_change(membership=mine, by=owner_a, role="admin")
-    with pytest.raises(InvalidFields):
+    with pytest.raises(NotAllowed):  # only owners make owners
         membership_role_change(membership=mine, by=member_a, role="owner")
     with pytest.raises(NotAllowed):
         membership_role_change(membership=owner, by=member_a, role="member")
