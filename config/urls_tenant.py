@@ -48,6 +48,7 @@ urlpatterns = [
     path("api/schema/", OrganizationSchemaView.as_view(), name="api-schema"),
     path("api/docs/", OrganizationDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("billing.urls_tenant")),
+    path("", include("iam.security.urls")),
     path("", include("iam.urls")),
     path("", include("iam.audit.urls")),
     path("", include("iam.sso.urls")),
