@@ -265,9 +265,12 @@ def test_pages_cost_the_same_statements_however_many_activities(
                 kind="meeting", body="", starts_at=timezone.now(), contact=None, company=company
             )
             meeting.attendees.set([contact])
-    # 8: what the member may do here (roles, teams: one statement) is read once.
-    with django_assert_max_num_queries(8):
+    # 9: what the member may do here (roles, teams: one statement) and the organization's
+    # session limits (its security settings) are each read once.
+    with django_assert_max_num_queries(9):
         assert client_a.get("/tasks/").status_code == 200
-    # 14: the timeline also reads the duplicates merged into the company (one statement).
-    with django_assert_max_num_queries(14):
+    # 16: the timeline also reads the duplicates merged into the company (one statement);
+    # what the member may do and the session limits are read once (the tasks they may tick
+    # need none when their roles reach every activity).
+    with django_assert_max_num_queries(16):
         assert client_a.get(f"/companies/{company.pk}/").status_code == 200
