@@ -222,11 +222,12 @@ def test_the_statements_of_a_batch_grow_by_a_fixed_few_per_item(
     """A contact costs what its own service costs, and nothing more per item: a savepoint and
     its release, the e-mail lock and check, the insert (each row is encrypted on its own),
     its row in the audit log, and its tag (a savepoint and its release, the tag, its links,
-    the insert): 11. The custom
-    field definitions are locked and read once for the batch, the plan is asked once for
-    room for all the contacts (its plan, its lock, the capped count: 3), the organization's
-    access policies are read once to decide the batch, and the answer reads the records
-    back in a fixed number of statements."""
+    the insert): 11. The custom field definitions are locked and read once for the batch,
+    the plan is asked once for room for all the contacts (its plan, its lock, the capped
+    count: 3), the organization's access policies are read once to decide the batch, and
+    the answer reads the records back in a fixed number of statements. The encryption key
+    is read again whenever the process's copy is older than PII_KEY_CURRENT_SECONDS (half a
+    second in tests), which depends on the machine's speed, not on the batch: not counted."""
     items = [
         {"first_name": f"P{i}", "email": f"p{i}@example.com", "tags": ["batch"]}
         for i in range(count)
@@ -234,7 +235,8 @@ def test_the_statements_of_a_batch_grow_by_a_fixed_few_per_item(
     with CaptureQueriesContext(connection) as queries:
         response = _bulk(api, "contacts", {"create": items})
     assert response.status_code == 200, response.content
-    assert len(queries.captured_queries) <= 24 + 11 * count, len(queries.captured_queries)
+    counted = [q for q in queries.captured_queries if "pii_tenantkey" not in q["sql"]]
+    assert len(counted) <= 24 + 11 * count, len(counted)
 
 
 def test_a_null_character_in_an_item_is_a_field_error(api: Client, tenant_a: Tenant) -> None:
