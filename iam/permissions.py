@@ -63,13 +63,14 @@ class MemberActions:
 def member_actions(*, membership: Membership, viewer_role: str, owner_count: int) -> MemberActions:
     """The changes `membership_role_change` and `membership_remove` would accept from a
     viewer of `viewer_role`, so a page offers only those: owners change anyone and make
-    owners, admins switch non-owners among every role but owner, and the only owner stays."""
+    owners, admins switch non-owners among every role but owner and billing, and the only
+    owner stays."""
     only_owner = membership.role == Role.OWNER and owner_count <= 1
     if viewer_role not in ADMIN_ROLES:
         return MemberActions(roles=(), removable=False, only_owner=only_owner)
     if membership.role == Role.OWNER and (viewer_role != Role.OWNER or only_owner):
         return MemberActions(roles=(), removable=False, only_owner=only_owner)
-    roles = [Role.MEMBER, Role.MANAGER, Role.READ_ONLY, Role.BILLING, Role.ADMIN]
-    if viewer_role == Role.OWNER:
-        roles.append(Role.OWNER)
+    roles = [Role.MEMBER, Role.MANAGER, Role.READ_ONLY, Role.ADMIN]
+    if viewer_role == Role.OWNER:  # the billing right is the owners': they alone give it
+        roles += [Role.BILLING, Role.OWNER]
     return MemberActions(roles=tuple((r.value, str(r.label)) for r in roles), removable=True)

@@ -413,7 +413,9 @@ def _locked_with_owners(membership: Membership) -> tuple[list[int], Membership]:
 
 
 # The built-in roles an admin gives; only owners make owners.
-ADMIN_ASSIGNABLE_ROLES = frozenset(set(Role.values) - {Role.OWNER})
+# Admins give every role but owner and billing: nobody hands out a right they don't hold,
+# and the billing right is the owners' (and the billing role's) alone.
+ADMIN_ASSIGNABLE_ROLES = frozenset(set(Role.values) - {Role.OWNER, Role.BILLING})
 
 
 def membership_role_change(*, membership: Membership, by: User, role: str) -> Membership:
@@ -424,6 +426,8 @@ def membership_role_change(*, membership: Membership, by: User, role: str) -> Me
     assignable = set(Role.values) if by_role == Role.OWNER else ADMIN_ASSIGNABLE_ROLES
     if role == Role.OWNER and by_role != Role.OWNER:
         raise NotAllowed("Only owners make someone an owner.")
+    if role == Role.BILLING and by_role != Role.OWNER:
+        raise NotAllowed("Only owners give the billing role: it holds a right admins don't.")
     if role not in assignable:
         raise InvalidFields({"role": [f"Choose one of: {', '.join(sorted(assignable))}."]})
     with transaction.atomic():

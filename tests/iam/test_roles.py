@@ -114,10 +114,23 @@ def test_an_admin_cannot_grant_owner(tenant_a: Tenant, admin_a: User, member_a: 
     mine = Membership.objects.get(user=member_a, tenant=tenant_a)
     with pytest.raises(NotAllowed, match="Only owners"):
         membership_role_change(membership=mine, by=admin_a, role=Role.OWNER)
-    for role in (Role.MANAGER, Role.READ_ONLY, Role.BILLING, Role.ADMIN, Role.MEMBER):
+    for role in (Role.MANAGER, Role.READ_ONLY, Role.ADMIN, Role.MEMBER):
         membership_role_change(membership=mine, by=admin_a, role=role)
         mine.refresh_from_db()
         assert mine.role == role
+
+
+def test_only_owners_give_the_billing_role(
+    tenant_a: Tenant, owner_a: User, admin_a: User, member_a: User
+) -> None:
+    mine = Membership.objects.get(user=member_a, tenant=tenant_a)
+    with pytest.raises(NotAllowed, match="Only owners give the billing role"):
+        membership_role_change(membership=mine, by=admin_a, role=Role.BILLING)
+    mine.refresh_from_db()
+    assert mine.role == Role.MEMBER
+    membership_role_change(membership=mine, by=owner_a, role=Role.BILLING)
+    mine.refresh_from_db()
+    assert mine.role == Role.BILLING
 
 
 def test_nobody_gives_admin_rights_they_do_not_hold(
