@@ -40,6 +40,17 @@ START_FIRST = ("tests/e2e/test_api_contract.py::",)
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(START_FIRST))  # stable: order kept
+    # A transactional test flushes every table when it ends, the organizations every other
+    # test of its worker shares included: commit on connections of their own instead
+    # (tests/support/connections.py).
+    flushing = [
+        item.nodeid
+        for item in items
+        if "transactional_db" in getattr(item, "fixturenames", ())
+        or any(m.kwargs.get("transaction") for m in item.iter_markers("django_db"))
+    ]
+    if flushing:
+        raise pytest.UsageError(f"Transactional tests would flush shared data: {flushing}")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 type or an admin right, `{% allowed "edit" contact as may_edit %}` for one record. The
 decision point answers (`iam.authz`); the route checks again on use."""
 
-
 from django import template
 from django.db.models import Model
 

@@ -147,7 +147,7 @@ class DealForm(forms.Form):
         trashed = Company.trashed.filter(pk=company_id).first() if company_id else None
         if trashed is not None:
             fields["company"].queryset = (
-                seen(Company.with_trashed, "company", kept_company)
+                seen(Company.with_trashed.all(), "company", kept_company)
                 .filter(Q(deleted_at__isnull=True) | Q(pk=trashed.pk))
                 .order_by("name")
             )

@@ -12,6 +12,7 @@ from iam.authz.guards import Authorized
 from iam.org.models import AuditEvent
 from iam.permissions import IsTenantMember
 from problems.pagination import CreatedCursorPagination
+from problems.serializers import StrictCharField
 
 from .selectors import AuditFilters, audit_event_list, day_bounds
 
@@ -51,10 +52,10 @@ class AuditCursorPagination(CreatedCursorPagination):
 
 
 class AuditListParams(serializers.Serializer[Any]):
-    person = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    action = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    record_type = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    record_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    person = StrictCharField(required=False, allow_blank=True, max_length=254)
+    action = StrictCharField(required=False, allow_blank=True, max_length=64)
+    record_type = StrictCharField(required=False, allow_blank=True, max_length=32)
+    record_id = StrictCharField(required=False, allow_blank=True, max_length=64)
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
 
