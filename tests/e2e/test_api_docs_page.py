@@ -48,7 +48,14 @@ def test_member_reads_the_api_docs_and_goes_back_to_the_workspace(
     servers = page.locator(".swagger-ui .servers select option").all_inner_texts()
     assert any(workspace in server for server in servers), servers
     assert "<slug>" not in page.content()
-    page.locator(".opblock-summary-description", has_text="List contacts").first.click()
+    # Swagger UI renders the operation groups as they scroll into view.
+    contacts = page.locator(".opblock-summary-description", has_text="List contacts")
+    for _ in range(40):
+        if contacts.count():
+            break
+        page.mouse.wheel(0, 1500)
+        page.wait_for_timeout(150)
+    contacts.first.click()
     page.wait_for_selector(".opblock-description-wrapper :text('newest first')")
 
     back = page.get_by_role("link", name="Back to Docs Reader Ltd")
