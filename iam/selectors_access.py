@@ -186,8 +186,8 @@ def access_why(
     member = None
     try:
         member = active_member_list(tenant=tenant).filter(pk=int(str(user_id))).first()
-    except ValueError:
-        pass
+    except ValueError:  # not a number: no such member, said as for any other
+        member = None
     if member is None:
         errors["user"] = ["Choose a member of this organization."]
     if action not in catalog.RECORD_ACTION_KEYS:

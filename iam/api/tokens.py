@@ -14,9 +14,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from iam.authz.guards import Authorized
 from iam.models import ApiToken, User
-from iam.permissions import IsTenantMember
 from iam.selectors import api_token_list, service_token_list
 from iam.token_scopes import ALL_SCOPES
 from iam.tokens import (
@@ -155,7 +153,6 @@ _CREATE_ERRORS = {
 class ApiTokenViewSet(TenantViewSet):
     """The caller's own personal tokens for this organization."""
 
-    permission_classes = [IsTenantMember, Authorized]
     member_route = True
     serializer_class = ApiTokenSerializer
     http_method_names = ["get", "post", "delete", "head", "options"]
@@ -218,7 +215,6 @@ class ApiTokenViewSet(TenantViewSet):
 class ServiceTokenViewSet(TenantViewSet):
     """The organization's service tokens."""
 
-    permission_classes = [IsTenantMember, Authorized]
     admin_right = "api_tokens"
     serializer_class = ServiceTokenSerializer
     http_method_names = ["get", "post", "delete", "head", "options"]

@@ -73,7 +73,6 @@ class MemberViewSet(TenantViewSet):
     admin_right = "people"
     """The organization's members (people join by invitation)."""
 
-    permission_classes = [IsTenantMember, Authorized]
     serializer_class = MemberSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
@@ -134,7 +133,6 @@ class InvitationViewSet(TenantViewSet):
     admin_right = "people"
     """Invitations to the organization still waiting to be accepted."""
 
-    permission_classes = [IsTenantMember, Authorized]
     serializer_class = InvitationSerializer
     http_method_names = ["get", "post", "delete", "head", "options"]
     throttle_scope = "invitation"
