@@ -195,6 +195,8 @@ class SecuritySettings(models.Model):
     session_idle_minutes = models.PositiveIntegerField(default=120)
     session_max_hours = models.PositiveIntegerField(default=24 * 7)
     audit_retention_days = models.PositiveIntegerField(default=365 * 2)
+    # Whether platform operators may act as a member here (support); owners may refuse it.
+    operator_access_allowed = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
