@@ -407,6 +407,7 @@ def team_member_remove(*, team: Team, by: User, user_id: int) -> None:
 
 def _policy_fields(*, name: object, description: object, source: object) -> dict[str, Any]:
     from .authz.cedar import policy_validate
+    from .authz.lists import policy_list_problems
 
     errors: dict[str, list[str]] = {}
     clean_name = _text(errors, "name", name, max_length=100)
@@ -417,7 +418,8 @@ def _policy_fields(*, name: object, description: object, source: object) -> dict
     if not clean_source and "source" not in errors:
         errors["source"] = ["Write at least one permit or forbid statement."]
     if "source" not in errors:
-        problems = policy_validate(clean_source)
+        # Lists apply policies in their query, so a policy must also be one they can apply.
+        problems = policy_validate(clean_source) or policy_list_problems(clean_source)
         if problems:
             errors["source"] = list(problems)
     if errors:

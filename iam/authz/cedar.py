@@ -123,7 +123,7 @@ def ref(entity_type: str, entity_id: object) -> dict[str, Any]:
     return {"__entity": uid(entity_type, entity_id)}
 
 
-def _uid_text(value: dict[str, str]) -> str:
+def uid_text(value: dict[str, str]) -> str:
     return f"{value['type']}::{json.dumps(value['id'])}"
 
 
@@ -153,9 +153,9 @@ def evaluate(
         texts.append(policy.source)
         owners.extend([policy] * statement_count(policy.source))
     request = {
-        "principal": _uid_text(principal),
+        "principal": uid_text(principal),
         "action": f'{NAMESPACE}::Action::"{action}"',
-        "resource": _uid_text(resource),
+        "resource": uid_text(resource),
         "context": context,
     }
     result = cedarpy.is_authorized(request, "\n".join(texts), entities, SCHEMA)

@@ -4,8 +4,10 @@ A decision has two steps. Roles decide what a member may do to which records: ea
 permission comes with a scope (their own records, their teams' records, every record), and
 shares open single records on top. Then, when the organization has enabled policies, Cedar
 evaluates them with that outcome as `context.granted` (`iam.authz.cedar`): a policy may
-forbid what roles allow, or permit more. Lists apply roles, ownership, teams and shares in
-their query (`visible`), never record by record.
+forbid what roles allow, or permit more. Lists apply both steps in their query (`visible`),
+never record by record: roles, ownership, teams and shares as conditions on the owner and
+the shares table, and policies as the conditions Cedar leaves once only the record is
+unknown (`iam.authz.lists`).
 """
 
 import datetime as dt
@@ -24,7 +26,7 @@ from iam.org.models import RecordShare
 from iam.token_scopes import scope_allows, scope_grants
 from tenants.models import Tenant
 
-from . import catalog, cedar
+from . import catalog, cedar, lists
 from .catalog import Grants, Scope
 
 _M = TypeVar("_M", bound=Model)
@@ -58,6 +60,8 @@ class Principal:
     token_scopes: frozenset[str] | None = None
     # A service token's account: no role, no membership; its rights are its scopes.
     is_service_account: bool = False
+    # The organization's enabled policies, read with the principal (None: not read yet).
+    policies: tuple[cedar.StoredPolicy, ...] | None = None
     # Per-request memory: the organization's policies, read once. Not part of identity.
     cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -118,7 +122,11 @@ _PRINCIPAL_SQL = """
         ARRAY(
             SELECT tm.user_id FROM iam_teammember tm WHERE tm.team_id IN (SELECT id FROM teams)
             UNION SELECT manager_id FROM teams WHERE manager_id IS NOT NULL
-        )
+        ),
+        COALESCE((
+            SELECT json_agg(json_build_array(p.id, p.name, p.source) ORDER BY p.id)
+            FROM iam_accesspolicy p WHERE p.tenant_id = %(tenant)s AND p.is_enabled
+        ), '[]'::json)
     FROM m
 """
 
@@ -167,7 +175,7 @@ def principal_for(
             via=via,
             token_scopes=token_scopes,
         )
-    role, custom_roles, team_ids, managed_ids, teammates = row
+    role, custom_roles, team_ids, managed_ids, teammates, policies = row
     grants = catalog.grants_union(
         catalog.BUILT_IN_ROLES.get(role, {}),
         *(catalog.grants_clean(permissions) for _, permissions in custom_roles),
@@ -186,6 +194,9 @@ def principal_for(
         teammate_ids=frozenset(teammates) | {user.pk},
         via=via,
         token_scopes=token_scopes,
+        policies=tuple(
+            cedar.StoredPolicy(id=pk, name=name, source=source) for pk, name, source in policies
+        ),
     )
 
 
@@ -268,23 +279,65 @@ def _shared(principal: Principal, record_type: str, record_id: int, action: str)
 def visible(
     queryset: QuerySet[_M], principal: Principal | None, record_type: str, action: str = "view"
 ) -> QuerySet[_M]:
-    """`queryset` narrowed to the records `principal` may take `action` on, by roles,
-    ownership, teams and shares, in the query itself."""
+    """`queryset` narrowed to the records `principal` may take `action` on, in the query
+    itself: by roles, ownership, teams and shares, then by the organization's policies."""
     if principal is None:
         return queryset.none()
     permission = catalog.record_permission(record_type, _PERMISSION_OF_ACTION.get(action, action))
     scope = principal.grants.get(permission)
-    if scope == Scope.ALL:
+    granted: lists.Condition = True
+    if scope != Scope.ALL:
+        granted = Q(pk__in=[])
+        if scope == Scope.TEAM:
+            granted = _owner_q(record_type, principal.teammate_ids)
+        elif scope == Scope.OWN and principal.user_id is not None:
+            granted = _owner_q(record_type, frozenset({principal.user_id}))
+        shares = _shares_q(principal, record_type, action)
+        if shares is not None:
+            granted = granted | Q(
+                Exists(RecordShare.objects.filter(shares, record_id=OuterRef("pk")))
+            )
+    allowed = granted
+    if principal.is_member and _policies(principal):
+        allowed = _policy_condition(principal, record_type, action, granted)
+    if allowed is True:
         return queryset
-    condition: Any = Q(pk__in=[])
-    if scope == Scope.TEAM:
-        condition = _owner_q(record_type, principal.teammate_ids)
-    elif scope == Scope.OWN and principal.user_id is not None:
-        condition = _owner_q(record_type, frozenset({principal.user_id}))
-    shares = _shares_q(principal, record_type, action)
-    if shares is not None:
-        condition |= Exists(RecordShare.objects.filter(shares, record_id=OuterRef("pk")))
-    return queryset.filter(condition)
+    if allowed is False:
+        return queryset.none()
+    return queryset.filter(allowed)
+
+
+def _policy_condition(
+    principal: Principal, record_type: str, action: str, granted: lists.Condition
+) -> lists.Condition:
+    """Where the organization's policies allow `action` on records of `record_type`, given
+    where roles granted it (`granted`): Cedar decides once with roles' outcome known (true,
+    then false) and the record unknown, and what it leaves is a condition on the record."""
+    key = f"list:{record_type}:{action}:{granted is True}"
+    if key not in principal.cache:
+        outcomes: dict[bool, lists.Condition] = {}
+        for known in (True, False):
+            if granted is (not known):
+                continue  # roles' outcome is the same for every record
+            context = _context(principal, granted=known, record_type=record_type)
+            outcomes[known] = lists.allowed_condition(
+                policies=_policies(principal),
+                record_type=record_type,
+                request={
+                    "principal": cedar.uid_text(cedar.uid("User", principal.user_id or 0)),
+                    "action": f'{cedar.NAMESPACE}::Action::"{action}"',
+                    "context": context,
+                },
+                entities=_principal_entities(principal),
+            )
+        principal.cache[key] = outcomes
+    outcomes = principal.cache[key]
+    if granted is True:
+        return outcomes[True]
+    return lists.or_(
+        lists.and_(granted, lambda: outcomes[True]),
+        lambda: lists.and_(lists.not_(granted), lambda: outcomes[False]),
+    )
 
 
 # --- decisions ------------------------------------------------------------------------
@@ -297,6 +350,8 @@ def may(principal: Principal | None, permission: str) -> bool:
 
 
 def _policies(principal: Principal) -> list[cedar.StoredPolicy]:
+    if principal.policies is not None:
+        return list(principal.policies)
     if "policies" not in principal.cache:
         rows = AccessPolicy.objects.filter(tenant=principal.tenant, is_enabled=True).order_by("pk")
         principal.cache["policies"] = [
@@ -481,13 +536,50 @@ def _record_attrs(record_type: str, record: Model, owner: dict[str, Any]) -> dic
 
 
 def _owner_teams(owner_id: int, tenant: Tenant) -> set[int]:
-    from iam.models import TeamMember
+    """The teams a record's owner is in or manages: their entity's parents, so `owner in
+    Team` holds for both, as it does for the principal and in lists."""
+    from iam.models import Team, TeamMember
 
+    members = TeamMember.objects.filter(team__tenant=tenant, user_id=owner_id)
+    managed = Team.objects.filter(tenant=tenant, manager_id=owner_id)
     return set(
-        TeamMember.objects.filter(team__tenant=tenant, user_id=owner_id).values_list(
-            "team_id", flat=True
-        )
+        members.values_list("team_id", flat=True).union(managed.values_list("pk", flat=True))
     )
+
+
+def _context(
+    principal: Principal,
+    *,
+    granted: bool,
+    record_type: str | None,
+    right: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    now = _local_now(principal.tenant)
+    return {
+        "granted": granted,
+        "hour": now.hour,
+        "weekday": now.isoweekday(),
+        "via": principal.via,
+        "record_type": record_type or "",
+        "to_stage_kind": str((extra or {}).get("to_stage_kind", "")),
+        "right": right or "",
+    }
+
+
+def _principal_entities(principal: Principal) -> list[dict[str, Any]]:
+    """The principal's entity first, then the teams it is in or manages."""
+    me = _user_entity(
+        principal.user_id,
+        email=principal.email,
+        roles=principal.role_keys,
+        team_ids=principal.team_ids,
+        managed=principal.managed_team_ids,
+    )
+    return [me] + [
+        {"uid": cedar.uid("Team", t), "attrs": {"name": ""}, "parents": []}
+        for t in sorted(principal.team_ids | principal.managed_team_ids)
+    ]
 
 
 def _cedar(
@@ -499,28 +591,11 @@ def _cedar(
     granted: bool,
     extra: dict[str, Any],
 ) -> cedar.Outcome:
-    now = _local_now(principal.tenant)
-    context = {
-        "granted": granted,
-        "hour": now.hour,
-        "weekday": now.isoweekday(),
-        "via": principal.via,
-        "record_type": record_type or "",
-        "to_stage_kind": str(extra.get("to_stage_kind", "")),
-        "right": right or "",
-    }
-    me = _user_entity(
-        principal.user_id,
-        email=principal.email,
-        roles=principal.role_keys,
-        team_ids=principal.team_ids,
-        managed=principal.managed_team_ids,
+    context = _context(
+        principal, granted=granted, record_type=record_type, right=right, extra=extra
     )
-    entities = [me]
-    entities += [
-        {"uid": cedar.uid("Team", t), "attrs": {"name": ""}, "parents": []}
-        for t in sorted(principal.team_ids | principal.managed_team_ids)
-    ]
+    entities = _principal_entities(principal)
+    me = entities[0]
     if record is None:
         resource = cedar.uid("Organization", principal.tenant.slug)
         entities.append({"uid": resource, "attrs": {"slug": principal.tenant.slug}, "parents": []})
