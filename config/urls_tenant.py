@@ -52,5 +52,6 @@ urlpatterns = [
     path("", include("iam.urls")),
     path("", include("iam.audit.urls")),
     path("", include("iam.sso.urls")),
+    path("", include("iam.impersonation.urls")),
     path("", include("crm.urls")),
 ]

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "iam.middleware.TenantMembershipMiddleware",
     # The request id, and who acts from where, for the audit log and the logs.
     "iam.audit.context.AuditContextMiddleware",
+    # An operator acting as a member: checked, marked and limited (iam/impersonation/).
+    "iam.impersonation.middleware.ImpersonationMiddleware",
     "problems.middleware.RefuseNulCharactersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Sessions end after their idle and absolute timeouts; an organization that requires
@@ -159,6 +161,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # organization's schema: {"task": "tenants.tasks.organizations_fan_out", "args": [name]}.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "idempotency-keys-expire": {"task": "iam.tasks.idempotency_keys_expire", "schedule": 3600.0},
+    # Sign-up requests whose mailed link has expired are forgotten (public schema).
+    "signup-pending-expire": {
+        "task": "public_site.tasks.signup_pending_expire",
+        "schedule": 3600.0,
+    },
     # Records trashed more than 30 days ago are deleted for good, in every organization.
     "crm-trash-purge": {
         "task": "tenants.tasks.organizations_fan_out",
@@ -177,6 +184,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "tenants.tasks.organizations_fan_out",
         "args": ["iam.org.tasks.audit_retention_purge"],
         "schedule": crontab(hour=1, minute=45),
+    },
+    # Operator impersonations past their time limit that nobody ended are ended and logged.
+    "iam-impersonations-expire": {
+        "task": "iam.impersonation.tasks.impersonations_expire_due",
+        "schedule": 60.0,
     },
     # Provider events whose task was lost, or that failed, are applied again.
     "billing-webhooks-retry": {"task": "billing.tasks.webhooks_retry", "schedule": 60.0},

@@ -13,6 +13,7 @@ SHARED_APPS = [
     "iam",
     "iam.scim",
     "iam.sso",
+    "iam.impersonation",
     "billing",
     "pii",
     "problems",

@@ -181,6 +181,17 @@ def _who(actor: Any, via: str | None) -> _Who:
             or ("token" if credentials is not None else "session")
         )
     named = current_actor()
+    impersonation = getattr(request, "impersonation", None) if request is not None else None
+    member_id = getattr(impersonation, "member_id", None)
+    if (
+        impersonation is not None
+        and member_id is not None
+        and getattr(actor or request_user, "pk", None) == member_id
+    ):
+        # An operator acting as a member (iam.impersonation): the member's account, named
+        # with the operator, through "operator".
+        label = f"{impersonation.operator_email} as {impersonation.member_email}"
+        return _Who(member_id, label, "operator", ip, user_agent, request_id)
     if actor is None and named is not None:
         return _Who(named.user_id, named.label, via or named.via, ip, user_agent, request_id)
     if actor is None and request_user is not None and request_user.is_authenticated:

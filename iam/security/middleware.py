@@ -146,6 +146,10 @@ class MfaRequiredMiddleware:
         membership = getattr(request, "membership", None)
         if membership is None or request.path.startswith(MFA_SETUP_PREFIXES):
             return self.get_response(request)
+        if getattr(request, "impersonation", None) is not None:
+            # An operator acting as a member can't set up the member's second factor; the
+            # operator admin is where the operator proved who they are.
+            return self.get_response(request)
         if request.path.startswith("/api/") and "HTTP_AUTHORIZATION" in request.META:
             return self.get_response(request)
         tenant = request.tenant  # type: ignore[attr-defined]
