@@ -3,6 +3,8 @@ beside the memberships they describe."""
 
 from django.db import models
 
+from iam.models import Role
+
 
 class ScimToken(models.Model):
     """The bearer token an organization's identity provider calls /scim/v2/ with.
@@ -72,3 +74,35 @@ class ScimProfile(models.Model):
 
     def __str__(self) -> str:
         return self.user_name
+
+
+class ScimSettings(models.Model):
+    """How the members an organization's identity provider creates start: their built-in
+    role and, if chosen, a custom role beside it. A missing row means the member role alone.
+
+    Never owner, and only what the person who chose it could give themselves
+    (`iam.scim.services.scim_defaults_set`): an identity provider creates people unseen,
+    so the role it hands out is decided here, by someone who holds its rights.
+    """
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    default_role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    default_custom_role = models.ForeignKey(
+        "iam.CustomRole", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        "iam.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "SCIM settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(default_role=Role.OWNER),
+                name="iam_scim_settings_never_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"SCIM defaults of {self.tenant_id}"

@@ -28,21 +28,30 @@ from scim2_models import (
     UniquenessException,
 )
 
-from iam.models import ApiToken, Membership, Role, Team, TeamMember, User
+from iam import authz, limits
+from iam.audit import audit_record
+from iam.authz import catalog
+from iam.exceptions import NotAllowed
+from iam.models import ApiToken, CustomRole, Membership, Role, Team, TeamMember, User
 from iam.services import api_token_revoke, membership_create
-from problems.exceptions import DomainError
+from problems.exceptions import DomainError, InvalidFields
 from tenants.models import Tenant
 
 from . import audit
-from .models import ScimProfile, ScimToken
+from .models import ScimProfile, ScimSettings, ScimToken
 from .resources import Group
 from .resources import User as ScimUser
 
 log = structlog.get_logger(__name__)
 
 TOKEN_PREFIX = "mscim_"  # noqa: S105 - a public marker, not a secret
-# Members an identity provider creates get this role; owners and admins raise it in the app.
+# Members an identity provider creates get this role unless the organization chose another
+# (ScimSettings); owners and admins raise it in the app.
 DEFAULT_ROLE = Role.MEMBER
+# The built-in roles new members may get: never owner (ownership is handed over, not
+# provisioned); admin and billing only when an owner chose them.
+DEFAULT_ROLES = (Role.MEMBER, Role.MANAGER, Role.READ_ONLY, Role.ADMIN, Role.BILLING)
+_OWNERS_ONLY_ROLES = frozenset({Role.ADMIN, Role.BILLING})
 
 
 def _digest(raw: str) -> str:
@@ -102,6 +111,89 @@ def scim_token_authenticate(*, raw: str, tenant: Tenant) -> ScimToken | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+# The role of new members ----------------------------------------------------------------------
+
+
+def scim_defaults_get(*, tenant: Tenant) -> ScimSettings:
+    """The organization's choice of role for the members SCIM creates (unsaved defaults,
+    the member role alone, when it made none)."""
+    found = ScimSettings.objects.filter(tenant=tenant).select_related("default_custom_role").first()
+    return found or ScimSettings(tenant=tenant, default_role=DEFAULT_ROLE)
+
+
+def _admin_rights(grants: catalog.Grants) -> set[str]:
+    return {p for p in grants if p in catalog.ALL_ADMIN_PERMISSIONS}
+
+
+def scim_defaults_set(
+    *, tenant: Tenant, by: User, default_role: str, default_custom_role_id: object = None
+) -> ScimSettings:
+    """Choose the built-in role (and, optionally, a custom role of the organization) that
+    the members SCIM creates from now on get. Needs the SSO right. Never owner; admin and
+    billing only by an owner; and nobody makes people with admin rights they don't hold
+    themselves (a custom role's included): the provider would hand them out unseen."""
+    principal = authz.principal_for(user=by, tenant=tenant)
+    if not principal.is_member or not authz.may(principal, catalog.admin_permission("sso")):
+        raise NotAllowed("Only members with the admin right “Single sign-on” change this.")
+    errors: dict[str, list[str]] = {}
+    if default_role == Role.OWNER:
+        errors["default_role"] = [
+            "New members can't be owners: an owner hands ownership over on the Members page."
+        ]
+    elif default_role not in DEFAULT_ROLES:
+        errors["default_role"] = [f"Choose one of: {', '.join(DEFAULT_ROLES)}."]
+    custom: CustomRole | None = None
+    if default_custom_role_id not in (None, ""):
+        raw = str(default_custom_role_id)
+        if raw.isdigit() and len(raw) <= 18:
+            custom = CustomRole.objects.filter(tenant=tenant, pk=int(raw)).first()
+        if custom is None:
+            errors["default_custom_role"] = ["Choose a custom role of this organization."]
+    if errors:
+        raise InvalidFields(errors)
+    if default_role in _OWNERS_ONLY_ROLES and principal.role != Role.OWNER:
+        raise NotAllowed(
+            f"Only owners make new members {Role(default_role).label.lower()}s: the role "
+            "holds rights that only owners give.",
+            field="default_role",
+        )
+    giving = catalog.grants_union(
+        catalog.BUILT_IN_ROLES[default_role],
+        catalog.grants_clean(custom.permissions) if custom else {},
+    )
+    beyond = sorted(_admin_rights(giving) - _admin_rights(principal.grants))
+    if beyond:
+        names = ", ".join(p.removeprefix("admin.") for p in beyond)
+        raise NotAllowed(
+            f"New members would get admin rights you do not hold ({names}); only someone "
+            "who holds them can choose this.",
+            field="default_custom_role" if custom else "default_role",
+        )
+    with transaction.atomic():
+        settings, _ = ScimSettings.objects.select_for_update().get_or_create(tenant=tenant)
+        before = [settings.default_role, settings.default_custom_role_id]
+        settings.default_role = default_role
+        settings.default_custom_role = custom
+        settings.updated_by = by
+        settings.save()
+        after = [default_role, custom.pk if custom else None]
+        changes = {
+            key: [old, new]
+            for key, old, new in zip(("role", "custom_role"), before, after, strict=True)
+            if old != new
+        }
+        if changes:
+            audit_record(
+                action="scim.defaults_changed",
+                target=("scim_settings", settings.pk, "Role of new SCIM members"),
+                changes=changes,
+                actor=by,
+                tenant=tenant,
+            )
+    log.info("scim.defaults_changed", tenant=tenant.slug, role=default_role, by=by.pk)
+    return settings
 
 
 # Users --------------------------------------------------------------------------------------
@@ -232,6 +324,14 @@ def _set_active(membership: Membership, active: bool) -> dict[str, object]:
         )
         return {"active": [True, False]}
     if active and membership.deactivated_at is not None:
+        # A switched-off member holds no seat: switching them back on takes one again.
+        try:
+            with transaction.atomic():
+                limits.require_capacity(tenant=membership.tenant, name="seats")
+        except DomainError as exc:
+            if exc.status == 402:  # every seat of the plan is taken
+                raise ForbiddenException(detail=exc.detail) from exc
+            raise
         membership.deactivated_at = None
         membership.save(update_fields=["deactivated_at"])
         log.info("scim.member_reactivated", tenant=membership.tenant_id, user=membership.user_id)
@@ -264,9 +364,14 @@ def _profile_save(
 def scim_user_create(*, tenant: Tenant, resource: ScimUser) -> Membership:
     """Make the person a member: a new user (no password: they sign in by SSO or reset it)
     for a new address, or the existing user of that address, with the default role. The
-    plan's seats are asked first. A person already a member is a uniqueness conflict."""
+    plan's seats are asked first. A person already a member is a uniqueness conflict.
+
+    The role is the organization's choice for new SCIM members (`scim_defaults_set`), the
+    member role unless it made one; its custom role, if any, comes with it."""
     email = _email_of(resource)
     user_name = resource.user_name or email
+    defaults = scim_defaults_get(tenant=tenant)
+    role = defaults.default_role
     with transaction.atomic():
         _check_user_name_free(tenant=tenant, user_name=user_name, but=None)
         user = User.objects.filter(email__iexact=email).first()
@@ -283,7 +388,7 @@ def scim_user_create(*, tenant: Tenant, resource: ScimUser) -> Membership:
             created_user = False
         try:
             with transaction.atomic():
-                membership = membership_create(user=user, tenant=tenant, role=DEFAULT_ROLE)
+                membership = membership_create(user=user, tenant=tenant, role=role)
         except DomainError as exc:
             if exc.status == 402:  # every seat of the plan is taken
                 raise ForbiddenException(detail=exc.detail) from exc
@@ -292,6 +397,10 @@ def scim_user_create(*, tenant: Tenant, resource: ScimUser) -> Membership:
             raise UniquenessException(detail=f"{email} is already a member.") from exc
         membership.external_id = (resource.external_id or "")[:255]
         membership.save(update_fields=["external_id"])
+        changes: dict[str, object] = {"role": [None, role], "new_account": [None, created_user]}
+        if defaults.default_custom_role_id:
+            membership.custom_roles.add(defaults.default_custom_role_id)
+            changes["custom_roles"] = [[], [defaults.default_custom_role_id]]
         _profile_save(
             membership=membership,
             resource=resource.model_copy(update={"user_name": user_name}),
@@ -305,7 +414,7 @@ def scim_user_create(*, tenant: Tenant, resource: ScimUser) -> Membership:
             target_type="user",
             target_id=str(user.pk),
             target_label=email,
-            changes={"role": [None, DEFAULT_ROLE], "new_account": [None, created_user]},
+            changes=changes,
         )
     log.info("scim.member_created", tenant=tenant.slug, user=user.pk, new_user=created_user)
     return membership

@@ -19,5 +19,6 @@ urlpatterns = [
     re_path(r"^scim/v2/\.search/?$", views.search_everything),
     re_path(r"^scim/v2(?:/(?P<rest>.*))?$", views.not_found),
     path("settings/scim/", views.scim_settings, name="settings"),
+    path("settings/scim/defaults/", views.scim_defaults, name="defaults"),
     path("settings/scim/<int:pk>/revoke/", views.scim_token_revoke, name="token_revoke"),
 ]

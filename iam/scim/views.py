@@ -40,11 +40,15 @@ from scim2_models.base import BaseModel as ScimModel
 
 from iam.audit import acting_as
 from iam.authz.guards import open_route, requires
+from iam.models import Role
 from iam.models import User as Account
+from problems.exceptions import DomainError
+from problems.forms import add_field_errors
 from tenants.models import Tenant
 from tenants.services import tenant_url
 
 from . import resources, selectors, services
+from .forms import ScimDefaultsForm
 from .models import ScimToken
 from .resources import MAX_RESULTS, POLICY, Group, User
 
@@ -391,11 +395,49 @@ def group(request: HttpRequest, resource_id: str) -> HttpResponse:
 # Settings page --------------------------------------------------------------------------------
 
 
+def _defaults_form(request: HttpRequest, data: Any = None) -> ScimDefaultsForm:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    current = services.scim_defaults_get(tenant=tenant)
+    membership = getattr(request, "membership", None)
+    return ScimDefaultsForm(
+        data,
+        tenant=tenant,
+        is_owner=getattr(membership, "role", None) == Role.OWNER,
+        initial={
+            "default_role": current.default_role,
+            "default_custom_role": current.default_custom_role_id,
+        },
+    )
+
+
+def _settings_page(
+    request: HttpRequest,
+    *,
+    error: str = "",
+    defaults_form: ScimDefaultsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    return render(
+        request,
+        "iam_scim/settings.html",
+        {
+            "tokens": selectors.scim_token_list(tenant=tenant),
+            "created_token": request.session.pop(_NEW_TOKEN_KEY, None),
+            "error": error,
+            "base_url": _base_url(tenant),
+            "defaults_form": defaults_form or _defaults_form(request),
+        },
+        status=status,
+    )
+
+
 @requires("admin.sso")
 @require_http_methods(["GET", "POST"])
 def scim_settings(request: HttpRequest) -> HttpResponse:
     """The organization's SCIM tokens: make one (shown once, after a redirect, so a reload
-    never makes a second), see when each was last used, revoke."""
+    never makes a second), see when each was last used, revoke; and the role of the
+    members SCIM creates."""
     tenant = request.tenant  # type: ignore[attr-defined]
     error = ""
     if request.method == "POST":
@@ -410,17 +452,30 @@ def scim_settings(request: HttpRequest) -> HttpResponse:
             )
             request.session[_NEW_TOKEN_KEY] = raw
             return redirect("iam_scim:settings")
-    return render(
-        request,
-        "iam_scim/settings.html",
-        {
-            "tokens": selectors.scim_token_list(tenant=tenant),
-            "created_token": request.session.pop(_NEW_TOKEN_KEY, None),
-            "error": error,
-            "base_url": _base_url(tenant),
-        },
-        status=400 if error else 200,
-    )
+    return _settings_page(request, error=error, status=400 if error else 200)
+
+
+@requires("admin.sso")
+@require_POST
+def scim_defaults(request: HttpRequest) -> HttpResponse:
+    """Choose the role (and custom role) of the members SCIM creates from now on."""
+    form = _defaults_form(request, request.POST)
+    if form.is_valid():
+        custom = form.cleaned_data["default_custom_role"]
+        try:
+            services.scim_defaults_set(
+                tenant=request.tenant,  # type: ignore[attr-defined]
+                by=cast(Account, request.user),
+                default_role=form.cleaned_data["default_role"],
+                default_custom_role_id=custom.pk if custom else None,
+            )
+        except DomainError as exc:
+            if not add_field_errors(form, exc):
+                form.add_error(None, exc.detail)
+        else:
+            messages.success(request, "New members from your identity provider get this role.")
+            return redirect("iam_scim:settings")
+    return _settings_page(request, defaults_form=form, status=400)
 
 
 @requires("admin.sso")
