@@ -28,7 +28,8 @@ limits.install(entitlements.require_capacity)
 @entitlements.register_counter("seats")
 def _seats(tenant: Tenant, cap: int | None) -> int:
     """Members, and the invitations still open to people who are not members yet (each
-    will take a seat when accepted)."""
+    will take a seat when accepted). A member the organization has switched off (SCIM
+    `active: false`) holds no seat until switched back on."""
     memberships = Membership.objects.filter(tenant=tenant)
     member_emails = memberships.annotate(address=Lower("user__email")).values("address")
     pending = (
@@ -42,7 +43,7 @@ def _seats(tenant: Tenant, cap: int | None) -> int:
         .exclude(address__in=member_emails)
         .count()
     )
-    return memberships.count() + pending
+    return memberships.filter(deactivated_at=None).count() + pending
 
 
 @entitlements.register_counter("api_tokens")
@@ -51,12 +52,14 @@ def _api_tokens(tenant: Tenant, cap: int | None) -> int:
 
 
 def _membership_changed(sender: Any, instance: Membership, **kwargs: Any) -> None:
-    """A member joined or left: the seats billed follow, in the background (coalesced).
+    """A member joined, left, or was switched off or on: the seats billed follow, in the
+    background (coalesced).
 
     Not for the owner of an organization being provisioned: its trial, started next, counts
     that first seat itself.
     """
-    if not kwargs.get("created", True):  # a role change (a save, not a create) takes no seat
+    switched = "deactivated_at" in (kwargs.get("update_fields") or ())
+    if not kwargs.get("created", True) and not switched:  # a role change takes no seat
         return
     if Subscription.objects.filter(organization_id=instance.tenant_id).exists():
         seats.seats_sync_queue(organization_id=instance.tenant_id)

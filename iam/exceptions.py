@@ -87,3 +87,11 @@ class TokenInUse(DomainError):
     code = "token-in-use"
     status = 409
     title = "A token can't revoke itself through the API."
+
+
+class ManagedByIdentityProvider(DomainError):
+    """A change the organization's identity provider owns (SCIM): made there, not here."""
+
+    code = "managed-by-identity-provider"
+    status = 409
+    title = "This member is managed by your identity provider; make the change there."

@@ -1,11 +1,14 @@
 """Reads of identity and access."""
 
+from collections.abc import Iterable
+
 from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
 from tenants.models import Tenant
 
 from .models import ApiToken, Invitation, Membership, Role, User
+from .org.models import AuditEvent
 
 
 def membership_get(*, user: User, tenant: Tenant) -> Membership | None:
@@ -55,3 +58,18 @@ def invitation_list_open(*, tenant: Tenant) -> QuerySet[Invitation]:
     return Invitation.objects.filter(
         tenant=tenant, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
     ).select_related("invited_by")
+
+
+def member_switch_offs(*, user_ids: Iterable[int]) -> dict[int, AuditEvent]:
+    """For each of these users, the latest row of the connection's organization's audit log
+    that switched their membership off (who or what did it, and through what), if the log
+    still holds one; in one statement."""
+    ids = [str(pk) for pk in user_ids]
+    if not ids:
+        return {}
+    events = (
+        AuditEvent.objects.filter(action="member.deactivated", target_id__in=ids)
+        .order_by("target_id", "-seq")
+        .distinct("target_id")
+    )
+    return {int(event.target_id): event for event in events}

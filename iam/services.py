@@ -28,7 +28,7 @@ from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 from tenants.services import public_url, tenant_url
 
-from . import limits
+from . import authz, limits
 from .audit import audit_record
 from .exceptions import (
     AlreadyMember,
@@ -38,6 +38,7 @@ from .exceptions import (
     InvitationForSomeoneElse,
     InvitationInvalid,
     LastOwner,
+    ManagedByIdentityProvider,
     NotAllowed,
     NotAMember,
 )
@@ -60,15 +61,29 @@ def user_validate_new(*, email: str, password: str, full_name: str = "") -> str:
 
     Raises InvalidFields naming every failing field, so a form can show them all at once.
     """
+    errors: dict[str, list[str]] = {}
+    try:
+        email = user_validate_credentials(email=email, password=password, full_name=full_name)
+    except InvalidFields as exc:
+        errors = exc.errors
+        email = email.strip().lower()
+    if "email" not in errors and User.objects.filter(email__iexact=email).exists():
+        errors["email"] = ["An account with this e-mail already exists. Sign in instead."]
+    if errors:
+        raise InvalidFields(errors)
+    return email
+
+
+def user_validate_credentials(*, email: str, password: str, full_name: str = "") -> str:
+    """Check the form of an e-mail address and the strength of a password, but not whether
+    the address has an account: for answers that must not tell (a confirm-first sign-up).
+    Returns the normalized e-mail; raises InvalidFields naming every failing field."""
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
     try:
         validate_email(email)
     except ValidationError:
         errors["email"] = [EmailInvalid.title]
-    else:
-        if User.objects.filter(email__iexact=email).exists():
-            errors["email"] = ["An account with this e-mail already exists. Sign in instead."]
     try:
         password_validation.validate_password(password, User(email=email, full_name=full_name))
     except ValidationError as exc:
@@ -93,6 +108,21 @@ def user_create(
     except IntegrityError as exc:
         raise EmailTaken(field="email") from exc
     log.info("user.created", user=user.pk)
+    return user
+
+
+def user_create_confirmed(*, email: str, password_hash: str, full_name: str = "") -> User:
+    """Create a user whose address a link has just reached, with a password that was checked
+    and hashed when they asked (the plain password is never kept): the address counts as
+    confirmed. EmailTaken when the address got an account in the meantime."""
+    email = email.strip().lower()
+    try:
+        with transaction.atomic():
+            user = User.objects.create(email=email, full_name=full_name, password=password_hash)
+            EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    except IntegrityError as exc:
+        raise EmailTaken(field="email") from exc
+    log.info("user.created", user=user.pk, confirmed=True)
     return user
 
 
@@ -502,3 +532,39 @@ def _membership_end(*, membership: Membership, by: User, owners_only: bool) -> N
         tokens_deleted=live_tokens,
         by=by.pk,
     )
+
+
+def membership_reactivate(*, membership: Membership, by: User) -> Membership:
+    """Switch a switched-off member back on, by someone with the "People" right (only
+    owners switch an owner on). A member the identity provider manages (`external_id`
+    set) is switched on there, or SCIM would switch them off again. A switched-off member
+    holds no seat, so the plan is asked for one (402 `plan-limit` when every seat is
+    taken). Nothing happens to a member who is on already."""
+    tenant = membership.tenant
+    principal = authz.principal_for(user=by, tenant=tenant)
+    if not principal.is_member or not authz.may(principal, "admin.people"):
+        raise NotAllowed("Only members with the admin right “People” switch members on.")
+    with transaction.atomic():
+        locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+        if locked.deactivated_at is None:
+            return locked
+        if locked.external_id:
+            raise ManagedByIdentityProvider(
+                "Your identity provider manages this member: switch them on there, or it "
+                "would switch them off again."
+            )
+        if locked.role == Role.OWNER and principal.role != Role.OWNER:
+            raise NotAllowed("Only owners switch an owner back on.")
+        limits.require_capacity(tenant=tenant, name="seats")
+        switched_off_at = locked.deactivated_at
+        locked.deactivated_at = None
+        locked.save(update_fields=["deactivated_at"])
+        audit_record(
+            action="member.reactivated",
+            target=_member_target(locked.user),
+            changes={"active": [False, True], "deactivated_at": [switched_off_at, None]},
+            actor=by,
+            tenant=tenant,
+        )
+    log.info("membership.reactivated", tenant=tenant.slug, user=locked.user_id, by=by.pk)
+    return locked

@@ -16,6 +16,11 @@ urlpatterns = [
     path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path(
+        "settings/members/<int:pk>/reactivate/",
+        views.member_reactivate,
+        name="member_reactivate",
+    ),
+    path(
         "settings/invitations/<int:pk>/revoke/",
         views.invitation_revoke_view,
         name="invitation_revoke",

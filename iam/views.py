@@ -28,7 +28,7 @@ from .exceptions import HandoffInvalid
 from .forms import InvitationForm, OrganizationForm
 from .models import Invitation, Membership, Role, User
 from .permissions import is_tenant_admin, member_actions
-from .selectors import invitation_list_open, member_list
+from .selectors import invitation_list_open, member_list, member_switch_offs
 from .services import (
     ConfirmationSend,
     handoff_redeem,
@@ -36,6 +36,7 @@ from .services import (
     handoff_url,
     invitation_create,
     invitation_revoke,
+    membership_reactivate,
     membership_remove,
     membership_role_change,
     user_email_confirmation_send,
@@ -217,9 +218,10 @@ def members(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect("iam:members")
-    members = list(member_list(tenant=tenant))
+    everyone = list(member_list(tenant=tenant))
+    members = [m for m in everyone if m.deactivated_at is None]
     viewer_role = request.membership.role  # type: ignore[attr-defined]
-    owner_count = sum(m.role == Role.OWNER for m in members)
+    owner_count = sum(m.role == Role.OWNER for m in everyone)
     rows = [
         (m, member_actions(membership=m, viewer_role=viewer_role, owner_count=owner_count))
         for m in members
@@ -231,10 +233,33 @@ def members(request: HttpRequest) -> HttpResponse:
             "form": form,
             "members": members,
             "rows": rows,
+            "switched_off": _switched_off_rows(everyone, viewer_role=viewer_role),
             "invitations": invitation_list_open(tenant=tenant),
         },
         status=status,
     )
+
+
+def _switched_off_rows(
+    everyone: list[Membership], *, viewer_role: str
+) -> list[tuple[Membership, object, bool]]:
+    """The switched-off members, most recent first, each with the audit row that switched
+    them off (None when the log no longer has it) and whether this viewer may switch them
+    back on here (not when the identity provider manages them; an owner only by owners)."""
+    off = sorted(
+        (m for m in everyone if m.deactivated_at is not None),
+        key=lambda m: m.deactivated_at,  # type: ignore[arg-type, return-value]
+        reverse=True,
+    )
+    events = member_switch_offs(user_ids=[m.user_id for m in off])
+    return [
+        (
+            m,
+            events.get(m.user_id),
+            not m.external_id and (m.role != Role.OWNER or viewer_role == Role.OWNER),
+        )
+        for m in off
+    ]
 
 
 @login_required
@@ -282,6 +307,23 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     if leaving:
         return redirect(public_url("/workspaces/"))
     messages.success(request, f"{membership.user.email} was removed from the organization.")
+    return redirect("iam:members")
+
+
+@login_required
+@require_POST
+@requires("admin.people")
+def member_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Switch a switched-off member back on (a seat of the plan is taken again)."""
+    membership = get_object_or_404(Membership, pk=pk, tenant=request.tenant)  # type: ignore[attr-defined]
+    try:
+        membership_reactivate(membership=membership, by=cast(User, request.user))
+    except DomainError as exc:
+        if exc.status == 402:  # the plan's seats are taken: billing's limit page
+            raise
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"{membership.user.email} is switched on again.")
     return redirect("iam:members")
 
 

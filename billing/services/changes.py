@@ -33,8 +33,8 @@ Status = Subscription.Status
 
 
 def seat_count_billable(*, tenant: Tenant) -> int:
-    """The seats an organization pays for: its members (at least one)."""
-    return max(1, Membership.objects.filter(tenant=tenant).count())
+    """The seats an organization pays for: its members not switched off (at least one)."""
+    return max(1, Membership.objects.filter(tenant=tenant, deactivated_at=None).count())
 
 
 def has_provider_subscription(subscription: Subscription) -> bool:

@@ -14,11 +14,39 @@ class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     full_name = serializers.CharField(source="user.full_name", read_only=True)
     joined_at = serializers.DateTimeField(source="created_at", read_only=True)
+    active = serializers.SerializerMethodField(
+        help_text="False while the member is switched off (they can't sign in here)."
+    )
+    managed_by_identity_provider = serializers.SerializerMethodField(
+        help_text="True when the identity provider (SCIM) manages this member: switching "
+        "them on or off is done there."
+    )
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "full_name", "role", "joined_at"]
-        read_only_fields = ["id", "email", "full_name", "joined_at"]
+        fields = [
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "joined_at",
+            "active",
+            "deactivated_at",
+            "managed_by_identity_provider",
+        ]
+        read_only_fields = [
+            "id",
+            "email",
+            "full_name",
+            "joined_at",
+            "deactivated_at",
+        ]
+
+    def get_active(self, membership: Membership) -> bool:
+        return membership.deactivated_at is None
+
+    def get_managed_by_identity_provider(self, membership: Membership) -> bool:
+        return bool(membership.external_id)
 
 
 class MemberRoleSerializer(serializers.Serializer):

@@ -29,7 +29,17 @@ def test_an_owner_lists_members_and_changes_a_role(
     people = {m["email"]: m for m in listed.json()["results"]}
     assert set(people) == {owner_a.email, member_a.email}
     assert people[owner_a.email]["role"] == "owner"
-    assert set(people[member_a.email]) == {"id", "email", "full_name", "role", "joined_at"}
+    assert set(people[member_a.email]) == {
+        "id",
+        "email",
+        "full_name",
+        "role",
+        "joined_at",
+        "active",
+        "deactivated_at",
+        "managed_by_identity_provider",
+    }
+    assert people[member_a.email]["active"] is True
 
     pk = people[member_a.email]["id"]
     changed = owner_api.patch(
