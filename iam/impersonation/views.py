@@ -78,7 +78,14 @@ def operator_handoff(request: HttpRequest) -> HttpResponse:
     setattr(request, OPERATOR_SIGN_IN, True)
     if request.user.is_authenticated:
         logout(request)
-    login(request, row.member, backend="django.contrib.auth.backends.ModelBackend")
+    try:
+        login(request, row.member, backend="django.contrib.auth.backends.ModelBackend")
+    except DomainError as exc:
+        # A sign-in rule of the organization refused it (its "SSO required" wall): the
+        # impersonation ends here, and its end is logged.
+        impersonation_end(impersonation_id=row.pk, reason=Impersonation.EndReason.REFUSED)
+        log.info("impersonation.sign_in_refused", tenant=tenant.slug, reason=exc.detail)
+        return render(request, "iam/handoff_invalid.html", {"error": exc.detail}, status=exc.status)
     request.session[SESSION_KEY] = mark.as_session()
     response = redirect("crm:dashboard")
     response.delete_cookie(NONCE_COOKIE, path=ENTER_PATH, samesite="Lax")

@@ -23,6 +23,7 @@ from iam.impersonation.services import (
 )
 from iam.models import ApiToken, Membership, Role, User
 from iam.org.models import AuditEvent
+from iam.services_access import policy_create
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.support.browser import Browser
@@ -301,6 +302,44 @@ def test_a_role_change_is_refused_while_acting_as_an_owner(
         f"/api/v1/members/{member_a.pk}/", {"role": "owner"}, content_type="application/json"
     )
     assert api.status_code == 403 and api["Content-Type"] == "application/problem+json"
+
+
+def test_organization_policies_see_the_operator_channel(
+    operator: User, tenant_a: Tenant, owner_a: User
+) -> None:
+    """The decision point's principal says "operator", so an organization's own policy can
+    keep operators from what its members may do."""
+    policy_create(
+        tenant=tenant_a,
+        by=owner_a,
+        name="Operators delete no contacts",
+        source=(
+            'forbid (principal, action == MyCRM::Action::"delete", resource is MyCRM::Contact)'
+            ' when { context.via == "operator" };'
+        ),
+    )
+    browser = _acting(operator, tenant_a, owner_a)
+    pk = _contact_created(browser, tenant_a)
+    refused = browser.client(host_of(tenant_a)).post(f"/contacts/{pk}/delete/")
+    assert refused.status_code == 403
+    assert "Operators delete no contacts" in refused.content.decode()
+    owner = Client(HTTP_HOST=host_of(tenant_a))
+    owner.force_login(owner_a)
+    assert owner.post(f"/contacts/{pk}/delete/").status_code == 302  # the owner may
+
+
+def test_owners_switching_operator_access_off_end_an_open_impersonation(
+    operator: User, tenant_a: Tenant, owner_a: User, member_a: User
+) -> None:
+    browser = _acting(operator, tenant_a, member_a)
+    operator_access_set(tenant=tenant_a, by=owner_a, allowed=False)
+    page = browser.client(host_of(tenant_a)).get("/contacts/")
+    assert "has ended" in page.content.decode()
+    assert not page.wsgi_request.user.is_authenticated
+    row = Impersonation.objects.get()
+    assert row.end_reason == Impersonation.EndReason.REFUSED
+    ended = _events(tenant_a, "operator.impersonation_ended")
+    assert ended[0].changes["ended"] == [None, "operator access switched off"]
 
 
 # Isolation --------------------------------------------------------------------------------
