@@ -11,9 +11,11 @@ import time
 from typing import Any, cast
 
 import structlog
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.utils import perform_login
 from authlib.common.security import generate_token
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,7 +32,7 @@ from . import dns, oidc, saml
 from .exceptions import SsoFailed, SsoNotAllowed
 from .forms import ConnectionForm, DomainForm, EmailFirstForm
 from .models import SsoConnection, SsoDomain
-from .receivers import SSO_SIGN_IN
+from .receivers import SSO_METHOD
 from .selectors import connection_for_email, connection_list, domain_list
 from .services import (
     Identity,
@@ -489,10 +491,13 @@ def _finish(
         )
     membership = sso_sign_in(connection=connection, identity=identity)
     user = membership.user
-    setattr(request, SSO_SIGN_IN, True)  # noqa: B010 - the "SSO required" wall's pass
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        logout(request)  # another person's session here ends before this one begins
+    # The identity provider is the first step; allauth's sign-in stages then ask for the
+    # person's second factor when they have one, as after a password, and sign them in.
+    record_authentication(request, user, SSO_METHOD, connection=connection.pk)
     request.session[SESSION_MARK] = connection.pk
-    return redirect("/")
+    return perform_login(request, user, redirect_url="/", email=identity.email)
 
 
 def _first(values: dict[str, Any], keys: tuple[str, ...]) -> str:

@@ -305,3 +305,57 @@ def test_sso_sign_ins_and_refusals_are_in_the_organizations_audit_log(
     assert failed.via == "sso" and failed.changes["email"][1] == "out@elsewhere.example"
     with tenant_context(tenant_b):
         assert not AuditEvent.objects.filter(action__startswith="sso.").exists()
+
+
+def _member_with_an_authenticator_app(tenant: Any, email: str) -> tuple[User, str]:
+    """A member of `tenant` with a password and an authenticator app; the app's secret."""
+    from tests.iam.mfa_support import sign_in, totp_activate
+
+    user = User.objects.create_user(email=email, password=PASSWORD)
+    Membership.objects.create(user=user, tenant=tenant, role=Role.MEMBER)
+    return user, totp_activate(sign_in(host_of(tenant), email), user)
+
+
+def test_a_member_with_a_second_factor_gives_it_after_the_identity_provider(
+    tenant_a,
+    dns,  # noqa: F811
+    oidc_provider,  # noqa: F811
+):
+    from tests.iam.mfa_support import totp_code
+
+    verified(tenant_a, dns)
+    connection = oidc_connection(tenant_a, oidc_provider)
+    vera, secret = _member_with_an_authenticator_app(tenant_a, "vera@alpha.example")
+    sso_required_set(tenant=tenant_a, required=True)
+    oidc_user_set(oidc_provider, "vera", {"email": "vera@alpha.example"})
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    response = oidc_sign_in(client, f"/auth/sso/{connection.pk}/start/", "vera")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert _signed_in_user(client) is None
+    assert client.get("/").status_code == 302  # not in yet
+
+    done = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert done.status_code == 302 and done["Location"] == "/"
+    assert _signed_in_user(client) == vera.pk  # and "SSO required" let the sign-in through
+    assert client.get("/").status_code == 200
+
+
+def test_a_members_password_and_app_code_are_refused_when_sso_is_required(
+    tenant_a,
+    dns,  # noqa: F811
+    oidc_provider,  # noqa: F811
+):
+    from tests.iam.mfa_support import totp_code
+
+    verified(tenant_a, dns)
+    oidc_connection(tenant_a, oidc_provider)
+    _, secret = _member_with_an_authenticator_app(tenant_a, "wes@alpha.example")
+    sso_required_set(tenant=tenant_a, required=True)
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    asked = client.post("/accounts/login/", {"login": "wes@alpha.example", "password": PASSWORD})
+    assert asked["Location"] == "/accounts/2fa/authenticate/"
+    # A second factor after a password is no single sign-on.
+    refused = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert "single sign-on" in refused.content.decode()
+    assert _signed_in_user(client) is None
