@@ -18,3 +18,14 @@ class InvitationSignupForm(forms.Form):
 
     full_name = forms.CharField(max_length=200, label="Your name")
     password = forms.CharField(widget=forms.PasswordInput, label="Password", strip=False)
+
+
+class SignupFinishForm(forms.Form):
+    """The last step of a sign-up link: the subdomain, which can be changed when it was
+    taken since the request."""
+
+    slug = forms.CharField(
+        max_length=40,
+        label="Subdomain",
+        help_text="Lowercase letters, digits and hyphens; 3 to 40 characters.",
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
     path("signup/", views.signup, name="signup"),
     path("signup/check-slug/", views.slug_check, name="slug_check"),
+    path("signup/finish/<str:token>/", views.signup_link, name="signup_link"),
     path("workspaces/", views.workspaces, name="workspaces"),
     path("workspaces/<slug:slug>/leave/", views.workspace_leave, name="workspace_leave"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),

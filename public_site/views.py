@@ -1,5 +1,7 @@
 """The public site: landing page, sign-up, and the list of a user's workspaces."""
 
+from urllib.parse import quote
+
 from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
@@ -7,6 +9,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit as rate_limited
 
@@ -22,7 +25,6 @@ from iam.services import (
     invitation_accept_as_new_user,
     invitation_open_get,
     membership_leave,
-    user_email_confirmation_send,
 )
 from problems.exceptions import DomainError
 from problems.forms import add_field_errors
@@ -30,8 +32,10 @@ from tenants.exceptions import SlugTaken
 from tenants.models import Tenant
 from tenants.services import slug_is_available
 
-from .forms import InvitationSignupForm, SignupForm
-from .services import organization_sign_up
+from .exceptions import SignupLinkInvalid, SignupLinkUsed
+from .forms import InvitationSignupForm, SignupFinishForm, SignupForm
+from .selectors import signup_pending_get
+from .services import signup_account, signup_finish, signup_start
 
 _MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -66,7 +70,9 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an organization and its owner, then sign the owner in on the new subdomain."""
+    """Ask for an organization: a valid form gets the same "check your inbox" page whether or
+    not the address has an account (the mail says which); nothing exists until its link is
+    followed."""
     form = SignupForm(request.POST or None)
     if request.method == "POST" and not ratelimit.consume(request, action="signup"):
         form.is_valid()
@@ -79,13 +85,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         )
     if request.method == "POST" and form.is_valid():
         try:
-            tenant, user = organization_sign_up(**form.cleaned_data)
+            pending = signup_start(**form.cleaned_data)
         except DomainError as exc:
             add_field_errors(form, exc)
         else:
-            login(request, user, backend=_MODEL_BACKEND)
-            user_email_confirmation_send(request=request, user=user, signup=True)
-            return redirect(handoff_start_url(tenant=tenant))
+            return render(request, "public_site/signup_sent.html", {"pending": pending})
     status = 400 if request.method == "POST" else 200
     return render(
         request,
@@ -93,6 +97,67 @@ def signup(request: HttpRequest) -> HttpResponse:
         {"form": form, "base_domain": settings.BASE_DOMAIN},
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+def signup_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A sign-up link from the mail: one button creates the organization (a GET creates
+    nothing, as mail scanners open links) and hands the owner off to its workspace. The
+    subdomain can be chosen again when it was taken since; an address with an account signs
+    in first, as that account."""
+    try:
+        pending = signup_pending_get(raw=token)
+    except SignupLinkInvalid as exc:
+        return render(
+            request, "public_site/signup_link_invalid.html", {"error": exc.detail}, status=400
+        )
+    user = request.user if request.user.is_authenticated else None
+    if pending.is_completed:
+        if user is not None and pending.tenant and pending.owner_id == user.pk:
+            return redirect(handoff_start_url(tenant=pending.tenant))  # a second click
+        return render(
+            request, "public_site/signup_link_used.html", {"pending": pending}, status=409
+        )
+    account = signup_account(pending=pending)
+    if account is not None and user is None:
+        return redirect(f"{reverse('account_login')}?next={quote(request.path)}")
+    context: dict[str, object] = {"pending": pending, "base_domain": settings.BASE_DOMAIN}
+    if account is not None and user is not None and account.pk != user.pk:
+        return render(request, "public_site/signup_link_other_account.html", context, status=403)
+    form = SignupFinishForm(request.POST or None, initial={"slug": pending.slug})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                tenant, owner, is_new = signup_finish(
+                    raw=token, user=user, slug=form.cleaned_data["slug"]
+                )
+            except SignupLinkUsed:
+                return render(
+                    request, "public_site/signup_link_used.html", {"pending": pending}, status=409
+                )
+            except DomainError as exc:
+                if not add_field_errors(form, exc):
+                    form.add_error(None, exc.detail)
+                status = exc.status if exc.status >= 400 else 400
+            else:
+                if is_new:
+                    login(request, owner, backend=_MODEL_BACKEND)
+                return redirect(handoff_start_url(tenant=tenant))
+    elif not _slug_free(pending.slug):
+        form = SignupFinishForm({"slug": pending.slug})
+        form.is_valid()
+        form.add_error("slug", "This subdomain was taken since you asked; choose another.")
+    context.update(form=form, account=account)
+    return render(request, "public_site/signup_finish.html", context, status=status)
+
+
+def _slug_free(slug: str) -> bool:
+    try:
+        return slug_is_available(slug)
+    except DomainError:
+        return False
 
 
 SLUG_CHECK_RATE = "60/m"

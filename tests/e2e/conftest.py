@@ -1,6 +1,7 @@
 """A real server process on the test database, and headless Chromium driven by Playwright."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -85,6 +86,20 @@ def mails_to(mailbox: Path, address: str) -> list[str]:
     return [m for m in messages if f"To: {address}" in m]
 
 
+# The folder each live server writes its mail to, by the server's URL, so a helper given
+# only the URL (signing up, say) can read what the server sent.
+MAILBOXES: dict[str, Path] = {}
+
+
+def sign_up_link(live_url: str, address: str) -> str:
+    """The link of the newest sign-up mail the live server at `live_url` sent to `address`."""
+    found = None
+    for message in mails_to(MAILBOXES[live_url], address):
+        found = re.search(rf"{re.escape(live_url)}/signup/finish/\S+/", message) or found
+    assert found, f"no sign-up link was mailed to {address}"
+    return found.group(0)
+
+
 def _serving(server: subprocess.Popen[bytes], url: str, log_path: Path) -> bool:
     """Wait until `server` answers its health check: True; False if it could not have the
     port (another process took it between `_free_port` and the bind: pick another)."""
@@ -136,6 +151,7 @@ def live_url(live_env: dict[str, str], live_mailbox: Path, django_db_blocker: An
             )
             url = f"http://localhost:{port}"
             if _serving(server, url, log_path):
+                MAILBOXES[url] = live_mailbox
                 break
         else:
             raise RuntimeError("no free port for the server after 3 tries")
