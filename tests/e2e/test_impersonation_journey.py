@@ -153,4 +153,14 @@ def test_an_operator_acts_as_a_member_and_the_owner_reads_it_in_the_audit_log(
     ):
         assert text in events, text
     assert _fits(page)
+
+    # ...and, at a phone's width, switches operator access off in Security settings.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{host}/settings/security/")
+    page.uncheck("#id_operator_access_allowed")
+    page.click("[data-testid=operator-access] button[type=submit]")
+    page.wait_for_url(f"{host}/settings/security/")
+    assert "can no longer act as members" in page.content()
+    assert not page.is_checked("#id_operator_access_allowed")
+    assert _fits(page)
     owner.close()

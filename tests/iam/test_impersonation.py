@@ -178,10 +178,10 @@ def test_only_owners_switch_operator_access(
     owner = Client(HTTP_HOST=host_of(tenant_a))
     owner.force_login(owner_a)
     page = owner.get("/settings/security/").content.decode()
-    assert 'name="operator_access_allowed" class="mt-0.5" checked' in page  # still on
+    assert 'id="id_operator_access_allowed" checked' in page  # still on
     owner.post("/settings/security/operator-access/", {})
     page = owner.get("/settings/security/").content.decode()
-    assert 'name="operator_access_allowed" class="mt-0.5">' in page  # now off
+    assert 'id="id_operator_access_allowed">' in page  # now off
     rows = _events(tenant_a, "security_settings.updated")
     assert [r.changes for r in rows] == [{"operator_access_allowed": [True, False]}]
     assert rows[0].actor_id == owner_a.pk
