@@ -7,6 +7,7 @@ organization's statements then add permits or, more often, `forbid` what roles w
 ("members edit only deals they own"). A forbid always wins, as Cedar specifies.
 """
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,20 @@ class StoredPolicy:
     source: str
 
 
+@functools.cache
+def schema() -> cedarpy.Schema:
+    """The schema, parsed once per process (parsing it costs more than a decision)."""
+    return cedarpy.Schema.from_str(SCHEMA)
+
+
+@functools.lru_cache(maxsize=512)
+def policy_set(text: str) -> cedarpy.PolicySet:
+    """A policy text parsed once per process and kept for the next decisions; texts are
+    the platform's statement and organizations' policies, which hold no personal data."""
+    return cedarpy.PolicySet.from_str(text)
+
+
+@functools.lru_cache(maxsize=1024)
 def statement_count(source: str) -> int:
     """How many statements (`permit`/`forbid`) a valid policy text holds."""
     return len(json.loads(cedarpy.policies_to_json_str(source))["staticPolicies"])
@@ -158,7 +173,7 @@ def evaluate(
         "resource": uid_text(resource),
         "context": context,
     }
-    result = cedarpy.is_authorized(request, "\n".join(texts), entities, SCHEMA)
+    result = cedarpy.is_authorized(request, policy_set("\n".join(texts)), entities, schema())
     deciding: list[StoredPolicy] = []
     for reason in result.diagnostics.reasons:
         index = int(reason.removeprefix("policy"))

@@ -405,7 +405,9 @@ def allowed_condition(
     """Where, among records of `record_type`, Cedar allows `request` (principal, action
     and context bound; the record unknown), as a condition on the record's columns."""
     texts = [cedar.BASE_POLICY] + [policy.source for policy in policies]
-    result = cedarpy.is_authorized_partial(request, "\n".join(texts), entities, cedar.SCHEMA)
+    result = cedarpy.is_authorized_partial(
+        request, cedar.policy_set("\n".join(texts)), entities, cedar.schema()
+    )
     errors = result._authz_resp.get("diagnostics", {}).get("errors", [])
     if errors:
         log.warning("authz.list_policies_errors", errors=errors[:3])
@@ -427,6 +429,7 @@ def policy_list_problems(source: str) -> list[str]:
     """What in a (valid) policy text lists couldn't apply: conditions on records beyond
     their own attributes compared with values. Empty when lists can apply it all."""
     problems: list[str] = []
+    parsed = cedarpy.PolicySet.from_str(source)
     for record_type in (t.key for t in catalog.RECORD_TYPES):
         for action in LIST_ACTIONS:
             if action == "move" and record_type != "deal":
@@ -435,7 +438,7 @@ def policy_list_problems(source: str) -> list[str]:
                 "action": f'{cedar.NAMESPACE}::Action::"{action}"',
                 "context": None,
             }
-            result = cedarpy.is_authorized_partial(request, source, [], cedar.SCHEMA)
+            result = cedarpy.is_authorized_partial(request, parsed, [], cedar.schema())
             translator = _Translator(record_type, check_only=True)
             for statement in result.residuals.values():
                 try:
