@@ -7,4 +7,4 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import plan_counters, receivers  # noqa: F401
+        from . import plan_counters, receivers, record_finder  # noqa: F401

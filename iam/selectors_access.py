@@ -12,7 +12,7 @@ from django.db.models import Count, Prefetch, QuerySet
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 
-from . import authz
+from . import authz, record_finder
 from .access_errors import RecordNotFound
 from .authz import catalog
 from .exceptions import AccessDenied
@@ -213,4 +213,26 @@ def access_why(
         record=record,
         decision=decision,
         policies=[found[i] for i in ids if i in found],
+    )
+
+
+WHY_OPTIONS = 10  # records the "why?" picker offers for a typed name, at most
+WHY_SEARCH_MAX = 200
+
+
+def why_record_options(
+    *, principal: authz.Principal, record_type: str, text: str
+) -> list[record_finder.RecordOption]:
+    """The records of `record_type` whose names best match `text`, for the "why?" tool's
+    picker: at most WHY_OPTIONS, among those the person asking may view (as their search
+    box would find them). InvalidFields for an unknown type or an overlong text."""
+    errors: dict[str, list[str]] = {}
+    if record_type not in catalog.RECORD_TYPE_KEYS:
+        errors["record_type"] = ["No such record type."]
+    if len(text) > WHY_SEARCH_MAX:
+        errors["q"] = [f"Type at most {WHY_SEARCH_MAX} characters."]
+    if errors:
+        raise InvalidFields(errors)
+    return record_finder.record_options(
+        principal=principal, record_type=record_type, text=text, limit=WHY_OPTIONS
     )

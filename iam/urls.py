@@ -69,6 +69,7 @@ urlpatterns = [
         name="policy_delete",
     ),
     path("settings/access/why/", views_access.why, name="why"),
+    path("settings/access/why/records/", views_access.why_records, name="why_records"),
     path("share/<str:record_type>/<int:record_id>/", views_access.record_share, name="share"),
     path(
         "share/<str:record_type>/<int:record_id>/<int:share_id>/remove/",

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from problems.exceptions import DomainError, InvalidFields
@@ -33,6 +34,7 @@ from .selectors_access import (
     require_why_right,
     team_get,
     team_list,
+    why_record_options,
 )
 from .services_access import (
     custom_role_create,
@@ -415,7 +417,7 @@ def why(request: HttpRequest) -> HttpResponse:
     assert principal is not None  # noqa: S101 - the guard let a member through
     require_why_right(principal)
     tenant = _tenant(request)
-    asked = {k: request.GET.get(k, "") for k in ("user", "action", "record_type", "record_id")}
+    asked = {k: request.GET.get(k, "") for k in ("user", "action", "record_type", "record_id", "q")}
     answer, errors = None, {}
     if asked["user"]:
         try:
@@ -442,6 +444,31 @@ def why(request: HttpRequest) -> HttpResponse:
         },
         status=400 if errors else 200,
     )
+
+
+@requires("member")
+@require_GET
+def why_records(request: HttpRequest) -> HttpResponse:
+    """The "why?" tool's record picker (an htmx partial): the records of the chosen type
+    whose names best match what is typed, at most ten, each a button that picks its id."""
+    principal = authz.principal_for_request(request)
+    assert principal is not None  # noqa: S101 - the guard let a member through
+    require_why_right(principal)
+    record_type = request.GET.get("record_type", "")
+    text = request.GET.get("q", "")
+    options, errors = [], {}
+    try:
+        options = why_record_options(principal=principal, record_type=record_type, text=text)
+    except InvalidFields as exc:
+        errors = exc.errors
+    response = render(
+        request,
+        "iam/_why_records.html",
+        {"options": options, "errors": errors, "q": text.strip()},
+        status=400 if errors else 200,
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 # Sharing one record ------------------------------------------------------------------------

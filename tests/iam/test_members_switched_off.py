@@ -92,7 +92,7 @@ def test_the_page_lists_switched_off_members_apart_with_when_and_by_whom(
     assert event.via == "scim" and "Okta" in event.actor_label
     html = page.content.decode()
     section = html[html.index('data-testid="switched-off"') :]
-    assert "member@alpha.test" in section and "(SCIM)" in section
+    assert "member@alpha.test" in section and "by your identity provider" in section
     assert f'action="/settings/members/{switched_off.pk}/reactivate/"' in section
     members_table = html[html.index('data-testid="members"') : html.index("switched-off-title")]
     assert "member@alpha.test" not in members_table
