@@ -1,7 +1,8 @@
 """Sign-up confirmed by e-mail, in a real browser: the visitor is told to check their inbox
 (the same page whether or not the address has an account), the mailed link creates the
 organization with one click and lands the owner in it; an address with an account signs in
-first and gets the organization for that account. Every page fits a phone's width."""
+first and gets the organization for that account. Every page fits a phone's width, with no
+serious accessibility violation."""
 
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from iam.models import Membership, User
 from tenants.models import Tenant
 
 from .conftest import mails_to, run_manage, sign_up_link
+from .test_accessibility import serious_violations
 from .test_phone_layout import PHONE, _overflow
 
 # The server commits to the throw-away test database; this test's own transaction only reads.
@@ -44,14 +46,14 @@ def test_a_visitor_confirms_by_mail_and_lands_in_the_new_workspace_on_a_phone(
     _ask(page, live_url, slug, email)
     sent = page.inner_text("[data-testid=signup-sent]")
     assert "Check your inbox" in sent and email in sent and "Inbox First" in sent
-    assert _overflow(page) == ""
+    assert _overflow(page) == "" and serious_violations(page) == []
     assert not Tenant.objects.filter(slug=slug).exists()
     assert not User.objects.filter(email=email).exists()
 
     link = sign_up_link(live_url, email)
     page.goto(link)
     assert f"{slug}.localhost" in page.inner_text("main")
-    assert _overflow(page) == ""
+    assert _overflow(page) == "" and serious_violations(page) == []
     page.click("form:has(input[name=slug]) button[type=submit]")
     page.wait_for_url(f"http://{slug}.localhost:{port}/")
     assert "Inbox First" in page.content()
@@ -63,7 +65,7 @@ def test_a_visitor_confirms_by_mail_and_lands_in_the_new_workspace_on_a_phone(
     answer = stranger.goto(link)
     assert answer is not None and answer.status == 409
     assert "This link was used already" in stranger.inner_text("main")
-    assert _overflow(stranger) == ""
+    assert _overflow(stranger) == "" and serious_violations(stranger) == []
     assert Tenant.objects.filter(slug=slug).count() == 1
     assert len(mails_to(live_mailbox, email)) == 1
     stranger.context.close()
