@@ -72,7 +72,7 @@ def _represent(subscription: Subscription) -> dict[str, Any]:
         "currency": subscription.currency,
         "unit_amount": price.unit_amount if price else None,
         "seats": subscription.quantity,
-        "members": Membership.objects.filter(tenant=tenant).count(),
+        "members": Membership.objects.filter(tenant=tenant, deactivated_at=None).count(),
         "trial_ends_at": subscription.trial_ends_at
         if subscription.status == Subscription.Status.TRIALING
         else None,

@@ -84,7 +84,7 @@ def _page(
         "subscription": subscription,
         "plans": plans,
         "trial_days_left": trial_days_left,
-        "members": Membership.objects.filter(tenant=tenant).count(),
+        "members": Membership.objects.filter(tenant=tenant, deactivated_at=None).count(),
         "usage": entitlements.usage(tenant),
         "invoices": list(Invoice.objects.filter(organization=tenant)[:INVOICES_SHOWN]),
         # What a period costs for the seats billed now (before tax and coupons).

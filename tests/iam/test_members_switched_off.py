@@ -291,3 +291,14 @@ def test_a_member_gets_403_from_the_api(tenant_a: Tenant, member_a: User) -> Non
     assert response.status_code == 403
     off.refresh_from_db()
     assert off.deactivated_at is not None
+
+
+def test_the_billing_page_counts_only_members_who_are_on(
+    tenant_a: Tenant, owner_a: User, switched_off: Membership
+) -> None:
+    page = _browser(tenant_a, owner_a).get("/settings/billing/")
+    assert page.status_code == 200
+    assert page.context["members"] == 1
+    api = token_client(owner_a, tenant_a).get("/api/v1/billing/subscription/")
+    assert api.status_code == 200, api.content
+    assert api.json()["members"] == 1
