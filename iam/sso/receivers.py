@@ -11,6 +11,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from iam.impersonation.session import OPERATOR_SIGN_IN
 from iam.models import User
 
 from .exceptions import PasswordSignInRefused
@@ -41,6 +42,10 @@ def signed_in_through_sso(request: HttpRequest, user: User) -> bool:
 def sso_required_wall(sender: Any, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     tenant = getattr(request, "tenant", None)
     if request is None or tenant is None or signed_in_through_sso(request, user):
+        return
+    if getattr(request, OPERATOR_SIGN_IN, False):
+        # An operator acting as the member (iam.impersonation): not the member's own
+        # sign-in, and checked by its own rules (a permission, a reason, the owners' switch).
         return
     if password_sign_in_allowed(user=user, tenant=tenant):
         return

@@ -21,11 +21,12 @@ from iam.impersonation.services import (
     impersonations_expire,
     operator_access_set,
 )
-from iam.models import ApiToken, Membership, Role, User
+from iam.models import ApiToken, Membership, Role, SecuritySettings, User
 from iam.org.models import AuditEvent
 from iam.services_access import policy_create
 from tenants.models import Tenant
 from tests.conftest import host_of
+from tests.factories import PASSWORD
 from tests.support.browser import Browser
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +186,22 @@ def test_only_owners_switch_operator_access(
     rows = _events(tenant_a, "security_settings.updated")
     assert [r.changes for r in rows] == [{"operator_access_allowed": [True, False]}]
     assert rows[0].actor_id == owner_a.pk
+
+
+def test_an_organization_requiring_sso_still_lets_an_operator_act_as_a_member(
+    operator: User, tenant_a: Tenant, member_a: User
+) -> None:
+    """Its "SSO required" wall keeps members' own password sign-ins out, not an operator's
+    entry, which has its own rules; a member's password sign-in is still refused."""
+    SecuritySettings.objects.update_or_create(tenant=tenant_a, defaults={"sso_required": True})
+    browser = _acting(operator, tenant_a, member_a)
+    assert browser.client(host_of(tenant_a)).get("/contacts/").wsgi_request.user == member_a
+    own = Browser()
+    own.post(
+        f"http://{host_of(tenant_a)}/accounts/login/",
+        {"login": member_a.email, "password": PASSWORD},
+    )
+    assert not own.client(host_of(tenant_a)).get("/contacts/").wsgi_request.user.is_authenticated
 
 
 # While acting -----------------------------------------------------------------------------
