@@ -397,3 +397,28 @@ def test_live_slug_check_is_rate_limited_per_client_address(public_client: Clien
     assert "Too many checks" in limited.content.decode()
     other = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9")
     assert other.get("/signup/check-slug/", {"slug": "free-one"}).status_code == 200
+
+
+def test_operators_see_waiting_sign_ups_but_never_the_link_or_password(
+    public_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    _ask(public_client, django_capture_on_commit_callbacks, GOOD)
+    pending = PendingSignup.objects.get(email=GOOD["email"])
+    operator = Client(HTTP_HOST="localhost")
+    operator.force_login(
+        User.objects.create_superuser(email="ops@mycrm.test", password="x-Long-passphrase-9")
+    )
+    listing = operator.get("/admin/public_site/pendingsignup/")
+    assert listing.status_code == 200 and GOOD["email"].encode() in listing.content
+    page = operator.get(f"/admin/public_site/pendingsignup/{pending.pk}/change/")
+    assert page.status_code == 200 and b"Omega Widgets" in page.content
+    assert pending.password.encode() not in page.content
+    assert pending.digest.encode() not in page.content
+    assert (
+        operator.post(
+            f"/admin/public_site/pendingsignup/{pending.pk}/change/", {"slug": "hijack"}
+        ).status_code
+        == 403
+    )
+    pending.refresh_from_db()
+    assert pending.slug == "omega"
