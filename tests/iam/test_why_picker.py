@@ -7,10 +7,11 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from iam.models import User
+from iam.models import CustomRole, Membership, Role, User
 from tenants.models import Tenant
 from tests.conftest import host_of
 from tests.crm.factories import ActivityFactory, ContactFactory, DealFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +139,19 @@ def test_the_page_carries_the_picker(owner_client: Client) -> None:
     html = owner_client.get("/settings/access/why/").content.decode()
     assert 'data-testid="why-record-search"' in html
     assert f'hx-get="{PICKER}"' in html
+
+
+def test_records_the_asker_may_not_view_are_not_offered(tenant_a: Tenant, owner_a: User) -> None:
+    """A people admin whose roles see no deals (billing, plus the "People" right) finds none:
+    the picker offers what the asker's own search box would."""
+    asker = UserFactory(email="people-admin@alpha.test")
+    membership = Membership.objects.create(user=asker, tenant=tenant_a, role=Role.BILLING)
+    people = CustomRole.objects.create(
+        tenant=tenant_a, name="People admin", permissions={"admin.people": "all"}
+    )
+    membership.custom_roles.add(people)
+    with tenant_context(tenant_a):
+        DealFactory(name="Private pipeline deal", owner_id=owner_a.pk)
+    response = _browser(tenant_a, asker).get(PICKER, {"record_type": "deal", "q": "private"})
+    assert response.status_code == 200
+    assert _ids(response) == []
