@@ -423,6 +423,30 @@ def test_a_link_is_for_the_operator_who_started_it_and_works_once(
     assert stranger.get(link).status_code == 400
 
 
+def test_an_owner_of_a_cannot_switch_operator_access_of_b(
+    tenant_a: Tenant, tenant_b: Tenant, owner_a: User
+) -> None:
+    client = Client(HTTP_HOST=host_of(tenant_b))
+    client.force_login(owner_a)
+    assert client.post("/settings/security/operator-access/", {}).status_code == 403
+    assert not SecuritySettings.objects.filter(tenant=tenant_b).exists()
+    assert not _events(tenant_b, "security_settings.")
+
+
+def test_the_operator_admin_lists_impersonations(
+    operator: User, tenant_a: Tenant, member_a: User
+) -> None:
+    impersonation_start(tenant=tenant_a, operator=operator, member_id=member_a.pk, reason=REASON)
+    superuser = User.objects.create_superuser(email="root@mycrm.test", password="x-Long-pass-9")
+    client = Client(HTTP_HOST=settings.BASE_DOMAIN)
+    client.force_login(superuser)
+    page = client.get("/admin/iam_impersonation/impersonation/")
+    assert page.status_code == 200
+    assert (
+        "ops@mycrm.test" in page.content.decode() and "member@alpha.test" in page.content.decode()
+    )
+
+
 def test_owners_see_the_rows_with_operator_and_reason_on_the_audit_page(
     operator: User, tenant_a: Tenant, owner_a: User, member_a: User
 ) -> None:
