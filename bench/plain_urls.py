@@ -3,11 +3,14 @@
 `PlainContactViewSet` is `ContactViewSet` with the three things that need a tenant swapped:
 the tenant-schema guard of `TenantViewSet.initial` is skipped, the Bearer token is looked up
 by digest without the tenant filter, and the permission is "authenticated" instead of "member
-of this tenant" (there is no tenant to be a member of). Encrypted contact fields are
-decrypted with the first organization's keys (`EncryptionTenantMiddleware`). Serializer,
+of this tenant" (there is no tenant to be a member of). Access is decided as on the tenancy
+side (`Authorized`, and the list narrowed by `authz.visible`), at the one organization every
+user belongs to; encrypted contact fields are decrypted with its keys
+(`EncryptionTenantMiddleware`). Serializer,
 selector, pagination, renderer and exception handling are the project's own.
 """
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,29 +25,39 @@ from rest_framework.routers import DefaultRouter
 
 from crm.api.views import ContactViewSet
 from iam.authentication import BearerTokenAuthentication
+from iam.authz.guards import Authorized
 from iam.models import ApiToken, User
-from iam.services import TOKEN_PREFIX, _digest
+from iam.tokens import _CREDENTIALS_SQL, TOKEN_PREFIX, TokenCredentials, digest
 from tenants.models import Tenant
 
-_PLAIN_CREDENTIALS_SQL = """
-    SELECT u.*, t.id AS token_id, t.last_used_at AS token_last_used_at
-    FROM iam_apitoken t JOIN iam_user u ON u.id = t.user_id
-    WHERE t.digest = %s AND t.revoked_at IS NULL AND u.is_active
-"""
+# `iam.tokens`' statement without the tenant filter: the same columns, expiry and
+# switched-off membership probe.
+_PLAIN_CREDENTIALS_SQL = _CREDENTIALS_SQL.replace(" AND t.tenant_id = %s", "")
 
 
-def token_authenticate(raw: str) -> User | None:
-    """`iam.services.api_token_authenticate` without the tenant filter."""
+def token_authenticate(raw: str, tenant: Tenant) -> TokenCredentials | None:
+    """`iam.tokens.api_token_authenticate` without the tenant filter; the credentials speak
+    for the one organization of the plain side."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    user = next(iter(User.objects.raw(_PLAIN_CREDENTIALS_SQL, [_digest(raw)])), None)
+    now = timezone.now()
+    user = next(iter(User.objects.raw(_PLAIN_CREDENTIALS_SQL, [digest(raw), now])), None)
     if user is None:
         return None
-    now = timezone.now()
-    last_used_at = user.__dict__["token_last_used_at"]
+    extra = user.__dict__
+    last_used_at = extra["token_last_used_at"]
     if last_used_at is None or (now - last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=user.__dict__["token_id"]).update(last_used_at=now)
-    return user
+        ApiToken.objects.filter(pk=extra["token_id"]).update(last_used_at=now)
+    scopes = extra["token_scopes"]
+    if isinstance(scopes, str):
+        scopes = json.loads(scopes)
+    return TokenCredentials(
+        token_id=extra["token_id"],
+        user=user,
+        tenant=tenant,
+        scopes=frozenset(scopes),
+        expires_at=extra["token_expires_at"],
+    )
 
 
 class PlainBearerAuthentication(BearerTokenAuthentication):
@@ -57,15 +70,17 @@ class PlainBearerAuthentication(BearerTokenAuthentication):
         parts = header.split()
         if len(parts) != 2 or parts[0].lower() != self.keyword.lower():
             return None
-        user = token_authenticate(parts[1])
-        if user is None:
+        credentials = token_authenticate(parts[1], request._request.tenant)  # type: ignore[attr-defined]
+        if credentials is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        return user, None
+        return credentials.user, credentials
 
 
 class EncryptionTenantMiddleware:
-    """Encrypted fields need an organization for their keys; on the plain side it is always
-    the first one (`org000`), so both sides decrypt the same values with a cached key."""
+    """Encrypted fields need an organization for their keys, and access decisions one for
+    memberships and roles; on the plain side it is always the first one (`org000`), so both
+    sides decrypt the same values with a cached key and decide with one principal
+    statement."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -75,12 +90,13 @@ class EncryptionTenantMiddleware:
         if self.tenant is None:
             self.tenant = Tenant.objects.get(slug="org000")
         connection.tenant = self.tenant  # type: ignore[attr-defined]
+        request.tenant = self.tenant  # type: ignore[attr-defined]
         return self.get_response(request)
 
 
 class PlainContactViewSet(ContactViewSet):
     authentication_classes = [PlainBearerAuthentication, authentication.SessionAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, Authorized]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Skip TenantViewSet.initial (the tenant-schema guard); keep DRF's own.

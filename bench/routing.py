@@ -95,7 +95,7 @@ def _statements(host: str, token: str, before: tuple[str, str] | None = None) ->
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(PATH)
     assert response.status_code == 200, response.content
-    assert len(response.json()["results"]) == PAGE
+    assert len(response.json()["results"]) == PAGE, response.content[:400]
     return [q["sql"] for q in ctx.captured_queries]
 
 
@@ -155,8 +155,10 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
     middleware calls them.
     """
     from django.db import connection
+    from django.utils import timezone
 
-    from iam.services import _CREDENTIALS_SQL, _digest
+    from iam.tokens import _CREDENTIALS_SQL
+    from iam.tokens import digest as _digest
     from tenants import routing
     from tenants.models import Tenant
 
@@ -194,10 +196,10 @@ def _tenancy_costs(targets: list[tuple[str, str]], repeat: int = 2000) -> list[l
         connection.set_schema_to_public()  # type: ignore[attr-defined]
 
     rows: list[tuple[str, float, float, float]] = []
-    params = [digest, tenant.pk]
+    now = timezone.now()
     a, b, d = pair(
-        run(_CREDENTIALS_SQL, params),
-        run(_CREDENTIALS_SQL.replace(" AND t.tenant_id = %s", ""), params[:1]),
+        run(_CREDENTIALS_SQL, [digest, tenant.pk, now]),
+        run(_CREDENTIALS_SQL.replace(" AND t.tenant_id = %s", ""), [digest, now]),
     )
     rows.append(("token statement: the tenant filter", a, b, d))
     a, b, d = pair(run(f"{set_sql}; {page_sql}", sets=True), run(page_sql))
@@ -275,6 +277,7 @@ def setup_plain(tenants: int) -> dict[str, Any]:
     from crm.models import Company, Contact
     from iam.models import ApiToken, Membership, Role, User
     from iam.services import TOKEN_PREFIX, _digest
+    from iam.token_scopes import FULL_SCOPES
     from tenants.models import Tenant
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -288,10 +291,21 @@ def setup_plain(tenants: int) -> dict[str, Any]:
         Membership.objects.create(user=user, tenant=org, role=Role.OWNER)
         raw = f"{TOKEN_PREFIX}bench-plain-{i:03d}-{os.urandom(16).hex()}"
         ApiToken.objects.create(
-            user=user, tenant=org, name="bench", prefix=raw[:11], digest=_digest(raw)
+            user=user,
+            tenant=org,
+            name="bench",
+            prefix=raw[:11],
+            digest=_digest(raw),
+            scopes=list(FULL_SCOPES),  # as `api_token_create` gives on the tenancy side
         )
         targets.append(("localhost", raw))
         users.append(user)
+    # The plain side decides access at its one organization, as a single-schema app would:
+    # every user is a member there too.
+    first = Tenant.objects.get(slug="org000")
+    Membership.objects.bulk_create(
+        Membership(user=user, tenant=first, role=Role.OWNER) for user in users[1:]
+    )
     # Contacts are encrypted with the first organization's keys, as on the tenancy side; the
     # plain server decrypts them under that organization too (`bench.plain_urls`).
     connection.tenant = Tenant.objects.get(slug="org000")  # type: ignore[attr-defined]
