@@ -190,6 +190,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "iam.impersonation.tasks.impersonations_expire_due",
         "schedule": 60.0,
     },
+    # SAML identity providers' metadata, for connections set up from a URL, is fetched
+    # again, so a signing certificate they rotate is picked up (public schema).
+    "iam-sso-saml-metadata-refresh": {
+        "task": "iam.sso.tasks.saml_metadata_refresh",
+        "schedule": 6 * 3600.0,
+    },
     # Provider events whose task was lost, or that failed, are applied again.
     "billing-webhooks-retry": {"task": "billing.tasks.webhooks_retry", "schedule": 60.0},
     # Billing works on shared tables in `public`: no fan-out over organizations.

@@ -64,6 +64,21 @@ class SsoConnection(models.Model):
     # SAML: the identity provider's metadata, fetched from a URL or uploaded.
     saml_metadata_url = models.URLField(max_length=500, blank=True)
     saml_metadata_xml = models.TextField(blank=True)
+    # A metadata URL is fetched again periodically (and on "refresh now"): when it last
+    # worked, and what went wrong the last time it didn't (the stored metadata stays).
+    saml_metadata_refreshed_at = models.DateTimeField(null=True, blank=True)
+    saml_metadata_error = models.CharField(max_length=300, blank=True)
+    saml_metadata_error_at = models.DateTimeField(null=True, blank=True)
+    # Our own key pair as the service provider (iam/sso/keys.py): the certificate is in
+    # our SP metadata; the private key is sealed with the organization's data key. The
+    # previous pair, kept after a rotation, only decrypts assertions still encrypted to it.
+    saml_sp_certificate = models.TextField(blank=True)
+    saml_sp_private_key = models.TextField(blank=True)
+    saml_sp_previous_certificate = models.TextField(blank=True)
+    saml_sp_previous_private_key = models.TextField(blank=True)
+    # Sign our AuthnRequests with that key (on for a new connection whose identity provider
+    # asks for signed requests in its metadata).
+    saml_sign_requests = models.BooleanField(default=False)
     is_enabled = models.BooleanField(default=False)
     tested_at = models.DateTimeField(null=True, blank=True)
     jit_enabled = models.BooleanField(default=True)

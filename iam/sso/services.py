@@ -4,7 +4,7 @@
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from allauth.account.models import EmailAddress
@@ -21,7 +21,7 @@ from pii.crypto import decrypt, encrypt
 from problems.exceptions import InvalidFields
 from tenants.models import Tenant
 
-from . import dns
+from . import dns, keys
 from .exceptions import (
     ConnectionInvalid,
     ConnectionNotTested,
@@ -32,6 +32,9 @@ from .exceptions import (
     SsoNotAllowed,
 )
 from .models import SamlAssertionSeen, SsoConnection, SsoDomain, SsoGrant
+
+if TYPE_CHECKING:
+    from .saml import SpSettings
 
 log = structlog.get_logger(__name__)
 
@@ -205,6 +208,7 @@ def connection_save(
     oidc_client_secret: str = "",
     saml_metadata_url: str = "",
     saml_metadata_xml: str = "",
+    saml_sign_requests: bool | None = None,
     jit_enabled: bool = True,
     default_role: str = Role.MEMBER,
     default_custom_role: CustomRole | None = None,
@@ -254,11 +258,20 @@ def connection_save(
         elif saml_metadata_url:
             conn.saml_metadata_xml = saml.metadata_fetch(saml_metadata_url)
             conn.saml_metadata_url = saml_metadata_url.strip()
+            conn.saml_metadata_refreshed_at = timezone.now()
+            conn.saml_metadata_error, conn.saml_metadata_error_at = "", None
         elif not conn.saml_metadata_xml:
             raise InvalidFields(
                 {"saml_metadata_url": ["Give the metadata's URL or upload its file."]}
             )
         saml.idp_entity_id(conn.saml_metadata_xml)
+        if not conn.saml_sp_private_key:
+            # A new connection (or one made before connections had keys) gets its key pair,
+            # and signs its requests when the identity provider asks for signed ones.
+            _sp_keypair_set(conn, tenant=tenant)
+            conn.saml_sign_requests = saml.idp_wants_signed_requests(conn.saml_metadata_xml)
+        if saml_sign_requests is not None:
+            conn.saml_sign_requests = saml_sign_requests
     conn.jit_enabled = jit_enabled
     conn.default_role = default_role
     conn.default_custom_role = default_custom_role
@@ -335,6 +348,209 @@ def connection_delete(*, connection: SsoConnection) -> None:
         audit_record(action="sso.connection_removed", target=connection, tenant=connection.tenant)
         connection.delete()
     log.info("sso.connection_deleted", tenant=connection.tenant_id, connection=connection.pk)
+
+
+# SAML: our key pair, signed requests, the identity provider's metadata ----------------------
+
+
+def _sp_keypair_set(conn: SsoConnection, *, tenant: Tenant) -> None:
+    pair = keys.keypair_generate(common_name=f"{tenant.slug} SAML SP {conn.name}")
+    conn.saml_sp_certificate = pair.cert_pem
+    conn.saml_sp_private_key = keys.key_seal(tenant_id=tenant.pk, key_pem=pair.key_pem)
+
+
+def _saml_connection(connection: SsoConnection) -> None:
+    if connection.protocol != SsoConnection.Protocol.SAML:
+        raise ConnectionInvalid("This is not a SAML connection.")
+
+
+def connection_sp_settings(*, tenant: Tenant, connection_id: int) -> "SpSettings":
+    """The SP side of a SAML connection of `tenant`: its key pairs, unsealed (the current
+    one, then the one kept from before the last rotation) and whether it signs requests.
+    A connection of another organization has nothing to give."""
+    from .saml import SpSettings
+
+    conn = SsoConnection.objects.filter(
+        pk=connection_id, tenant=tenant, protocol=SsoConnection.Protocol.SAML
+    ).first()
+    if conn is None:
+        return SpSettings()
+    pairs = [
+        keys.KeyPair(
+            key_pem=keys.key_open(tenant_id=tenant.pk, sealed=sealed), cert_pem=certificate
+        )
+        for sealed, certificate in (
+            (conn.saml_sp_private_key, conn.saml_sp_certificate),
+            (conn.saml_sp_previous_private_key, conn.saml_sp_previous_certificate),
+        )
+        if sealed and certificate
+    ]
+    return SpSettings(keys=pairs, sign_requests=conn.saml_sign_requests and bool(pairs))
+
+
+def connection_sp_key_rotate(*, connection: SsoConnection) -> SsoConnection:
+    """Give the connection a new key pair. Requests are signed with the new key at once
+    (the identity provider needs our new metadata); the previous pair still decrypts
+    assertions encrypted to it until the next rotation."""
+    _saml_connection(connection)
+    tenant = connection.tenant
+    with transaction.atomic():
+        conn = SsoConnection.objects.select_for_update().get(pk=connection.pk, tenant=tenant)
+        before = keys.fingerprint(conn.saml_sp_certificate) if conn.saml_sp_certificate else None
+        conn.saml_sp_previous_certificate = conn.saml_sp_certificate
+        conn.saml_sp_previous_private_key = conn.saml_sp_private_key
+        _sp_keypair_set(conn, tenant=tenant)
+        conn.save(
+            update_fields=[
+                "saml_sp_certificate",
+                "saml_sp_private_key",
+                "saml_sp_previous_certificate",
+                "saml_sp_previous_private_key",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action="sso.sp_key_rotated",
+            target=conn,
+            tenant=tenant,
+            changes={
+                "saml_sp_certificate": [before, keys.fingerprint(conn.saml_sp_certificate)],
+                "saml_sp_private_key": "changed",
+            },
+        )
+    log.info("sso.sp_key_rotated", tenant=tenant.slug, connection=conn.pk)
+    return conn
+
+
+def connection_sign_requests_set(*, connection: SsoConnection, enabled: bool) -> SsoConnection:
+    """Sign the connection's AuthnRequests with its key, or stop signing them."""
+    _saml_connection(connection)
+    tenant = connection.tenant
+    with transaction.atomic():
+        conn = SsoConnection.objects.select_for_update().get(pk=connection.pk, tenant=tenant)
+        before = conn.saml_sign_requests
+        fields = ["saml_sign_requests", "updated_at"]
+        if enabled and not conn.saml_sp_private_key:
+            _sp_keypair_set(conn, tenant=tenant)
+            fields += ["saml_sp_certificate", "saml_sp_private_key"]
+        conn.saml_sign_requests = enabled
+        conn.save(update_fields=fields)
+        audit_record(
+            action="sso.connection_changed",
+            target=conn,
+            tenant=tenant,
+            changes={"saml_sign_requests": [before, enabled]},
+        )
+    log.info("sso.sign_requests_set", tenant=tenant.slug, connection=conn.pk, enabled=enabled)
+    return conn
+
+
+@dataclass(frozen=True)
+class MetadataRefreshed:
+    connection: SsoConnection
+    changed: bool
+    certificates_changed: bool
+
+
+def connection_metadata_refresh(
+    *, connection: SsoConnection, via: str | None = None
+) -> MetadataRefreshed:
+    """Fetch a SAML connection's metadata from its URL again and keep it when it is valid
+    (the same identity provider, with a signing certificate). A new signing certificate
+    (the provider rotated it) is written to the audit log; from then on only assertions it
+    signs are accepted. When the fetch or the check fails the stored metadata stays, and
+    the error and its time are kept on the connection for its page; ConnectionInvalid."""
+    from . import saml
+
+    _saml_connection(connection)
+    if not connection.saml_metadata_url:
+        raise ConnectionInvalid("This connection's metadata was uploaded; there is no URL.")
+    now = timezone.now()
+    try:
+        xml = saml.metadata_fetch(connection.saml_metadata_url)
+        entity_id = saml.idp_entity_id(xml)
+        known = saml.idp_entity_id(connection.saml_metadata_xml)
+        if entity_id != known:
+            raise ConnectionInvalid(
+                f"The metadata now describes another identity provider ({entity_id}, not "
+                f"{known}); save the connection again to accept it."
+            )
+        certificates = saml.idp_signing_certificates(xml)
+        if not certificates:
+            raise ConnectionInvalid("The metadata names no signing certificate.")
+    except ConnectionInvalid as exc:
+        SsoConnection.objects.filter(pk=connection.pk, tenant_id=connection.tenant_id).update(
+            saml_metadata_error=exc.detail[:300], saml_metadata_error_at=now
+        )
+        log.warning(
+            "sso.saml.metadata_refresh_failed",
+            tenant=connection.tenant_id,
+            connection=connection.pk,
+            error=exc.detail,
+        )
+        raise
+    tenant = connection.tenant
+    with transaction.atomic():
+        conn = SsoConnection.objects.select_for_update().get(pk=connection.pk, tenant=tenant)
+        before = saml.idp_signing_certificates(conn.saml_metadata_xml)
+        changed = conn.saml_metadata_xml != xml
+        fields = ["saml_metadata_refreshed_at", "saml_metadata_error", "saml_metadata_error_at"]
+        conn.saml_metadata_refreshed_at, conn.saml_metadata_error = now, ""
+        conn.saml_metadata_error_at = None
+        changes: dict[str, Any] = {}
+        if changed:
+            conn.saml_metadata_xml = xml
+            fields += ["saml_metadata_xml", "updated_at"]
+            if before != certificates:
+                changes["idp_signing_certificates"] = [
+                    [keys.fingerprint(c) for c in before],
+                    [keys.fingerprint(c) for c in certificates],
+                ]
+            if saml.idp_wants_signed_requests(xml) and not conn.saml_sign_requests:
+                # The provider now asks for signed requests: sign them, or it refuses us.
+                conn.saml_sign_requests = True
+                fields.append("saml_sign_requests")
+                changes["saml_sign_requests"] = [False, True]
+        conn.save(update_fields=fields)
+        if changes:
+            audit_record(
+                action="sso.idp_certificate_changed"
+                if "idp_signing_certificates" in changes
+                else "sso.connection_changed",
+                target=conn,
+                tenant=tenant,
+                via=via,
+                changes=changes,
+            )
+    log.info(
+        "sso.saml.metadata_refreshed",
+        tenant=tenant.slug,
+        connection=conn.pk,
+        changed=changed,
+        certificates_changed="idp_signing_certificates" in changes,
+    )
+    return MetadataRefreshed(
+        connection=conn,
+        changed=changed,
+        certificates_changed="idp_signing_certificates" in changes,
+    )
+
+
+def saml_metadata_refresh_all() -> dict[str, int]:
+    """Refresh every SAML connection configured from a metadata URL (the periodic task);
+    one failing provider does not stop the others."""
+    counts = {"refreshed": 0, "failed": 0}
+    connections = SsoConnection.objects.filter(
+        protocol=SsoConnection.Protocol.SAML, tenant__status=Tenant.Status.ACTIVE
+    ).exclude(saml_metadata_url="")
+    for connection in connections.select_related("tenant").order_by("pk"):
+        try:
+            connection_metadata_refresh(connection=connection, via="task")
+        except ConnectionInvalid:
+            counts["failed"] += 1
+        else:
+            counts["refreshed"] += 1
+    return counts
 
 
 def sso_required_set(*, tenant: Tenant, required: bool) -> SecuritySettings:

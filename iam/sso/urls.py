@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_saml
 
 app_name = "iam_sso"
 
@@ -22,6 +22,21 @@ urlpatterns = [
         "settings/sso/connections/<int:pk>/delete/",
         views.connection_delete_view,
         name="connection_delete",
+    ),
+    path(
+        "settings/sso/connections/<int:pk>/saml/sign-requests/",
+        views_saml.sign_requests,
+        name="saml_sign_requests",
+    ),
+    path(
+        "settings/sso/connections/<int:pk>/saml/rotate-key/",
+        views_saml.key_rotate,
+        name="saml_key_rotate",
+    ),
+    path(
+        "settings/sso/connections/<int:pk>/saml/refresh/",
+        views_saml.metadata_refresh,
+        name="saml_metadata_refresh",
     ),
     path("auth/sso/", views.sign_in, name="sign_in"),
     path("auth/sso/<int:pk>/start/", views.start, name="start"),

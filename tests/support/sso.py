@@ -228,6 +228,20 @@ class SamlIdp:
     cert_file: Path
     workdir: Path
     sp_metadata: list[str] = field(default_factory=list)
+    # Ask for signed AuthnRequests (in its metadata, WantAuthnRequestsSigned) and refuse
+    # an unsigned one, or one whose signature the SP metadata's certificate doesn't check.
+    want_authn_requests_signed: bool = False
+    # How many times the key was rotated (each gives new files, the entity id stays).
+    generation: int = 0
+
+    def rotate_key(self) -> None:
+        """A new signing key and certificate, as a provider rotating its certificate."""
+        self.generation += 1
+        key_pem, cert_pem = self_signed(f"{self.entity_id} {self.generation}")
+        stem = self.workdir / f"{self.key_file.stem}-{self.generation}"
+        self.key_file, self.cert_file = stem.with_suffix(".key"), stem.with_suffix(".crt")
+        self.key_file.write_bytes(key_pem)
+        self.cert_file.write_bytes(cert_pem)
 
     def metadata_xml(self) -> str:
         from saml2.metadata import create_metadata_string
@@ -261,6 +275,7 @@ class SamlIdp:
                     },
                     "sign_assertion": True,
                     "sign_response": False,
+                    "want_authn_requests_signed": self.want_authn_requests_signed,
                 }
             },
             "metadata": {"inline": self.sp_metadata} if with_sps and self.sp_metadata else {},
@@ -290,7 +305,14 @@ class SamlIdp:
 
         query = parse_qs(urlsplit(authn_request_url).query)
         idp = self.server()
-        parsed = idp.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
+        # The redirect binding's signature, when there is one, covers these parameters.
+        parsed = idp.parse_authn_request(
+            query["SAMLRequest"][0],
+            BINDING_HTTP_REDIRECT,
+            relay_state=query.get("RelayState", [None])[0],
+            sigalg=query.get("SigAlg", [None])[0],
+            signature=query.get("Signature", [None])[0],
+        )
         request = parsed.message
         identity = {"email": [email], **(attributes or {})}
         kwargs: dict[str, Any] = {
@@ -320,3 +342,48 @@ def saml_idp(tmp_path: Path, name: str = "idp") -> SamlIdp:
         cert_file=cert_file,
         workdir=tmp_path,
     )
+
+
+class MetadataServer:
+    """A local HTTP server that serves documents by path, or fails with a given status:
+    an identity provider's metadata URL."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[int, str]] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, path: str, body: str, *, status: int = 200) -> str:
+        self.documents[path] = (status, body)
+        return f"{self.base}{path}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        documents = self.documents
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status, body = documents.get(self.path, (404, "not found"))
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/samlmetadata+xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def metadata_server() -> Iterator[MetadataServer]:
+    server = MetadataServer()
+    yield server
+    server.close()
