@@ -162,5 +162,6 @@ def test_an_operator_acts_as_a_member_and_the_owner_reads_it_in_the_audit_log(
     page.wait_for_url(f"{host}/settings/security/")
     assert "can no longer act as members" in page.content()
     assert not page.is_checked("#id_operator_access_allowed")
+    assert REASON in page.inner_text("[data-testid=operator-visits]")
     assert _fits(page)
     owner.close()

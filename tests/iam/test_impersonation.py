@@ -423,6 +423,21 @@ def test_a_link_is_for_the_operator_who_started_it_and_works_once(
     assert stranger.get(link).status_code == 400
 
 
+def test_owners_see_the_latest_operator_visits_in_security_settings(
+    operator: User, tenant_a: Tenant, tenant_b: Tenant, owner_a: User, owner_b: User
+) -> None:
+    member_b = Membership.objects.filter(tenant=tenant_b, role=Role.MEMBER).get().user
+    impersonation_start(tenant=tenant_b, operator=operator, member_id=member_b.pk, reason=REASON)
+    owner = Client(HTTP_HOST=host_of(tenant_a))
+    owner.force_login(owner_a)
+    assert 'data-testid="operator-visits"' not in owner.get("/settings/security/").content.decode()
+    other = Client(HTTP_HOST=host_of(tenant_b))
+    other.force_login(owner_b)
+    page = other.get("/settings/security/").content.decode()
+    assert 'data-testid="operator-visits"' in page
+    assert REASON in page and "ops@mycrm.test" in page and member_b.email in page
+
+
 def test_an_owner_of_a_cannot_switch_operator_access_of_b(
     tenant_a: Tenant, tenant_b: Tenant, owner_a: User
 ) -> None:

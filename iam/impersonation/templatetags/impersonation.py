@@ -5,6 +5,7 @@ from typing import Any
 
 from django import template
 
+from iam.impersonation.selectors import impersonation_list_recent
 from iam.impersonation.services import operator_access_allowed
 from iam.models import Role
 
@@ -19,5 +20,6 @@ def operator_access_card(context: dict[str, Any]) -> dict[str, Any]:
         "request": request,
         "csrf_token": context.get("csrf_token"),
         "allowed": operator_access_allowed(tenant=request.tenant),
+        "recent": impersonation_list_recent(tenant=request.tenant),
         "is_owner": membership is not None and membership.role == Role.OWNER,
     }
