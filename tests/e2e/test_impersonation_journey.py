@@ -16,6 +16,8 @@ from iam.models import Membership, Role, User
 from tenants.models import Tenant
 from tests.support.connections import run_on_own_connection
 
+from .test_accessibility import serious_violations
+
 # The server commits to the throw-away test database; this test's own transaction only reads.
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +108,7 @@ def test_an_operator_acts_as_a_member_and_the_owner_reads_it_in_the_audit_log(
     assert f"member@{slug}.test" in banner.inner_text()
     assert f"ops@{slug}.example" in banner.inner_text()
     assert _fits(page)
+    assert serious_violations(page) == []
 
     # Edits a contact as the member; the banner stays on every page.
     page.goto(f"{host}/contacts/new/")
@@ -164,4 +167,5 @@ def test_an_operator_acts_as_a_member_and_the_owner_reads_it_in_the_audit_log(
     assert not page.is_checked("#id_operator_access_allowed")
     assert REASON in page.inner_text("[data-testid=operator-visits]")
     assert _fits(page)
+    assert serious_violations(page) == []
     owner.close()
