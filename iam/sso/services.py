@@ -683,7 +683,8 @@ def sso_sign_in(*, connection: SsoConnection, identity: Identity) -> Membership:
                 membership.custom_roles.add(connection.default_custom_role_id)
             audit_record(
                 action="sso.member_created",
-                target=membership,
+                # Named as the membership services name a member: id and e-mail.
+                target=("member", user.pk, user.email),
                 actor=user,
                 via="sso",
                 tenant=tenant,

@@ -316,7 +316,7 @@ def test_the_company_verifies_its_domain_connects_sso_with_mfa_and_provisions_ov
     for action in ("sso.connection_created", "sso.connection_tested", "sso.connection_enabled"):
         assert _rows_with(sso_rows, action, "Company IdP"), action
     assert _rows_with(sso_rows, "sso.required_changed", "sso_required", "False → True")
-    assert _rows_with(sso_rows, "sso.member_created", colleague_email, "SSO")
+    assert _rows_with(sso_rows, "sso.member_created", f"member “{colleague_email}”", "SSO")
     assert len(_rows_with(sso_rows, "sso.signed_in", colleague_email, "SSO")) == 2
     assert _rows_with(sso_rows, "sso.sign_in_failed", sam_email, "switched off")
     mfa_rows = _audit_rows(owner, host, "security_settings.updated")

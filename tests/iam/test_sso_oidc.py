@@ -299,7 +299,9 @@ def test_sso_sign_ins_and_refusals_are_in_the_organizations_audit_log(
     ann = User.objects.get(email="ann@alpha.example")
     with tenant_context(tenant_a):
         events = {e.action: e for e in AuditEvent.objects.filter(action__startswith="sso.")}
-    assert events["sso.member_created"].actor_id == ann.pk
+    created = events["sso.member_created"]
+    assert created.actor_id == ann.pk
+    assert (created.target_type, created.target_label) == ("member", "ann@alpha.example")
     assert events["sso.signed_in"].via == "sso" and events["sso.signed_in"].actor_id == ann.pk
     failed = events["sso.sign_in_failed"]
     assert failed.via == "sso" and failed.changes["email"][1] == "out@elsewhere.example"
