@@ -48,6 +48,8 @@ REFUSED_ALWAYS: tuple[tuple[str, str], ...] = (
 # Refused when they would change something: sessions, tokens, billing, people and roles,
 # and the organization's own security rules (the switch that refuses operators included).
 REFUSED_WRITES: tuple[tuple[str, str], ...] = (
+    ("/accounts/logout/", ""),  # signing out ends the impersonation: allowed
+    ("/accounts/", "the member's account"),  # signing in as someone else, reauthenticating
     ("/account/security/", "the member's sessions"),
     ("/settings/api-tokens/", "API tokens"),
     ("/settings/service-tokens/", "API tokens"),
@@ -78,7 +80,7 @@ def refused_subject(method: str, path: str) -> str | None:
     if method in _WRITES:
         for prefix, subject in REFUSED_WRITES:
             if path.startswith(prefix):
-                return subject
+                return subject or None
     return None
 
 

@@ -235,6 +235,13 @@ def test_changes_while_acting_are_logged_through_operator_naming_the_operator(
     assert rows[1].target_id == str(pk)
 
 
+def test_signing_out_ends_it(operator: User, tenant_a: Tenant, member_a: User) -> None:
+    browser = _acting(operator, tenant_a, member_a)
+    browser.post(f"http://{host_of(tenant_a)}/accounts/logout/", {})
+    assert Impersonation.objects.get().end_reason == Impersonation.EndReason.SIGNED_OUT
+    assert len(_events(tenant_a, "operator.impersonation_ended")) == 1
+
+
 def test_end_signs_out_and_is_logged(operator: User, tenant_a: Tenant, member_a: User) -> None:
     browser = _acting(operator, tenant_a, member_a)
     ended = browser.post(f"http://{host_of(tenant_a)}/auth/handoff/operator/end/", {})
@@ -286,6 +293,7 @@ def test_the_sweep_ends_and_logs_impersonations_nobody_ended(
         ("get", "/accounts/password/change/", {}),
         ("post", "/accounts/password/change/", {"oldpassword": "x", "password1": "y"}),
         ("get", "/accounts/2fa/", {}),
+        ("post", "/accounts/login/", {"login": "owner@alpha.test", "password": PASSWORD}),
         ("post", "/account/security/sessions/end-all/", {}),
         ("post", "/settings/billing/cancel/", {}),
         ("post", "/settings/security/", {"session_idle_minutes": "30"}),
