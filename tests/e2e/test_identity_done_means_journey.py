@@ -278,8 +278,16 @@ def test_the_company_verifies_its_domain_connects_sso_with_mfa_and_provisions_ov
     sam_id = created.json()["id"]
     assert created.json()["active"] is True
     assert sam_email in _member_rows(owner, host)
+    # The new member signs in through the provider (asked to set up MFA, like everyone).
+    oidc_user_set(oidc_provider, f"{slug}-sam", {"email": sam_email, "name": "Sam"})
+    sam_context = browser.new_context()
+    sam = sam_context.new_page()
+    _sso_sign_in(sam, host, sam_email, f"{slug}-sam")
+    sam.wait_for_url(f"{host}/account/security/")
+    assert "requires two-step verification" in sam.inner_text("main")
 
-    # ...switches them off: the page says so, and the identity provider can't sign them in...
+    # ...switches them off: their open session ends at once, the page says so, and the
+    # identity provider can't sign them in again...
     switched_off = scim.patch(
         f"{users_url}/{sam_id}",
         json={
@@ -290,10 +298,13 @@ def test_the_company_verifies_its_domain_connects_sso_with_mfa_and_provisions_ov
     )
     assert switched_off.status_code == 200, switched_off.text
     assert switched_off.json()["active"] is False
+    answer = sam.goto(f"{host}/contacts/")
+    assert answer is not None and answer.status == 403
+    assert "not a member of Identity Done Inc" in sam.inner_text("main")
     assert sam_email not in _member_rows(owner, host)
     switched_off_rows = owner.inner_text("[data-testid=switched-off]")
     assert sam_email in switched_off_rows and "switched off" in switched_off_rows
-    oidc_user_set(oidc_provider, f"{slug}-sam", {"email": sam_email, "name": "Sam"})
+    sam_context.close()
     sam_context = browser.new_context()
     sam = sam_context.new_page()
     _sso_sign_in(sam, host, sam_email, f"{slug}-sam")
