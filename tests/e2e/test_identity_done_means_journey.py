@@ -320,6 +320,10 @@ def test_the_company_verifies_its_domain_connects_sso_with_mfa_and_provisions_ov
     _member_rows(owner, host)
     assert sam_email not in owner.inner_text("main")
     assert scim.get(f"{users_url}/{sam_id}", timeout=10).status_code == 404
+    # The SCIM page tells the owner the token is in use.
+    owner.goto(f"{host}/settings/scim/")
+    token_row = owner.locator("tr", has_text="Company IdP").inner_text()
+    assert "Never" not in token_row and "ago" in token_row, token_row
 
     # 5. Every one of those actions is in the audit log, found by searching it.
     sso_rows = _audit_rows(owner, host, "sso.")
