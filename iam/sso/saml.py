@@ -121,10 +121,12 @@ def _config(
     return config
 
 
-def _sp_settings(*, tenant: Tenant, connection_id: int) -> SpSettings:
+def _sp_settings(*, tenant: Tenant, connection_id: int, private_keys: bool = True) -> SpSettings:
     from .services import connection_sp_settings  # services import this module
 
-    return connection_sp_settings(tenant=tenant, connection_id=connection_id)
+    return connection_sp_settings(
+        tenant=tenant, connection_id=connection_id, private_keys=private_keys
+    )
 
 
 def metadata_fetch(url: str) -> str:
@@ -191,7 +193,7 @@ def sp_metadata(*, tenant: Tenant, connection_id: int, sp: SpSettings | None = N
     connection's current certificate for signing and for encryption."""
     from saml2.metadata import create_metadata_string
 
-    sp = sp or _sp_settings(tenant=tenant, connection_id=connection_id)
+    sp = sp or _sp_settings(tenant=tenant, connection_id=connection_id, private_keys=False)
     if not sp.keys:
         config = _config(tenant=tenant, connection_id=connection_id, idp_metadata_xml="")
         return create_metadata_string(None, config=config, valid=365 * 24).decode()

@@ -364,10 +364,14 @@ def _saml_connection(connection: SsoConnection) -> None:
         raise ConnectionInvalid("This is not a SAML connection.")
 
 
-def connection_sp_settings(*, tenant: Tenant, connection_id: int) -> "SpSettings":
+def connection_sp_settings(
+    *, tenant: Tenant, connection_id: int, private_keys: bool = True
+) -> "SpSettings":
     """The SP side of a SAML connection of `tenant`: its key pairs, unsealed (the current
     one, then the one kept from before the last rotation) and whether it signs requests.
-    A connection of another organization has nothing to give."""
+    Without `private_keys` only the certificates are given (enough for our metadata, which
+    anyone may read, so nothing is unsealed for it). A connection of another organization
+    has nothing to give."""
     from .saml import SpSettings
 
     conn = SsoConnection.objects.filter(
@@ -377,7 +381,8 @@ def connection_sp_settings(*, tenant: Tenant, connection_id: int) -> "SpSettings
         return SpSettings()
     pairs = [
         keys.KeyPair(
-            key_pem=keys.key_open(tenant_id=tenant.pk, sealed=sealed), cert_pem=certificate
+            key_pem=keys.key_open(tenant_id=tenant.pk, sealed=sealed) if private_keys else "",
+            cert_pem=certificate,
         )
         for sealed, certificate in (
             (conn.saml_sp_private_key, conn.saml_sp_certificate),

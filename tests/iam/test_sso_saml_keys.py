@@ -266,3 +266,17 @@ def test_an_assertion_encrypted_to_as_key_is_refused_at_b(
     response = post_response(at_b, acs, saml_response, relay)
     assert response.status_code == 400
     assert not User.objects.filter(email="bo@beta.example").exists()
+
+
+def test_a_connection_made_before_keys_existed_gets_its_pair_from_the_page(tenant_a, owner_a, idp):
+    connection = saml_connection(tenant_a, idp)
+    SsoConnection.objects.filter(pk=connection.pk).update(
+        saml_sp_certificate="", saml_sp_private_key=""
+    )
+    owner = _owner_client(tenant_a, owner_a)
+    assert "Make our key pair" in owner.get("/settings/sso/").content.decode()
+    owner.post(f"/settings/sso/connections/{connection.pk}/saml/rotate-key/")
+    made = SsoConnection.objects.get(pk=connection.pk)
+    assert made.saml_sp_certificate and made.saml_sp_private_key.startswith("v1.")
+    assert not made.saml_sp_previous_certificate
+    assert len(connection_sp_settings(tenant=tenant_a, connection_id=connection.pk).keys) == 1
