@@ -1,5 +1,6 @@
 """HTML pages of the CRM on a tenant host (the membership middleware has already run)."""
 
+import copy
 from typing import Any
 
 from django.contrib import messages
@@ -134,7 +135,9 @@ def contact_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     else:
         contact = None
         authz.require(_principal(request), "create", record_type="contact")
-    form = ContactForm(request.POST or None, instance=contact)
+    # The form fills a copy: validating writes the posted values into its instance, and the
+    # update needs the record as it was to log what changed.
+    form = ContactForm(request.POST or None, instance=copy.copy(contact))
     _company_choices(form, request)
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
@@ -260,7 +263,7 @@ def company_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     else:
         company = None
         authz.require(_principal(request), "create", record_type="company")
-    form = CompanyForm(request.POST or None, instance=company)
+    form = CompanyForm(request.POST or None, instance=copy.copy(company))  # as contact_edit
     status = 400 if request.method == "POST" else 200
     if request.method == "POST" and form.is_valid():
         try:

@@ -258,3 +258,25 @@ def test_acting_as_names_the_channel_of_rows_written_inside(tenant_a: Tenant) ->
         )
     row = _one(tenant_a, "scim.user_deactivated")
     assert (row.actor_id, row.actor_label, row.via) == (None, "Okta SCIM", "scim")
+
+
+def test_an_edit_on_the_record_page_logs_the_values_before_and_after(
+    tenant_a: Tenant, owner_a: User
+) -> None:
+    with tenant_context(tenant_a):
+        contact = contact_create(by=owner_a, first_name="Ann", last_name="Lee", title="CTO")
+        company = company_create(by=owner_a, name="Lee & Co")
+    page = Client(HTTP_HOST=host_of(tenant_a))
+    page.force_login(owner_a)
+    posted = page.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"first_name": "Ann", "last_name": "Lee", "title": "CEO", "email": "ann@lee.test"},
+    )
+    assert posted.status_code == 302, posted.content[:500]
+    renamed = page.post(f"/companies/{company.pk}/edit/", {"name": "Lee Group"})
+    assert renamed.status_code == 302, renamed.content[:500]
+    assert _one(tenant_a, "contact.updated").changes == {
+        "email": "changed",
+        "title": ["CTO", "CEO"],
+    }
+    assert _one(tenant_a, "company.updated").changes == {"name": ["Lee & Co", "Lee Group"]}
