@@ -23,12 +23,17 @@ def _tenant_of(request: HttpRequest | None) -> Tenant | None:
 
 
 def _signed_in(sender: Any, request: HttpRequest | None = None, user: Any = None, **_: Any) -> None:
+    from iam.sso.receivers import signed_in_through_sso
+
     tenant = _tenant_of(request)
-    if tenant is not None and user is not None:
+    if request is not None and tenant is not None and user is not None:
         audit_record(
             action="sign_in.succeeded",
             target=("member", user.pk, user.email),
             actor=user,
+            # A sign-in that began at the organization's identity provider is through SSO,
+            # its second factor included; otherwise the request's own channel.
+            via="sso" if signed_in_through_sso(request, user) else None,
             tenant=tenant,
         )
 

@@ -305,6 +305,9 @@ def test_sso_sign_ins_and_refusals_are_in_the_organizations_audit_log(
     assert events["sso.signed_in"].via == "sso" and events["sso.signed_in"].actor_id == ann.pk
     failed = events["sso.sign_in_failed"]
     assert failed.via == "sso" and failed.changes["email"][1] == "out@elsewhere.example"
+    with tenant_context(tenant_a):
+        sign_in = AuditEvent.objects.get(action="sign_in.succeeded", actor_id=ann.pk)
+    assert sign_in.via == "sso"  # the session it opens came through the identity provider
     with tenant_context(tenant_b):
         assert not AuditEvent.objects.filter(action__startswith="sso.").exists()
 
