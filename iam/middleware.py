@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from problems.responses import problem_response, wants_problem_json
 
+from .models import Membership
 from .selectors import membership_get
 
 # Reachable on a tenant host without a membership: sign-in, health, static files. The API
@@ -37,6 +38,12 @@ _NON_MEMBER_PREFIXES = (
 # Authenticated by the view, never by a session: the API (its authentication and permission
 # classes apply the same rule) and SCIM (the organization's SCIM token only).
 _OWN_AUTHENTICATION = ("/api/", "/scim/")
+
+
+_SWITCHED_OFF = (
+    "Your membership of this organization has been switched off. Ask its administrators if "
+    "you should have access."
+)
 
 
 class TenantMembershipMiddleware:
@@ -68,10 +75,18 @@ class TenantMembershipMiddleware:
         return self.get_response(request)
 
     def _forbidden(self, request: HttpRequest) -> HttpResponse:
+        # Someone whose membership was switched off (by an admin or the identity provider)
+        # is told so, rather than that they never belonged.
+        switched_off = Membership.objects.filter(
+            user=request.user,
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            deactivated_at__isnull=False,
+        ).exists()
         if wants_problem_json(request.path, request.headers.get("Accept", "")):
             return problem_response(
                 status=403,
                 code="not-a-member",
                 title="You are not a member of this organization.",
+                detail=_SWITCHED_OFF if switched_off else "",
             )
-        return render(request, "iam/not_a_member.html", status=403)
+        return render(request, "iam/not_a_member.html", {"switched_off": switched_off}, status=403)

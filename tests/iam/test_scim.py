@@ -243,7 +243,11 @@ def test_deactivation_ends_the_session_and_the_tokens_at_once_and_reactivation_r
     )
 
     assert response.status_code == 200 and response.json()["active"] is False
-    assert client_a.get("/").status_code == 403
+    refused = client_a.get("/")
+    assert refused.status_code == 403
+    assert "Your access to" in refused.content.decode()  # told it was switched off
+    refused_api = client_a.get("/api/v1/contacts/", HTTP_ACCEPT="application/json")
+    assert "switched off" in refused_api.json()["detail"]
     assert api.get("/api/v1/contacts/").status_code == 401
     assert not ApiToken.objects.filter(user=member_a, tenant=tenant_a, revoked_at=None).exists()
     assert len(_audited(tenant_a, "member.deactivated")) == 1
