@@ -303,6 +303,12 @@ def response_parse(
     assertion = response.assertion
     if assertion.signature is None and not response.response.signature:
         raise SsoFailed("The SAML assertion is not signed.")
+    weak = _weak_algorithms(assertion.signature, response.response.signature)
+    if weak:
+        raise SsoFailed(
+            f"The SAML response is signed with {', '.join(weak)}, which is refused as too weak; "
+            "set the identity provider to sign with SHA-256."
+        )
     expires_at = timezone.now() + dt.timedelta(hours=1)
     conditions = assertion.conditions
     if conditions is not None and conditions.not_on_or_after:
@@ -329,6 +335,34 @@ def _refusal(exc: Exception) -> str:
     if "decrypt" in str(exc).lower():
         return "the encrypted assertion could not be decrypted with this connection's key"
     return exc.__class__.__name__
+
+
+# SHA-1 signatures and digests can be forged with collisions; identity providers have signed
+# with SHA-256 by default for years.
+_WEAK_ALGORITHMS = {
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1": "RSA-SHA1",
+    "http://www.w3.org/2000/09/xmldsig#dsa-sha1": "DSA-SHA1",
+    "http://www.w3.org/2000/09/xmldsig#hmac-sha1": "HMAC-SHA1",
+    "http://www.w3.org/2000/09/xmldsig#sha1": "SHA-1 digests",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-md5": "RSA-MD5",
+    "http://www.w3.org/2001/04/xmldsig-more#md5": "MD5 digests",
+}
+
+
+def _weak_algorithms(*signatures: Any) -> list[str]:
+    """The weak algorithms the given XML signatures use (signature method and digests)."""
+    found: list[str] = []
+    for signature in signatures:
+        info = getattr(signature, "signed_info", None)
+        if info is None:
+            continue
+        methods = [getattr(info.signature_method, "algorithm", None)]
+        methods += [getattr(ref.digest_method, "algorithm", None) for ref in info.reference or []]
+        for method in methods:
+            name = _WEAK_ALGORITHMS.get(method or "")
+            if name and name not in found:
+                found.append(name)
+    return found
 
 
 def _epoch(timestamp: str) -> float:

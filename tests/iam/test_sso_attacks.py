@@ -75,6 +75,21 @@ def test_saml_unsigned_response_is_refused(tenant_a, saml_a, idp):
     _refused(post_response(client, acs, saml_response, relay), client)
 
 
+def test_saml_signed_with_sha1_is_refused_and_says_so(tenant_a, saml_a, idp):
+    client = Client(HTTP_HOST=host_of(tenant_a))
+    url = saml_start(client, f"/auth/sso/{saml_a.pk}/start/")
+    saml_response, relay, acs = idp.respond(
+        authn_request_url=url,
+        email=VICTIM,
+        sign_alg="http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        digest_alg="http://www.w3.org/2000/09/xmldsig#sha1",
+    )
+    assert "xmldsig#rsa-sha1" in _decoded(saml_response)
+    refused = post_response(client, acs, saml_response, relay)
+    _refused(refused, client)
+    assert "RSA-SHA1" in refused.content.decode()
+
+
 _ASSERTION = re.compile(r"<(?P<p>[\w]+):Assertion\b.*?</(?P=p):Assertion>", re.S)
 _SIGNATURE = re.compile(r"<(?P<p>[\w]+):Signature\b.*?</(?P=p):Signature>", re.S)
 

@@ -324,6 +324,9 @@ class SamlIdp:
             "authn": {"class_ref": AUTHN_PASSWORD, "authn_auth": self.entity_id},
             "sign_assertion": sign_assertion,
             "sign_response": False,
+            # What identity providers sign with today; a test asks for SHA-1 to see it refused.
+            "sign_alg": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "digest_alg": "http://www.w3.org/2001/04/xmlenc#sha256",
         }
         kwargs.update(overrides)
         response = idp.create_authn_response(**kwargs)
