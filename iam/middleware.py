@@ -78,7 +78,7 @@ class TenantMembershipMiddleware:
         # Someone whose membership was switched off (by an admin or the identity provider)
         # is told so, rather than that they never belonged.
         switched_off = Membership.objects.filter(
-            user=request.user,
+            user_id=request.user.pk or 0,
             tenant=request.tenant,  # type: ignore[attr-defined]
             deactivated_at__isnull=False,
         ).exists()
