@@ -10,7 +10,7 @@ from .access import (
     WhyView,
 )
 from .tokens import ApiTokenViewSet, ServiceTokenViewSet
-from .views import InvitationViewSet, MemberViewSet, OrganizationView
+from .views import InvitationViewSet, MemberReactivateView, MemberViewSet, OrganizationView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -27,5 +27,6 @@ urlpatterns = [
     *router.urls,
     path("organization/", OrganizationView.as_view(), name="organization"),
     path("members/<int:pk>/access/", MemberAccessView.as_view(), name="member-access"),
+    path("members/<int:pk>/reactivate/", MemberReactivateView.as_view(), name="member-reactivate"),
     path("access/why/", WhyView.as_view(), name="access-why"),
 ]

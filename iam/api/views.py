@@ -9,8 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +31,7 @@ from problems.serializers import StrictCharField
 from tenants.models import Tenant
 from tenants.services import tenant_profile_update
 
-from .base import TenantViewSet
+from .base import IdempotentPosts, TenantViewSet
 from .serializers import (
     InvitationCreateSerializer,
     InvitationSerializer,
@@ -71,32 +70,13 @@ _LAST_OWNER = problem_responses(
         description="Remove someone from the organization; their API tokens for it are "
         "revoked at the same time.",
     ),
-    create=extend_schema(exclude=True),
-    reactivate=extend_schema(
-        summary="Switch a member back on",
-        request=None,
-        responses={
-            200: MemberSerializer,
-            **problem_responses(
-                409,
-                "Your identity provider manages this member: switch them on there "
-                "(`code` managed-by-identity-provider).",
-            ),
-            **plan_limit_responses("a member switched back on (they take a seat again)"),
-        },
-        description="Switch on a member who was switched off (`active` false): they can "
-        "sign in again and take a seat of the plan again. Members the identity provider "
-        "manages (`managed_by_identity_provider`) are switched on there; only owners "
-        "switch an owner on. A member who is on already is answered as is.",
-    ),
 )
 class MemberViewSet(TenantViewSet):
     admin_right = "people"
     """The organization's members (people join by invitation)."""
 
     serializer_class = MemberSerializer
-    # POST only for the `reactivate` action: people join by invitation, not by a POST here.
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Membership]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator, no request
@@ -116,14 +96,39 @@ class MemberViewSet(TenantViewSet):
     def perform_destroy(self, instance: Membership) -> None:
         membership_remove(membership=instance, by=cast(User, self.request.user))
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise MethodNotAllowed("POST", "People join by invitation: POST /api/v1/invitations/.")
 
-    @action(detail=True, methods=["post"])
-    def reactivate(self, request: Request, pk: str | None = None) -> Response:
-        membership = membership_reactivate(
-            membership=cast(Membership, self.get_object()), by=cast(User, request.user)
-        )
+class MemberReactivateView(IdempotentPosts, GenericAPIView[Membership]):
+    """Switching a switched-off member back on; owners and admins (the right `people`)."""
+
+    permission_classes = [IsTenantMember, Authorized]
+    admin_right = "people"
+    serializer_class = MemberSerializer
+
+    @extend_schema(
+        summary="Switch a member back on",
+        operation_id="members_reactivate",
+        request=None,
+        responses={
+            200: MemberSerializer,
+            **problem_responses(
+                409,
+                "Your identity provider manages this member: switch them on there "
+                "(`code` managed-by-identity-provider).",
+            ),
+            **plan_limit_responses("a member switched back on (they take a seat again)"),
+        },
+        description="Switch on a member who was switched off (`active` false): they can "
+        "sign in again and take a seat of the plan again. Members the identity provider "
+        "manages (`managed_by_identity_provider`) are switched on there; only owners "
+        "switch an owner on. A member who is on already is answered as is.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        # Memberships live in the shared schema: look them up within this organization only.
+        tenant = request._request.tenant  # type: ignore[attr-defined]
+        found = member_list(tenant=tenant).filter(pk=pk).first()
+        if found is None:
+            raise NotFound()
+        membership = membership_reactivate(membership=found, by=cast(User, request.user))
         return Response(MemberSerializer(membership).data)
 
 
