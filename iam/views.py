@@ -245,7 +245,8 @@ def _switched_off_rows(
 ) -> list[tuple[Membership, object, bool]]:
     """The switched-off members, most recent first, each with the audit row that switched
     them off (None when the log no longer has it) and whether this viewer may switch them
-    back on here (not when the identity provider manages them; an owner only by owners)."""
+    back on or remove them here (not when the identity provider manages them; an owner
+    only by owners)."""
     off = sorted(
         (m for m in everyone if m.deactivated_at is not None),
         key=lambda m: m.deactivated_at,  # type: ignore[arg-type, return-value]

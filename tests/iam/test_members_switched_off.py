@@ -302,3 +302,16 @@ def test_the_billing_page_counts_only_members_who_are_on(
     api = token_client(owner_a, tenant_a).get("/api/v1/billing/subscription/")
     assert api.status_code == 200, api.content
     assert api.json()["members"] == 1
+
+
+def test_a_switched_off_member_the_provider_does_not_manage_can_be_removed(
+    tenant_a: Tenant, owner_a: User, switched_off: Membership
+) -> None:
+    browser = _browser(tenant_a, owner_a)
+    html = browser.get("/settings/members/").content.decode()
+    section = html[html.index('data-testid="switched-off"') :]
+    assert f'action="/settings/members/{switched_off.pk}/remove/"' in section
+    response = browser.post(f"/settings/members/{switched_off.pk}/remove/", follow=True)
+    assert response.status_code == 200
+    assert not Membership.objects.filter(pk=switched_off.pk).exists()
+    assert response.context["switched_off"] == []
