@@ -300,7 +300,8 @@ def test_the_company_verifies_its_domain_connects_sso_with_mfa_and_provisions_ov
     assert switched_off.json()["active"] is False
     answer = sam.goto(f"{host}/contacts/")
     assert answer is not None and answer.status == 403
-    assert "not a member of Identity Done Inc" in sam.inner_text("main")
+    # Told that their access was switched off, not that they never belonged.
+    assert "Your access to Identity Done Inc is switched off" in sam.inner_text("main")
     assert sam_email not in _member_rows(owner, host)
     switched_off_rows = owner.inner_text("[data-testid=switched-off]")
     assert sam_email in switched_off_rows and "switched off" in switched_off_rows
