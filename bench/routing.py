@@ -443,7 +443,9 @@ def wait_ready(port: int, host: str, token: str, proc: subprocess.Popen[bytes]) 
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             status, body = get_page(conn, host, token)
-        except ConnectionError:
+        except (ConnectionError, TimeoutError):
+            # Not listening yet, or a first request still loading what the app imports
+            # lazily while the other side starts too: ask again until the deadline.
             time.sleep(0.2)
             continue
         finally:
