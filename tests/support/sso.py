@@ -150,7 +150,7 @@ class ForgingProvider:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: tests read what was served, not the access log."""
 
             def _json(self, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
@@ -367,7 +367,7 @@ class MetadataServer:
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
-                pass
+                """Quiet: tests read what was served, not the access log."""
 
             def do_GET(self) -> None:
                 status, body = documents.get(self.path, (404, "not found"))
